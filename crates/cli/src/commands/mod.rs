@@ -1,0 +1,14 @@
+pub mod models;
+pub mod report;
+pub mod run;
+
+use std::path::PathBuf;
+
+use tradeoff_store::Store;
+
+use crate::exit::Exit;
+
+pub fn open_store(db: Option<PathBuf>) -> Result<Store, Exit> {
+    let path = db.unwrap_or_else(tradeoff_core::paths::default_database);
+    Ok(Store::open(&path)?)
+}

@@ -1,0 +1,112 @@
+//! `tradeoff run FILE`
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tradeoff_core::Experiment;
+use tradeoff_core::engine::LocalEngine;
+use tradeoff_core::environment::Environment;
+use tradeoff_core::experiment::load_file;
+use tradeoff_core::matrix::Plan;
+use tradeoff_core::runner::{RunOutcome, run_experiment};
+use tradeoff_llama::LlamaEngine;
+
+use super::open_store;
+use crate::exit::Exit;
+use crate::progress::Progress;
+use crate::table;
+
+/// Exit code after Ctrl-C, as shells report a SIGINT.
+const INTERRUPTED: u8 = 130;
+
+pub fn run(file: &Path, db: Option<PathBuf>, json: bool) -> Result<ExitCode, Exit> {
+    let experiment = load_file(file).map_err(Exit::bad_input)?;
+    check_models(file, &experiment)?;
+    let mut store = open_store(db)?;
+    let hashes: Vec<Option<String>> = experiment
+        .targets
+        .iter()
+        .map(|t| store.file_sha256(&t.model.path).ok())
+        .collect();
+    let mut engine = LlamaEngine::new();
+    let environment = Environment::detect(Some(engine.build_info()));
+    let plan = Plan::new(&experiment);
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        // Without a handler Ctrl-C kills the process mid-run; with it the run in flight stops,
+        // finished runs stay recorded and the experiment is marked cancelled.
+        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed));
+    }
+
+    let mut progress = Progress::new(&experiment, &plan);
+    let (experiment_id, outcome) = {
+        let mut writer = store.begin_experiment(&experiment, &plan, &environment, &hashes)?;
+        let id = writer.experiment_id();
+        let outcome = run_experiment(
+            &experiment,
+            &plan,
+            &mut engine,
+            &mut writer,
+            &mut progress,
+            &cancel,
+        );
+        (id, outcome)
+    };
+    progress.finish();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            let _ = store.finish_experiment(experiment_id, "interrupted");
+            return Err(Exit::failure(format!(
+                "experiment {experiment_id} stopped: {error}"
+            )));
+        }
+    };
+    let status = match outcome {
+        RunOutcome::Completed => "completed",
+        RunOutcome::Cancelled => "cancelled",
+    };
+    store.finish_experiment(experiment_id, status)?;
+    let report = store.report(experiment_id)?;
+    if json {
+        println!("{}", report.to_json().map_err(Exit::failure)?);
+    } else {
+        table::print_report(&report);
+        println!(
+            "experiment {experiment_id} recorded in {}",
+            store.path().display()
+        );
+    }
+    Ok(match outcome {
+        RunOutcome::Completed => ExitCode::SUCCESS,
+        RunOutcome::Cancelled => ExitCode::from(INTERRUPTED),
+    })
+}
+
+/// A model path that does not exist is a mistake in the file, refused before anything runs.
+/// (A file that exists but is not a loadable model fails its runs instead, recorded.)
+fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
+    for (index, target) in experiment.targets.iter().enumerate() {
+        if target.model.path.exists() {
+            continue;
+        }
+        let path = target.model.path.display();
+        let message = if target.model.is_default() {
+            format!(
+                "{}: targets[{index}].model: the default model is not installed (expected at {path}); run `make model` to fetch it",
+                file.display()
+            )
+        } else {
+            format!(
+                "{}: targets[{index}].model: model file not found: {path}",
+                file.display()
+            )
+        };
+        return Err(Exit::bad_input(message));
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! A progress bar on stderr while an experiment runs (hidden when stderr is not a terminal).
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tradeoff_core::Experiment;
+use tradeoff_core::matrix::{Plan, PlannedRun};
+use tradeoff_core::run::RunRecord;
+use tradeoff_core::runner::RunObserver;
+
+#[derive(Debug)]
+pub struct Progress {
+    bar: ProgressBar,
+    config_labels: Vec<String>,
+    case_labels: Vec<String>,
+}
+
+impl Progress {
+    pub fn new(experiment: &Experiment, plan: &Plan) -> Progress {
+        let bar = ProgressBar::with_draw_target(Some(plan.total_runs() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} runs, {elapsed} elapsed, ETA {eta}  {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let config_labels = plan
+            .configs
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} · {} · n_ctx {}",
+                    experiment.variants[c.variant].id, experiment.targets[c.target].id, c.n_ctx
+                )
+            })
+            .collect();
+        let case_labels = experiment.cases.iter().map(|c| c.id.clone()).collect();
+        Progress {
+            bar,
+            config_labels,
+            case_labels,
+        }
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl RunObserver for Progress {
+    fn loading(&mut self, target: &str, n_ctx: u32) {
+        self.bar.set_message(format!("loading {target} (n_ctx {n_ctx})"));
+    }
+
+    fn run_started(&mut self, _done: usize, _total: usize, run: &PlannedRun) {
+        let config = self
+            .config_labels
+            .get(run.config)
+            .map(String::as_str)
+            .unwrap_or("");
+        let case = self.case_labels.get(run.case).map(String::as_str).unwrap_or("");
+        self.bar
+            .set_message(format!("{config} · case {case} · rep {}", run.repetition + 1));
+    }
+
+    fn run_finished(&mut self, done: usize, _total: usize, record: &RunRecord) {
+        self.bar.set_position(done as u64);
+        if let Some(error) = &record.error {
+            self.bar.println(format!("run failed: {error}"));
+        }
+    }
+}

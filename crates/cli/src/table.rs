@@ -1,0 +1,93 @@
+//! Terminal tables.
+
+use comfy_table::presets::UTF8_FULL_CONDENSED;
+use comfy_table::{CellAlignment, Table};
+use tradeoff_core::report::{Report, SUMMARY_HEADERS};
+use tradeoff_store::ExperimentListing;
+
+const PREVIEW_CHARS: usize = 70;
+
+pub fn print_report(report: &Report) {
+    println!(
+        "{} — experiment {} ({})",
+        report.name, report.experiment_id, report.status
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(SUMMARY_HEADERS);
+    for config in &report.configs {
+        table.add_row(config.cells());
+    }
+    for column in 2..SUMMARY_HEADERS.len() {
+        if let Some(column) = table.column_mut(column) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    println!("{table}");
+
+    // Numbers alone do not show quality: one output per variant and case, so a reader can
+    // judge what each variant actually produced (first target, first n_ctx, first repetition).
+    if let Some(first) = report.runs.first() {
+        let mut outputs = Table::new();
+        outputs
+            .load_preset(UTF8_FULL_CONDENSED)
+            .set_header(["case", "variant", "output"]);
+        let mut shown: Vec<&tradeoff_core::report::RunRow> = report
+            .runs
+            .iter()
+            .filter(|r| r.target == first.target && r.n_ctx == first.n_ctx && r.repetition == 0)
+            .collect();
+        shown.sort_by(|a, b| a.case.cmp(&b.case));
+        for run in shown {
+            let text = match &run.error {
+                Some(error) => format!("[{}] {}", error.class, error.message),
+                None => preview(&run.output),
+            };
+            outputs.add_row([run.case.clone(), run.variant.clone(), text]);
+        }
+        println!(
+            "outputs ({} · n_ctx {} · repetition 1):",
+            first.target, first.n_ctx
+        );
+        println!("{outputs}");
+    }
+    for warning in report.distinct_warnings() {
+        println!("warning: {warning}");
+    }
+    let errors: usize = report.configs.iter().map(|c| c.errors).sum();
+    if errors > 0 {
+        println!(
+            "{errors} run(s) failed; `tradeoff report {} --format md` lists them",
+            report.experiment_id
+        );
+    }
+}
+
+fn preview(output: &str) -> String {
+    let flat: String = output.trim().replace('\n', "⏎");
+    if flat.chars().count() > PREVIEW_CHARS {
+        format!("{}…", flat.chars().take(PREVIEW_CHARS).collect::<String>())
+    } else if flat.is_empty() {
+        "(empty)".to_string()
+    } else {
+        flat
+    }
+}
+
+pub fn print_listing(experiments: &[ExperimentListing]) {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["id", "name", "created", "status", "configs", "runs", "errors"]);
+    for e in experiments {
+        table.add_row([
+            e.id.to_string(),
+            e.name.clone(),
+            e.created_at.clone(),
+            e.status.clone(),
+            e.configs.to_string(),
+            e.runs.to_string(),
+            e.errors.to_string(),
+        ]);
+    }
+    println!("{table}");
+}

@@ -1,0 +1,130 @@
+//! Reading experiment files: syntax and schema errors with file, line, column and field path.
+
+use std::path::Path;
+
+use super::spec::ExperimentFile;
+use super::{Experiment, ExperimentError, Problem, validate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Json,
+    Yaml,
+}
+
+impl FileFormat {
+    pub fn from_path(path: &Path) -> Option<FileFormat> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "json" => Some(FileFormat::Json),
+            "yaml" | "yml" => Some(FileFormat::Yaml),
+            _ => None,
+        }
+    }
+}
+
+/// Loads and validates an experiment file. Relative model paths resolve against its folder.
+pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
+    let shown = path.display().to_string();
+    let format =
+        FileFormat::from_path(path).ok_or_else(|| ExperimentError::UnknownFormat { path: shown.clone() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let base_dir = path.parent().unwrap_or(Path::new("."));
+    let mut experiment = parse_str(&text, format, &shown, base_dir)?;
+    experiment.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
+    Ok(experiment)
+}
+
+/// Parses and validates experiment text. `origin` names it in errors; `base_dir` anchors
+/// relative model paths.
+pub fn parse_str(
+    text: &str,
+    format: FileFormat,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<Experiment, ExperimentError> {
+    let file = match format {
+        FileFormat::Json => parse_json(text, origin)?,
+        FileFormat::Yaml => parse_yaml(text, origin)?,
+    };
+    validate::validate(file, origin, base_dir)
+}
+
+fn parse_json(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let file: ExperimentFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let field = field_path(error.path());
+        let inner = error.into_inner();
+        let message = strip_location_suffix(&inner.to_string());
+        ExperimentError::Parse(Problem {
+            file: origin.to_string(),
+            line: Some(inner.line()),
+            column: Some(inner.column()),
+            field,
+            message,
+        })
+    })?;
+    deserializer.end().map_err(|inner| {
+        ExperimentError::Parse(Problem {
+            file: origin.to_string(),
+            line: Some(inner.line()),
+            column: Some(inner.column()),
+            field: None,
+            message: strip_location_suffix(&inner.to_string()),
+        })
+    })?;
+    Ok(file)
+}
+
+fn parse_yaml(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let field = field_path(error.path());
+        let inner = error.into_inner();
+        let location = inner.location();
+        let message = strip_location_suffix(&inner.to_string());
+        ExperimentError::Parse(Problem {
+            file: origin.to_string(),
+            line: location.as_ref().map(|l| l.line()),
+            column: location.as_ref().map(|l| l.column()),
+            message: strip_path_prefix(&message, field.as_deref()),
+            field,
+        })
+    })
+}
+
+/// `serde_path_to_error` prints `.` for the document root, which says nothing to a user.
+fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    let shown = path.to_string();
+    (shown != ".").then_some(shown)
+}
+
+/// serde_yaml prefixes messages with the path of the enclosing value (`targets[0]: unknown
+/// field ...`); the full path is shown separately.
+fn strip_path_prefix(message: &str, field: Option<&str>) -> String {
+    if let (Some((prefix, rest)), Some(field)) = (message.split_once(": "), field)
+        && field.starts_with(prefix)
+    {
+        return rest.to_string();
+    }
+    message.to_string()
+}
+
+/// serde_json and serde_yaml append " at line L column C" to their messages; the location is
+/// shown separately, in front, so it is cut from the message.
+fn strip_location_suffix(message: &str) -> String {
+    if let Some(index) = message.rfind(" at line ") {
+        let tail = &message[index + " at line ".len()..];
+        let mut parts = tail.split(" column ");
+        let is_location = matches!(
+            (parts.next(), parts.next(), parts.next()),
+            (Some(l), Some(c), None) if l.chars().all(|ch| ch.is_ascii_digit())
+                && c.chars().all(|ch| ch.is_ascii_digit())
+        );
+        if is_location {
+            return message[..index].to_string();
+        }
+    }
+    message.to_string()
+}

@@ -1,0 +1,201 @@
+//! Experiments: what to run. Loaded from a JSON or YAML file (schema 1), validated once, and
+//! then only handled through the validated domain types below.
+
+mod load;
+pub mod spec;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use load::{FileFormat, load_file, parse_str};
+pub use spec::Role;
+
+/// A validated experiment: variants × targets × n_ctx × cases × repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiment {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it was loaded from, when it came from one.
+    pub source: Option<PathBuf>,
+    pub variants: Vec<Variant>,
+    pub cases: Vec<Case>,
+    pub targets: Vec<Target>,
+    pub repetitions: u32,
+}
+
+/// One prompt version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    pub id: String,
+    pub description: Option<String>,
+    pub template: PromptTemplate,
+}
+
+/// The two prompt formats. They are kept apart on purpose: a base model without a chat
+/// template is used through raw completion prompts, and the tool must never silently turn one
+/// format into the other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case")]
+pub enum PromptTemplate {
+    Chat {
+        system: Option<String>,
+        messages: Vec<Message>,
+        user: Option<String>,
+    },
+    Raw {
+        prompt: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// One row of test input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub id: String,
+    pub vars: BTreeMap<String, serde_json::Value>,
+    pub expected: Option<String>,
+}
+
+/// Where inference happens, with every setting that shapes the result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    pub id: String,
+    pub model: ModelRef,
+    /// Context lengths to sweep; each makes its own config.
+    pub n_ctx: Vec<u32>,
+    pub threads: u32,
+    /// llama.cpp's logical batch size (`n_batch`) for prompt processing.
+    pub batch: u32,
+    pub chat_template: ChatTemplateChoice,
+    pub sampling: Sampling,
+}
+
+/// A model as written in the file (`default` or a path) and the file it resolved to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRef {
+    pub spec: String,
+    pub path: PathBuf,
+}
+
+impl ModelRef {
+    pub fn is_default(&self) -> bool {
+        self.spec == "default"
+    }
+}
+
+/// How a chat-shaped variant becomes text for a local model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum ChatTemplateChoice {
+    /// The GGUF's own template; plain text with a recorded warning when it has none.
+    Auto,
+    /// Always plain text.
+    None,
+    /// One of llama.cpp's built-in templates by name (`gemma`, `chatml`, `llama3`, ...).
+    Named(String),
+}
+
+impl From<String> for ChatTemplateChoice {
+    fn from(value: String) -> Self {
+        match value.as_str() {
+            "auto" => ChatTemplateChoice::Auto,
+            "none" => ChatTemplateChoice::None,
+            _ => ChatTemplateChoice::Named(value),
+        }
+    }
+}
+
+impl From<ChatTemplateChoice> for String {
+    fn from(value: ChatTemplateChoice) -> Self {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for ChatTemplateChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatTemplateChoice::Auto => f.write_str("auto"),
+            ChatTemplateChoice::None => f.write_str("none"),
+            ChatTemplateChoice::Named(name) => f.write_str(name),
+        }
+    }
+}
+
+/// Sampling settings. Defaults favour reproducible measurement: greedy decoding, fixed seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// 0 means greedy decoding.
+    pub temperature: f32,
+    pub top_p: Option<f32>,
+    pub top_k: Option<u32>,
+    pub seed: u32,
+    pub max_tokens: u32,
+    /// Generation ends where one of these appears; the stop text is not part of the output.
+    pub stop: Vec<String>,
+}
+
+pub const DEFAULT_MAX_TOKENS: u32 = 256;
+pub const DEFAULT_BATCH: u32 = 2048;
+
+/// Why an experiment file was refused. Each variant says where: file, line and column when the
+/// file could not be read as the schema, or the field path when a value is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("{path}: cannot read the experiment file: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: unknown experiment file type; use .yaml, .yml or .json")]
+    UnknownFormat { path: String },
+    #[error("{0}")]
+    Parse(Problem),
+    #[error("{0}")]
+    Invalid(Problem),
+}
+
+impl ExperimentError {
+    /// The problem behind a parse or validation error, for callers that show fields separately.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ExperimentError::Parse(p) | ExperimentError::Invalid(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Field path such as `targets[0].n_ctx`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests;

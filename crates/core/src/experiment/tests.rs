@@ -1,0 +1,193 @@
+use std::path::Path;
+
+use super::*;
+
+fn yaml(text: &str) -> Result<Experiment, ExperimentError> {
+    parse_str(text, FileFormat::Yaml, "exp.yaml", Path::new("/models"))
+}
+
+fn json(text: &str) -> Result<Experiment, ExperimentError> {
+    parse_str(text, FileFormat::Json, "exp.json", Path::new("/models"))
+}
+
+fn problem(result: Result<Experiment, ExperimentError>) -> Problem {
+    match result {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e
+            .problem()
+            .cloned()
+            .unwrap_or_else(|| panic!("no location in {e}")),
+    }
+}
+
+const MINIMAL: &str = "\
+schema: 1
+variants:
+  - {id: v, prompt: \"Q: {{ q }}\\nA:\"}
+cases:
+  - {vars: {q: one}}
+  - {id: second, vars: {q: two}}
+targets:
+  - {id: t, model: small.gguf, n_ctx: 512}
+";
+
+#[test]
+fn a_minimal_file_gets_defaults_and_numbered_cases() {
+    let e = yaml(MINIMAL).unwrap();
+    assert_eq!(e.name, "exp");
+    assert_eq!(e.repetitions, 1);
+    assert_eq!(e.cases[0].id, "1");
+    assert_eq!(e.cases[1].id, "second");
+    let t = &e.targets[0];
+    assert_eq!(t.n_ctx, vec![512]);
+    assert_eq!(t.model.path, Path::new("/models/small.gguf"));
+    assert_eq!(t.sampling.temperature, 0.0);
+    assert_eq!(t.sampling.max_tokens, DEFAULT_MAX_TOKENS);
+    assert_eq!(t.chat_template, ChatTemplateChoice::Auto);
+}
+
+#[test]
+fn json_and_yaml_files_mean_the_same_experiment() {
+    let from_json = json(
+        r#"{"schema": 1, "variants": [{"id": "v", "prompt": "Q: {{ q }}\nA:"}],
+            "cases": [{"vars": {"q": "one"}}, {"id": "second", "vars": {"q": "two"}}],
+            "targets": [{"id": "t", "model": "small.gguf", "n_ctx": [512]}]}"#,
+    )
+    .unwrap();
+    let mut from_yaml = yaml(MINIMAL).unwrap();
+    from_yaml.name = from_json.name.clone();
+    assert_eq!(from_json, from_yaml);
+}
+
+#[test]
+fn the_quickstart_fixture_is_valid() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
+    let e = load_file(&path).unwrap();
+    assert_eq!(
+        (e.variants.len(), e.cases.len(), e.targets.len(), e.repetitions),
+        (3, 4, 1, 2)
+    );
+    assert_eq!(e.targets[0].n_ctx, vec![512, 2048]);
+    assert!(e.targets[0].model.is_default());
+}
+
+#[test]
+fn malformed_yaml_is_reported_with_line_and_column() {
+    let p = problem(yaml("schema: 1\nvariants: [\n  {id: v\n"));
+    assert_eq!(p.file, "exp.yaml");
+    assert!(p.line.is_some() && p.column.is_some(), "{p}");
+}
+
+#[test]
+fn malformed_json_is_reported_with_line_and_column() {
+    let p = problem(json("{\"schema\": 1,\n \"variants\": [}"));
+    assert_eq!((p.line, p.column), (Some(2), Some(15)), "{p}");
+}
+
+#[test]
+fn an_unknown_field_is_named_with_its_path_and_line() {
+    let text = MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, temprature: 0.5}");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("targets[0].temprature"), "{p}");
+    assert!(
+        p.message
+            .starts_with("unknown field `temprature`, expected one of"),
+        "{p}"
+    );
+    assert_eq!(p.line, Some(8), "{p}");
+    let shown = p.to_string();
+    assert!(shown.starts_with("exp.yaml:8:"), "{shown}");
+}
+
+#[test]
+fn a_wrong_type_names_the_field() {
+    let text = MINIMAL.replace("n_ctx: 512", "n_ctx: big");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("targets[0].n_ctx"), "{p}");
+    assert!(p.message.contains("positive integer"), "{p}");
+}
+
+#[test]
+fn an_undefined_template_variable_names_variant_case_and_variable() {
+    let text = MINIMAL.replace("{{ q }}", "{{ question }}");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("variants[0].prompt"));
+    assert!(
+        p.message.contains("`question`") && p.message.contains("case `1`"),
+        "{p}"
+    );
+    assert!(p.message.contains("it defines: q"), "{p}");
+}
+
+#[test]
+fn a_template_syntax_error_is_refused_before_running() {
+    let text = MINIMAL.replace("{{ q }}", "{{ q ");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("variants[0].prompt"));
+    assert!(p.message.contains("does not parse"), "{p}");
+}
+
+#[test]
+fn a_variant_cannot_be_chat_shaped_and_raw_at_once() {
+    let text = MINIMAL.replace("{id: v, prompt:", "{id: v, user: hi, prompt:");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("variants[0].prompt"));
+    assert!(p.message.contains("not both"), "{p}");
+}
+
+#[test]
+fn duplicate_ids_and_bad_numbers_are_refused() {
+    let dup = MINIMAL
+        .replace("{id: second,", "{id: '1',")
+        .replace("  - {vars: {q: one}}", "  - {id: '1', vars: {q: one}}");
+    assert!(problem(yaml(&dup)).message.contains("used twice"));
+    assert_eq!(
+        problem(yaml(&MINIMAL.replace("n_ctx: 512", "n_ctx: [512, 0]")))
+            .field
+            .as_deref(),
+        Some("targets[0].n_ctx[1]")
+    );
+    assert_eq!(
+        problem(yaml(&MINIMAL.replace("n_ctx: 512", "n_ctx: 512, top_p: 1.5")))
+            .field
+            .as_deref(),
+        Some("targets[0].top_p")
+    );
+    assert_eq!(
+        problem(yaml(&MINIMAL.replace("n_ctx: 512", "n_ctx: 512, stop: ['']")))
+            .field
+            .as_deref(),
+        Some("targets[0].stop[0]")
+    );
+    assert_eq!(
+        problem(yaml(&format!("{MINIMAL}repetitions: 0\n")))
+            .field
+            .as_deref(),
+        Some("repetitions")
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_the_supported_version() {
+    let p = problem(yaml(&MINIMAL.replace("schema: 1", "schema: 2")));
+    assert!(
+        p.message.contains("schema 2") && p.message.contains("reads schema 1"),
+        "{p}"
+    );
+}
+
+#[test]
+fn an_unreadable_or_unknown_file_type_says_which_file() {
+    let missing = load_file(Path::new("/nonexistent/exp.yaml")).unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .starts_with("/nonexistent/exp.yaml: cannot read"),
+        "{missing}"
+    );
+    let unknown = load_file(Path::new("exp.toml")).unwrap_err();
+    assert!(
+        unknown.to_string().contains("use .yaml, .yml or .json"),
+        "{unknown}"
+    );
+}

@@ -1,0 +1,322 @@
+//! Turns a parsed experiment file into a validated [`Experiment`]: everything that can be known
+//! wrong before a model is loaded is refused here, with the field path that is wrong.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+
+use super::spec::{CaseSpec, ExperimentFile, TargetSpec, VariantSpec};
+use super::{
+    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, Experiment, ExperimentError, Message,
+    ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
+};
+use crate::paths;
+use crate::prompt::{template_fields, template_variables};
+
+pub const SUPPORTED_SCHEMA: u32 = 1;
+
+struct Checker<'a> {
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn problem(&self, field: impl Into<String>, message: impl Into<String>) -> ExperimentError {
+        ExperimentError::Invalid(Problem {
+            file: self.origin.to_string(),
+            line: None,
+            column: None,
+            field: Some(field.into()),
+            message: message.into(),
+        })
+    }
+}
+
+pub(super) fn validate(
+    file: ExperimentFile,
+    origin: &str,
+    base_dir: &Path,
+) -> Result<Experiment, ExperimentError> {
+    let check = Checker { origin };
+    if file.schema != SUPPORTED_SCHEMA {
+        return Err(check.problem(
+            "schema",
+            format!(
+                "unsupported schema {}; this version of Tradeoff reads schema {SUPPORTED_SCHEMA}",
+                file.schema
+            ),
+        ));
+    }
+    if file.repetitions == 0 {
+        return Err(check.problem("repetitions", "must be at least 1"));
+    }
+    for (list, len) in [
+        ("variants", file.variants.len()),
+        ("cases", file.cases.len()),
+        ("targets", file.targets.len()),
+    ] {
+        if len == 0 {
+            return Err(check.problem(list, "needs at least one entry"));
+        }
+    }
+
+    let variants = file
+        .variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| variant(&check, i, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "variants", variants.iter().map(|v| v.id.as_str()))?;
+
+    let cases = file
+        .cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| case(&check, i, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "cases", cases.iter().map(|c| c.id.as_str()))?;
+
+    let targets = file
+        .targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| target(&check, i, t, base_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "targets", targets.iter().map(|t| t.id.as_str()))?;
+
+    variables_defined(&check, &variants, &cases)?;
+
+    let name = file.name.unwrap_or_else(|| {
+        Path::new(origin)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".to_string())
+    });
+    Ok(Experiment {
+        name,
+        description: file.description,
+        source: None,
+        variants,
+        cases,
+        targets,
+        repetitions: file.repetitions,
+    })
+}
+
+fn unique_ids<'a>(
+    check: &Checker,
+    list: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ExperimentError> {
+    let mut seen = HashSet::new();
+    for (index, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            return Err(check.problem(format!("{list}[{index}].id"), format!("id `{id}` is used twice")));
+        }
+    }
+    Ok(())
+}
+
+fn id_ok(check: &Checker, field: String, id: &str) -> Result<(), ExperimentError> {
+    if id.trim().is_empty() {
+        return Err(check.problem(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn variant(check: &Checker, index: usize, spec: VariantSpec) -> Result<Variant, ExperimentError> {
+    let at = |field: &str| format!("variants[{index}].{field}");
+    id_ok(check, at("id"), &spec.id)?;
+    let chat_shaped = spec.system.is_some() || spec.user.is_some() || !spec.messages.is_empty();
+    let template = match (spec.prompt, chat_shaped) {
+        (Some(_), true) => {
+            return Err(check.problem(
+                at("prompt"),
+                "a variant is either chat-shaped (system/messages/user) or a raw completion \
+                 `prompt`, not both",
+            ));
+        }
+        (Some(prompt), false) => PromptTemplate::Raw { prompt },
+        (None, false) => {
+            return Err(check.problem(
+                at("user"),
+                "a variant needs `user` (chat-shaped) or `prompt` (raw completion)",
+            ));
+        }
+        (None, true) => {
+            if spec.user.is_none() && spec.messages.is_empty() {
+                return Err(check.problem(
+                    at("user"),
+                    "a chat-shaped variant needs `user` or `messages`, not only `system`",
+                ));
+            }
+            PromptTemplate::Chat {
+                system: spec.system,
+                messages: spec
+                    .messages
+                    .into_iter()
+                    .map(|m| Message {
+                        role: m.role,
+                        content: m.content,
+                    })
+                    .collect(),
+                user: spec.user,
+            }
+        }
+    };
+    for (field, source) in template_fields(&template) {
+        template_variables(source).map_err(|e| {
+            let line = e
+                .line()
+                .map(|l| format!(" (template line {l})"))
+                .unwrap_or_default();
+            check.problem(
+                at(&field),
+                format!(
+                    "template does not parse{line}: {}",
+                    e.detail().unwrap_or("syntax error")
+                ),
+            )
+        })?;
+    }
+    Ok(Variant {
+        id: spec.id,
+        description: spec.description,
+        template,
+    })
+}
+
+fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, ExperimentError> {
+    let id = match spec.id {
+        Some(id) => {
+            id_ok(check, format!("cases[{index}].id"), &id)?;
+            id
+        }
+        None => (index + 1).to_string(),
+    };
+    Ok(Case {
+        id,
+        vars: spec.vars,
+        expected: spec.expected,
+    })
+}
+
+fn target(
+    check: &Checker,
+    index: usize,
+    spec: TargetSpec,
+    base_dir: &Path,
+) -> Result<Target, ExperimentError> {
+    let at = |field: &str| format!("targets[{index}].{field}");
+    id_ok(check, at("id"), &spec.id)?;
+    let model_spec = spec.model.trim().to_string();
+    if model_spec.is_empty() {
+        return Err(check.problem(at("model"), "must be a GGUF file path or `default`"));
+    }
+    let path = if model_spec == "default" {
+        paths::default_model()
+    } else {
+        let given = Path::new(&model_spec);
+        if given.is_absolute() {
+            given.to_path_buf()
+        } else {
+            base_dir.join(given)
+        }
+    };
+    if spec.n_ctx.is_empty() {
+        return Err(check.problem(at("n_ctx"), "needs at least one context length"));
+    }
+    if let Some(position) = spec.n_ctx.iter().position(|&n| n == 0) {
+        return Err(check.problem(format!("{}[{position}]", at("n_ctx")), "must be at least 1"));
+    }
+    let mut seen = BTreeSet::new();
+    if let Some(dup) = spec.n_ctx.iter().find(|n| !seen.insert(**n)) {
+        return Err(check.problem(at("n_ctx"), format!("{dup} is listed twice")));
+    }
+    let threads = match spec.threads {
+        Some(0) => return Err(check.problem(at("threads"), "must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1),
+    };
+    let batch = match spec.batch {
+        Some(0) => return Err(check.problem(at("batch"), "must be at least 1")),
+        Some(n) => n,
+        None => DEFAULT_BATCH,
+    };
+    let temperature = spec.temperature.unwrap_or(0.0);
+    if !(temperature.is_finite() && temperature >= 0.0) {
+        return Err(check.problem(at("temperature"), "must be a number >= 0 (0 = greedy)"));
+    }
+    if let Some(top_p) = spec.top_p
+        && !(top_p > 0.0 && top_p <= 1.0)
+    {
+        return Err(check.problem(at("top_p"), "must be in (0, 1]"));
+    }
+    if spec.top_k == Some(0) {
+        return Err(check.problem(at("top_k"), "must be at least 1 (leave it out to disable)"));
+    }
+    let max_tokens = match spec.max_tokens {
+        Some(0) => return Err(check.problem(at("max_tokens"), "must be at least 1")),
+        Some(n) => n,
+        None => DEFAULT_MAX_TOKENS,
+    };
+    if let Some(position) = spec.stop.iter().position(|s| s.is_empty()) {
+        return Err(check.problem(
+            format!("{}[{position}]", at("stop")),
+            "an empty stop sequence would end every generation at once",
+        ));
+    }
+    let chat_template = ChatTemplateChoice::from(spec.chat_template.unwrap_or_else(|| "auto".into()));
+    if let ChatTemplateChoice::Named(name) = &chat_template
+        && name.trim().is_empty()
+    {
+        return Err(check.problem(at("chat_template"), "use auto, none or a template name"));
+    }
+    Ok(Target {
+        id: spec.id,
+        model: ModelRef {
+            spec: model_spec,
+            path,
+        },
+        n_ctx: spec.n_ctx,
+        threads,
+        batch,
+        chat_template,
+        sampling: Sampling {
+            temperature,
+            top_p: spec.top_p,
+            top_k: spec.top_k,
+            seed: spec.seed.unwrap_or(0),
+            max_tokens,
+            stop: spec.stop,
+        },
+    })
+}
+
+/// Every variable a variant's templates read must be defined by every case, or some runs
+/// would fail only after the models are loaded and half the experiment has run.
+fn variables_defined(check: &Checker, variants: &[Variant], cases: &[Case]) -> Result<(), ExperimentError> {
+    for (v_index, variant) in variants.iter().enumerate() {
+        for (field, source) in template_fields(&variant.template) {
+            let used = template_variables(source).unwrap_or_default();
+            for (c_index, case) in cases.iter().enumerate() {
+                if let Some(missing) = used.iter().find(|name| !case.vars.contains_key(*name)) {
+                    let defined = if case.vars.is_empty() {
+                        "none".to_string()
+                    } else {
+                        case.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                    };
+                    return Err(check.problem(
+                        format!("variants[{v_index}].{field}"),
+                        format!(
+                            "uses variable `{missing}`, which case `{}` (cases[{c_index}]) does not \
+                             define (it defines: {defined})",
+                            case.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

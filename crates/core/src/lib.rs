@@ -1,0 +1,21 @@
+//! The Tradeoff engine.
+//!
+//! Everything that decides *what* to run and *what the numbers mean* lives here: experiment files,
+//! prompt templating, matrix expansion, the runner, statistics and reports. Inference backends and
+//! persistence plug in through traits ([`engine::LocalEngine`], [`runner::RunSink`]), so this crate
+//! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
+
+pub mod engine;
+pub mod environment;
+pub mod experiment;
+pub mod gguf;
+pub mod matrix;
+pub mod paths;
+pub mod prompt;
+pub mod report;
+pub mod run;
+pub mod runner;
+pub mod stats;
+pub mod stop;
+
+pub use experiment::{Case, Experiment, Target, Variant};

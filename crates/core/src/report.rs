@@ -1,0 +1,437 @@
+//! Reports: the runs of an experiment and a summary per config, as JSON, CSV or Markdown.
+//! The CLI's `run --json` and `report` both build this from what the store holds, so what is
+//! printed after a run is exactly what can be read back later.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Environment;
+use crate::run::{FinishReason, RunError, RunMetrics};
+use crate::stats::{mean, percentile};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub experiment_id: i64,
+    pub name: String,
+    pub source: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, `completed`, `cancelled` or `interrupted`.
+    pub status: String,
+    pub environment: Environment,
+    pub targets: Vec<TargetInfo>,
+    pub configs: Vec<ConfigSummary>,
+    pub runs: Vec<RunRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub id: String,
+    pub model: String,
+    pub model_path: String,
+    pub model_sha256: Option<String>,
+    pub threads: u32,
+    pub batch: u32,
+    pub chat_template: String,
+    pub loads: Vec<LoadRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadRow {
+    pub n_ctx: u32,
+    pub model_load_ms: Option<f64>,
+    pub context_create_ms: Option<f64>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+}
+
+/// One run, flattened for reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub variant: String,
+    pub target: String,
+    pub n_ctx: u32,
+    pub case: String,
+    pub repetition: u32,
+    pub started_at: String,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub prompt_tokens_per_s: Option<f64>,
+    pub gen_tokens_per_s: Option<f64>,
+    pub output: String,
+    pub finish_reason: Option<FinishReason>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+    /// The raw measurements behind the numbers above.
+    pub metrics: Option<RunMetrics>,
+}
+
+impl RunRow {
+    pub fn from_metrics(
+        key: RunKey,
+        output: String,
+        finish_reason: Option<FinishReason>,
+        metrics: Option<RunMetrics>,
+        error: Option<RunError>,
+        warnings: Vec<String>,
+    ) -> RunRow {
+        RunRow {
+            variant: key.variant,
+            target: key.target,
+            n_ctx: key.n_ctx,
+            case: key.case,
+            repetition: key.repetition,
+            started_at: key.started_at,
+            latency_ms: metrics.as_ref().map(|m| m.latency_ms),
+            ttft_ms: metrics.as_ref().and_then(|m| m.ttft_ms),
+            input_tokens: metrics.as_ref().map(|m| m.input_tokens),
+            output_tokens: metrics.as_ref().map(|m| m.output_tokens),
+            prompt_tokens_per_s: metrics.as_ref().and_then(RunMetrics::prompt_tokens_per_s),
+            gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
+            output,
+            finish_reason,
+            error,
+            warnings,
+            metrics,
+        }
+    }
+}
+
+/// Which run a row is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKey {
+    pub variant: String,
+    pub target: String,
+    pub n_ctx: u32,
+    pub case: String,
+    pub repetition: u32,
+    pub started_at: String,
+}
+
+/// Which config a summary row is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    pub variant: String,
+    pub target: String,
+    pub n_ctx: u32,
+}
+
+/// Per-config statistics over its successful runs; errors are counted, not averaged in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigSummary {
+    pub variant: String,
+    pub target: String,
+    pub n_ctx: u32,
+    pub runs: usize,
+    pub errors: usize,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub prompt_tokens_per_s_mean: Option<f64>,
+    pub gen_tokens_per_s_mean: Option<f64>,
+    pub input_tokens_mean: Option<f64>,
+    pub output_tokens_mean: Option<f64>,
+}
+
+/// Summarizes runs per config, in the order of `configs`.
+pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
+    configs
+        .iter()
+        .map(|key| {
+            let mine: Vec<&RunRow> = runs
+                .iter()
+                .filter(|r| r.variant == key.variant && r.target == key.target && r.n_ctx == key.n_ctx)
+                .collect();
+            let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.error.is_none()).collect();
+            let values =
+                |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
+            let latency = values(|r| r.latency_ms);
+            ConfigSummary {
+                variant: key.variant.clone(),
+                target: key.target.clone(),
+                n_ctx: key.n_ctx,
+                runs: mine.len(),
+                errors: mine.len() - ok.len(),
+                latency_p50_ms: percentile(&latency, 50.0),
+                latency_p95_ms: percentile(&latency, 95.0),
+                ttft_p50_ms: percentile(&values(|r| r.ttft_ms), 50.0),
+                prompt_tokens_per_s_mean: mean(&values(|r| r.prompt_tokens_per_s)),
+                gen_tokens_per_s_mean: mean(&values(|r| r.gen_tokens_per_s)),
+                input_tokens_mean: mean(&values(|r| r.input_tokens.map(f64::from))),
+                output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
+            }
+        })
+        .collect()
+}
+
+/// Columns of the per-config summary, shared by the terminal table and Markdown.
+pub const SUMMARY_HEADERS: [&str; 11] = [
+    "variant",
+    "target",
+    "n_ctx",
+    "runs",
+    "errors",
+    "p50 ms",
+    "p95 ms",
+    "p50 TTFT ms",
+    "gen tok/s",
+    "in tok",
+    "out tok",
+];
+
+impl ConfigSummary {
+    pub fn cells(&self) -> [String; 11] {
+        [
+            self.variant.clone(),
+            self.target.clone(),
+            self.n_ctx.to_string(),
+            self.runs.to_string(),
+            self.errors.to_string(),
+            number(self.latency_p50_ms, 1),
+            number(self.latency_p95_ms, 1),
+            number(self.ttft_p50_ms, 1),
+            number(self.gen_tokens_per_s_mean, 1),
+            number(self.input_tokens_mean, 1),
+            number(self.output_tokens_mean, 1),
+        ]
+    }
+}
+
+fn number(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(|| "—".to_string(), |v| format!("{v:.decimals$}"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Report {
+    pub fn to_json(&self) -> Result<String, ReportError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// One line per run; the summary is derivable from it and lives in the other formats.
+    pub fn to_csv(&self) -> Result<String, ReportError> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record([
+            "experiment_id",
+            "variant",
+            "target",
+            "n_ctx",
+            "case",
+            "repetition",
+            "started_at",
+            "latency_ms",
+            "ttft_ms",
+            "input_tokens",
+            "output_tokens",
+            "prompt_tokens_per_s",
+            "gen_tokens_per_s",
+            "finish_reason",
+            "error_class",
+            "error",
+            "output",
+        ])?;
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
+        for run in &self.runs {
+            writer.write_record([
+                self.experiment_id.to_string(),
+                run.variant.clone(),
+                run.target.clone(),
+                run.n_ctx.to_string(),
+                run.case.clone(),
+                run.repetition.to_string(),
+                run.started_at.clone(),
+                opt(run.latency_ms),
+                opt(run.ttft_ms),
+                run.input_tokens.map(|v| v.to_string()).unwrap_or_default(),
+                run.output_tokens.map(|v| v.to_string()).unwrap_or_default(),
+                opt(run.prompt_tokens_per_s),
+                opt(run.gen_tokens_per_s),
+                run.finish_reason
+                    .map(|f| f.as_str().to_string())
+                    .unwrap_or_default(),
+                run.error
+                    .as_ref()
+                    .map(|e| e.class.as_str().to_string())
+                    .unwrap_or_default(),
+                run.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
+                run.output.clone(),
+            ])?;
+        }
+        let bytes = writer.into_inner().map_err(|e| ReportError::Io(e.into_error()))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# {} (experiment {})\n", self.name, self.experiment_id);
+        let _ = writeln!(
+            md,
+            "Status: {}. Started {}{}. Machine: {} ({} logical cores, {:.1} GiB RAM). {}\n",
+            self.status,
+            self.created_at,
+            self.finished_at
+                .as_deref()
+                .map(|f| format!(", finished {f}"))
+                .unwrap_or_default(),
+            self.environment.machine.cpu_model,
+            self.environment.machine.logical_cores,
+            self.environment.machine.memory_bytes as f64 / (1u64 << 30) as f64,
+            self.environment.llama_build.as_deref().unwrap_or(""),
+        );
+        let _ = writeln!(md, "| {} |", SUMMARY_HEADERS.join(" | "));
+        let _ = writeln!(md, "|{}", "---|".repeat(SUMMARY_HEADERS.len()));
+        for config in &self.configs {
+            let cells: Vec<String> = config.cells().iter().map(|c| escape_md(c)).collect();
+            let _ = writeln!(md, "| {} |", cells.join(" | "));
+        }
+        let _ = writeln!(md, "\n## Targets\n");
+        for target in &self.targets {
+            let _ = writeln!(
+                md,
+                "- `{}`: {} (sha256 {}), {} threads, batch {}, chat template {}",
+                target.id,
+                target.model_path,
+                target.model_sha256.as_deref().unwrap_or("unknown"),
+                target.threads,
+                target.batch,
+                target.chat_template
+            );
+            for load in &target.loads {
+                let _ = writeln!(
+                    md,
+                    "  - n_ctx {}: model load {} ms, context {} ms{}",
+                    load.n_ctx,
+                    number(load.model_load_ms, 1),
+                    number(load.context_create_ms, 1),
+                    load.error
+                        .as_ref()
+                        .map(|e| format!(", failed: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        let warnings = self.distinct_warnings();
+        if !warnings.is_empty() {
+            let _ = writeln!(md, "\n## Warnings\n");
+            for warning in warnings {
+                let _ = writeln!(md, "- {}", escape_md(&warning));
+            }
+        }
+        let errors: Vec<&RunRow> = self.runs.iter().filter(|r| r.error.is_some()).collect();
+        if !errors.is_empty() {
+            let _ = writeln!(md, "\n## Errors\n");
+            for run in errors {
+                if let Some(error) = &run.error {
+                    let _ = writeln!(
+                        md,
+                        "- {} / {} / n_ctx {} / case {} / rep {}: {}",
+                        run.variant,
+                        run.target,
+                        run.n_ctx,
+                        run.case,
+                        run.repetition,
+                        escape_md(&error.to_string())
+                    );
+                }
+            }
+        }
+        md
+    }
+
+    /// Every distinct warning of the experiment's runs and loads, in first-seen order.
+    pub fn distinct_warnings(&self) -> Vec<String> {
+        let mut seen = Vec::<String>::new();
+        let all = self
+            .targets
+            .iter()
+            .flat_map(|t| t.loads.iter().flat_map(|l| l.warnings.iter()))
+            .chain(self.runs.iter().flat_map(|r| r.warnings.iter()));
+        for warning in all {
+            if !seen.contains(warning) {
+                seen.push(warning.clone());
+            }
+        }
+        seen
+    }
+}
+
+fn escape_md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::ErrorClass;
+
+    fn row(variant: &str, latency: Option<f64>) -> RunRow {
+        let key = RunKey {
+            variant: variant.into(),
+            target: "t".into(),
+            n_ctx: 512,
+            case: "c".into(),
+            repetition: 0,
+            started_at: String::new(),
+        };
+        let metrics = latency.map(|latency_ms| RunMetrics {
+            latency_ms,
+            ttft_ms: Some(latency_ms / 2.0),
+            input_tokens: 10,
+            output_tokens: 4,
+            prompt_eval_ms: Some(10.0),
+            prompt_eval_tokens: Some(10),
+            gen_eval_ms: Some(30.0),
+            gen_eval_tokens: Some(3),
+        });
+        let error = latency
+            .is_none()
+            .then(|| RunError::new(ErrorClass::Decode, "boom"));
+        RunRow::from_metrics(key, "out".into(), None, metrics, error, vec![])
+    }
+
+    #[test]
+    fn summaries_count_errors_but_compute_statistics_over_successful_runs_only() {
+        let configs = [ConfigKey {
+            variant: "a".into(),
+            target: "t".into(),
+            n_ctx: 512,
+        }];
+        let runs = [
+            row("a", Some(100.0)),
+            row("a", Some(300.0)),
+            row("a", None),
+            row("b", Some(1.0)),
+        ];
+        let s = &summarize(&configs, &runs)[0];
+        assert_eq!((s.runs, s.errors), (3, 1));
+        assert_eq!(s.latency_p50_ms, Some(200.0));
+        assert_eq!(s.latency_p95_ms, Some(290.0));
+        assert_eq!(s.ttft_p50_ms, Some(100.0));
+        assert_eq!(s.gen_tokens_per_s_mean, Some(100.0));
+        assert_eq!(s.prompt_tokens_per_s_mean, Some(1000.0));
+        assert_eq!(s.output_tokens_mean, Some(4.0));
+    }
+
+    #[test]
+    fn a_config_without_successful_runs_has_no_statistics() {
+        let configs = [ConfigKey {
+            variant: "a".into(),
+            target: "t".into(),
+            n_ctx: 512,
+        }];
+        let s = &summarize(&configs, &[row("a", None)])[0];
+        assert_eq!((s.runs, s.errors, s.latency_p50_ms), (1, 1, None));
+        assert_eq!(s.cells()[5], "—");
+    }
+}

@@ -1,0 +1,164 @@
+//! A run: one call (config × case × repetition) with what was measured.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
+/// from them in one place, so a report can always be checked against the counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunMetrics {
+    /// Wall time from the request to the last token, in milliseconds. Never includes model
+    /// loading or context creation, which are recorded separately.
+    pub latency_ms: f64,
+    /// Wall time from the request to the first generated token.
+    pub ttft_ms: Option<f64>,
+    /// Prompt tokens as the model's tokenizer counted them (including BOS).
+    pub input_tokens: u32,
+    /// Tokens generated, not counting the end-of-generation token.
+    pub output_tokens: u32,
+    /// llama.cpp's prompt-evaluation time and token count (`llama_perf_context`).
+    pub prompt_eval_ms: Option<f64>,
+    pub prompt_eval_tokens: Option<u32>,
+    /// llama.cpp's generation time and decode count (`llama_perf_context`).
+    pub gen_eval_ms: Option<f64>,
+    pub gen_eval_tokens: Option<u32>,
+}
+
+impl RunMetrics {
+    pub fn prompt_tokens_per_s(&self) -> Option<f64> {
+        rate(self.prompt_eval_tokens, self.prompt_eval_ms)
+    }
+
+    pub fn gen_tokens_per_s(&self) -> Option<f64> {
+        rate(self.gen_eval_tokens, self.gen_eval_ms)
+    }
+}
+
+fn rate(tokens: Option<u32>, ms: Option<f64>) -> Option<f64> {
+    match (tokens, ms) {
+        (Some(tokens), Some(ms)) if tokens > 0 && ms > 0.0 => Some(f64::from(tokens) * 1000.0 / ms),
+        _ => None,
+    }
+}
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A stop sequence appeared; it is not part of the output.
+    Stop,
+    /// The model produced its end-of-generation token.
+    EndOfText,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The context window filled up before any other reason applied.
+    ContextFull,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::EndOfText => "end_of_text",
+            FinishReason::MaxTokens => "max_tokens",
+            FinishReason::ContextFull => "context_full",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<FinishReason> {
+        [
+            FinishReason::Stop,
+            FinishReason::EndOfText,
+            FinishReason::MaxTokens,
+            FinishReason::ContextFull,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+/// Stable names for what went wrong, for reports and for the UI to switch on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    ModelLoad,
+    ContextCreate,
+    ContextOverflow,
+    ChatTemplate,
+    Template,
+    Tokenize,
+    Decode,
+    WorkerCrashed,
+    Internal,
+}
+
+impl ErrorClass {
+    pub const ALL: [ErrorClass; 9] = [
+        ErrorClass::ModelLoad,
+        ErrorClass::ContextCreate,
+        ErrorClass::ContextOverflow,
+        ErrorClass::ChatTemplate,
+        ErrorClass::Template,
+        ErrorClass::Tokenize,
+        ErrorClass::Decode,
+        ErrorClass::WorkerCrashed,
+        ErrorClass::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::ModelLoad => "model_load",
+            ErrorClass::ContextCreate => "context_create",
+            ErrorClass::ContextOverflow => "context_overflow",
+            ErrorClass::ChatTemplate => "chat_template",
+            ErrorClass::Template => "template",
+            ErrorClass::Tokenize => "tokenize",
+            ErrorClass::Decode => "decode",
+            ErrorClass::WorkerCrashed => "worker_crashed",
+            ErrorClass::Internal => "internal",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ErrorClass> {
+        ErrorClass::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure recorded as data: the run exists, with its class and message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{class}: {message}")]
+pub struct RunError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl RunError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        RunError {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+/// One finished run as the runner hands it to a sink. Indices refer to the [`crate::matrix::Plan`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub config: usize,
+    pub case: usize,
+    pub repetition: u32,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub output: String,
+    pub finish_reason: Option<FinishReason>,
+    pub metrics: Option<RunMetrics>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+}

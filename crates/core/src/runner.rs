@@ -1,0 +1,394 @@
+//! The runner: executes a plan against an engine and hands every finished run to a sink the
+//! moment it finishes, so an interrupted experiment keeps every run that completed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ContextSettings, GenerateError, GenerateRequest, LoadRequest, LocalEngine};
+use crate::experiment::Experiment;
+use crate::matrix::{Plan, PlannedRun};
+use crate::prompt::{PromptRenderer, TemplateError};
+use crate::run::{ErrorClass, RunError, RunRecord};
+
+/// Model load and context creation for one group of runs, recorded beside the runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadEvent {
+    pub target: usize,
+    pub n_ctx: u32,
+    pub model_load_ms: Option<f64>,
+    pub context_create_ms: Option<f64>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+}
+
+/// Where finished runs go (the store implements it).
+pub trait RunSink {
+    fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError>;
+    fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not record the result: {0}")]
+pub struct SinkError(pub String);
+
+/// Progress callbacks, for a progress bar or a live grid. All have empty defaults.
+pub trait RunObserver {
+    fn loading(&mut self, _target: &str, _n_ctx: u32) {}
+    fn run_started(&mut self, _done: usize, _total: usize, _run: &PlannedRun) {}
+    fn text(&mut self, _chunk: &str) {}
+    fn run_finished(&mut self, _done: usize, _total: usize, _record: &RunRecord) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl RunObserver for Quiet {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Completed,
+    Cancelled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+pub fn run_experiment(
+    experiment: &Experiment,
+    plan: &Plan,
+    engine: &mut dyn LocalEngine,
+    sink: &mut dyn RunSink,
+    observer: &mut dyn RunObserver,
+    cancel: &AtomicBool,
+) -> Result<RunOutcome, RunnerError> {
+    let renderer = PromptRenderer::new(&experiment.variants)?;
+    let total = plan.total_runs();
+    let mut done = 0;
+    for group in &plan.groups {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(RunOutcome::Cancelled);
+        }
+        let target = &experiment.targets[group.target];
+        observer.loading(&target.id, group.n_ctx);
+        let load = LoadRequest {
+            model_path: target.model.path.clone(),
+            context: ContextSettings {
+                n_ctx: group.n_ctx,
+                threads: target.threads,
+                batch: target.batch,
+            },
+        };
+        let loaded = engine.load(&load);
+        let (event, load_error) = match loaded {
+            Ok(report) => (
+                LoadEvent {
+                    target: group.target,
+                    n_ctx: group.n_ctx,
+                    model_load_ms: report.model_load_ms,
+                    context_create_ms: report.context_create_ms,
+                    error: None,
+                    warnings: report.warnings,
+                },
+                None,
+            ),
+            Err(error) => (
+                LoadEvent {
+                    target: group.target,
+                    n_ctx: group.n_ctx,
+                    model_load_ms: None,
+                    context_create_ms: None,
+                    error: Some(error.clone()),
+                    warnings: Vec::new(),
+                },
+                Some(error),
+            ),
+        };
+        sink.record_load(&event)?;
+
+        for planned in &group.runs {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(RunOutcome::Cancelled);
+            }
+            observer.run_started(done, total, planned);
+            let started_at = now_rfc3339();
+            let config = &plan.configs[planned.config];
+            let mut record = RunRecord {
+                config: planned.config,
+                case: planned.case,
+                repetition: planned.repetition,
+                started_at,
+                output: String::new(),
+                finish_reason: None,
+                metrics: None,
+                error: None,
+                warnings: Vec::new(),
+            };
+            if let Some(error) = &load_error {
+                // The run was planned and could not happen: it is recorded as failed, so the
+                // report shows the hole instead of a config that silently has fewer runs.
+                record.error = Some(error.clone());
+            } else {
+                let variant = &experiment.variants[config.variant];
+                let case = &experiment.cases[planned.case];
+                match renderer.render(variant, case) {
+                    Err(error) => {
+                        record.error = Some(RunError::new(ErrorClass::Template, error.to_string()));
+                    }
+                    Ok(prompt) => {
+                        let request = GenerateRequest {
+                            load: load.clone(),
+                            prompt,
+                            chat_template: target.chat_template.clone(),
+                            sampling: target.sampling.clone(),
+                        };
+                        match engine.generate(&request, &mut |chunk| observer.text(chunk), cancel) {
+                            Ok(generation) => {
+                                record.output = generation.output;
+                                record.finish_reason = Some(generation.finish_reason);
+                                record.metrics = Some(generation.metrics);
+                                record.warnings = generation.warnings;
+                            }
+                            Err(GenerateError::Failed(error)) => record.error = Some(error),
+                            // A half-finished run is not a measurement: nothing is recorded.
+                            Err(GenerateError::Cancelled) => return Ok(RunOutcome::Cancelled),
+                        }
+                    }
+                }
+            }
+            sink.record_run(&record)?;
+            done += 1;
+            observer.run_finished(done, total, &record);
+        }
+    }
+    Ok(RunOutcome::Completed)
+}
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::engine::{Generation, LoadReport};
+    use crate::experiment::{FileFormat, parse_str};
+    use crate::run::{FinishReason, RunMetrics};
+
+    /// An engine with scripted behaviour: a model whose file name starts with `broken` fails to
+    /// load, and generation echoes the prompt. Real inference is tested in tests/ on the real model.
+    #[derive(Default)]
+    struct Scripted {
+        loads: Vec<(String, u32)>,
+        cancel_after: Option<usize>,
+        generated: usize,
+    }
+
+    impl LocalEngine for Scripted {
+        fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
+            let name = request
+                .model_path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            self.loads.push((name.clone(), request.context.n_ctx));
+            if name.starts_with("broken") {
+                return Err(RunError::new(
+                    ErrorClass::ModelLoad,
+                    format!("{name}: not a GGUF model file"),
+                ));
+            }
+            Ok(LoadReport {
+                model_load_ms: Some(1.0),
+                context_create_ms: Some(0.5),
+                has_chat_template: false,
+                warnings: vec![],
+            })
+        }
+
+        fn generate(
+            &mut self,
+            request: &GenerateRequest,
+            on_text: &mut dyn FnMut(&str),
+            cancel: &AtomicBool,
+        ) -> Result<Generation, GenerateError> {
+            self.generated += 1;
+            if self.cancel_after == Some(self.generated) {
+                cancel.store(true, Ordering::Relaxed);
+                return Err(GenerateError::Cancelled);
+            }
+            let output = request.prompt.plain_text();
+            on_text(&output);
+            Ok(Generation {
+                output,
+                finish_reason: FinishReason::EndOfText,
+                metrics: RunMetrics {
+                    latency_ms: 2.0,
+                    ttft_ms: Some(1.0),
+                    input_tokens: 3,
+                    output_tokens: 3,
+                    prompt_eval_ms: None,
+                    prompt_eval_tokens: None,
+                    gen_eval_ms: None,
+                    gen_eval_tokens: None,
+                },
+                warnings: vec![],
+            })
+        }
+
+        fn build_info(&self) -> String {
+            "scripted".into()
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect {
+        loads: Vec<LoadEvent>,
+        runs: Vec<RunRecord>,
+        fail_after: Option<usize>,
+    }
+
+    impl RunSink for Collect {
+        fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError> {
+            self.loads.push(event.clone());
+            Ok(())
+        }
+        fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
+            if self.fail_after == Some(self.runs.len()) {
+                return Err(SinkError("disk full".into()));
+            }
+            self.runs.push(run.clone());
+            Ok(())
+        }
+    }
+
+    fn experiment() -> Experiment {
+        parse_str(
+            "schema: 1
+variants: [{id: a, prompt: 'A {{ x }}'}, {id: b, prompt: 'B {{ x }}'}]
+cases: [{vars: {x: '1'}}, {vars: {x: '2'}}]
+targets:
+  - {id: good, model: good.gguf, n_ctx: [256, 512]}
+  - {id: bad, model: broken.gguf, n_ctx: 256}
+repetitions: 2
+",
+            FileFormat::Yaml,
+            "t.yaml",
+            Path::new("/m"),
+        )
+        .unwrap()
+    }
+
+    fn run(engine: &mut Scripted, sink: &mut Collect) -> Result<RunOutcome, RunnerError> {
+        let experiment = experiment();
+        run_experiment(
+            &experiment,
+            &Plan::new(&experiment),
+            engine,
+            sink,
+            &mut Quiet,
+            &AtomicBool::new(false),
+        )
+    }
+
+    #[test]
+    fn every_planned_run_reaches_the_sink_once() {
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        assert_eq!(run(&mut engine, &mut sink).unwrap(), RunOutcome::Completed);
+        // 2 variants × (2 + 1 contexts) × 2 cases × 2 repetitions
+        assert_eq!(sink.runs.len(), 24);
+        let mut keys: Vec<_> = sink
+            .runs
+            .iter()
+            .map(|r| (r.config, r.case, r.repetition))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), 24);
+        assert_eq!(sink.runs[0].output, "A 1");
+    }
+
+    #[test]
+    fn a_model_is_loaded_once_per_context_not_per_run() {
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        run(&mut engine, &mut sink).unwrap();
+        let loads: Vec<(&str, u32)> = engine.loads.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+        assert_eq!(
+            loads,
+            [("good.gguf", 256), ("good.gguf", 512), ("broken.gguf", 256)]
+        );
+        assert_eq!(sink.loads.len(), 3);
+    }
+
+    #[test]
+    fn runs_of_a_target_that_fails_to_load_are_recorded_as_failed_and_others_complete() {
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        run(&mut engine, &mut sink).unwrap();
+        let failed: Vec<&RunRecord> = sink.runs.iter().filter(|r| r.error.is_some()).collect();
+        assert_eq!(failed.len(), 8);
+        assert!(failed.iter().all(|r| {
+            r.error
+                .as_ref()
+                .is_some_and(|e| e.class == ErrorClass::ModelLoad && e.message.contains("broken.gguf"))
+        }));
+        assert_eq!(sink.runs.iter().filter(|r| r.metrics.is_some()).count(), 16);
+        assert!(sink.loads[2].error.is_some());
+    }
+
+    #[test]
+    fn repetitions_are_interleaved_across_variants_within_a_context() {
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        run(&mut engine, &mut sink).unwrap();
+        let first_context: Vec<(String, u32)> = sink.runs[..8]
+            .iter()
+            .map(|r| (r.output.clone(), r.repetition))
+            .collect();
+        assert_eq!(
+            first_context[..4],
+            [
+                ("A 1".into(), 0),
+                ("A 2".into(), 0),
+                ("B 1".into(), 0),
+                ("B 2".into(), 0)
+            ]
+        );
+        assert!(first_context[4..].iter().all(|(_, rep)| *rep == 1));
+    }
+
+    #[test]
+    fn cancelling_keeps_finished_runs_and_records_no_partial_run() {
+        let (mut engine, mut sink) = (
+            Scripted {
+                cancel_after: Some(4),
+                ..Scripted::default()
+            },
+            Collect::default(),
+        );
+        assert_eq!(run(&mut engine, &mut sink).unwrap(), RunOutcome::Cancelled);
+        assert_eq!(sink.runs.len(), 3);
+    }
+
+    #[test]
+    fn a_sink_that_cannot_record_stops_the_experiment() {
+        let (mut engine, mut sink) = (
+            Scripted::default(),
+            Collect {
+                fail_after: Some(5),
+                ..Collect::default()
+            },
+        );
+        let error = run(&mut engine, &mut sink).unwrap_err();
+        assert!(error.to_string().contains("disk full"), "{error}");
+        assert_eq!(engine.generated, 6);
+    }
+}

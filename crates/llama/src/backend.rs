@@ -1,0 +1,36 @@
+//! The process-wide llama.cpp backend. llama.cpp allows one per process: a second
+//! `LlamaBackend::init()` fails while the first is alive, so it is created once and kept.
+
+use std::sync::OnceLock;
+
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::{LogOptions, send_logs_to_tracing};
+use tradeoff_core::run::{ErrorClass, RunError};
+
+static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+
+pub(crate) fn backend() -> Result<&'static LlamaBackend, RunError> {
+    BACKEND
+        .get_or_init(|| {
+            // Routed to `tracing` rather than silenced: voided logs hide why a model failed.
+            send_logs_to_tracing(LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| RunError::new(ErrorClass::Internal, format!("llama.cpp backend: {e}")))
+}
+
+/// llama.cpp's description of its build: CPU features it was compiled with.
+#[allow(unsafe_code)]
+pub(crate) fn system_info() -> String {
+    // SAFETY: llama_print_system_info returns a pointer to a static, NUL-terminated buffer
+    // owned by llama.cpp; it is copied immediately.
+    let info = unsafe {
+        let ptr = llama_cpp_sys_2::llama_print_system_info();
+        if ptr.is_null() {
+            return String::new();
+        }
+        std::ffi::CStr::from_ptr(ptr).to_string_lossy().into_owned()
+    };
+    info.trim().trim_end_matches('|').trim().to_string()
+}

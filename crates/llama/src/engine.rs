@@ -1,0 +1,372 @@
+//! [`LlamaEngine`]: the local engine on llama.cpp.
+
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::sampling::LlamaSampler;
+use tradeoff_core::engine::{
+    ContextSettings, GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine,
+};
+use tradeoff_core::experiment::Sampling;
+use tradeoff_core::gguf;
+use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::stop::StopMatcher;
+
+use crate::backend::{backend, system_info};
+use crate::chat::prompt_text;
+use crate::log_capture::capture_logs;
+use crate::session::{ActiveContext, LoadedModel, ModelOwner};
+
+/// Micro-batch size for prompt processing; llama.cpp's default.
+const UBATCH: u32 = 512;
+
+/// Local inference on one model at a time. Not `Sync`: one engine serves one thread.
+#[derive(Debug, Default)]
+pub struct LlamaEngine {
+    loaded: Option<LoadedModel>,
+}
+
+impl LlamaEngine {
+    pub fn new() -> Self {
+        LlamaEngine::default()
+    }
+
+    /// Tokenizes `text` the way a generation would (with BOS, special tokens parsed), loading
+    /// the model if needed. Lets callers check counts against llama.cpp's tokenizer.
+    pub fn count_tokens(&mut self, request: &LoadRequest, text: &str) -> Result<usize, RunError> {
+        self.load(request)?;
+        let loaded = self.loaded.as_ref().ok_or_else(not_loaded)?;
+        Ok(loaded
+            .borrow_owner()
+            .model
+            .vocab()
+            .tokenize(text.as_bytes(), true, true)
+            .len())
+    }
+
+    fn ensure_model(&mut self, request: &LoadRequest, report: &mut LoadReport) -> Result<(), RunError> {
+        if self
+            .loaded
+            .as_ref()
+            .is_some_and(|l| l.borrow_owner().path == request.model_path)
+        {
+            return Ok(());
+        }
+        // Free the old model (and its context) before loading the next one.
+        self.loaded = None;
+        let backend = backend()?;
+        let path = &request.model_path;
+        // Our own reader names the problem (missing, not GGUF, truncated) before llama.cpp,
+        // which would only say that loading failed.
+        gguf::read(path).map_err(|e| RunError::new(ErrorClass::ModelLoad, e.to_string()))?;
+        let started = Instant::now();
+        let (model, logs) =
+            capture_logs(|| LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()));
+        let model = model.map_err(|e| {
+            RunError::new(
+                ErrorClass::ModelLoad,
+                format!(
+                    "llama.cpp could not load {}: {e}{}",
+                    path.display(),
+                    log_suffix(&logs)
+                ),
+            )
+        })?;
+        report.model_load_ms = Some(elapsed_ms(started));
+        self.loaded = Some(LoadedModel::new(
+            ModelOwner {
+                model,
+                path: path.clone(),
+            },
+            |_| None,
+        ));
+        Ok(())
+    }
+
+    fn ensure_context(
+        &mut self,
+        settings: &ContextSettings,
+        report: &mut LoadReport,
+    ) -> Result<(), RunError> {
+        let backend = backend()?;
+        let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
+        loaded.with_dependent_mut(|owner, slot| {
+            report.has_chat_template = owner.model.chat_template(None).is_ok();
+            if slot.as_ref().is_some_and(|active| active.settings == *settings) {
+                return Ok(());
+            }
+            let trained = owner.model.n_ctx_train();
+            if settings.n_ctx > trained {
+                report.warnings.push(format!(
+                    "n_ctx {} exceeds the model's trained context of {trained} tokens; quality beyond it is not what the model was trained for",
+                    settings.n_ctx
+                ));
+            }
+            // Drop the old context first: two KV caches at once can exhaust memory.
+            *slot = None;
+            let n_batch = settings.batch.min(settings.n_ctx).max(1);
+            let threads = i32::try_from(settings.threads).unwrap_or(i32::MAX);
+            let params = LlamaContextParams::default()
+                .with_n_ctx(NonZeroU32::new(settings.n_ctx))
+                .with_n_batch(n_batch)
+                .with_n_ubatch(UBATCH.min(n_batch))
+                .with_n_threads(threads)
+                .with_n_threads_batch(threads)
+                // Perf counters are off by default; they are the cross-check of our timings.
+                .with_no_perf(false)
+                // Sliding-window layers keep only their window of KV cache (less memory, same speed).
+                .with_swa_full(false);
+            let started = Instant::now();
+            let (ctx, logs) = capture_logs(|| owner.model.new_context(backend, params));
+            let mut ctx = ctx.map_err(|e| {
+                RunError::new(
+                    ErrorClass::ContextCreate,
+                    format!("llama.cpp could not create a context with n_ctx {}: {e}{}", settings.n_ctx, log_suffix(&logs)),
+                )
+            })?;
+            // One decode warms caches and thread pools, as llama-bench's warm-up run does,
+            // so the first measured run is not slower for reasons no later run shares.
+            let bos = owner.model.vocab().bos();
+            let mut batch = LlamaBatch::new(1, 1);
+            if batch.add(bos, 0, &[0], true).is_ok() && ctx.decode(&mut batch).is_ok() {
+                // llama.cpp books a decode into its perf counters only at the next
+                // synchronization; without this the warm-up token would count as prompt.
+                ctx.synchronize();
+            }
+            ctx.clear_kv_cache();
+            let actual = ctx.n_ctx();
+            if actual != settings.n_ctx {
+                report.warnings.push(format!(
+                    "llama.cpp sized the context for n_ctx {} at {actual} tokens (it pads context sizes)",
+                    settings.n_ctx
+                ));
+            }
+            report.context_create_ms = Some(elapsed_ms(started));
+            *slot = Some(ActiveContext {
+                settings: settings.clone(),
+                ctx,
+            });
+            Ok(())
+        })
+    }
+}
+
+impl LocalEngine for LlamaEngine {
+    fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
+        let mut report = LoadReport {
+            model_load_ms: None,
+            context_create_ms: None,
+            has_chat_template: false,
+            warnings: Vec::new(),
+        };
+        self.ensure_model(request, &mut report)?;
+        self.ensure_context(&request.context, &mut report)?;
+        Ok(report)
+    }
+
+    fn generate(
+        &mut self,
+        request: &GenerateRequest,
+        on_text: &mut dyn FnMut(&str),
+        cancel: &AtomicBool,
+    ) -> Result<Generation, GenerateError> {
+        self.load(&request.load)?;
+        let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
+        loaded.with_dependent_mut(|owner, slot| {
+            let active = slot.as_mut().ok_or_else(not_loaded)?;
+            generate_in(&owner.model, &mut active.ctx, request, on_text, cancel)
+        })
+    }
+
+    fn build_info(&self) -> String {
+        format!(
+            "llama-cpp-2 0.1.160 (llama-cpp-sys-2 0.1.161){}; {}",
+            if cfg!(target_feature = "avx2") {
+                ", native CPU build"
+            } else {
+                ""
+            },
+            system_info()
+        )
+    }
+}
+
+fn generate_in(
+    model: &LlamaModel,
+    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
+    request: &GenerateRequest,
+    on_text: &mut dyn FnMut(&str),
+    cancel: &AtomicBool,
+) -> Result<Generation, GenerateError> {
+    let started = Instant::now();
+    let (text, warnings) = prompt_text(model, &request.prompt, &request.chat_template)?;
+    let vocab = model.vocab();
+    let tokens = vocab.tokenize(text.as_bytes(), true, true);
+    if tokens.is_empty() {
+        return Err(RunError::new(ErrorClass::Tokenize, "the prompt is empty after tokenization").into());
+    }
+    let n_ctx = ctx.n_ctx() as usize;
+    if tokens.len() >= n_ctx {
+        let requested = request.load.context.n_ctx as usize;
+        let padded = if requested == n_ctx {
+            String::new()
+        } else {
+            format!(" (llama.cpp padded it to {n_ctx})")
+        };
+        return Err(RunError::new(
+            ErrorClass::ContextOverflow,
+            format!(
+                "the prompt is {} tokens but n_ctx is {requested}{padded}, leaving no room to generate; raise n_ctx or shorten the prompt",
+                tokens.len()
+            ),
+        )
+        .into());
+    }
+
+    // Settle anything still queued (a cancelled run's last decode) before the counters reset,
+    // so this run's perf counters hold exactly this run's work.
+    ctx.synchronize();
+    ctx.clear_kv_cache();
+    ctx.reset_timings();
+    let mut sampler = sampler(&request.sampling);
+    let n_batch = (ctx.n_batch() as usize).max(1);
+    let mut batch = LlamaBatch::new(n_batch, 1);
+    let last = tokens.len() - 1;
+    for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(GenerateError::Cancelled);
+        }
+        batch.clear();
+        for (offset, token) in chunk.iter().enumerate() {
+            let position = chunk_index * n_batch + offset;
+            batch
+                .add(*token, position as i32, &[0], position == last)
+                .map_err(|e| RunError::new(ErrorClass::Internal, format!("batch: {e}")))?;
+        }
+        ctx.decode(&mut batch).map_err(|e| decode_error(e, "prompt"))?;
+    }
+
+    let mut decoder = encoding_rs::UTF_8.new_decoder();
+    let mut stops = StopMatcher::new(&request.sampling.stop);
+    let mut output = String::new();
+    let mut piece = Vec::with_capacity(16);
+    let mut piece_text = String::new();
+    let mut ttft_ms = None;
+    let mut output_tokens: u32 = 0;
+    let mut position = tokens.len();
+    let mut logits_index = batch.n_tokens() - 1;
+    let max_tokens = request.sampling.max_tokens;
+    let finish_reason = loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(GenerateError::Cancelled);
+        }
+        let token = sampler.sample(ctx, logits_index);
+        sampler.accept(token);
+        if vocab.is_eog(token) {
+            break FinishReason::EndOfText;
+        }
+        output_tokens += 1;
+        if ttft_ms.is_none() {
+            ttft_ms = Some(elapsed_ms(started));
+        }
+        piece.clear();
+        vocab.token_to_piece_into(token, &mut piece, false, None);
+        piece_text.clear();
+        if let Some(max) = decoder.max_utf8_buffer_length(piece.len()) {
+            piece_text.reserve(max);
+        }
+        // Bytes of a character split across tokens stay in the decoder until it completes.
+        let _ = decoder.decode_to_string(&piece, &mut piece_text, false);
+        let fed = stops.feed(&piece_text);
+        if !fed.emit.is_empty() {
+            on_text(&fed.emit);
+            output.push_str(&fed.emit);
+        }
+        if fed.stopped {
+            break FinishReason::Stop;
+        }
+        if output_tokens >= max_tokens {
+            break FinishReason::MaxTokens;
+        }
+        if position >= n_ctx {
+            break FinishReason::ContextFull;
+        }
+        batch.clear();
+        batch
+            .add(token, position as i32, &[0], true)
+            .map_err(|e| RunError::new(ErrorClass::Internal, format!("batch: {e}")))?;
+        position += 1;
+        ctx.decode(&mut batch)
+            .map_err(|e| decode_error(e, "generation"))?;
+        logits_index = 0;
+    };
+    if finish_reason != FinishReason::Stop {
+        let rest = stops.finish();
+        if !rest.is_empty() {
+            on_text(&rest);
+            output.push_str(&rest);
+        }
+    }
+    let latency_ms = elapsed_ms(started);
+    let timings = ctx.timings();
+    let counter = |n: i32| u32::try_from(n).ok();
+    Ok(Generation {
+        output,
+        finish_reason,
+        metrics: RunMetrics {
+            latency_ms,
+            ttft_ms,
+            input_tokens: tokens.len() as u32,
+            output_tokens,
+            prompt_eval_ms: Some(timings.t_p_eval_ms()),
+            prompt_eval_tokens: counter(timings.n_p_eval()),
+            gen_eval_ms: Some(timings.t_eval_ms()),
+            gen_eval_tokens: counter(timings.n_eval()),
+        },
+        warnings,
+    })
+}
+
+fn sampler(settings: &Sampling) -> LlamaSampler {
+    if settings.temperature <= 0.0 {
+        return LlamaSampler::greedy();
+    }
+    let mut chain = Vec::new();
+    if let Some(k) = settings.top_k {
+        chain.push(LlamaSampler::top_k(i32::try_from(k).unwrap_or(i32::MAX)));
+    }
+    if let Some(p) = settings.top_p {
+        chain.push(LlamaSampler::top_p(p, 1));
+    }
+    chain.push(LlamaSampler::temp(settings.temperature));
+    chain.push(LlamaSampler::dist(settings.seed));
+    LlamaSampler::chain_simple(chain)
+}
+
+fn decode_error(error: llama_cpp_2::DecodeError, phase: &str) -> RunError {
+    RunError::new(
+        ErrorClass::Decode,
+        format!("llama.cpp decode failed during {phase}: {error}"),
+    )
+}
+
+fn not_loaded() -> RunError {
+    RunError::new(ErrorClass::Internal, "no model is loaded")
+}
+
+fn log_suffix(logs: &[String]) -> String {
+    if logs.is_empty() {
+        String::new()
+    } else {
+        format!(" (llama.cpp: {})", logs.join("; "))
+    }
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}

@@ -1,0 +1,233 @@
+//! Reading experiments back as reports and lists.
+
+use rusqlite::{OptionalExtension, Row, params};
+use serde::Serialize;
+use tradeoff_core::environment::Environment;
+use tradeoff_core::experiment::Target;
+use tradeoff_core::report::{ConfigKey, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize};
+use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+
+use crate::{Store, StoreError};
+
+/// One line of the experiment list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentListing {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub status: String,
+    pub configs: i64,
+    pub runs: i64,
+    pub errors: i64,
+}
+
+impl Store {
+    pub fn latest_experiment_id(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT max(id) FROM experiments", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .ok_or(StoreError::Empty)
+    }
+
+    pub fn list_experiments(&self) -> Result<Vec<ExperimentListing>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT e.id, e.name, e.created_at, e.status,
+                    (SELECT count(*) FROM configs c WHERE c.experiment_id = e.id),
+                    (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id WHERE c.experiment_id = e.id),
+                    (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id
+                      WHERE c.experiment_id = e.id AND r.error_class IS NOT NULL)
+             FROM experiments e ORDER BY e.id DESC",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(ExperimentListing {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                created_at: row.get(2)?,
+                status: row.get(3)?,
+                configs: row.get(4)?,
+                runs: row.get(5)?,
+                errors: row.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The full report of one experiment: targets with their loads, every run, and the
+    /// per-config summary.
+    pub fn report(&self, experiment_id: i64) -> Result<Report, StoreError> {
+        type Head = (String, Option<String>, String, Option<String>, String, String);
+        let head: Option<Head> = self
+            .conn
+            .query_row(
+                "SELECT name, source, created_at, finished_at, status, environment_json
+                 FROM experiments WHERE id = ?1",
+                [experiment_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()?;
+        let Some((name, source, created_at, finished_at, status, environment_json)) = head else {
+            return Err(StoreError::NotFound(experiment_id));
+        };
+        let environment: Environment = serde_json::from_str(&environment_json)?;
+        let runs = self.runs(experiment_id)?;
+        let configs = summarize(&self.config_keys(experiment_id)?, &runs);
+        Ok(Report {
+            experiment_id,
+            name,
+            source,
+            created_at,
+            finished_at,
+            status,
+            environment,
+            targets: self.targets(experiment_id)?,
+            configs,
+            runs,
+        })
+    }
+
+    fn targets(&self, experiment_id: i64) -> Result<Vec<TargetInfo>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, key, spec_json, model_path, model_sha256 FROM targets
+             WHERE experiment_id = ?1 ORDER BY position",
+        )?;
+        let rows = statement
+            .query_map([experiment_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut targets = Vec::with_capacity(rows.len());
+        for (id, key, spec_json, model_path, model_sha256) in rows {
+            let spec: Target = serde_json::from_str(&spec_json)?;
+            targets.push(TargetInfo {
+                id: key,
+                model: spec.model.spec.clone(),
+                model_path,
+                model_sha256,
+                threads: spec.threads,
+                batch: spec.batch,
+                chat_template: spec.chat_template.to_string(),
+                loads: self.loads(id)?,
+            });
+        }
+        Ok(targets)
+    }
+
+    fn loads(&self, target_id: i64) -> Result<Vec<LoadRow>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT n_ctx, model_load_ms, context_create_ms, error_class, error_message, warnings_json
+             FROM loads WHERE target_id = ?1 ORDER BY id",
+        )?;
+        let rows = statement
+            .query_map([target_id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<f64>>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(
+                |(n_ctx, model_load_ms, context_create_ms, class, message, warnings)| {
+                    Ok(LoadRow {
+                        n_ctx: n_ctx as u32,
+                        model_load_ms,
+                        context_create_ms,
+                        error: run_error(class, message),
+                        warnings: serde_json::from_str(&warnings)?,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn config_keys(&self, experiment_id: i64) -> Result<Vec<ConfigKey>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT v.key, t.key, c.n_ctx FROM configs c
+             JOIN variants v ON v.id = c.variant_id JOIN targets t ON t.id = c.target_id
+             WHERE c.experiment_id = ?1 ORDER BY c.position",
+        )?;
+        let keys = statement.query_map([experiment_id], |r| {
+            Ok(ConfigKey {
+                variant: r.get(0)?,
+                target: r.get(1)?,
+                n_ctx: r.get::<_, i64>(2)? as u32,
+            })
+        })?;
+        Ok(keys.collect::<Result<_, _>>()?)
+    }
+
+    fn runs(&self, experiment_id: i64) -> Result<Vec<RunRow>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT v.key, t.key, c.n_ctx, k.key, r.repetition, r.started_at,
+                    r.latency_ms, r.ttft_ms, r.input_tokens, r.output_tokens,
+                    r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
+                    r.output, r.finish_reason, r.error_class, r.error_message, r.warnings_json
+             FROM runs r
+             JOIN configs c ON c.id = r.config_id
+             JOIN variants v ON v.id = c.variant_id
+             JOIN targets t ON t.id = c.target_id
+             JOIN cases k ON k.id = r.case_id
+             WHERE c.experiment_id = ?1
+             ORDER BY c.position, k.position, r.repetition",
+        )?;
+        let rows = statement.query_map(params![experiment_id], run_row)?;
+        let mut runs = Vec::new();
+        for row in rows {
+            let (row, warnings_json) = row?;
+            let mut row = row;
+            row.warnings = serde_json::from_str(&warnings_json)?;
+            runs.push(row);
+        }
+        Ok(runs)
+    }
+}
+
+fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
+    let latency_ms: Option<f64> = r.get(6)?;
+    let metrics = match latency_ms {
+        Some(latency_ms) => Some(RunMetrics {
+            latency_ms,
+            ttft_ms: r.get(7)?,
+            input_tokens: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u32,
+            output_tokens: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u32,
+            prompt_eval_ms: r.get(10)?,
+            prompt_eval_tokens: r.get::<_, Option<i64>>(11)?.map(|v| v as u32),
+            gen_eval_ms: r.get(12)?,
+            gen_eval_tokens: r.get::<_, Option<i64>>(13)?.map(|v| v as u32),
+        }),
+        None => None,
+    };
+    let key = RunKey {
+        variant: r.get(0)?,
+        target: r.get(1)?,
+        n_ctx: r.get::<_, i64>(2)? as u32,
+        case: r.get(3)?,
+        repetition: r.get::<_, i64>(4)? as u32,
+        started_at: r.get(5)?,
+    };
+    let finish_reason = r
+        .get::<_, Option<String>>(15)?
+        .and_then(|f| FinishReason::parse(&f));
+    let error = run_error(r.get(16)?, r.get(17)?);
+    let row = RunRow::from_metrics(key, r.get(14)?, finish_reason, metrics, error, Vec::new());
+    Ok((row, r.get(18)?))
+}
+
+fn run_error(class: Option<String>, message: Option<String>) -> Option<RunError> {
+    let class = class?;
+    Some(RunError {
+        class: ErrorClass::parse(&class).unwrap_or(ErrorClass::Internal),
+        message: message.unwrap_or_default(),
+    })
+}

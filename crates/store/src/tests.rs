@@ -1,0 +1,170 @@
+use std::path::Path;
+
+use tradeoff_core::Experiment;
+use tradeoff_core::environment::Environment;
+use tradeoff_core::experiment::{FileFormat, parse_str};
+use tradeoff_core::matrix::Plan;
+use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics, RunRecord};
+use tradeoff_core::runner::{LoadEvent, RunSink};
+
+use crate::{Store, StoreError};
+
+fn experiment() -> Experiment {
+    parse_str(
+        "schema: 1
+name: roundtrip
+variants: [{id: a, prompt: 'A {{ x }}'}, {id: b, system: s, user: 'B {{ x }}'}]
+cases: [{id: one, vars: {x: '1'}, expected: 'yes'}]
+targets: [{id: t, model: m.gguf, n_ctx: [256, 512], threads: 2}]
+",
+        FileFormat::Yaml,
+        "r.yaml",
+        Path::new("/m"),
+    )
+    .unwrap()
+}
+
+fn measured(config: usize) -> RunRecord {
+    RunRecord {
+        config,
+        case: 0,
+        repetition: 0,
+        started_at: "2026-11-29T10:00:00Z".into(),
+        output: "{\"city\": \"Berlin\"} ünïcode".into(),
+        finish_reason: Some(FinishReason::Stop),
+        metrics: Some(RunMetrics {
+            latency_ms: 123.456,
+            ttft_ms: Some(45.6),
+            input_tokens: 95,
+            output_tokens: 16,
+            prompt_eval_ms: Some(40.0),
+            prompt_eval_tokens: Some(95),
+            gen_eval_ms: Some(70.0),
+            gen_eval_tokens: Some(15),
+        }),
+        error: None,
+        warnings: vec!["a warning".into()],
+    }
+}
+
+#[test]
+fn a_run_written_is_read_back_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+    let experiment = experiment();
+    let plan = Plan::new(&experiment);
+    let run = measured(1);
+    let failed = RunRecord {
+        config: 2,
+        metrics: None,
+        finish_reason: None,
+        output: String::new(),
+        error: Some(RunError::new(ErrorClass::ContextOverflow, "prompt is 600 tokens")),
+        ..measured(2)
+    };
+    let id = {
+        let mut writer = store
+            .begin_experiment(
+                &experiment,
+                &plan,
+                &Environment::detect(None),
+                &[Some("abc".into())],
+            )
+            .unwrap();
+        writer
+            .record_load(&LoadEvent {
+                target: 0,
+                n_ctx: 256,
+                model_load_ms: Some(80.0),
+                context_create_ms: Some(9.0),
+                error: None,
+                warnings: vec![],
+            })
+            .unwrap();
+        writer.record_run(&run).unwrap();
+        writer.record_run(&failed).unwrap();
+        writer.experiment_id()
+    };
+    store.finish_experiment(id, "completed").unwrap();
+
+    let report = store.report(id).unwrap();
+    assert_eq!(report.status, "completed");
+    assert_eq!(report.runs.len(), 2);
+    let back = &report.runs[0];
+    assert_eq!(
+        (
+            back.variant.as_str(),
+            back.target.as_str(),
+            back.n_ctx,
+            back.case.as_str()
+        ),
+        ("a", "t", 512, "one")
+    );
+    assert_eq!(back.output, run.output);
+    assert_eq!(back.finish_reason, run.finish_reason);
+    assert_eq!(back.metrics, run.metrics);
+    assert_eq!(back.warnings, run.warnings);
+    assert_eq!(back.gen_tokens_per_s, Some(15.0 * 1000.0 / 70.0));
+    assert_eq!(report.runs[1].error, failed.error);
+    assert_eq!(report.targets[0].model_sha256.as_deref(), Some("abc"));
+    assert_eq!(report.targets[0].loads[0].model_load_ms, Some(80.0));
+    assert_eq!(report.configs.len(), 4);
+    assert_eq!(report.configs[1].runs, 1);
+    assert_eq!(report.configs[2].errors, 1);
+    assert_eq!(store.latest_experiment_id().unwrap(), id);
+    assert_eq!(store.list_experiments().unwrap()[0].errors, 1);
+}
+
+#[test]
+fn a_run_for_a_config_the_experiment_does_not_have_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+    let experiment = experiment();
+    let mut writer = store
+        .begin_experiment(
+            &experiment,
+            &Plan::new(&experiment),
+            &Environment::detect(None),
+            &[],
+        )
+        .unwrap();
+    assert!(writer.record_run(&measured(99)).is_err());
+}
+
+#[test]
+fn an_empty_database_has_no_latest_experiment_and_unknown_ids_are_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("nested/folder/db.sqlite3")).unwrap();
+    assert!(matches!(store.latest_experiment_id(), Err(StoreError::Empty)));
+    assert!(matches!(store.report(7), Err(StoreError::NotFound(7))));
+}
+
+#[test]
+fn file_hashes_are_cached_until_the_file_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+    let model = dir.path().join("m.gguf");
+    std::fs::write(&model, b"abc").unwrap();
+    let first = store.file_sha256(&model).unwrap();
+    assert_eq!(
+        first,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    std::fs::write(&model, b"abcd").unwrap();
+    assert_ne!(store.file_sha256(&model).unwrap(), first);
+}
+
+#[test]
+fn the_database_is_in_wal_mode_with_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+    let mode: String = store
+        .conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    let fk: i64 = store
+        .conn
+        .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), fk), ("wal", 1));
+}

@@ -1,0 +1,221 @@
+//! Writing an experiment and its runs.
+
+use rusqlite::{OptionalExtension, params};
+use tradeoff_core::Experiment;
+use tradeoff_core::environment::Environment;
+use tradeoff_core::matrix::Plan;
+use tradeoff_core::run::RunRecord;
+use tradeoff_core::runner::{LoadEvent, RunSink, SinkError, now_rfc3339};
+
+use crate::{Store, StoreError};
+
+/// The rows of one experiment, mapping the plan's indices to database ids.
+#[derive(Debug)]
+pub struct ExperimentWriter<'a> {
+    store: &'a Store,
+    experiment_id: i64,
+    target_ids: Vec<i64>,
+    case_ids: Vec<i64>,
+    config_ids: Vec<i64>,
+}
+
+impl Store {
+    /// Records an experiment with its variants, cases, targets and configs before any run, so
+    /// that a report of a half-finished experiment still shows what was planned.
+    /// `model_sha256` holds one entry per target.
+    pub fn begin_experiment(
+        &mut self,
+        experiment: &Experiment,
+        plan: &Plan,
+        environment: &Environment,
+        model_sha256: &[Option<String>],
+    ) -> Result<ExperimentWriter<'_>, StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO experiments (name, source, spec_json, environment_json, created_at, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+            params![
+                experiment.name,
+                experiment
+                    .source
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+                serde_json::to_string(experiment)?,
+                serde_json::to_string(environment)?,
+                now_rfc3339(),
+            ],
+        )?;
+        let experiment_id = tx.last_insert_rowid();
+
+        let mut variant_ids = Vec::with_capacity(experiment.variants.len());
+        for (position, variant) in experiment.variants.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO variants (experiment_id, position, key, template_json) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    experiment_id,
+                    position as i64,
+                    variant.id,
+                    serde_json::to_string(&variant.template)?
+                ],
+            )?;
+            variant_ids.push(tx.last_insert_rowid());
+        }
+        let mut case_ids = Vec::with_capacity(experiment.cases.len());
+        for (position, case) in experiment.cases.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO cases (experiment_id, position, key, vars_json, expected) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![experiment_id, position as i64, case.id, serde_json::to_string(&case.vars)?, case.expected],
+            )?;
+            case_ids.push(tx.last_insert_rowid());
+        }
+        let mut target_ids = Vec::with_capacity(experiment.targets.len());
+        for (position, target) in experiment.targets.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO targets (experiment_id, position, key, spec_json, model_path, model_sha256)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    experiment_id,
+                    position as i64,
+                    target.id,
+                    serde_json::to_string(target)?,
+                    target.model.path.to_string_lossy().into_owned(),
+                    model_sha256.get(position).cloned().flatten(),
+                ],
+            )?;
+            target_ids.push(tx.last_insert_rowid());
+        }
+        let mut config_ids = Vec::with_capacity(plan.configs.len());
+        for (position, config) in plan.configs.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO configs (experiment_id, position, variant_id, target_id, n_ctx) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    experiment_id,
+                    position as i64,
+                    variant_ids[config.variant],
+                    target_ids[config.target],
+                    i64::from(config.n_ctx)
+                ],
+            )?;
+            config_ids.push(tx.last_insert_rowid());
+        }
+        tx.commit()?;
+        Ok(ExperimentWriter {
+            store: self,
+            experiment_id,
+            target_ids,
+            case_ids,
+            config_ids,
+        })
+    }
+
+    /// Marks an experiment finished with `status` (`completed` or `cancelled`).
+    pub fn finish_experiment(&self, experiment_id: i64, status: &str) -> Result<(), StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE experiments SET status = ?2, finished_at = ?3 WHERE id = ?1",
+            params![experiment_id, status, now_rfc3339()],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(experiment_id));
+        }
+        Ok(())
+    }
+
+    /// Deletes an experiment with everything recorded for it.
+    pub fn delete_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
+        let found: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM experiments WHERE id = ?1", [experiment_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(experiment_id));
+        }
+        self.conn
+            .execute("DELETE FROM experiments WHERE id = ?1", [experiment_id])?;
+        Ok(())
+    }
+}
+
+impl ExperimentWriter<'_> {
+    pub fn experiment_id(&self) -> i64 {
+        self.experiment_id
+    }
+
+    fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let metrics = run.metrics.as_ref();
+        let config_id = self.config_ids.get(run.config).copied();
+        let case_id = self.case_ids.get(run.case).copied();
+        let (Some(config_id), Some(case_id)) = (config_id, case_id) else {
+            return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
+                format!(
+                    "run refers to config {} / case {}, which this experiment does not have",
+                    run.config, run.case
+                ),
+            )));
+        };
+        self.store.conn.execute(
+            "INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
+                 input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
+                 gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            params![
+                config_id,
+                case_id,
+                i64::from(run.repetition),
+                run.started_at,
+                metrics.map(|m| m.latency_ms),
+                metrics.and_then(|m| m.ttft_ms),
+                metrics.map(|m| i64::from(m.input_tokens)),
+                metrics.map(|m| i64::from(m.output_tokens)),
+                metrics.and_then(|m| m.prompt_eval_ms),
+                metrics.and_then(|m| m.prompt_eval_tokens).map(i64::from),
+                metrics.and_then(|m| m.gen_eval_ms),
+                metrics.and_then(|m| m.gen_eval_tokens).map(i64::from),
+                run.output,
+                run.finish_reason.map(|f| f.as_str()),
+                run.error.as_ref().map(|e| e.class.as_str()),
+                run.error.as_ref().map(|e| e.message.as_str()),
+                serde_json::to_string(&run.warnings)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn insert_load(&self, event: &LoadEvent) -> Result<(), StoreError> {
+        let Some(target_id) = self.target_ids.get(event.target).copied() else {
+            return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
+                format!(
+                    "load refers to target {}, which this experiment does not have",
+                    event.target
+                ),
+            )));
+        };
+        self.store.conn.execute(
+            "INSERT INTO loads (target_id, n_ctx, model_load_ms, context_create_ms, error_class,
+                 error_message, warnings_json, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                target_id,
+                i64::from(event.n_ctx),
+                event.model_load_ms,
+                event.context_create_ms,
+                event.error.as_ref().map(|e| e.class.as_str()),
+                event.error.as_ref().map(|e| e.message.as_str()),
+                serde_json::to_string(&event.warnings)?,
+                now_rfc3339(),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl RunSink for ExperimentWriter<'_> {
+    fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError> {
+        self.insert_load(event).map_err(|e| SinkError(e.to_string()))
+    }
+
+    fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
+        self.insert_run(run).map_err(|e| SinkError(e.to_string()))
+    }
+}

@@ -1,0 +1,205 @@
+//! The `tradeoff` command line end to end, on the real default model.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::support::{model_turn, repo_root, stderr, stdout, tradeoff, write};
+
+#[test]
+fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let quickstart = repo_root().join("fixtures/experiments/quickstart.yaml");
+    let output = tradeoff()
+        .arg("run")
+        .arg(&quickstart)
+        .arg("--json")
+        .arg("--db")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.len(),
+        3 * 2 * 4 * 2,
+        "3 variants × 2 n_ctx × 4 cases × 2 repetitions"
+    );
+    for run in runs {
+        for field in [
+            "variant",
+            "target",
+            "n_ctx",
+            "case",
+            "repetition",
+            "latency_ms",
+            "ttft_ms",
+            "input_tokens",
+            "output_tokens",
+            "prompt_tokens_per_s",
+            "output",
+            "error",
+        ] {
+            assert!(run.get(field).is_some(), "run lacks {field}: {run}");
+        }
+        assert!(run["error"].is_null(), "{run}");
+        assert!(run["latency_ms"].as_f64().unwrap() > 0.0);
+        assert!(run["input_tokens"].as_u64().unwrap() > 0);
+    }
+    // The few-shot variant answers every case correctly on the base model, every time.
+    let experiment = tradeoff_core::experiment::load_file(&quickstart).unwrap();
+    for case in &experiment.cases {
+        for run in runs
+            .iter()
+            .filter(|r| r["variant"] == "fewshot" && r["case"] == case.id.as_str())
+        {
+            assert_eq!(
+                run["output"].as_str().unwrap().trim(),
+                case.expected.as_deref().unwrap(),
+                "{run}"
+            );
+        }
+    }
+    // The chat-shaped variant carries the missing-template warning.
+    assert!(runs.iter().filter(|r| r["variant"] == "chat").all(|r| {
+        r["warnings"][0]
+            .as_str()
+            .unwrap_or("")
+            .contains("no chat template")
+    }));
+    let configs = report["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 6);
+    assert!(
+        configs
+            .iter()
+            .all(|c| c["runs"] == 8 && c["errors"] == 0 && c["latency_p50_ms"].as_f64().unwrap() > 0.0)
+    );
+
+    let id = report["experiment_id"].as_i64().unwrap();
+    let again = tradeoff()
+        .args(["report", "latest", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(
+        again, report,
+        "the report read back equals the one printed after the run"
+    );
+
+    let csv_out = tradeoff()
+        .args(["report", "latest", "--format", "csv", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(csv_out.status.success());
+    let mut reader = csv::Reader::from_reader(csv_out.stdout.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[0], "experiment_id");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 48);
+    assert!(rows.iter().all(|r| r[0] == id.to_string()));
+
+    let md = tradeoff()
+        .args(["report", &id.to_string(), "--format", "md", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let md = stdout(&md);
+    assert!(
+        md.contains("| variant | target | n_ctx |")
+            && md.contains("| fewshot | gemma-270m-q4 | 512 | 8 | 0 |"),
+        "{md}"
+    );
+
+    let list = tradeoff()
+        .args(["list", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(list[0]["runs"], 48);
+    assert_eq!(list[0]["status"], "completed");
+}
+
+#[test]
+fn killing_the_process_mid_experiment_keeps_every_finished_run_and_a_sound_database() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let cases: String = (0..60).map(|i| format!("  - {{vars: {{n: '{i}'}}}}\n")).collect();
+    let text = format!(
+        "schema: 1
+variants: [{{id: count, prompt: 'Count from {{{{ n }}}}:'}}]
+cases:
+{cases}targets: [{{id: t, model: default, n_ctx: 256, max_tokens: 24}}]
+"
+    );
+    let file = write(dir.path(), "long.yaml", &text);
+    let mut child = tradeoff()
+        .arg("run")
+        .arg(&file)
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let count_runs = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while count_runs() < 3 {
+        assert!(Instant::now() < deadline, "no runs recorded in time");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the experiment ended before it was killed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let (total, complete): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*), count(*) FILTER (WHERE latency_ms > 0 AND output_tokens > 0 AND error_class IS NULL) FROM runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!((3..60).contains(&total), "{total} runs");
+    assert_eq!(total, complete, "every recorded run is whole");
+    let report = tradeoff()
+        .args(["report", "latest", "--format", "csv", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", stderr(&report));
+    assert_eq!(stdout(&report).lines().count() as i64, total + 1);
+}
+
+#[test]
+fn models_inspect_reads_the_default_model_without_loading_it() {
+    let output = tradeoff()
+        .args(["models", "inspect", "default", "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let info: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(info["architecture"], "gemma3");
+    assert_eq!(info["quantization"], "Q4_K_M");
+    assert_eq!(info["has_chat_template"], false);
+    assert_eq!(info["sha256"], tradeoff_core::paths::DEFAULT_MODEL_SHA256);
+    let parameters = info["parameters"].as_u64().unwrap();
+    assert!((250_000_000..300_000_000).contains(&parameters), "{parameters}");
+}

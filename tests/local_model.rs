@@ -1,0 +1,173 @@
+//! The llama.cpp engine on the real default model.
+
+use std::sync::atomic::AtomicBool;
+
+use tradeoff_core::engine::{ContextSettings, GenerateRequest, LoadRequest, LocalEngine};
+use tradeoff_core::experiment::{ChatTemplateChoice, Role, Sampling};
+use tradeoff_core::prompt::{ChatMessage, RenderedPrompt};
+use tradeoff_core::run::FinishReason;
+use tradeoff_llama::LlamaEngine;
+
+use crate::support::{FEWSHOT, default_model, model_turn};
+
+fn load(n_ctx: u32) -> LoadRequest {
+    LoadRequest {
+        model_path: default_model(),
+        context: ContextSettings {
+            n_ctx,
+            threads: 2,
+            batch: 2048,
+        },
+    }
+}
+
+fn request(prompt: RenderedPrompt, max_tokens: u32, stop: &[&str]) -> GenerateRequest {
+    GenerateRequest {
+        load: load(512),
+        prompt,
+        chat_template: ChatTemplateChoice::Auto,
+        sampling: Sampling {
+            temperature: 0.0,
+            top_p: None,
+            top_k: None,
+            seed: 1,
+            max_tokens,
+            stop: stop.iter().map(|s| s.to_string()).collect(),
+        },
+    }
+}
+
+fn raw(prompt: &str) -> RenderedPrompt {
+    RenderedPrompt::Raw {
+        prompt: prompt.to_string(),
+    }
+}
+
+#[test]
+fn greedy_generation_on_the_default_model_is_deterministic_and_correct() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let request = request(raw(FEWSHOT), 32, &["\n"]);
+    let never = AtomicBool::new(false);
+    let mut streamed = String::new();
+    let first = engine
+        .generate(&request, &mut |t| streamed.push_str(t), &never)
+        .unwrap();
+    let second = engine.generate(&request, &mut |_| {}, &never).unwrap();
+    assert_eq!(first.output.trim(), r#"{"city": "Berlin", "year": 1989}"#);
+    assert_eq!(first.output, second.output);
+    assert_eq!(streamed, first.output, "the stream carries exactly the output");
+    assert_eq!(first.finish_reason, FinishReason::Stop);
+}
+
+#[test]
+fn recorded_token_counts_equal_llama_cpp_counts_and_rates_come_from_perf_counters() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let request = request(raw(FEWSHOT), 8, &[]);
+    let generation = engine
+        .generate(&request, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap();
+    let m = &generation.metrics;
+    let tokenized = engine.count_tokens(&request.load, FEWSHOT).unwrap();
+    assert_eq!(m.input_tokens as usize, tokenized);
+    assert_eq!(
+        m.prompt_eval_tokens,
+        Some(m.input_tokens),
+        "llama.cpp evaluated exactly the prompt"
+    );
+    assert_eq!(generation.finish_reason, FinishReason::MaxTokens);
+    assert_eq!(m.output_tokens, 8);
+    // The last generated token is sampled but never decoded.
+    assert_eq!(m.gen_eval_tokens, Some(m.output_tokens - 1));
+    assert!(m.prompt_tokens_per_s().is_some_and(|r| r > 0.0));
+    assert!(m.gen_tokens_per_s().is_some_and(|r| r > 0.0));
+    let ttft = m.ttft_ms.unwrap();
+    assert!(
+        ttft > 0.0 && ttft < m.latency_ms,
+        "ttft {ttft} latency {}",
+        m.latency_ms
+    );
+    // Our wall clock encloses llama.cpp's own timings of the same work.
+    assert!(m.prompt_eval_ms.unwrap() + m.gen_eval_ms.unwrap() <= m.latency_ms);
+}
+
+#[test]
+fn a_new_context_length_recreates_the_context_and_keeps_the_model() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let first = engine.load(&load(512)).unwrap();
+    assert!(first.model_load_ms.is_some() && first.context_create_ms.is_some());
+    assert!(
+        !first.has_chat_template,
+        "the default model is a base model without a chat template"
+    );
+    let resized = engine.load(&load(1024)).unwrap();
+    assert_eq!(resized.model_load_ms, None);
+    assert!(resized.context_create_ms.is_some());
+    let same = engine.load(&load(1024)).unwrap();
+    assert_eq!((same.model_load_ms, same.context_create_ms), (None, None));
+}
+
+#[test]
+fn a_chat_variant_on_a_model_without_template_runs_as_plain_text_with_a_warning() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let chat = RenderedPrompt::Chat {
+        messages: vec![ChatMessage {
+            role: Role::User,
+            content: "Name a colour.".into(),
+        }],
+    };
+    let generation = engine
+        .generate(
+            &request(chat.clone(), 4, &[]),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+    assert_eq!(generation.warnings.len(), 1);
+    assert!(
+        generation.warnings[0].contains("no chat template"),
+        "{:?}",
+        generation.warnings
+    );
+    let plain = engine.count_tokens(&load(512), "Name a colour.").unwrap();
+    assert_eq!(
+        generation.metrics.input_tokens as usize, plain,
+        "sent as the plain text"
+    );
+
+    let mut named = request(chat, 4, &[]);
+    named.chat_template = ChatTemplateChoice::Named("gemma".into());
+    let templated = engine
+        .generate(&named, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert!(templated.warnings.is_empty());
+    assert!(
+        templated.metrics.input_tokens > generation.metrics.input_tokens,
+        "gemma's turn markers were added"
+    );
+}
+
+#[test]
+fn a_prompt_that_does_not_fit_the_context_fails_with_its_size() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let mut long = request(raw(&"word ".repeat(600)), 4, &[]);
+    long.load = load(128);
+    let error = engine
+        .generate(&long, &mut |_| {}, &AtomicBool::new(false))
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.starts_with("context_overflow: the prompt is"), "{text}");
+    assert!(text.contains("n_ctx is 128"), "{text}");
+    // The engine is still usable afterwards.
+    let mut short = request(raw(FEWSHOT), 2, &[]);
+    short.load = load(128);
+    assert!(
+        engine
+            .generate(&short, &mut |_| {}, &AtomicBool::new(false))
+            .is_ok()
+    );
+}

@@ -1,0 +1,56 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The real default model. `make test` fetches it first; running the tests without it is a
+/// set-up mistake, reported as such rather than skipped.
+pub fn default_model() -> PathBuf {
+    let path = tradeoff_core::paths::default_model();
+    assert!(
+        path.exists(),
+        "the default model is missing at {}; run `make model`",
+        path.display()
+    );
+    path
+}
+
+/// Tests that run the model take turns: on a 2-core machine, two at once would only make
+/// each slower and their timings meaningless.
+pub fn model_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+pub fn tradeoff() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tradeoff"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write test file");
+    path
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The few-shot extraction prompt that the base model answers correctly.
+pub const FEWSHOT: &str = "Sentence: The first modern Olympic Games opened in Athens in 1896.
+JSON: {\"city\": \"Athens\", \"year\": 1896}
+
+Sentence: In 1969 thousands of people gathered in Woodstock for a music festival.
+JSON: {\"city\": \"Woodstock\", \"year\": 1969}
+
+Sentence: The Berlin Wall fell in 1989.
+JSON:";

@@ -1,0 +1,12 @@
+//! End-to-end tests of the engine and the `tradeoff` CLI on the real default model.
+//! One integration binary (see ripgrep's tests/tests.rs); modules by subject.
+
+// Helpers outside #[test] functions panic on purpose: a failed set-up step is a failed test.
+#![allow(clippy::unwrap_used)]
+
+#[path = "support/mod.rs"]
+mod support;
+
+mod bad_input;
+mod cli;
+mod local_model;
