@@ -203,3 +203,71 @@ fn models_inspect_reads_the_default_model_without_loading_it() {
     let parameters = info["parameters"].as_u64().unwrap();
     assert!((250_000_000..300_000_000).contains(&parameters), "{parameters}");
 }
+
+#[test]
+fn run_events_stream_every_run_as_json_lines() {
+    use tradeoff_core::events::RunEvent;
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "e.yaml",
+        "schema: 1
+variants: [{id: v, prompt: \"Q: {{ q }}\\nA:\"}]
+cases: [{vars: {q: 'What is 2+2?'}}, {vars: {q: 'Name a colour.'}}]
+targets: [{id: t, model: default, n_ctx: 256, max_tokens: 6}]
+",
+    );
+    let output = tradeoff()
+        .arg("run")
+        .arg(&file)
+        .arg("--events")
+        .arg("--db")
+        .arg(dir.path().join("db.sqlite3"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events: Vec<RunEvent> = stdout(&output)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(matches!(events.first(), Some(RunEvent::Started { total: 2, .. })));
+    assert!(matches!(events.last(), Some(RunEvent::Finished { status, .. }) if status == "completed"));
+    let mut streamed = String::new();
+    let mut finished = 0;
+    for event in &events {
+        match event {
+            RunEvent::Text { chunk } => streamed.push_str(chunk),
+            RunEvent::RunFinished { record, .. } => {
+                assert_eq!(
+                    streamed, record.output,
+                    "the streamed text is the recorded output"
+                );
+                streamed.clear();
+                finished += 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(finished, 2);
+}
+
+#[test]
+fn run_events_report_bad_input_as_a_failed_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "bad.yaml", "schema: 1\nvariants: [\n");
+    let output = tradeoff()
+        .arg("run")
+        .arg(&file)
+        .arg("--events")
+        .arg("--db")
+        .arg(dir.path().join("db.sqlite3"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let last: tradeoff_core::events::RunEvent =
+        serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
+    assert!(
+        matches!(last, tradeoff_core::events::RunEvent::Failed { message } if message.contains("bad.yaml:"))
+    );
+}

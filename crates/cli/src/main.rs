@@ -33,8 +33,11 @@ enum Command {
         #[arg(long, env = "TRADEOFF_DB")]
         db: Option<PathBuf>,
         /// Print the report as JSON on stdout instead of tables.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "events")]
         json: bool,
+        /// Stream progress as JSON lines on stdout (what the desktop app reads).
+        #[arg(long)]
+        events: bool,
     },
     /// Print the report of a recorded experiment.
     Report {
@@ -81,7 +84,19 @@ fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { file, db, json } => commands::run::run(&file, db, json),
+        Command::Run {
+            file,
+            db,
+            json,
+            events,
+        } => {
+            let output = match (json, events) {
+                (true, _) => commands::run::Output::Json,
+                (_, true) => commands::run::Output::Events,
+                _ => commands::run::Output::Tables,
+            };
+            commands::run::run(&file, db, output)
+        }
         Command::Report {
             experiment,
             db,

@@ -5,8 +5,10 @@
 //! persistence plug in through traits ([`engine::LocalEngine`], [`runner::RunSink`]), so this crate
 //! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
 
+pub mod diff;
 pub mod engine;
 pub mod environment;
+pub mod events;
 pub mod experiment;
 pub mod gguf;
 pub mod matrix;

@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tradeoff_core::Experiment;
 use tradeoff_core::engine::LocalEngine;
 use tradeoff_core::environment::Environment;
+use tradeoff_core::events::{EventWriter, RunEvent};
 use tradeoff_core::experiment::load_file;
 use tradeoff_core::matrix::Plan;
-use tradeoff_core::runner::{RunOutcome, run_experiment};
+use tradeoff_core::runner::{RunObserver, RunOutcome, run_experiment};
 use tradeoff_llama::LlamaEngine;
 
 use super::open_store;
@@ -21,7 +22,30 @@ use crate::table;
 /// Exit code after Ctrl-C, as shells report a SIGINT.
 const INTERRUPTED: u8 = 130;
 
-pub fn run(file: &Path, db: Option<PathBuf>, json: bool) -> Result<ExitCode, Exit> {
+/// What `run` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Summary and output tables for a person.
+    Tables,
+    /// The full report as one JSON document, at the end.
+    Json,
+    /// JSON lines while running (see `tradeoff_core::events`).
+    Events,
+}
+
+pub fn run(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode, Exit> {
+    let result = run_inner(file, db, output);
+    if output == Output::Events
+        && let Err(exit) = &result
+    {
+        EventWriter::new(std::io::stdout()).emit(&RunEvent::Failed {
+            message: exit.message.clone(),
+        });
+    }
+    result
+}
+
+fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode, Exit> {
     let experiment = load_file(file).map_err(Exit::bad_input)?;
     check_models(file, &experiment)?;
     let mut store = open_store(db)?;
@@ -43,17 +67,20 @@ pub fn run(file: &Path, db: Option<PathBuf>, json: bool) -> Result<ExitCode, Exi
     }
 
     let mut progress = Progress::new(&experiment, &plan);
+    let mut events = EventWriter::new(std::io::stdout());
     let (experiment_id, outcome) = {
         let mut writer = store.begin_experiment(&experiment, &plan, &environment, &hashes)?;
         let id = writer.experiment_id();
-        let outcome = run_experiment(
-            &experiment,
-            &plan,
-            &mut engine,
-            &mut writer,
-            &mut progress,
-            &cancel,
-        );
+        let observer: &mut dyn RunObserver = if output == Output::Events {
+            events.emit(&RunEvent::Started {
+                experiment_id: id,
+                total: plan.total_runs(),
+            });
+            &mut events
+        } else {
+            &mut progress
+        };
+        let outcome = run_experiment(&experiment, &plan, &mut engine, &mut writer, observer, &cancel);
         (id, outcome)
     };
     progress.finish();
@@ -71,15 +98,22 @@ pub fn run(file: &Path, db: Option<PathBuf>, json: bool) -> Result<ExitCode, Exi
         RunOutcome::Cancelled => "cancelled",
     };
     store.finish_experiment(experiment_id, status)?;
-    let report = store.report(experiment_id)?;
-    if json {
-        println!("{}", report.to_json().map_err(Exit::failure)?);
-    } else {
-        table::print_report(&report);
-        println!(
-            "experiment {experiment_id} recorded in {}",
-            store.path().display()
-        );
+    match output {
+        Output::Events => events.emit(&RunEvent::Finished {
+            experiment_id,
+            status: status.to_string(),
+        }),
+        Output::Json => println!(
+            "{}",
+            store.report(experiment_id)?.to_json().map_err(Exit::failure)?
+        ),
+        Output::Tables => {
+            table::print_report(&store.report(experiment_id)?);
+            println!(
+                "experiment {experiment_id} recorded in {}",
+                store.path().display()
+            );
+        }
     }
     Ok(match outcome {
         RunOutcome::Completed => ExitCode::SUCCESS,
