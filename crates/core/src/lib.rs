@@ -10,6 +10,7 @@ pub mod engine;
 pub mod environment;
 pub mod events;
 pub mod experiment;
+pub mod export;
 pub mod gguf;
 pub mod matrix;
 pub mod paths;

@@ -2,6 +2,7 @@
 //! The CLI's `run --json` and `report` both build this from what the store holds, so what is
 //! printed after a run is exactly what can be read back later.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
@@ -138,13 +139,21 @@ pub struct ConfigSummary {
 
 /// Summarizes runs per config, in the order of `configs`.
 pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
+    // One pass to bucket runs by config: an experiment can hold 100,000 runs.
+    let mut by_config: HashMap<(&str, &str, u32), Vec<&RunRow>> = HashMap::with_capacity(configs.len());
+    for run in runs {
+        by_config
+            .entry((run.variant.as_str(), run.target.as_str(), run.n_ctx))
+            .or_default()
+            .push(run);
+    }
     configs
         .iter()
         .map(|key| {
-            let mine: Vec<&RunRow> = runs
-                .iter()
-                .filter(|r| r.variant == key.variant && r.target == key.target && r.n_ctx == key.n_ctx)
-                .collect();
+            let mine = by_config
+                .get(&(key.variant.as_str(), key.target.as_str(), key.n_ctx))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.error.is_none()).collect();
             let values =
                 |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };

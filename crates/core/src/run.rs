@@ -27,15 +27,16 @@ pub struct RunMetrics {
 
 impl RunMetrics {
     pub fn prompt_tokens_per_s(&self) -> Option<f64> {
-        rate(self.prompt_eval_tokens, self.prompt_eval_ms)
+        tokens_per_s(self.prompt_eval_tokens, self.prompt_eval_ms)
     }
 
     pub fn gen_tokens_per_s(&self) -> Option<f64> {
-        rate(self.gen_eval_tokens, self.gen_eval_ms)
+        tokens_per_s(self.gen_eval_tokens, self.gen_eval_ms)
     }
 }
 
-fn rate(tokens: Option<u32>, ms: Option<f64>) -> Option<f64> {
+/// Tokens per second from a token count and the milliseconds they took.
+pub fn tokens_per_s(tokens: Option<u32>, ms: Option<f64>) -> Option<f64> {
     match (tokens, ms) {
         (Some(tokens), Some(ms)) if tokens > 0 && ms > 0.0 => Some(f64::from(tokens) * 1000.0 / ms),
         _ => None,

@@ -4,6 +4,7 @@
 //! the moment the runner hands it over, so a killed process loses at most the run in flight.
 //! A [`Store`] is one connection; the process that runs experiments owns the only writer.
 
+mod grid;
 mod migrations;
 mod read;
 mod write;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use grid::{GridCell, PREVIEW_CHARS};
 pub use read::ExperimentListing;
 pub use write::ExperimentWriter;
 
@@ -33,6 +35,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("no experiment with id {0}")]
     NotFound(i64),
+    #[error("no run with id {0}")]
+    RunNotFound(i64),
     #[error("the database holds no experiment yet")]
     Empty,
     #[error("cannot hash {path}: {source}")]

@@ -56,6 +56,16 @@ impl Store {
     /// The full report of one experiment: targets with their loads, every run, and the
     /// per-config summary.
     pub fn report(&self, experiment_id: i64) -> Result<Report, StoreError> {
+        self.report_with(experiment_id, true)
+    }
+
+    /// The report with every run's output left empty: statistics, warnings and errors of a
+    /// large experiment without reading its text.
+    pub fn report_without_outputs(&self, experiment_id: i64) -> Result<Report, StoreError> {
+        self.report_with(experiment_id, false)
+    }
+
+    fn report_with(&self, experiment_id: i64, with_output: bool) -> Result<Report, StoreError> {
         type Head = (String, Option<String>, String, Option<String>, String, String);
         let head: Option<Head> = self
             .conn
@@ -70,7 +80,7 @@ impl Store {
             return Err(StoreError::NotFound(experiment_id));
         };
         let environment: Environment = serde_json::from_str(&environment_json)?;
-        let runs = self.runs(experiment_id)?;
+        let runs = self.runs(experiment_id, with_output)?;
         let configs = summarize(&self.config_keys(experiment_id)?, &runs);
         Ok(Report {
             experiment_id,
@@ -167,12 +177,12 @@ impl Store {
         Ok(keys.collect::<Result<_, _>>()?)
     }
 
-    fn runs(&self, experiment_id: i64) -> Result<Vec<RunRow>, StoreError> {
-        let mut statement = self.conn.prepare(
+    fn runs(&self, experiment_id: i64, with_output: bool) -> Result<Vec<RunRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
             "SELECT v.key, t.key, c.n_ctx, k.key, r.repetition, r.started_at,
                     r.latency_ms, r.ttft_ms, r.input_tokens, r.output_tokens,
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
-                    r.output, r.finish_reason, r.error_class, r.error_message, r.warnings_json
+                    CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -181,7 +191,7 @@ impl Store {
              WHERE c.experiment_id = ?1
              ORDER BY c.position, k.position, r.repetition",
         )?;
-        let rows = statement.query_map(params![experiment_id], run_row)?;
+        let rows = statement.query_map(params![experiment_id, with_output], run_row)?;
         let mut runs = Vec::new();
         for row in rows {
             let (row, warnings_json) = row?;

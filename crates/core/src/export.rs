@@ -1,0 +1,97 @@
+//! Exporting one config with its measured evidence as a JSON file a deployment can consume.
+
+use serde::{Deserialize, Serialize};
+
+use crate::environment::Machine;
+use crate::experiment::{Experiment, Target, Variant};
+use crate::report::{ConfigSummary, Report};
+
+pub const EXPORT_SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigExport {
+    pub schema: u32,
+    pub experiment_id: i64,
+    pub experiment: String,
+    pub variant: Variant,
+    /// The target with every setting; `n_ctx` below is the context length of this config.
+    pub target: Target,
+    pub n_ctx: u32,
+    /// What was measured for this config (runs, errors, latency percentiles, tokens).
+    pub summary: ConfigSummary,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub model_sha256: Option<String>,
+    pub llama_build: Option<String>,
+    pub machine: Machine,
+    pub measured_at: String,
+    pub exported_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExportError {
+    #[error("experiment {experiment_id} has no config number {index}")]
+    NoSuchConfig { experiment_id: i64, index: usize },
+    #[error("config {index} names {what} `{id}`, which the experiment does not define")]
+    Inconsistent {
+        index: usize,
+        what: &'static str,
+        id: String,
+    },
+}
+
+/// The config at `index` (report order) of a recorded experiment.
+pub fn export_config(
+    experiment: &Experiment,
+    report: &Report,
+    index: usize,
+) -> Result<ConfigExport, ExportError> {
+    let summary = report.configs.get(index).ok_or(ExportError::NoSuchConfig {
+        experiment_id: report.experiment_id,
+        index,
+    })?;
+    let variant = experiment
+        .variants
+        .iter()
+        .find(|v| v.id == summary.variant)
+        .ok_or_else(|| ExportError::Inconsistent {
+            index,
+            what: "variant",
+            id: summary.variant.clone(),
+        })?;
+    let target = experiment
+        .targets
+        .iter()
+        .find(|t| t.id == summary.target)
+        .ok_or_else(|| ExportError::Inconsistent {
+            index,
+            what: "target",
+            id: summary.target.clone(),
+        })?;
+    let mut target = target.clone();
+    target.n_ctx = vec![summary.n_ctx];
+    let model_sha256 = report
+        .targets
+        .iter()
+        .find(|t| t.id == summary.target)
+        .and_then(|t| t.model_sha256.clone());
+    Ok(ConfigExport {
+        schema: EXPORT_SCHEMA,
+        experiment_id: report.experiment_id,
+        experiment: report.name.clone(),
+        variant: variant.clone(),
+        target,
+        n_ctx: summary.n_ctx,
+        summary: summary.clone(),
+        provenance: Provenance {
+            model_sha256,
+            llama_build: report.environment.llama_build.clone(),
+            machine: report.environment.machine.clone(),
+            measured_at: report.created_at.clone(),
+            exported_at: crate::runner::now_rfc3339(),
+        },
+    })
+}

@@ -1,0 +1,113 @@
+//! The results grid: every run of an experiment as a light cell (metrics and the start of its
+//! output), with full outputs loaded on demand.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+use tradeoff_core::Experiment;
+use tradeoff_core::run::tokens_per_s;
+
+use crate::{Store, StoreError};
+
+/// Characters of output carried by a grid cell; the rest loads with [`Store::run_output`].
+pub const PREVIEW_CHARS: usize = 600;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridCell {
+    pub run_id: i64,
+    /// Position of the config in the experiment's report order.
+    pub config: u32,
+    /// Position of the case in the experiment file.
+    pub case: u32,
+    pub repetition: u32,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub gen_tokens_per_s: Option<f64>,
+    pub preview: String,
+    /// Whether `preview` is the whole output.
+    pub complete: bool,
+    pub error_class: Option<String>,
+    pub error_message: Option<String>,
+}
+
+impl Store {
+    /// The validated experiment as it was recorded.
+    pub fn experiment(&self, experiment_id: i64) -> Result<Experiment, StoreError> {
+        let spec: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT spec_json FROM experiments WHERE id = ?1",
+                [experiment_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let spec = spec.ok_or(StoreError::NotFound(experiment_id))?;
+        Ok(serde_json::from_str(&spec)?)
+    }
+
+    /// Every cell of an experiment, in case, config, repetition order.
+    pub fn grid(&self, experiment_id: i64) -> Result<Vec<GridCell>, StoreError> {
+        self.grid_page(experiment_id, None, 0, u32::MAX)
+    }
+
+    /// The cells of `case_count` cases starting at case position `first_case`, for one
+    /// repetition or all: what one screen of the results grid needs.
+    pub fn grid_page(
+        &self,
+        experiment_id: i64,
+        repetition: Option<u32>,
+        first_case: u32,
+        case_count: u32,
+    ) -> Result<Vec<GridCell>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT r.id, c.position, k.position, r.repetition, r.latency_ms, r.ttft_ms,
+                    r.input_tokens, r.output_tokens, r.gen_eval_ms, r.gen_eval_tokens,
+                    substr(r.output, 1, ?2), length(r.output), r.error_class, r.error_message
+             FROM cases k
+             JOIN runs r ON r.case_id = k.id
+             JOIN configs c ON c.id = r.config_id
+             WHERE k.experiment_id = ?1 AND k.position >= ?3 AND k.position < ?4
+               AND (?5 IS NULL OR r.repetition = ?5)
+             ORDER BY k.position, c.position, r.repetition",
+        )?;
+        let end = i64::from(first_case) + i64::from(case_count);
+        let cells = statement.query_map(
+            params![
+                experiment_id,
+                PREVIEW_CHARS as i64,
+                i64::from(first_case),
+                end,
+                repetition.map(i64::from)
+            ],
+            |r| {
+                let gen_ms: Option<f64> = r.get(8)?;
+                let gen_tokens: Option<u32> = r.get::<_, Option<i64>>(9)?.map(|v| v as u32);
+                let length: i64 = r.get(11)?;
+                Ok(GridCell {
+                    run_id: r.get(0)?,
+                    config: r.get::<_, i64>(1)? as u32,
+                    case: r.get::<_, i64>(2)? as u32,
+                    repetition: r.get::<_, i64>(3)? as u32,
+                    latency_ms: r.get(4)?,
+                    ttft_ms: r.get(5)?,
+                    input_tokens: r.get::<_, Option<i64>>(6)?.map(|v| v as u32),
+                    output_tokens: r.get::<_, Option<i64>>(7)?.map(|v| v as u32),
+                    gen_tokens_per_s: tokens_per_s(gen_tokens, gen_ms),
+                    preview: r.get(10)?,
+                    complete: length <= PREVIEW_CHARS as i64,
+                    error_class: r.get(12)?,
+                    error_message: r.get(13)?,
+                })
+            },
+        )?;
+        Ok(cells.collect::<Result<_, _>>()?)
+    }
+
+    pub fn run_output(&self, run_id: i64) -> Result<String, StoreError> {
+        self.conn
+            .query_row("SELECT output FROM runs WHERE id = ?1", [run_id], |r| r.get(0))
+            .optional()?
+            .ok_or(StoreError::RunNotFound(run_id))
+    }
+}

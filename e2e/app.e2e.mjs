@@ -1,0 +1,86 @@
+// The user's headline flow on the real app and the real default model: open the quickstart,
+// run it, pick a baseline, see word diffs in the other columns, export a config.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { remote } from "webdriverio";
+
+const APP_BIN = process.env.APP_BIN;
+const PORT = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+const OUTPUT = process.env.E2E_OUTPUT ?? path.resolve(import.meta.dirname, "output");
+
+let browser;
+
+before(async () => {
+  browser = await remote({
+    hostname: "127.0.0.1",
+    port: PORT,
+    logLevel: "warn",
+    connectionRetryTimeout: 60_000,
+    connectionRetryCount: 0,
+    capabilities: {
+      browserName: "wry",
+      "tauri:options": { application: APP_BIN },
+      "wdio:enforceWebDriverClassic": true,
+    },
+  });
+});
+
+after(async () => {
+  await browser?.deleteSession();
+});
+
+async function screenshot(name) {
+  // The X server's picture of the real window (WebKitWebDriver's own screenshot call can hang
+  // while WebKit renders without compositing). Give the last DOM change a moment to paint.
+  await browser.pause(700);
+  execFileSync("import", ["-window", "root", path.join(OUTPUT, name)]);
+}
+
+test("the quickstart runs in the app, shows word diffs against a baseline, and exports a config", async () => {
+  assert.equal(await browser.getTitle(), "Tradeoff");
+  const quickstart = await browser.$('[data-testid="open-quickstart"]');
+  await quickstart.waitForClickable({ timeout: 30_000 });
+  await quickstart.click();
+  const runButton = await browser.$('[data-testid="run-button"]');
+  await runButton.waitForClickable({ timeout: 20_000 });
+  await runButton.click();
+
+  const progress = await browser.$('[data-testid="run-progress"]');
+  await progress.waitForExist({ timeout: 30_000 });
+  await screenshot("running.png");
+
+  const message = await browser.$('[data-testid="message"]');
+  await browser.waitUntil(async () => (await message.isExisting()) && /completed/.test(await message.getText()), {
+    timeout: 300_000,
+    interval: 500,
+    timeoutMsg: "the quickstart did not complete",
+  });
+  const cells = await browser.$$(".grid-cell[data-run-id]");
+  assert.equal(cells.length, 4 * 6, "4 cases × 6 configs for repetition 1");
+
+  // Baseline: the few-shot prompt at n_ctx 512; the bare and chat columns differ from it.
+  await (await browser.$('[data-testid="baseline"]')).selectByAttribute("value", "0");
+  await browser.waitUntil(async () => (await browser.$$('.grid-cell [data-diff="insert"]').length) > 0, {
+    timeout: 30_000,
+    timeoutMsg: "no diff highlights appeared",
+  });
+  const deletions = await browser.$$('.grid-cell [data-diff="delete"]');
+  assert.ok(deletions.length > 0, "deleted words are highlighted too");
+  const similarities = await browser.$$(".grid-cell .similarity");
+  assert.ok(similarities.length >= 4, "cells show their similarity to the baseline");
+  await screenshot("results-diff.png");
+
+  const exportButton = await browser.$(".export-button");
+  await exportButton.click();
+  await browser.waitUntil(async () => /^Exported /.test(await message.getText()), { timeout: 20_000 });
+  const exported = (await message.getText()).split(" to ").pop().trim();
+  const config = JSON.parse(fs.readFileSync(exported, "utf8"));
+  assert.equal(config.schema, 1);
+  assert.equal(config.variant.id, "fewshot");
+  assert.equal(config.n_ctx, 512);
+  assert.equal(config.summary.runs, 8);
+  assert.match(config.provenance.model_sha256, /^[0-9a-f]{64}$/);
+});

@@ -1,0 +1,290 @@
+//! Wire types between the app's backend and its UI. TypeScript is generated from these by
+//! specta (`ui/src/bindings.ts`). Ids and counts cross as `u32` numbers, never 64-bit integers.
+
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use tradeoff_core::diff::{Diff, SpanKind};
+use tradeoff_core::experiment::{Experiment, PromptTemplate};
+use tradeoff_core::matrix::Plan;
+use tradeoff_core::report::ConfigSummary;
+use tradeoff_store::{ExperimentListing, GridCell};
+
+use crate::error::AppError;
+
+pub fn id32(id: i64) -> Result<u32, AppError> {
+    u32::try_from(id).map_err(|_| AppError::new("database", format!("id {id} does not fit the UI's id type")))
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ExperimentItem {
+    pub id: u32,
+    pub name: String,
+    pub created_at: String,
+    pub status: String,
+    pub configs: u32,
+    pub runs: u32,
+    pub errors: u32,
+}
+
+impl ExperimentItem {
+    pub fn from_listing(l: &ExperimentListing) -> Result<Self, AppError> {
+        Ok(ExperimentItem {
+            id: id32(l.id)?,
+            name: l.name.clone(),
+            created_at: l.created_at.clone(),
+            status: l.status.clone(),
+            configs: l.configs as u32,
+            runs: l.runs as u32,
+            errors: l.errors as u32,
+        })
+    }
+}
+
+/// An experiment file as the UI shows it before running.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ExperimentView {
+    pub path: String,
+    pub name: String,
+    pub variants: Vec<VariantView>,
+    pub cases: Vec<String>,
+    pub targets: Vec<String>,
+    /// `variant · target · n_ctx` of every config, in report order.
+    pub configs: Vec<String>,
+    pub runs: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct VariantView {
+    pub id: String,
+    /// `chat` or `raw`.
+    pub format: String,
+    /// The templates, in order, labelled (`system: ...`, `user: ...` or the raw prompt).
+    pub templates: Vec<String>,
+}
+
+impl ExperimentView {
+    pub fn new(path: String, e: &Experiment) -> Self {
+        let plan = Plan::new(e);
+        ExperimentView {
+            path,
+            name: e.name.clone(),
+            variants: e
+                .variants
+                .iter()
+                .map(|v| match &v.template {
+                    PromptTemplate::Raw { prompt } => VariantView {
+                        id: v.id.clone(),
+                        format: "raw".into(),
+                        templates: vec![prompt.clone()],
+                    },
+                    PromptTemplate::Chat {
+                        system,
+                        messages,
+                        user,
+                    } => VariantView {
+                        id: v.id.clone(),
+                        format: "chat".into(),
+                        templates: system
+                            .iter()
+                            .map(|s| format!("system: {s}"))
+                            .chain(
+                                messages
+                                    .iter()
+                                    .map(|m| format!("{}: {}", m.role.as_str(), m.content)),
+                            )
+                            .chain(user.iter().map(|u| format!("user: {u}")))
+                            .collect(),
+                    },
+                })
+                .collect(),
+            cases: e.cases.iter().map(|c| c.id.clone()).collect(),
+            targets: e.targets.iter().map(|t| t.id.clone()).collect(),
+            configs: plan
+                .configs
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} · {} · {}",
+                        e.variants[c.variant].id, e.targets[c.target].id, c.n_ctx
+                    )
+                })
+                .collect(),
+            runs: plan.total_runs() as u32,
+        }
+    }
+}
+
+/// Progress of a running experiment, batched (text at most ~20 times a second).
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProgressEvent {
+    Started {
+        experiment_id: u32,
+        total: u32,
+    },
+    Loading {
+        target: String,
+        n_ctx: u32,
+    },
+    /// The run in flight and the text it has produced so far.
+    Running {
+        done: u32,
+        total: u32,
+        config: u32,
+        case: u32,
+        repetition: u32,
+        text: String,
+    },
+    RunFinished {
+        done: u32,
+        total: u32,
+        config: u32,
+        case: u32,
+        repetition: u32,
+        output: String,
+        latency_ms: Option<f64>,
+        error: Option<String>,
+    },
+    Finished {
+        experiment_id: u32,
+        status: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct RunOutcomeView {
+    pub experiment_id: Option<u32>,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ConfigView {
+    pub index: u32,
+    pub variant: String,
+    pub target: String,
+    pub n_ctx: u32,
+    pub runs: u32,
+    pub errors: u32,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub ttft_p50_ms: Option<f64>,
+    pub gen_tokens_per_s_mean: Option<f64>,
+    pub input_tokens_mean: Option<f64>,
+    pub output_tokens_mean: Option<f64>,
+}
+
+impl ConfigView {
+    pub fn new(index: usize, s: &ConfigSummary) -> Self {
+        ConfigView {
+            index: index as u32,
+            variant: s.variant.clone(),
+            target: s.target.clone(),
+            n_ctx: s.n_ctx,
+            runs: s.runs as u32,
+            errors: s.errors as u32,
+            latency_p50_ms: s.latency_p50_ms,
+            latency_p95_ms: s.latency_p95_ms,
+            ttft_p50_ms: s.ttft_p50_ms,
+            gen_tokens_per_s_mean: s.gen_tokens_per_s_mean,
+            input_tokens_mean: s.input_tokens_mean,
+            output_tokens_mean: s.output_tokens_mean,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct CellView {
+    pub run_id: u32,
+    pub config: u32,
+    pub case: u32,
+    pub repetition: u32,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub gen_tokens_per_s: Option<f64>,
+    /// The output, or its first characters when `complete` is false.
+    pub preview: String,
+    pub complete: bool,
+    pub error: Option<String>,
+}
+
+impl CellView {
+    pub fn new(c: GridCell) -> Result<Self, AppError> {
+        Ok(CellView {
+            run_id: id32(c.run_id)?,
+            config: c.config,
+            case: c.case,
+            repetition: c.repetition,
+            latency_ms: c.latency_ms,
+            ttft_ms: c.ttft_ms,
+            input_tokens: c.input_tokens,
+            output_tokens: c.output_tokens,
+            gen_tokens_per_s: c.gen_tokens_per_s,
+            preview: c.preview,
+            complete: c.complete,
+            error: match (c.error_class, c.error_message) {
+                (Some(class), Some(message)) => Some(format!("{class}: {message}")),
+                (Some(class), None) => Some(class),
+                _ => None,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ResultsView {
+    pub experiment_id: u32,
+    pub name: String,
+    pub status: String,
+    pub repetitions: u32,
+    pub configs: Vec<ConfigView>,
+    pub cases: Vec<String>,
+    /// Ordered by case, then config, then repetition.
+    pub cells: Vec<CellView>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum DiffGranularity {
+    Word,
+    Char,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DiffSpanView {
+    /// `equal`, `insert` (only in the other run) or `delete` (only in the baseline).
+    pub kind: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DiffView {
+    pub spans: Vec<DiffSpanView>,
+    pub similarity: f64,
+}
+
+impl From<Diff> for DiffView {
+    fn from(d: Diff) -> Self {
+        DiffView {
+            spans: d
+                .spans
+                .into_iter()
+                .map(|s| DiffSpanView {
+                    kind: match s.kind {
+                        SpanKind::Equal => "equal",
+                        SpanKind::Insert => "insert",
+                        SpanKind::Delete => "delete",
+                    }
+                    .to_string(),
+                    text: s.text,
+                })
+                .collect(),
+            similarity: d.similarity,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Runs experiments in a `tradeoff run --events` child process and turns its event stream into
+//! batched progress for the UI. The app never links llama.cpp: a crash there ends the child,
+//! and every run it finished is already in the database.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tradeoff_core::events::RunEvent;
+
+use crate::dto::{ProgressEvent, RunOutcomeView, id32};
+use crate::error::AppError;
+
+/// Streamed text reaches the UI at most this often (≈ 20 Hz), never once per token.
+const TEXT_INTERVAL: Duration = Duration::from_millis(50);
+const STDERR_TAIL: usize = 4000;
+
+/// The `tradeoff` binary: `$TRADEOFF_BIN`, else next to the app's own executable, else `PATH`.
+pub fn tradeoff_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("TRADEOFF_BIN").filter(|p| !p.is_empty()) {
+        return PathBuf::from(path);
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("tradeoff")))
+        .filter(|candidate| candidate.exists())
+        .unwrap_or_else(|| PathBuf::from("tradeoff"))
+}
+
+/// The process of the experiment in flight, if any.
+#[derive(Debug, Default)]
+pub struct Running {
+    pid: Mutex<Option<u32>>,
+}
+
+impl Running {
+    /// Asks the running experiment to stop after its current token: the child marks the
+    /// experiment cancelled and keeps every finished run.
+    pub fn cancel(&self) -> Result<bool, AppError> {
+        let pid = *self.pid.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(pid) = pid else { return Ok(false) };
+        let pid = i32::try_from(pid).map_err(|_| AppError::new("executor", "process id out of range"))?;
+        kill(Pid::from_raw(pid), Signal::SIGINT).map_err(|e| {
+            AppError::new(
+                "executor",
+                format!("could not signal the experiment process: {e}"),
+            )
+        })?;
+        Ok(true)
+    }
+}
+
+/// Runs the experiment file to the end (blocking), sending progress to `emit`.
+pub fn run_experiment(
+    binary: &Path,
+    db: &Path,
+    file: &Path,
+    running: &Running,
+    emit: &dyn Fn(ProgressEvent),
+) -> Result<RunOutcomeView, AppError> {
+    let mut child = {
+        let mut slot = running.pid.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return Err(AppError::new("busy", "an experiment is already running"));
+        }
+        let child = Command::new(binary)
+            .arg("run")
+            .arg(file)
+            .arg("--events")
+            .arg("--db")
+            .arg(db)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| AppError::new("executor", format!("cannot start {}: {e}", binary.display())))?;
+        *slot = Some(child.id());
+        child
+    };
+    let stderr = child.stderr.take();
+    let stderr_tail = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        let start = text.len().saturating_sub(STDERR_TAIL);
+        let start = (start..text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
+        text[start..].to_string()
+    });
+
+    let mut forwarder = Forwarder::new(emit);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<RunEvent>(&line) {
+                Ok(event) => forwarder.forward(event)?,
+                Err(_) => continue,
+            }
+        }
+    }
+    let status = child.wait();
+    *running.pid.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    let tail = stderr_tail.join().unwrap_or_default();
+    let status =
+        status.map_err(|e| AppError::new("executor", format!("lost the experiment process: {e}")))?;
+
+    if let Some(outcome) = forwarder.outcome.take() {
+        return Ok(outcome);
+    }
+    if let Some(message) = forwarder.failure.take() {
+        return Err(AppError::new("bad_input", message));
+    }
+    // The process ended without saying so: it crashed. Its finished runs are recorded.
+    let mut error = AppError::new(
+        "executor",
+        format!(
+            "the experiment process ended unexpectedly ({status}); {} finished runs are recorded",
+            forwarder.finished
+        ),
+    );
+    error.details = Some(tail);
+    emit(ProgressEvent::Failed {
+        message: error.message.clone(),
+    });
+    Err(error)
+}
+
+struct Forwarder<'a> {
+    emit: &'a dyn Fn(ProgressEvent),
+    current: Option<(u32, u32, u32, u32, u32)>,
+    text: String,
+    last_text: Instant,
+    finished: u32,
+    outcome: Option<RunOutcomeView>,
+    failure: Option<String>,
+}
+
+impl<'a> Forwarder<'a> {
+    fn new(emit: &'a dyn Fn(ProgressEvent)) -> Self {
+        Forwarder {
+            emit,
+            current: None,
+            text: String::new(),
+            last_text: Instant::now(),
+            finished: 0,
+            outcome: None,
+            failure: None,
+        }
+    }
+
+    fn forward(&mut self, event: RunEvent) -> Result<(), AppError> {
+        match event {
+            RunEvent::Started { experiment_id, total } => (self.emit)(ProgressEvent::Started {
+                experiment_id: id32(experiment_id)?,
+                total: total as u32,
+            }),
+            RunEvent::Loading { target, n_ctx } => (self.emit)(ProgressEvent::Loading { target, n_ctx }),
+            RunEvent::RunStarted { done, total, run } => {
+                self.text.clear();
+                self.current = Some((
+                    done as u32,
+                    total as u32,
+                    run.config as u32,
+                    run.case as u32,
+                    run.repetition,
+                ));
+                self.send_text();
+            }
+            RunEvent::Text { chunk } => {
+                self.text.push_str(&chunk);
+                if self.last_text.elapsed() >= TEXT_INTERVAL {
+                    self.send_text();
+                }
+            }
+            RunEvent::RunFinished { done, total, record } => {
+                self.finished += 1;
+                (self.emit)(ProgressEvent::RunFinished {
+                    done: done as u32,
+                    total: total as u32,
+                    config: record.config as u32,
+                    case: record.case as u32,
+                    repetition: record.repetition,
+                    output: record.output.clone(),
+                    latency_ms: record.metrics.as_ref().map(|m| m.latency_ms),
+                    error: record.error.as_ref().map(ToString::to_string),
+                });
+            }
+            RunEvent::Finished {
+                experiment_id,
+                status,
+            } => {
+                let experiment_id = id32(experiment_id)?;
+                (self.emit)(ProgressEvent::Finished {
+                    experiment_id,
+                    status: status.clone(),
+                });
+                self.outcome = Some(RunOutcomeView {
+                    experiment_id: Some(experiment_id),
+                    status,
+                });
+            }
+            RunEvent::Failed { message } => {
+                (self.emit)(ProgressEvent::Failed {
+                    message: message.clone(),
+                });
+                self.failure = Some(message);
+            }
+        }
+        Ok(())
+    }
+
+    fn send_text(&mut self) {
+        if let Some((done, total, config, case, repetition)) = self.current {
+            (self.emit)(ProgressEvent::Running {
+                done,
+                total,
+                config,
+                case,
+                repetition,
+                text: self.text.clone(),
+            });
+            self.last_text = Instant::now();
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The Tradeoff desktop app: a thin shell. Commands translate between the UI's wire types and
+//! the engine (`tradeoff-core`, `tradeoff-store`); experiments run in a `tradeoff` child process
+//! (see `executor`). No business logic lives here.
+
+mod dto;
+mod error;
+mod executor;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tauri::State;
+use tauri::ipc::Channel;
+use tauri_specta::{Builder, collect_commands};
+use tradeoff_core::diff::{Granularity, diff};
+use tradeoff_core::export::export_config as export_config_of;
+use tradeoff_store::Store;
+
+use crate::dto::{
+    CellView, ConfigView, DiffGranularity, DiffView, ExperimentItem, ExperimentView, ProgressEvent,
+    ResultsView, RunOutcomeView,
+};
+use crate::error::AppError;
+use crate::executor::Running;
+
+/// The quickstart experiment, shipped inside the app so "New from quickstart" works anywhere.
+const QUICKSTART: &str = include_str!("../../fixtures/experiments/quickstart.yaml");
+
+#[derive(Debug)]
+pub struct AppState {
+    db: PathBuf,
+    store: Arc<Mutex<Option<Store>>>,
+    running: Arc<Running>,
+}
+
+impl AppState {
+    /// `$TRADEOFF_DB` or the default database in the data folder.
+    pub fn from_env() -> Self {
+        let db = std::env::var_os("TRADEOFF_DB")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(tradeoff_core::paths::default_database);
+        AppState::new(db)
+    }
+
+    pub fn new(db: PathBuf) -> Self {
+        AppState {
+            db,
+            store: Arc::new(Mutex::new(None)),
+            running: Arc::new(Running::default()),
+        }
+    }
+
+    /// Runs `f` with the store on a blocking thread, opening it on first use.
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, AppError> + Send + 'static,
+    ) -> Result<T, AppError> {
+        let store = Arc::clone(&self.store);
+        let db = self.db.clone();
+        tauri::async_runtime::spawn_blocking(move || {
+            let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
+            if guard.is_none() {
+                *guard = Some(Store::open(&db)?);
+            }
+            match guard.as_ref() {
+                Some(store) => f(store),
+                None => Err(AppError::new("database", "the database could not be opened")),
+            }
+        })
+        .await
+        .map_err(|e| AppError::new("executor", format!("background task failed: {e}")))?
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn list_experiments(state: State<'_, AppState>) -> Result<Vec<ExperimentItem>, AppError> {
+    state
+        .with_store(|store| {
+            store
+                .list_experiments()?
+                .iter()
+                .map(ExperimentItem::from_listing)
+                .collect()
+        })
+        .await
+}
+
+/// Writes the quickstart experiment into the data folder (if it is not there yet) and returns its path.
+#[tauri::command]
+#[specta::specta]
+async fn quickstart_file() -> Result<String, AppError> {
+    let dir = tradeoff_core::paths::data_dir().join("experiments");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("quickstart.yaml");
+    if !path.exists() {
+        std::fs::write(&path, QUICKSTART)?;
+    }
+    Ok(path.to_string_lossy().into_owned())
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
+    tauri::async_runtime::spawn_blocking(move || {
+        let experiment = tradeoff_core::experiment::load_file(Path::new(&path))?;
+        Ok(ExperimentView::new(path, &experiment))
+    })
+    .await
+    .map_err(|e| AppError::new("executor", e.to_string()))?
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn run_experiment(
+    state: State<'_, AppState>,
+    path: String,
+    on_event: Channel<ProgressEvent>,
+) -> Result<RunOutcomeView, AppError> {
+    let db = state.db.clone();
+    let running = Arc::clone(&state.running);
+    tauri::async_runtime::spawn_blocking(move || {
+        let emit = |event: ProgressEvent| {
+            let _ = on_event.send(event);
+        };
+        executor::run_experiment(
+            &executor::tradeoff_binary(),
+            &db,
+            Path::new(&path),
+            &running,
+            &emit,
+        )
+    })
+    .await
+    .map_err(|e| AppError::new("executor", e.to_string()))?
+}
+
+/// Returns whether an experiment was running.
+#[tauri::command]
+#[specta::specta]
+async fn cancel_run(state: State<'_, AppState>) -> Result<bool, AppError> {
+    state.running.cancel()
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<ResultsView, AppError> {
+    state
+        .with_store(move |store| {
+            let id = i64::from(experiment_id);
+            let experiment = store.experiment(id)?;
+            let report = store.report_without_outputs(id)?;
+            let cells = store
+                .grid(id)?
+                .into_iter()
+                .map(CellView::new)
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ResultsView {
+                experiment_id,
+                name: report.name.clone(),
+                status: report.status.clone(),
+                repetitions: experiment.repetitions,
+                configs: report
+                    .configs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| ConfigView::new(i, c))
+                    .collect(),
+                cases: experiment.cases.iter().map(|c| c.id.clone()).collect(),
+                cells,
+                warnings: report.distinct_warnings(),
+            })
+        })
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn run_output(state: State<'_, AppState>, run_id: u32) -> Result<String, AppError> {
+    state
+        .with_store(move |store| Ok(store.run_output(i64::from(run_id))?))
+        .await
+}
+
+/// A diff of two recorded runs' full outputs.
+#[tauri::command]
+#[specta::specta]
+async fn diff_runs(
+    state: State<'_, AppState>,
+    baseline_run_id: u32,
+    other_run_id: u32,
+    granularity: DiffGranularity,
+) -> Result<DiffView, AppError> {
+    state
+        .with_store(move |store| {
+            let baseline = store.run_output(i64::from(baseline_run_id))?;
+            let other = store.run_output(i64::from(other_run_id))?;
+            let granularity = match granularity {
+                DiffGranularity::Word => Granularity::Word,
+                DiffGranularity::Char => Granularity::Char,
+            };
+            Ok(diff(&baseline, &other, granularity).into())
+        })
+        .await
+}
+
+/// Writes one config (variant templates, target and settings, measured summary) as JSON.
+#[tauri::command]
+#[specta::specta]
+async fn export_config(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    config: u32,
+    path: String,
+) -> Result<String, AppError> {
+    state
+        .with_store(move |store| {
+            let id = i64::from(experiment_id);
+            let export = export_config_of(&store.experiment(id)?, &store.report(id)?, config as usize)?;
+            let json = serde_json::to_string_pretty(&export)
+                .map_err(|e| AppError::new("io", format!("cannot encode the export: {e}")))?;
+            let target = PathBuf::from(&path);
+            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&target, json)?;
+            Ok(target.to_string_lossy().into_owned())
+        })
+        .await
+}
+
+/// Where exports go by default.
+#[tauri::command]
+#[specta::specta]
+async fn default_export_path(experiment_id: u32, config: u32) -> Result<String, AppError> {
+    let dir = tradeoff_core::paths::data_dir().join("exports");
+    Ok(dir
+        .join(format!("experiment-{experiment_id}-config-{config}.json"))
+        .to_string_lossy()
+        .into_owned())
+}
+
+/// Every command, for the app and for the bindings export. A macro because specta's
+/// `collect_commands!` cannot take a generic runtime parameter.
+macro_rules! specta_builder_for {
+    ($runtime:ty) => {
+        Builder::<$runtime>::new().commands(collect_commands![
+            list_experiments,
+            quickstart_file,
+            open_experiment,
+            run_experiment,
+            cancel_run,
+            results,
+            run_output,
+            diff_runs,
+            export_config,
+            default_export_path,
+        ])
+    };
+}
+
+pub fn specta_builder() -> Builder<tauri::Wry> {
+    specta_builder_for!(tauri::Wry)
+}
+
+/// Writes the TypeScript bindings (`ui/src/bindings.ts`).
+pub fn export_bindings(path: &Path) -> Result<(), String> {
+    specta_builder()
+        .export(
+            specta_typescript::Typescript::default()
+                .header("// Generated by tauri-specta from src-tauri; do not edit. Regenerate: cargo test -p tradeoff-app.\n// @ts-nocheck\n/* eslint-disable */"),
+            path,
+        )
+        .map_err(|e| e.to_string())
+}
+
+pub fn run() {
+    let builder = specta_builder();
+    let result = tauri::Builder::default()
+        .manage(AppState::from_env())
+        .invoke_handler(builder.invoke_handler())
+        .setup(move |app| {
+            builder.mount_events(app);
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    if let Err(error) = result {
+        eprintln!("error: the Tradeoff window could not start: {error}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests;

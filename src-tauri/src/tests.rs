@@ -1,0 +1,87 @@
+use std::path::Path;
+
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder, mock_context, noop_assets};
+
+use tauri::Manager as _;
+
+use super::*;
+
+/// Fails when `ui/src/bindings.ts` does not match the commands, after rewriting it, so that
+/// the next run passes and the diff shows what to commit.
+#[test]
+fn the_committed_typescript_bindings_are_up_to_date() {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings.ts");
+    let before = std::fs::read_to_string(&committed).unwrap_or_default();
+    export_bindings(&committed).unwrap();
+    let after = std::fs::read_to_string(&committed).unwrap();
+    assert!(
+        after.contains("runExperiment") && after.contains("diffRuns"),
+        "{after}"
+    );
+    assert_eq!(
+        before, after,
+        "ui/src/bindings.ts was stale and has been regenerated: commit it"
+    );
+}
+
+fn invoke(
+    app: &tauri::App<MockRuntime>,
+    cmd: &str,
+    body: serde_json::Value,
+) -> Result<serde_json::Value, serde_json::Value> {
+    let webview = app
+        .get_webview_window("main")
+        .map(Ok)
+        .unwrap_or_else(|| tauri::WebviewWindowBuilder::new(app, "main", Default::default()).build());
+    let webview = webview.unwrap();
+    get_ipc_response(
+        &webview,
+        tauri::webview::InvokeRequest {
+            cmd: cmd.into(),
+            callback: tauri::ipc::CallbackFn(0),
+            error: tauri::ipc::CallbackFn(1),
+            url: "tauri://localhost".parse().unwrap(),
+            body: tauri::ipc::InvokeBody::Json(body),
+            headers: Default::default(),
+            invoke_key: INVOKE_KEY.to_string(),
+        },
+    )
+    .map(|r| r.deserialize::<serde_json::Value>().unwrap())
+}
+
+fn mock_app(db: &Path) -> tauri::App<MockRuntime> {
+    let builder = specta_builder_for!(MockRuntime);
+    mock_builder()
+        .manage(AppState::new(db.to_path_buf()))
+        .invoke_handler(builder.invoke_handler())
+        .build(mock_context(noop_assets()))
+        .unwrap()
+}
+
+#[test]
+fn commands_answer_through_ipc_and_errors_carry_a_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = mock_app(&dir.path().join("db.sqlite3"));
+    assert_eq!(
+        invoke(&app, "list_experiments", serde_json::json!({})).unwrap(),
+        serde_json::json!([])
+    );
+
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+    let view = invoke(&app, "open_experiment", serde_json::json!({ "path": quickstart })).unwrap();
+    assert_eq!(view["name"], "quickstart");
+    assert_eq!(view["runs"], 48);
+    assert_eq!(view["variants"][2]["format"], "chat");
+
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "schema: 1\nvariants: [\n").unwrap();
+    let error = invoke(&app, "open_experiment", serde_json::json!({ "path": broken })).unwrap_err();
+    assert_eq!(error["code"], "bad_input");
+    assert!(
+        error["message"].as_str().unwrap().contains("broken.yaml:"),
+        "{error}"
+    );
+
+    let missing = invoke(&app, "results", serde_json::json!({ "experimentId": 99 })).unwrap_err();
+    assert_eq!(missing["code"], "not_found");
+}

@@ -1,0 +1,246 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+import { api, errorText, type DiffGranularity, type ExperimentItem, type ExperimentView, type ResultsView } from "./api";
+import { ExperimentList } from "./components/ExperimentList";
+import { ResultsGrid } from "./components/ResultsGrid";
+import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
+import { SideBySide } from "./components/SideBySide";
+import { SummaryTable } from "./components/SummaryTable";
+import { configLabel } from "./format";
+
+/** While an experiment runs, the grid is refreshed from the database at most this often. */
+const LIVE_REFRESH_MS = 2000;
+
+export default function App() {
+  const [experiments, setExperiments] = useState<ExperimentItem[]>([]);
+  const [path, setPath] = useState("");
+  const [opened, setOpened] = useState<ExperimentView | null>(null);
+  const [results, setResults] = useState<ResultsView | null>(null);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [message, setMessage] = useState<{ kind: "info" | "error"; text: string } | null>(null);
+  const [repetition, setRepetition] = useState(0);
+  const [baseline, setBaseline] = useState<number | null>(null);
+  const [granularity, setGranularity] = useState<DiffGranularity>("word");
+  const [selected, setSelected] = useState<number[]>([]);
+  const lastRefresh = useRef(0);
+
+  const refreshList = useCallback(() => {
+    api.listExperiments().then(setExperiments).catch((e) => setMessage({ kind: "error", text: errorText(e) }));
+  }, []);
+  useEffect(refreshList, [refreshList]);
+
+  const showResults = useCallback(async (id: number) => {
+    try {
+      const view = await api.results(id);
+      setResults(view);
+      setRepetition((r) => (r < view.repetitions ? r : 0));
+    } catch (e) {
+      setMessage({ kind: "error", text: errorText(e) });
+    }
+  }, []);
+
+  const openExperiment = async (file: string) => {
+    try {
+      const view = await api.openExperiment(file);
+      setOpened(view);
+      setPath(file);
+      setMessage(null);
+    } catch (e) {
+      setOpened(null);
+      setMessage({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  const openQuickstart = async () => {
+    try {
+      await openExperiment(await api.quickstartFile());
+    } catch (e) {
+      setMessage({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  const run = async () => {
+    if (!opened) return;
+    const labels = opened.configs;
+    const cases = opened.cases;
+    let experimentId: number | null = null;
+    setSelected([]);
+    setBaseline(null);
+    setProgress({ done: 0, total: opened.runs, startedAt: Date.now(), eta: null, label: "starting", text: "" });
+    setMessage(null);
+    try {
+      const outcome = await api.runExperiment(opened.path, (event) => {
+        if (event.kind === "started") {
+          experimentId = event.experiment_id;
+          void showResults(event.experiment_id);
+          refreshList();
+        }
+        if (event.kind === "run_finished" && experimentId !== null && Date.now() - lastRefresh.current > LIVE_REFRESH_MS) {
+          lastRefresh.current = Date.now();
+          void showResults(experimentId);
+        }
+        setProgress((p) => nextProgress(p, event, (i) => labels[i] ?? `config ${i}`, (i) => cases[i] ?? String(i)) ?? p);
+      });
+      if (outcome.experiment_id !== null) await showResults(outcome.experiment_id);
+      setMessage({ kind: "info", text: `Experiment ${outcome.experiment_id ?? ""} ${outcome.status}.` });
+    } catch (e) {
+      if (experimentId !== null) await showResults(experimentId);
+      setMessage({ kind: "error", text: errorText(e) });
+    } finally {
+      setProgress(null);
+      refreshList();
+    }
+  };
+
+  const cancel = () => {
+    api.cancelRun().catch((e) => setMessage({ kind: "error", text: errorText(e) }));
+  };
+
+  const exportConfig = useCallback(
+    (config: number) => {
+      if (!results) return;
+      const { experiment_id: id, configs } = results;
+      api
+        .defaultExportPath(id, config)
+        .then((target) => api.exportConfig(id, config, target))
+        .then((written) => setMessage({ kind: "info", text: `Exported ${configLabel(configs[config])} to ${written}` }))
+        .catch((e) => setMessage({ kind: "error", text: errorText(e) }));
+    },
+    [results],
+  );
+
+  const select = useCallback(
+    (runId: number) => setSelected((s) => (s.includes(runId) ? s.filter((r) => r !== runId) : [...s, runId].slice(-2))),
+    [],
+  );
+
+  const labelOfRun = (runId: number) => {
+    const cell = results?.cells.find((c) => c.run_id === runId);
+    if (!cell || !results) return `run ${runId}`;
+    return `${configLabel(results.configs[cell.config])} · case ${results.cases[cell.case]}`;
+  };
+
+  return (
+    <div className="app">
+      <aside className="sidebar">
+        <h1>Tradeoff</h1>
+        <button onClick={openQuickstart} data-testid="open-quickstart">
+          New from quickstart
+        </button>
+        <form
+          className="open-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void openExperiment(path);
+          }}
+        >
+          <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/experiment.yaml" aria-label="experiment file" />
+          <button type="submit">Open</button>
+        </form>
+        <h2>Experiments</h2>
+        <ExperimentList experiments={experiments} current={results?.experiment_id ?? null} onOpen={(id) => void showResults(id)} />
+      </aside>
+      <main>
+        {message && (
+          <div className={`message ${message.kind}`} role={message.kind === "error" ? "alert" : "status"} data-testid="message">
+            {message.text}
+          </div>
+        )}
+        {opened && (
+          <section className="opened" data-testid="opened-experiment">
+            <header>
+              <strong>{opened.name}</strong>
+              <span className="muted">
+                {opened.path} · {opened.variants.length} variants × {opened.cases.length} cases · {opened.configs.length} configs · {opened.runs} runs
+              </span>
+              <button onClick={run} disabled={progress !== null} data-testid="run-button">
+                Run
+              </button>
+            </header>
+            <div className="variants">
+              {opened.variants.map((v) => (
+                <details key={v.id}>
+                  <summary>
+                    {v.id} <span className="badge">{v.format}</span>
+                  </summary>
+                  {v.templates.map((t, i) => (
+                    <pre key={i}>{t}</pre>
+                  ))}
+                </details>
+              ))}
+            </div>
+          </section>
+        )}
+        {progress && <RunProgress progress={progress} onCancel={cancel} />}
+        {results && (
+          <section className="results" data-testid="results">
+            <header className="toolbar">
+              <strong>
+                #{results.experiment_id} {results.name}
+              </strong>
+              <span className="badge">{results.status}</span>
+              <label>
+                repetition{" "}
+                <select value={repetition} onChange={(e) => setRepetition(Number(e.target.value))} data-testid="repetition">
+                  {Array.from({ length: results.repetitions }, (_, i) => (
+                    <option key={i} value={i}>
+                      {i + 1}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                baseline{" "}
+                <select
+                  value={baseline ?? ""}
+                  onChange={(e) => setBaseline(e.target.value === "" ? null : Number(e.target.value))}
+                  data-testid="baseline"
+                >
+                  <option value="">none</option>
+                  {results.configs.map((c) => (
+                    <option key={c.index} value={c.index}>
+                      {configLabel(c)}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                diff{" "}
+                <select value={granularity} onChange={(e) => setGranularity(e.target.value as DiffGranularity)}>
+                  <option value="word">words</option>
+                  <option value="char">characters</option>
+                </select>
+              </label>
+            </header>
+            {results.warnings.map((w) => (
+              <div key={w} className="message warning">
+                {w}
+              </div>
+            ))}
+            <SummaryTable configs={results.configs} onExport={exportConfig} />
+            {selected.length === 2 && (
+              <SideBySide
+                runs={[selected[0], selected[1]]}
+                labels={[labelOfRun(selected[0]), labelOfRun(selected[1])]}
+                granularity={granularity}
+                onClose={() => setSelected([])}
+              />
+            )}
+            <ResultsGrid
+              results={results}
+              repetition={repetition}
+              baseline={baseline}
+              granularity={granularity}
+              selected={selected}
+              onSelect={select}
+            />
+          </section>
+        )}
+        {!opened && !results && (
+          <section className="empty">
+            <p>Open an experiment file, or start from the quickstart: three prompt variants on the default model.</p>
+          </section>
+        )}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,60 @@
+// Typed access to the backend: unwraps tauri-specta's result objects into values or thrown AppErrors.
+import { Channel } from "@tauri-apps/api/core";
+import { commands } from "./bindings";
+import type {
+  AppError_Serialize,
+  DiffGranularity,
+  DiffView,
+  ExperimentItem,
+  ExperimentView,
+  ProgressEvent_Deserialize,
+  ResultsView_Serialize,
+  RunOutcomeView_Serialize,
+} from "./bindings";
+
+export type AppError = AppError_Serialize;
+// Events travel Rust → UI; the generated `_Deserialize` shape is what the channel is typed with.
+export type ProgressEvent = ProgressEvent_Deserialize;
+export type ResultsView = ResultsView_Serialize;
+export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
+
+export class BackendError extends Error {
+  readonly code: string;
+  readonly details: string | null;
+  constructor(error: AppError) {
+    super(error.message);
+    this.code = error.code;
+    this.details = error.details;
+  }
+}
+
+async function unwrap<T>(result: Promise<{ status: "ok"; data: T } | { status: "error"; error: AppError }>): Promise<T> {
+  const r = await result;
+  if (r.status === "error") throw new BackendError(r.error);
+  return r.data;
+}
+
+export const api = {
+  listExperiments: () => unwrap<ExperimentItem[]>(commands.listExperiments()),
+  quickstartFile: () => unwrap<string>(commands.quickstartFile()),
+  openExperiment: (path: string) => unwrap<ExperimentView>(commands.openExperiment(path)),
+  runExperiment: (path: string, onEvent: (event: ProgressEvent) => void) => {
+    const channel = new Channel<ProgressEvent>();
+    channel.onmessage = onEvent;
+    return unwrap<RunOutcomeView_Serialize>(commands.runExperiment(path, channel));
+  },
+  cancelRun: () => unwrap<boolean>(commands.cancelRun()),
+  results: (experimentId: number) => unwrap<ResultsView>(commands.results(experimentId)),
+  runOutput: (runId: number) => unwrap<string>(commands.runOutput(runId)),
+  diffRuns: (baseline: number, other: number, granularity: DiffGranularity) =>
+    unwrap<DiffView>(commands.diffRuns(baseline, other, granularity)),
+  defaultExportPath: (experimentId: number, config: number) =>
+    unwrap<string>(commands.defaultExportPath(experimentId, config)),
+  exportConfig: (experimentId: number, config: number, path: string) =>
+    unwrap<string>(commands.exportConfig(experimentId, config, path)),
+};
+
+export function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

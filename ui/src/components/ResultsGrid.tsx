@@ -1,0 +1,129 @@
+import { memo, useMemo, useRef } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import type { DiffGranularity, ResultsView } from "../api";
+import { configLabel, ms, num, percent } from "../format";
+import { DiffText } from "./DiffText";
+import { useDiff } from "./useDiff";
+
+type Cell = ResultsView["cells"][number];
+
+export interface GridProps {
+  results: ResultsView;
+  repetition: number;
+  baseline: number | null;
+  granularity: DiffGranularity;
+  selected: number[];
+  onSelect: (runId: number) => void;
+}
+
+/** Rows are cases, columns are configs; rows are virtualized so tens of thousands of runs scroll.
+ * Memoized: progress updates of a running experiment must not re-render the grid (rendering
+ * competes with inference for the same cores). */
+export const ResultsGrid = memo(function ResultsGrid({ results, repetition, baseline, granularity, selected, onSelect }: GridProps) {
+  const parent = useRef<HTMLDivElement>(null);
+  const byKey = useMemo(() => {
+    const map = new Map<string, Cell>();
+    for (const cell of results.cells) map.set(`${cell.case}:${cell.config}:${cell.repetition}`, cell);
+    return map;
+  }, [results.cells]);
+  const rows = useVirtualizer({
+    count: results.cases.length,
+    getScrollElement: () => parent.current,
+    estimateSize: () => 150,
+    overscan: 4,
+    // Render a first screenful before the scroll container has been measured.
+    initialRect: { width: 1200, height: 800 },
+  });
+  const columns = `minmax(110px, 140px) repeat(${results.configs.length}, minmax(260px, 1fr))`;
+
+  return (
+    <div className="grid-scroll" ref={parent} data-testid="results-grid">
+      <div className="grid-row grid-header" style={{ gridTemplateColumns: columns }}>
+        <div className="grid-corner">case</div>
+        {results.configs.map((c) => (
+          <div key={c.index} className={`grid-col-head${baseline === c.index ? " is-baseline" : ""}`}>
+            {configLabel(c)}
+            {baseline === c.index && <span className="badge baseline-badge">baseline</span>}
+          </div>
+        ))}
+      </div>
+      <div style={{ height: rows.getTotalSize(), position: "relative" }}>
+        {rows.getVirtualItems().map((row) => (
+          <div
+            key={row.key}
+            ref={rows.measureElement}
+            data-index={row.index}
+            className="grid-row"
+            style={{ gridTemplateColumns: columns, position: "absolute", top: 0, left: 0, right: 0, transform: `translateY(${row.start}px)` }}
+          >
+            <div className="grid-case">{results.cases[row.index]}</div>
+            {results.configs.map((c) => {
+              const cell = byKey.get(`${row.index}:${c.index}:${repetition}`);
+              const base = baseline === null ? undefined : byKey.get(`${row.index}:${baseline}:${repetition}`);
+              return (
+                <GridCell
+                  key={c.index}
+                  cell={cell}
+                  baselineCell={baseline !== null && baseline !== c.index ? base : undefined}
+                  granularity={granularity}
+                  selected={cell ? selected.includes(cell.run_id) : false}
+                  onSelect={onSelect}
+                />
+              );
+            })}
+          </div>
+        ))}
+      </div>
+    </div>
+  );
+});
+
+function GridCell({
+  cell,
+  baselineCell,
+  granularity,
+  selected,
+  onSelect,
+}: {
+  cell: Cell | undefined;
+  baselineCell: Cell | undefined;
+  granularity: DiffGranularity;
+  selected: boolean;
+  onSelect: (runId: number) => void;
+}) {
+  const comparable = cell && baselineCell && !cell.error && !baselineCell.error;
+  const diff = useDiff(comparable ? baselineCell.run_id : null, comparable ? cell.run_id : null, granularity);
+  if (!cell) return <div className="grid-cell pending">waiting…</div>;
+  return (
+    <div
+      className={`grid-cell${selected ? " selected" : ""}${cell.error ? " failed" : ""}`}
+      data-run-id={cell.run_id}
+      onClick={() => onSelect(cell.run_id)}
+      title="Click two cells to compare them side by side"
+    >
+      <div className="cell-output">
+        {cell.error ? (
+          <span className="cell-error">{cell.error}</span>
+        ) : diff ? (
+          <DiffText diff={diff} />
+        ) : (
+          <span>{cell.preview || "(empty)"}</span>
+        )}
+        {!cell.complete && !diff && <span className="truncated">…</span>}
+      </div>
+      <div className="badges">
+        <span className="badge" title="latency">{ms(cell.latency_ms)}</span>
+        <span className="badge" title="time to first token">TTFT {ms(cell.ttft_ms)}</span>
+        <span className="badge" title="input / output tokens">
+          {cell.input_tokens ?? "—"}→{cell.output_tokens ?? "—"} tok
+        </span>
+        <span className="badge" title="generation tokens per second">{num(cell.gen_tokens_per_s)} tok/s</span>
+        {diff && (
+          <span className="badge similarity" title="similarity to the baseline cell">
+            ≈ {percent(diff.similarity)}
+          </span>
+        )}
+      </div>
+    </div>
+  );
+}

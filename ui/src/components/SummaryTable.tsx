@@ -1,0 +1,77 @@
+import { memo, useMemo, useState } from "react";
+import type { ResultsView } from "../api";
+import { ms, num } from "../format";
+
+type Config = ResultsView["configs"][number];
+type Key = "variant" | "target" | "n_ctx" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "input_tokens_mean" | "output_tokens_mean";
+
+const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
+  { key: "variant", label: "variant", show: (c) => c.variant },
+  { key: "target", label: "target", show: (c) => c.target },
+  { key: "n_ctx", label: "n_ctx", show: (c) => String(c.n_ctx) },
+  { key: "runs", label: "runs", show: (c) => String(c.runs) },
+  { key: "errors", label: "errors", show: (c) => String(c.errors) },
+  { key: "latency_p50_ms", label: "p50", show: (c) => ms(c.latency_p50_ms) },
+  { key: "latency_p95_ms", label: "p95", show: (c) => ms(c.latency_p95_ms) },
+  { key: "ttft_p50_ms", label: "p50 TTFT", show: (c) => ms(c.ttft_p50_ms) },
+  { key: "gen_tokens_per_s_mean", label: "gen tok/s", show: (c) => num(c.gen_tokens_per_s_mean) },
+  { key: "input_tokens_mean", label: "in tok", show: (c) => num(c.input_tokens_mean) },
+  { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
+];
+
+/** Per-config statistics, sortable by any column; each row can be exported. */
+export const SummaryTable = memo(function SummaryTable({
+  configs,
+  onExport,
+}: {
+  configs: Config[];
+  onExport: (config: number) => void;
+}) {
+  const [sort, setSort] = useState<{ key: Key; descending: boolean } | null>(null);
+  const rows = useMemo(() => {
+    if (!sort) return configs;
+    const value = (c: Config) => c[sort.key];
+    return [...configs].sort((a, b) => {
+      const x = value(a);
+      const y = value(b);
+      if (x === y) return 0;
+      if (x === null) return 1;
+      if (y === null) return -1;
+      const order = x < y ? -1 : 1;
+      return sort.descending ? -order : order;
+    });
+  }, [configs, sort]);
+  return (
+    <table className="summary" data-testid="summary-table">
+      <thead>
+        <tr>
+          {COLUMNS.map((col) => (
+            <th
+              key={col.key}
+              onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
+              aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
+            >
+              {col.label}
+              {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
+            </th>
+          ))}
+          <th />
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((c) => (
+          <tr key={c.index} data-config={c.index}>
+            {COLUMNS.map((col) => (
+              <td key={col.key}>{col.show(c)}</td>
+            ))}
+            <td>
+              <button className="export-button" onClick={() => onExport(c.index)}>
+                Export
+              </button>
+            </td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+});

@@ -1,0 +1,47 @@
+import type { ResultsView } from "../api";
+
+type Cell = ResultsView["cells"][number];
+
+export function cell(run_id: number, config: number, caseIndex: number, preview: string, extra: Partial<Cell> = {}): Cell {
+  return {
+    run_id,
+    config,
+    case: caseIndex,
+    repetition: 0,
+    latency_ms: 120,
+    ttft_ms: 40,
+    input_tokens: 30,
+    output_tokens: 8,
+    gen_tokens_per_s: 60,
+    preview,
+    complete: true,
+    error: null,
+    ...extra,
+  };
+}
+
+export function results(cells: Cell[], configs = 2, cases = ["berlin", "paris"]): ResultsView {
+  return {
+    experiment_id: 1,
+    name: "quickstart",
+    status: "completed",
+    repetitions: 1,
+    configs: Array.from({ length: configs }, (_, index) => ({
+      index,
+      variant: ["fewshot", "bare", "chat"][index] ?? `v${index}`,
+      target: "gemma",
+      n_ctx: 512,
+      runs: 2,
+      errors: 0,
+      latency_p50_ms: 100 + index * 50,
+      latency_p95_ms: 200,
+      ttft_p50_ms: 30,
+      gen_tokens_per_s_mean: 50 - index,
+      input_tokens_mean: 30,
+      output_tokens_mean: 8,
+    })),
+    cases,
+    cells,
+    warnings: [],
+  };
+}
