@@ -271,3 +271,66 @@ fn run_events_report_bad_input_as_a_failed_event() {
         matches!(last, tradeoff_core::events::RunEvent::Failed { message } if message.contains("bad.yaml:"))
     );
 }
+
+#[test]
+fn ctrl_c_cancels_after_the_run_in_flight_and_marks_the_experiment_cancelled() {
+    use std::io::{BufRead, BufReader};
+    use tradeoff_core::events::RunEvent;
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let cases: String = (0..40).map(|i| format!("  - {{vars: {{n: '{i}'}}}}\n")).collect();
+    let file = write(
+        dir.path(),
+        "long.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: count, prompt: 'Count from {{{{ n }}}}:'}}]
+cases:
+{cases}targets: [{{id: t, model: default, n_ctx: 256, max_tokens: 24}}]
+"
+        ),
+    );
+    let mut child = tradeoff()
+        .arg("run")
+        .arg(&file)
+        .arg("--events")
+        .arg("--db")
+        .arg(&db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut finished = 0;
+    let mut last = None;
+    for line in lines.by_ref() {
+        let event: RunEvent = serde_json::from_str(&line.unwrap()).unwrap();
+        if matches!(event, RunEvent::RunFinished { .. }) {
+            finished += 1;
+            if finished == 2 {
+                let status = std::process::Command::new("kill")
+                    .arg("-INT")
+                    .arg(child.id().to_string())
+                    .status();
+                assert!(status.unwrap().success());
+            }
+        }
+        last = Some(event);
+    }
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130));
+    assert!(
+        matches!(last, Some(RunEvent::Finished { ref status, .. }) if status == "cancelled"),
+        "{last:?}"
+    );
+    let list = tradeoff()
+        .args(["list", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(list[0]["status"], "cancelled");
+    let runs = list[0]["runs"].as_i64().unwrap();
+    assert!((2..40).contains(&runs), "{runs} runs kept");
+}

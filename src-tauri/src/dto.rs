@@ -243,8 +243,8 @@ pub struct ResultsView {
     pub repetitions: u32,
     pub configs: Vec<ConfigView>,
     pub cases: Vec<String>,
-    /// Ordered by case, then config, then repetition.
-    pub cells: Vec<CellView>,
+    /// Runs recorded so far (all repetitions); the cells themselves load page by page.
+    pub recorded_runs: u32,
     pub warnings: Vec<String>,
 }
 

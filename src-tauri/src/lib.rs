@@ -143,6 +143,7 @@ async fn cancel_run(state: State<'_, AppState>) -> Result<bool, AppError> {
     state.running.cancel()
 }
 
+/// An experiment's configs with their statistics, its cases and warnings; cells come by page.
 #[tauri::command]
 #[specta::specta]
 async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<ResultsView, AppError> {
@@ -151,11 +152,6 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
             let id = i64::from(experiment_id);
             let experiment = store.experiment(id)?;
             let report = store.report_without_outputs(id)?;
-            let cells = store
-                .grid(id)?
-                .into_iter()
-                .map(CellView::new)
-                .collect::<Result<Vec<_>, _>>()?;
             Ok(ResultsView {
                 experiment_id,
                 name: report.name.clone(),
@@ -168,9 +164,31 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
                     .map(|(i, c)| ConfigView::new(i, c))
                     .collect(),
                 cases: experiment.cases.iter().map(|c| c.id.clone()).collect(),
-                cells,
+                recorded_runs: report.runs.len() as u32,
                 warnings: report.distinct_warnings(),
             })
+        })
+        .await
+}
+
+/// The cells of `case_count` cases from case position `first_case`, for one repetition:
+/// what one screen of the results grid shows.
+#[tauri::command]
+#[specta::specta]
+async fn grid_page(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    repetition: u32,
+    first_case: u32,
+    case_count: u32,
+) -> Result<Vec<CellView>, AppError> {
+    state
+        .with_store(move |store| {
+            store
+                .grid_page(i64::from(experiment_id), Some(repetition), first_case, case_count)?
+                .into_iter()
+                .map(CellView::new)
+                .collect()
         })
         .await
 }
@@ -252,6 +270,7 @@ macro_rules! specta_builder_for {
             run_experiment,
             cancel_run,
             results,
+            grid_page,
             run_output,
             diff_runs,
             export_config,

@@ -1,5 +1,13 @@
-import { useCallback, useEffect, useRef, useState } from "react";
-import { api, errorText, type DiffGranularity, type ExperimentItem, type ExperimentView, type ResultsView } from "./api";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import {
+  api,
+  errorText,
+  type Cell,
+  type DiffGranularity,
+  type ExperimentItem,
+  type ExperimentView,
+  type ResultsView,
+} from "./api";
 import { ExperimentList } from "./components/ExperimentList";
 import { ResultsGrid } from "./components/ResultsGrid";
 import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
@@ -20,7 +28,7 @@ export default function App() {
   const [repetition, setRepetition] = useState(0);
   const [baseline, setBaseline] = useState<number | null>(null);
   const [granularity, setGranularity] = useState<DiffGranularity>("word");
-  const [selected, setSelected] = useState<number[]>([]);
+  const [selected, setSelected] = useState<Cell[]>([]);
   const lastRefresh = useRef(0);
 
   const refreshList = useCallback(() => {
@@ -109,15 +117,17 @@ export default function App() {
   );
 
   const select = useCallback(
-    (runId: number) => setSelected((s) => (s.includes(runId) ? s.filter((r) => r !== runId) : [...s, runId].slice(-2))),
+    (cell: Cell) =>
+      setSelected((s) =>
+        s.some((c) => c.run_id === cell.run_id) ? s.filter((c) => c.run_id !== cell.run_id) : [...s, cell].slice(-2),
+      ),
     [],
   );
 
-  const labelOfRun = (runId: number) => {
-    const cell = results?.cells.find((c) => c.run_id === runId);
-    if (!cell || !results) return `run ${runId}`;
-    return `${configLabel(results.configs[cell.config])} · case ${results.cases[cell.case]}`;
-  };
+  const selectedIds = useMemo(() => selected.map((c) => c.run_id), [selected]);
+
+  const labelOf = (cell: Cell) =>
+    results ? `${configLabel(results.configs[cell.config])} · case ${results.cases[cell.case]}` : `run ${cell.run_id}`;
 
   return (
     <div className="app">
@@ -219,8 +229,8 @@ export default function App() {
             <SummaryTable configs={results.configs} onExport={exportConfig} />
             {selected.length === 2 && (
               <SideBySide
-                runs={[selected[0], selected[1]]}
-                labels={[labelOfRun(selected[0]), labelOfRun(selected[1])]}
+                runs={[selected[0].run_id, selected[1].run_id]}
+                labels={[labelOf(selected[0]), labelOf(selected[1])]}
                 granularity={granularity}
                 onClose={() => setSelected([])}
               />
@@ -230,7 +240,7 @@ export default function App() {
               repetition={repetition}
               baseline={baseline}
               granularity={granularity}
-              selected={selected}
+              selected={selectedIds}
               onSelect={select}
             />
           </section>

@@ -3,6 +3,7 @@ import { Channel } from "@tauri-apps/api/core";
 import { commands } from "./bindings";
 import type {
   AppError_Serialize,
+  CellView_Serialize,
   DiffGranularity,
   DiffView,
   ExperimentItem,
@@ -16,6 +17,7 @@ export type AppError = AppError_Serialize;
 // Events travel Rust → UI; the generated `_Deserialize` shape is what the channel is typed with.
 export type ProgressEvent = ProgressEvent_Deserialize;
 export type ResultsView = ResultsView_Serialize;
+export type Cell = CellView_Serialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -45,6 +47,8 @@ export const api = {
   },
   cancelRun: () => unwrap<boolean>(commands.cancelRun()),
   results: (experimentId: number) => unwrap<ResultsView>(commands.results(experimentId)),
+  gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) =>
+    unwrap<Cell[]>(commands.gridPage(experimentId, repetition, firstCase, caseCount)),
   runOutput: (runId: number) => unwrap<string>(commands.runOutput(runId)),
   diffRuns: (baseline: number, other: number, granularity: DiffGranularity) =>
     unwrap<DiffView>(commands.diffRuns(baseline, other, granularity)),

@@ -14,7 +14,13 @@ export const commands = {
 	runExperiment: (path: string, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("run_experiment", { path, onEvent })),
 	/**  Returns whether an experiment was running. */
 	cancelRun: () => typedError<boolean, AppError_Serialize>(__TAURI_INVOKE("cancel_run")),
+	/**  An experiment's configs with their statistics, its cases and warnings; cells come by page. */
 	results: (experimentId: number) => typedError<ResultsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("results", { experimentId })),
+	/**
+	 *  The cells of `case_count` cases from case position `first_case`, for one repetition:
+	 *  what one screen of the results grid shows.
+	 */
+	gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) => typedError<CellView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("grid_page", { experimentId, repetition, firstCase, caseCount })),
 	runOutput: (runId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("run_output", { runId })),
 	/**  A diff of two recorded runs' full outputs. */
 	diffRuns: (baselineRunId: number, otherRunId: number, granularity: DiffGranularity) => typedError<DiffView, AppError_Serialize>(__TAURI_INVOKE("diff_runs", { baselineRunId, otherRunId, granularity })),
@@ -164,8 +170,8 @@ export type ResultsView_Deserialize = {
 	repetitions: number,
 	configs: ConfigView_Deserialize[],
 	cases: string[],
-	/**  Ordered by case, then config, then repetition. */
-	cells: CellView_Deserialize[],
+	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
+	recorded_runs: number,
 	warnings: string[],
 };
 
@@ -176,8 +182,8 @@ export type ResultsView_Serialize = {
 	repetitions: number,
 	configs: ConfigView_Serialize[],
 	cases: string[],
-	/**  Ordered by case, then config, then repetition. */
-	cells: CellView_Serialize[],
+	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
+	recorded_runs: number,
 	warnings: string[],
 };
 

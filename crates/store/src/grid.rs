@@ -46,11 +46,6 @@ impl Store {
         Ok(serde_json::from_str(&spec)?)
     }
 
-    /// Every cell of an experiment, in case, config, repetition order.
-    pub fn grid(&self, experiment_id: i64) -> Result<Vec<GridCell>, StoreError> {
-        self.grid_page(experiment_id, None, 0, u32::MAX)
-    }
-
     /// The cells of `case_count` cases starting at case position `first_case`, for one
     /// repetition or all: what one screen of the results grid needs.
     pub fn grid_page(

@@ -1,43 +1,60 @@
 import { render, screen, waitFor } from "@testing-library/react";
-import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it, vi } from "vitest";
-import { cell, results } from "../test/fixtures";
+import { cell, mockBackend, results } from "../test/fixtures";
 import { ResultsGrid } from "./ResultsGrid";
 
 const noop = () => undefined;
 
 describe("ResultsGrid", () => {
-  it("shows one row per case and one column per config with metric badges", () => {
-    const view = results([cell(1, 0, 0, "Berlin"), cell(2, 1, 0, "Bonn"), cell(3, 0, 1, "Paris"), cell(4, 1, 1, "Lyon")]);
-    render(<ResultsGrid results={view} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+  it("shows one row per case and one column per config with metric badges", async () => {
+    mockBackend([cell(1, 0, 0, "Berlin"), cell(2, 1, 0, "Bonn"), cell(3, 0, 1, "Paris"), cell(4, 1, 1, "Lyon")]);
+    render(<ResultsGrid results={results()} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("Lyon")).toBeTruthy();
     expect(screen.getByText("berlin")).toBeTruthy();
-    expect(screen.getByText("Lyon")).toBeTruthy();
     expect(screen.getByText("fewshot · gemma · 512")).toBeTruthy();
     expect(screen.getAllByText("120 ms")).toHaveLength(4);
     expect(screen.getAllByText("30→8 tok")).toHaveLength(4);
   });
 
-  it("renders model output as text, never as HTML", () => {
+  it("loads only the pages of cases on screen", async () => {
+    const pages: number[] = [];
+    const cases = Array.from({ length: 20_000 }, (_, i) => `case ${i}`);
+    mockBackend([]);
+    const { mockIPC } = await import("@tauri-apps/api/mocks");
+    mockIPC((cmd, args) => {
+      if (cmd !== "grid_page") throw new Error(cmd);
+      const { firstCase } = args as { firstCase: number };
+      pages.push(firstCase);
+      return [cell(firstCase + 1, 0, firstCase, `first of page ${firstCase}`)];
+    });
+    render(<ResultsGrid results={results(1, cases)} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("first of page 0")).toBeTruthy();
+    expect(pages).toEqual([0]);
+    expect(document.querySelectorAll(".grid-case").length).toBeLessThan(20);
+  });
+
+  it("renders model output as text, never as HTML", async () => {
     const hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
+    mockBackend([cell(1, 0, 0, hostile)]);
     const { container } = render(
-      <ResultsGrid results={results([cell(1, 0, 0, hostile)], 1, ["x"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />,
+      <ResultsGrid results={results(1, ["x"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />,
     );
+    expect(await screen.findByText(hostile)).toBeTruthy();
     expect(container.querySelector("img")).toBeNull();
     expect(container.querySelector("script")).toBeNull();
-    expect(screen.getByText(hostile)).toBeTruthy();
     expect((window as unknown as { pwned?: number }).pwned).toBeUndefined();
   });
 
-  it("shows a failed run's error instead of output", () => {
-    const view = results([cell(1, 0, 0, "", { error: "context_overflow: the prompt is 600 tokens", latency_ms: null })], 1, ["long"]);
-    render(<ResultsGrid results={view} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
-    expect(screen.getByText("context_overflow: the prompt is 600 tokens")).toBeTruthy();
+  it("shows a failed run's error instead of output", async () => {
+    mockBackend([cell(1, 0, 0, "", { error: "context_overflow: the prompt is 600 tokens", latency_ms: null })]);
+    render(<ResultsGrid results={results(1, ["long"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("context_overflow: the prompt is 600 tokens")).toBeTruthy();
   });
 
   it("diffs every cell against the baseline column of the same case", async () => {
     const calls: unknown[] = [];
-    mockIPC((cmd, args) => {
-      if (cmd === "diff_runs") {
+    mockBackend([cell(10, 0, 0, "the quick fox"), cell(11, 1, 0, "the slow fox")], {
+      diff_runs: (args) => {
         calls.push(args);
         return {
           spans: [
@@ -48,12 +65,10 @@ describe("ResultsGrid", () => {
           ],
           similarity: 0.75,
         };
-      }
-      throw new Error(`unexpected command ${cmd}`);
+      },
     });
-    const view = results([cell(10, 0, 0, "the quick fox"), cell(11, 1, 0, "the slow fox")], 2, ["one"]);
     const { container } = render(
-      <ResultsGrid results={view} repetition={0} baseline={0} granularity="word" selected={[]} onSelect={noop} />,
+      <ResultsGrid results={results(2, ["one"])} repetition={0} baseline={0} granularity="word" selected={[]} onSelect={noop} />,
     );
     await waitFor(() => expect(container.querySelector('[data-diff="insert"]')?.textContent).toBe("slow"));
     expect(container.querySelector('[data-diff="delete"]')?.textContent).toBe("quick");
@@ -64,10 +79,11 @@ describe("ResultsGrid", () => {
     expect(screen.getByText("baseline")).toBeTruthy();
   });
 
-  it("reports clicks on a cell with its run id", () => {
+  it("reports clicks on a cell with the cell", async () => {
     const onSelect = vi.fn();
-    render(<ResultsGrid results={results([cell(7, 0, 0, "hi")], 1, ["a"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={onSelect} />);
-    screen.getByText("hi").click();
-    expect(onSelect).toHaveBeenCalledWith(7);
+    mockBackend([cell(7, 0, 0, "hi")]);
+    render(<ResultsGrid results={results(1, ["a"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={onSelect} />);
+    (await screen.findByText("hi")).click();
+    expect(onSelect).toHaveBeenCalledWith(expect.objectContaining({ run_id: 7 }));
   });
 });

@@ -1,11 +1,10 @@
-import { memo, useMemo, useRef } from "react";
+import { memo, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
-import type { DiffGranularity, ResultsView } from "../api";
+import type { Cell, DiffGranularity, ResultsView } from "../api";
 import { configLabel, ms, num, percent } from "../format";
 import { DiffText } from "./DiffText";
 import { useDiff } from "./useDiff";
-
-type Cell = ResultsView["cells"][number];
+import { useGridPages } from "./useGridPages";
 
 export interface GridProps {
   results: ResultsView;
@@ -13,7 +12,7 @@ export interface GridProps {
   baseline: number | null;
   granularity: DiffGranularity;
   selected: number[];
-  onSelect: (runId: number) => void;
+  onSelect: (cell: Cell) => void;
 }
 
 /** Rows are cases, columns are configs; rows are virtualized so tens of thousands of runs scroll.
@@ -21,11 +20,6 @@ export interface GridProps {
  * competes with inference for the same cores). */
 export const ResultsGrid = memo(function ResultsGrid({ results, repetition, baseline, granularity, selected, onSelect }: GridProps) {
   const parent = useRef<HTMLDivElement>(null);
-  const byKey = useMemo(() => {
-    const map = new Map<string, Cell>();
-    for (const cell of results.cells) map.set(`${cell.case}:${cell.config}:${cell.repetition}`, cell);
-    return map;
-  }, [results.cells]);
   const rows = useVirtualizer({
     count: results.cases.length,
     getScrollElement: () => parent.current,
@@ -34,6 +28,13 @@ export const ResultsGrid = memo(function ResultsGrid({ results, repetition, base
     // Render a first screenful before the scroll container has been measured.
     initialRect: { width: 1200, height: 800 },
   });
+  const visible = rows.getVirtualItems();
+  const byKey = useGridPages(
+    results,
+    repetition,
+    visible.length > 0 ? visible[0].index : 0,
+    visible.length > 0 ? visible[visible.length - 1].index : 0,
+  );
   const columns = `minmax(110px, 140px) repeat(${results.configs.length}, minmax(260px, 1fr))`;
 
   return (
@@ -48,7 +49,7 @@ export const ResultsGrid = memo(function ResultsGrid({ results, repetition, base
         ))}
       </div>
       <div style={{ height: rows.getTotalSize(), position: "relative" }}>
-        {rows.getVirtualItems().map((row) => (
+        {visible.map((row) => (
           <div
             key={row.key}
             ref={rows.measureElement}
@@ -58,8 +59,8 @@ export const ResultsGrid = memo(function ResultsGrid({ results, repetition, base
           >
             <div className="grid-case">{results.cases[row.index]}</div>
             {results.configs.map((c) => {
-              const cell = byKey.get(`${row.index}:${c.index}:${repetition}`);
-              const base = baseline === null ? undefined : byKey.get(`${row.index}:${baseline}:${repetition}`);
+              const cell = byKey.get(`${row.index}:${c.index}`);
+              const base = baseline === null ? undefined : byKey.get(`${row.index}:${baseline}`);
               return (
                 <GridCell
                   key={c.index}
@@ -89,7 +90,7 @@ function GridCell({
   baselineCell: Cell | undefined;
   granularity: DiffGranularity;
   selected: boolean;
-  onSelect: (runId: number) => void;
+  onSelect: (cell: Cell) => void;
 }) {
   const comparable = cell && baselineCell && !cell.error && !baselineCell.error;
   const diff = useDiff(comparable ? baselineCell.run_id : null, comparable ? cell.run_id : null, granularity);
@@ -98,7 +99,7 @@ function GridCell({
     <div
       className={`grid-cell${selected ? " selected" : ""}${cell.error ? " failed" : ""}`}
       data-run-id={cell.run_id}
-      onClick={() => onSelect(cell.run_id)}
+      onClick={() => onSelect(cell)}
       title="Click two cells to compare them side by side"
     >
       <div className="cell-output">

@@ -18,15 +18,16 @@ export function SideBySide({
 }) {
   const [diff, setDiff] = useState<DiffView | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [baseline, other] = runs;
   useEffect(() => {
     let live = true;
-    diffOf(runs[0], runs[1], granularity)
+    diffOf(baseline, other, granularity)
       .then((d) => live && setDiff(d))
       .catch((e) => live && setError(errorText(e)));
     return () => {
       live = false;
     };
-  }, [runs, granularity]);
+  }, [baseline, other, granularity]);
   return (
     <section className="side-by-side" data-testid="side-by-side">
       <header>

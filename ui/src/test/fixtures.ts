@@ -1,6 +1,5 @@
-import type { ResultsView } from "../api";
-
-type Cell = ResultsView["cells"][number];
+import { mockIPC } from "@tauri-apps/api/mocks";
+import type { Cell, ResultsView } from "../api";
 
 export function cell(run_id: number, config: number, caseIndex: number, preview: string, extra: Partial<Cell> = {}): Cell {
   return {
@@ -20,7 +19,7 @@ export function cell(run_id: number, config: number, caseIndex: number, preview:
   };
 }
 
-export function results(cells: Cell[], configs = 2, cases = ["berlin", "paris"]): ResultsView {
+export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
   return {
     experiment_id: 1,
     name: "quickstart",
@@ -41,7 +40,20 @@ export function results(cells: Cell[], configs = 2, cases = ["berlin", "paris"])
       output_tokens_mean: 8,
     })),
     cases,
-    cells,
+    recorded_runs: configs * cases.length,
     warnings: [],
   };
+}
+
+/** Serves `cells` through the real IPC mock as the backend's grid pages would, plus `other` commands. */
+export function mockBackend(cells: Cell[], other: Record<string, (args: unknown) => unknown> = {}) {
+  mockIPC((cmd, args) => {
+    if (cmd === "grid_page") {
+      const { repetition, firstCase, caseCount } = args as { repetition: number; firstCase: number; caseCount: number };
+      return cells.filter((c) => c.repetition === repetition && c.case >= firstCase && c.case < firstCase + caseCount);
+    }
+    const handler = other[cmd];
+    if (!handler) throw new Error(`unexpected command ${cmd}`);
+    return handler(args);
+  });
 }
