@@ -5,20 +5,62 @@ use std::time::{Duration, Instant};
 
 use crate::support::{model_turn, repo_root, stderr, stdout, tradeoff, write};
 
+/// An experiment of `cases` runs long enough to be interrupted part-way.
+fn counting_experiment(dir: &std::path::Path, cases: usize) -> std::path::PathBuf {
+    let cases: String = (0..cases)
+        .map(|i| format!("  - {{vars: {{n: '{i}'}}}}\n"))
+        .collect();
+    write(
+        dir,
+        "long.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: count, prompt: 'Count from {{{{ n }}}}:'}}]
+cases:
+{cases}targets: [{{id: t, model: default, n_ctx: 256, max_tokens: 24}}]
+"
+        ),
+    )
+}
+
+/// `tradeoff run FILE --db DB` with extra arguments, in the background.
+fn spawn_run(
+    file: &std::path::Path,
+    db: &std::path::Path,
+    extra: &[&str],
+    stdout: Stdio,
+) -> std::process::Child {
+    tradeoff()
+        .arg("run")
+        .arg(file)
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// `tradeoff run FILE --db DB` with extra arguments, captured.
+fn run_capture(file: &std::path::Path, db: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    tradeoff()
+        .arg("run")
+        .arg(file)
+        .args(extra)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");
     let quickstart = repo_root().join("fixtures/experiments/quickstart.yaml");
-    let output = tradeoff()
-        .arg("run")
-        .arg(&quickstart)
-        .arg("--json")
-        .arg("--db")
-        .arg(&db)
-        .output()
-        .unwrap();
+    let output = run_capture(&quickstart, &db, &["--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
 
@@ -130,24 +172,8 @@ fn killing_the_process_mid_experiment_keeps_every_finished_run_and_a_sound_datab
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");
-    let cases: String = (0..60).map(|i| format!("  - {{vars: {{n: '{i}'}}}}\n")).collect();
-    let text = format!(
-        "schema: 1
-variants: [{{id: count, prompt: 'Count from {{{{ n }}}}:'}}]
-cases:
-{cases}targets: [{{id: t, model: default, n_ctx: 256, max_tokens: 24}}]
-"
-    );
-    let file = write(dir.path(), "long.yaml", &text);
-    let mut child = tradeoff()
-        .arg("run")
-        .arg(&file)
-        .arg("--db")
-        .arg(&db)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let file = counting_experiment(dir.path(), 60);
+    let mut child = spawn_run(&file, &db, &[], Stdio::null());
     let count_runs = || -> i64 {
         rusqlite::Connection::open(&db)
             .and_then(|c| c.query_row("SELECT count(*) FROM runs", [], |r| r.get(0)))
@@ -218,14 +244,7 @@ cases: [{vars: {q: 'What is 2+2?'}}, {vars: {q: 'Name a colour.'}}]
 targets: [{id: t, model: default, n_ctx: 256, max_tokens: 6}]
 ",
     );
-    let output = tradeoff()
-        .arg("run")
-        .arg(&file)
-        .arg("--events")
-        .arg("--db")
-        .arg(dir.path().join("db.sqlite3"))
-        .output()
-        .unwrap();
+    let output = run_capture(&file, &dir.path().join("db.sqlite3"), &["--events"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let events: Vec<RunEvent> = stdout(&output)
         .lines()
@@ -256,14 +275,7 @@ targets: [{id: t, model: default, n_ctx: 256, max_tokens: 6}]
 fn run_events_report_bad_input_as_a_failed_event() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "bad.yaml", "schema: 1\nvariants: [\n");
-    let output = tradeoff()
-        .arg("run")
-        .arg(&file)
-        .arg("--events")
-        .arg("--db")
-        .arg(dir.path().join("db.sqlite3"))
-        .output()
-        .unwrap();
+    let output = run_capture(&file, &dir.path().join("db.sqlite3"), &["--events"]);
     assert_eq!(output.status.code(), Some(2));
     let last: tradeoff_core::events::RunEvent =
         serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
@@ -279,28 +291,8 @@ fn ctrl_c_cancels_after_the_run_in_flight_and_marks_the_experiment_cancelled() {
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");
-    let cases: String = (0..40).map(|i| format!("  - {{vars: {{n: '{i}'}}}}\n")).collect();
-    let file = write(
-        dir.path(),
-        "long.yaml",
-        &format!(
-            "schema: 1
-variants: [{{id: count, prompt: 'Count from {{{{ n }}}}:'}}]
-cases:
-{cases}targets: [{{id: t, model: default, n_ctx: 256, max_tokens: 24}}]
-"
-        ),
-    );
-    let mut child = tradeoff()
-        .arg("run")
-        .arg(&file)
-        .arg("--events")
-        .arg("--db")
-        .arg(&db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let file = counting_experiment(dir.path(), 40);
+    let mut child = spawn_run(&file, &db, &["--events"], Stdio::piped());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut finished = 0;
     let mut last = None;
