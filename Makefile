@@ -13,6 +13,10 @@ WORKSPACE := --workspace --locked --features tradeoff-app/custom-protocol
 
 ## run: set up, build, and open the desktop app
 run: build
+	@if [ -z "$${DISPLAY:-}$${WAYLAND_DISPLAY:-}" ]; then \
+	  echo "error: no display to open the app on (DISPLAY and WAYLAND_DISPLAY are unset); 'make quickstart' runs the quickstart in the terminal" >&2; \
+	  exit 1; \
+	fi
 	$(CARGO_TARGET_DIR)/debug/tradeoff-app
 
 ## test: set up, then formatting, lints, type checks and every test (Rust, UI, end to end)

@@ -83,4 +83,20 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   assert.equal(config.n_ctx, 512);
   assert.equal(config.summary.runs, 8);
   assert.match(config.provenance.model_sha256, /^[0-9a-f]{64}$/);
+
+  // A second run, cancelled part-way: the finished runs stay and the experiment says cancelled.
+  await runButton.click();
+  const count = await browser.$('[data-testid="progress-count"]');
+  await browser.waitUntil(async () => (await count.isExisting()) && /^[1-9]\d*\//.test(await count.getText()), {
+    timeout: 60_000,
+    timeoutMsg: "the second run made no progress",
+  });
+  await (await browser.$('[data-testid="run-progress"] button')).click();
+  await browser.waitUntil(async () => (await message.isExisting()) && /cancelled/.test(await message.getText()), {
+    timeout: 30_000,
+    timeoutMsg: "cancelling did not end the run",
+  });
+  const second = await browser.$$(".experiment-list li");
+  assert.equal(second.length, 2);
+  assert.match(await second[0].getText(), /cancelled/);
 });

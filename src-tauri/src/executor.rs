@@ -116,7 +116,11 @@ pub fn run_experiment(
     if let Some(message) = forwarder.failure.take() {
         return Err(AppError::new("bad_input", message));
     }
-    // The process ended without saying so: it crashed. Its finished runs are recorded.
+    // The process ended without saying so: it crashed. Its finished runs are recorded; the
+    // experiment is marked interrupted so it does not look as if it were still running.
+    if let Some(id) = forwarder.experiment_id {
+        let _ = tradeoff_store::Store::open(db).and_then(|store| store.finish_experiment(id, "interrupted"));
+    }
     let mut error = AppError::new(
         "executor",
         format!(
@@ -134,6 +138,7 @@ pub fn run_experiment(
 struct Forwarder<'a> {
     emit: &'a dyn Fn(ProgressEvent),
     current: Option<(u32, u32, u32, u32, u32)>,
+    experiment_id: Option<i64>,
     text: String,
     last_text: Instant,
     finished: u32,
@@ -146,6 +151,7 @@ impl<'a> Forwarder<'a> {
         Forwarder {
             emit,
             current: None,
+            experiment_id: None,
             text: String::new(),
             last_text: Instant::now(),
             finished: 0,
@@ -156,10 +162,13 @@ impl<'a> Forwarder<'a> {
 
     fn forward(&mut self, event: RunEvent) -> Result<(), AppError> {
         match event {
-            RunEvent::Started { experiment_id, total } => (self.emit)(ProgressEvent::Started {
-                experiment_id: id32(experiment_id)?,
-                total: total as u32,
-            }),
+            RunEvent::Started { experiment_id, total } => {
+                self.experiment_id = Some(experiment_id);
+                (self.emit)(ProgressEvent::Started {
+                    experiment_id: id32(experiment_id)?,
+                    total: total as u32,
+                });
+            }
             RunEvent::Loading { target, n_ctx } => (self.emit)(ProgressEvent::Loading { target, n_ctx }),
             RunEvent::RunStarted { done, total, run } => {
                 self.text.clear();

@@ -2,6 +2,7 @@
 //! the engine (`tradeoff-core`, `tradeoff-store`); experiments run in a `tradeoff` child process
 //! (see `executor`). No business logic lives here.
 
+mod draft;
 mod dto;
 mod error;
 mod executor;
@@ -13,9 +14,11 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
 use tradeoff_core::diff::{Granularity, diff};
+use tradeoff_core::experiment::ExperimentFile;
 use tradeoff_core::export::export_config as export_config_of;
 use tradeoff_store::Store;
 
+use crate::draft::ExperimentDraft;
 use crate::dto::{
     CellView, ConfigView, DiffGranularity, DiffView, ExperimentItem, ExperimentView, ProgressEvent,
     ResultsView, RunOutcomeView,
@@ -58,7 +61,7 @@ impl AppState {
     ) -> Result<T, AppError> {
         let store = Arc::clone(&self.store);
         let db = self.db.clone();
-        tauri::async_runtime::spawn_blocking(move || {
+        blocking(move || {
             let mut guard = store.lock().unwrap_or_else(PoisonError::into_inner);
             if guard.is_none() {
                 *guard = Some(Store::open(&db)?);
@@ -69,8 +72,16 @@ impl AppState {
             }
         })
         .await
-        .map_err(|e| AppError::new("executor", format!("background task failed: {e}")))?
     }
+}
+
+/// Runs file, database or process work off the async runtime's threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tauri::async_runtime::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::new("executor", format!("background task failed: {e}")))?
 }
 
 #[tauri::command]
@@ -103,12 +114,30 @@ async fn quickstart_file() -> Result<String, AppError> {
 #[tauri::command]
 #[specta::specta]
 async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
-    tauri::async_runtime::spawn_blocking(move || {
+    blocking(move || {
         let experiment = tradeoff_core::experiment::load_file(Path::new(&path))?;
         Ok(ExperimentView::new(path, &experiment))
     })
     .await
-    .map_err(|e| AppError::new("executor", e.to_string()))?
+}
+
+/// An experiment file as written, for the editor.
+#[tauri::command]
+#[specta::specta]
+async fn read_experiment(path: String) -> Result<ExperimentDraft, AppError> {
+    blocking(move || Ok(tradeoff_core::experiment::read_spec(Path::new(&path))?.into())).await
+}
+
+/// Validates the edited experiment and, when valid, writes it to `path` (YAML or JSON by extension).
+#[tauri::command]
+#[specta::specta]
+async fn save_experiment(path: String, draft: ExperimentDraft) -> Result<ExperimentView, AppError> {
+    blocking(move || {
+        let file = ExperimentFile::try_from(draft)?;
+        let experiment = tradeoff_core::experiment::write_spec(Path::new(&path), &file)?;
+        Ok(ExperimentView::new(path, &experiment))
+    })
+    .await
 }
 
 #[tauri::command]
@@ -120,7 +149,7 @@ async fn run_experiment(
 ) -> Result<RunOutcomeView, AppError> {
     let db = state.db.clone();
     let running = Arc::clone(&state.running);
-    tauri::async_runtime::spawn_blocking(move || {
+    blocking(move || {
         let emit = |event: ProgressEvent| {
             let _ = on_event.send(event);
         };
@@ -133,7 +162,6 @@ async fn run_experiment(
         )
     })
     .await
-    .map_err(|e| AppError::new("executor", e.to_string()))?
 }
 
 /// Returns whether an experiment was running.
@@ -267,6 +295,8 @@ macro_rules! specta_builder_for {
             list_experiments,
             quickstart_file,
             open_experiment,
+            read_experiment,
+            save_experiment,
             run_experiment,
             cancel_run,
             results,

@@ -4,10 +4,12 @@ import {
   errorText,
   type Cell,
   type DiffGranularity,
+  type ExperimentDraft,
   type ExperimentItem,
   type ExperimentView,
   type ResultsView,
 } from "./api";
+import { ExperimentEditor } from "./components/ExperimentEditor";
 import { ExperimentList } from "./components/ExperimentList";
 import { ResultsGrid } from "./components/ResultsGrid";
 import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
@@ -22,6 +24,7 @@ export default function App() {
   const [experiments, setExperiments] = useState<ExperimentItem[]>([]);
   const [path, setPath] = useState("");
   const [opened, setOpened] = useState<ExperimentView | null>(null);
+  const [editing, setEditing] = useState<ExperimentDraft | null>(null);
   const [results, setResults] = useState<ResultsView | null>(null);
   const [progress, setProgress] = useState<Progress | null>(null);
   const [message, setMessage] = useState<{ kind: "info" | "error"; text: string } | null>(null);
@@ -54,6 +57,15 @@ export default function App() {
       setMessage(null);
     } catch (e) {
       setOpened(null);
+      setMessage({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  const edit = async () => {
+    if (!opened) return;
+    try {
+      setEditing(await api.readExperiment(opened.path));
+    } catch (e) {
       setMessage({ kind: "error", text: errorText(e) });
     }
   };
@@ -165,6 +177,9 @@ export default function App() {
               <button onClick={run} disabled={progress !== null} data-testid="run-button">
                 Run
               </button>
+              <button onClick={edit} disabled={progress !== null || editing !== null} data-testid="edit-button">
+                Edit
+              </button>
             </header>
             <div className="variants">
               {opened.variants.map((v) => (
@@ -179,6 +194,19 @@ export default function App() {
               ))}
             </div>
           </section>
+        )}
+        {opened && editing && (
+          <ExperimentEditor
+            path={opened.path}
+            initial={editing}
+            onSaved={(view) => {
+              setOpened(view);
+              setPath(view.path);
+              setEditing(null);
+              setMessage({ kind: "info", text: `Saved ${view.path}` });
+            }}
+            onClose={() => setEditing(null)}
+          />
         )}
         {progress && <RunProgress progress={progress} onCancel={cancel} />}
         {results && (

@@ -6,6 +6,7 @@ import type {
   CellView_Serialize,
   DiffGranularity,
   DiffView,
+  ExperimentDraft_Serialize,
   ExperimentItem,
   ExperimentView,
   ProgressEvent_Deserialize,
@@ -18,6 +19,8 @@ export type AppError = AppError_Serialize;
 export type ProgressEvent = ProgressEvent_Deserialize;
 export type ResultsView = ResultsView_Serialize;
 export type Cell = CellView_Serialize;
+// The editor's draft as the backend sends it; the same shape is accepted back.
+export type ExperimentDraft = ExperimentDraft_Serialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -40,6 +43,8 @@ export const api = {
   listExperiments: () => unwrap<ExperimentItem[]>(commands.listExperiments()),
   quickstartFile: () => unwrap<string>(commands.quickstartFile()),
   openExperiment: (path: string) => unwrap<ExperimentView>(commands.openExperiment(path)),
+  readExperiment: (path: string) => unwrap<ExperimentDraft>(commands.readExperiment(path)),
+  saveExperiment: (path: string, draft: ExperimentDraft) => unwrap<ExperimentView>(commands.saveExperiment(path, draft)),
   runExperiment: (path: string, onEvent: (event: ProgressEvent) => void) => {
     const channel = new Channel<ProgressEvent>();
     channel.onmessage = onEvent;

@@ -11,6 +11,10 @@ export const commands = {
 	/**  Writes the quickstart experiment into the data folder (if it is not there yet) and returns its path. */
 	quickstartFile: () => typedError<string, AppError_Serialize>(__TAURI_INVOKE("quickstart_file")),
 	openExperiment: (path: string) => typedError<ExperimentView, AppError_Serialize>(__TAURI_INVOKE("open_experiment", { path })),
+	/**  An experiment file as written, for the editor. */
+	readExperiment: (path: string) => typedError<ExperimentDraft_Serialize, AppError_Serialize>(__TAURI_INVOKE("read_experiment", { path })),
+	/**  Validates the edited experiment and, when valid, writes it to `path` (YAML or JSON by extension). */
+	saveExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<ExperimentView, AppError_Serialize>(__TAURI_INVOKE("save_experiment", { path, draft })),
 	runExperiment: (path: string, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("run_experiment", { path, onEvent })),
 	/**  Returns whether an experiment was running. */
 	cancelRun: () => typedError<boolean, AppError_Serialize>(__TAURI_INVOKE("cancel_run")),
@@ -45,6 +49,22 @@ export type AppError_Serialize = {
 	code: string,
 	message: string,
 	details: string | null,
+};
+
+export type CaseDraft = CaseDraft_Serialize | CaseDraft_Deserialize;
+
+export type CaseDraft_Deserialize = {
+	id?: string | null,
+	/**  Variable values as text (non-text values in a file appear as JSON). */
+	vars: { [key in string]: string },
+	expected?: string | null,
+};
+
+export type CaseDraft_Serialize = {
+	id: string | null,
+	/**  Variable values as text (non-text values in a file appear as JSON). */
+	vars: { [key in string]: string },
+	expected: string | null,
 };
 
 export type CellView = CellView_Serialize | CellView_Deserialize;
@@ -126,6 +146,26 @@ export type DiffView = {
 	similarity: number | null,
 };
 
+export type ExperimentDraft = ExperimentDraft_Serialize | ExperimentDraft_Deserialize;
+
+export type ExperimentDraft_Deserialize = {
+	name?: string | null,
+	description?: string | null,
+	variants: VariantDraft_Deserialize[],
+	cases: CaseDraft_Deserialize[],
+	targets: TargetDraft_Deserialize[],
+	repetitions: number,
+};
+
+export type ExperimentDraft_Serialize = {
+	name: string | null,
+	description: string | null,
+	variants: VariantDraft_Serialize[],
+	cases: CaseDraft_Serialize[],
+	targets: TargetDraft_Serialize[],
+	repetitions: number,
+};
+
 export type ExperimentItem = {
 	id: number,
 	name: string,
@@ -146,6 +186,12 @@ export type ExperimentView = {
 	/**  `variant · target · n_ctx` of every config, in report order. */
 	configs: string[],
 	runs: number,
+};
+
+export type MessageDraft = {
+	/**  `system`, `user` or `assistant`. */
+	role: string,
+	content: string,
 };
 
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */
@@ -197,6 +243,58 @@ export type RunOutcomeView_Deserialize = {
 export type RunOutcomeView_Serialize = {
 	experiment_id: number | null,
 	status: string,
+};
+
+export type TargetDraft = TargetDraft_Serialize | TargetDraft_Deserialize;
+
+export type TargetDraft_Deserialize = {
+	id: string,
+	model: string,
+	n_ctx: number[],
+	threads?: number | null,
+	batch?: number | null,
+	chat_template?: string | null,
+	temperature?: number | null,
+	top_p?: number | null,
+	top_k?: number | null,
+	seed?: number | null,
+	max_tokens?: number | null,
+	stop: string[],
+};
+
+export type TargetDraft_Serialize = {
+	id: string,
+	model: string,
+	n_ctx: number[],
+	threads: number | null,
+	batch: number | null,
+	chat_template: string | null,
+	temperature: number | null,
+	top_p: number | null,
+	top_k: number | null,
+	seed: number | null,
+	max_tokens: number | null,
+	stop: string[],
+};
+
+export type VariantDraft = VariantDraft_Serialize | VariantDraft_Deserialize;
+
+export type VariantDraft_Deserialize = {
+	id: string,
+	description?: string | null,
+	system?: string | null,
+	messages: MessageDraft[],
+	user?: string | null,
+	prompt?: string | null,
+};
+
+export type VariantDraft_Serialize = {
+	id: string,
+	description: string | null,
+	system: string | null,
+	messages: MessageDraft[],
+	user: string | null,
+	prompt: string | null,
 };
 
 export type VariantView = {

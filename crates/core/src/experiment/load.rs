@@ -23,15 +23,57 @@ impl FileFormat {
 
 /// Loads and validates an experiment file. Relative model paths resolve against its folder.
 pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
+    let file = read_spec(path)?;
+    validate_as(file, path)
+}
+
+/// Reads an experiment file as written, for editing: syntax and schema are checked, values not.
+pub fn read_spec(path: &Path) -> Result<ExperimentFile, ExperimentError> {
     let shown = path.display().to_string();
-    let format =
-        FileFormat::from_path(path).ok_or_else(|| ExperimentError::UnknownFormat { path: shown.clone() })?;
+    let format = format_of(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Read {
         path: shown.clone(),
         source,
     })?;
+    match format {
+        FileFormat::Json => parse_json(&text, &shown),
+        FileFormat::Yaml => parse_yaml(&text, &shown),
+    }
+}
+
+/// Validates `file` as if it were at `path` and, only if it is valid, writes it there as YAML
+/// or JSON (by the file's extension). Comments of a file read earlier are not kept.
+pub fn write_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, ExperimentError> {
+    let shown = path.display().to_string();
+    let format = format_of(path)?;
+    let experiment = validate_as(file.clone(), path)?;
+    let write_error = |message: String| ExperimentError::Write {
+        path: shown.clone(),
+        message,
+    };
+    let text = match format {
+        FileFormat::Json => serde_json::to_string_pretty(file)
+            .map(|t| t + "\n")
+            .map_err(|e| e.to_string()),
+        FileFormat::Yaml => serde_yaml_ng::to_string(file).map_err(|e| e.to_string()),
+    }
+    .map_err(write_error)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
+    }
+    std::fs::write(path, text).map_err(|e| write_error(e.to_string()))?;
+    Ok(experiment)
+}
+
+fn format_of(path: &Path) -> Result<FileFormat, ExperimentError> {
+    FileFormat::from_path(path).ok_or_else(|| ExperimentError::UnknownFormat {
+        path: path.display().to_string(),
+    })
+}
+
+fn validate_as(file: ExperimentFile, path: &Path) -> Result<Experiment, ExperimentError> {
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let mut experiment = parse_str(&text, format, &shown, base_dir)?;
+    let mut experiment = validate::validate(file, &path.display().to_string(), base_dir)?;
     experiment.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     Ok(experiment)
 }

@@ -11,7 +11,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use load::{FileFormat, load_file, parse_str};
+pub use load::{FileFormat, load_file, parse_str, read_spec, write_spec};
+pub use spec::ExperimentFile;
 pub use spec::Role;
 
 /// A validated experiment: variants × targets × n_ctx × cases × repetitions.
@@ -154,6 +155,8 @@ pub enum ExperimentError {
     Read { path: String, source: std::io::Error },
     #[error("{path}: unknown experiment file type; use .yaml, .yml or .json")]
     UnknownFormat { path: String },
+    #[error("{path}: cannot write the experiment file: {message}")]
+    Write { path: String, message: String },
     #[error("{0}")]
     Parse(Problem),
     #[error("{0}")]

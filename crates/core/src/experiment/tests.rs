@@ -191,3 +191,28 @@ fn an_unreadable_or_unknown_file_type_says_which_file() {
         "{unknown}"
     );
 }
+
+#[test]
+fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
+    let mut spec = read_spec(&source).unwrap();
+    spec.repetitions = 3;
+    spec.targets[0].n_ctx = vec![1024];
+    for name in ["edited.yaml", "edited.json"] {
+        let path = dir.path().join(name);
+        let saved = write_spec(&path, &spec).unwrap();
+        assert_eq!(
+            (saved.repetitions, saved.targets[0].n_ctx.clone()),
+            (3, vec![1024])
+        );
+        assert_eq!(read_spec(&path).unwrap(), spec, "{name}");
+        assert_eq!(load_file(&path).unwrap().variants, saved.variants);
+    }
+    let mut broken = spec.clone();
+    broken.variants[0].prompt = Some("{{ missing }}".into());
+    let target = dir.path().join("broken.yaml");
+    let error = write_spec(&target, &broken).unwrap_err();
+    assert!(error.to_string().contains("`missing`"), "{error}");
+    assert!(!target.exists(), "an invalid experiment is not written");
+}

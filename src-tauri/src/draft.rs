@@ -1,0 +1,201 @@
+//! The editable form of an experiment file (what the editor shows and saves), converted to and
+//! from the file schema in `tradeoff-core`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use specta::Type;
+use tradeoff_core::experiment::spec::{CaseSpec, MessageSpec, TargetSpec, VariantSpec};
+use tradeoff_core::experiment::{ExperimentFile, Role};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct ExperimentDraft {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub variants: Vec<VariantDraft>,
+    pub cases: Vec<CaseDraft>,
+    pub targets: Vec<TargetDraft>,
+    pub repetitions: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct VariantDraft {
+    pub id: String,
+    pub description: Option<String>,
+    pub system: Option<String>,
+    pub messages: Vec<MessageDraft>,
+    pub user: Option<String>,
+    pub prompt: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct MessageDraft {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct CaseDraft {
+    pub id: Option<String>,
+    /// Variable values as text (non-text values in a file appear as JSON).
+    pub vars: BTreeMap<String, String>,
+    pub expected: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct TargetDraft {
+    pub id: String,
+    pub model: String,
+    pub n_ctx: Vec<u32>,
+    pub threads: Option<u32>,
+    pub batch: Option<u32>,
+    pub chat_template: Option<String>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<u32>,
+    pub seed: Option<u32>,
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+}
+
+impl From<ExperimentFile> for ExperimentDraft {
+    fn from(f: ExperimentFile) -> Self {
+        ExperimentDraft {
+            name: f.name,
+            description: f.description,
+            variants: f
+                .variants
+                .into_iter()
+                .map(|v| VariantDraft {
+                    id: v.id,
+                    description: v.description,
+                    system: v.system,
+                    messages: v
+                        .messages
+                        .into_iter()
+                        .map(|m| MessageDraft {
+                            role: m.role.as_str().to_string(),
+                            content: m.content,
+                        })
+                        .collect(),
+                    user: v.user,
+                    prompt: v.prompt,
+                })
+                .collect(),
+            cases: f
+                .cases
+                .into_iter()
+                .map(|c| CaseDraft {
+                    id: c.id,
+                    vars: c
+                        .vars
+                        .into_iter()
+                        .map(|(k, v)| match v {
+                            serde_json::Value::String(text) => (k, text),
+                            other => (k, other.to_string()),
+                        })
+                        .collect(),
+                    expected: c.expected,
+                })
+                .collect(),
+            targets: f
+                .targets
+                .into_iter()
+                .map(|t| TargetDraft {
+                    id: t.id,
+                    model: t.model,
+                    n_ctx: t.n_ctx,
+                    threads: t.threads,
+                    batch: t.batch,
+                    chat_template: t.chat_template,
+                    temperature: t.temperature,
+                    top_p: t.top_p,
+                    top_k: t.top_k,
+                    seed: t.seed,
+                    max_tokens: t.max_tokens,
+                    stop: t.stop,
+                })
+                .collect(),
+            repetitions: f.repetitions,
+        }
+    }
+}
+
+impl TryFrom<ExperimentDraft> for ExperimentFile {
+    type Error = AppError;
+
+    fn try_from(d: ExperimentDraft) -> Result<Self, AppError> {
+        let mut variants = Vec::with_capacity(d.variants.len());
+        for (index, v) in d.variants.into_iter().enumerate() {
+            let mut messages = Vec::with_capacity(v.messages.len());
+            for (m_index, m) in v.messages.into_iter().enumerate() {
+                let role = match m.role.as_str() {
+                    "system" => Role::System,
+                    "user" => Role::User,
+                    "assistant" => Role::Assistant,
+                    other => {
+                        return Err(AppError::new(
+                            "bad_input",
+                            format!(
+                                "variants[{index}].messages[{m_index}].role: `{other}` is not system, user or assistant"
+                            ),
+                        ));
+                    }
+                };
+                messages.push(MessageSpec {
+                    role,
+                    content: m.content,
+                });
+            }
+            variants.push(VariantSpec {
+                id: v.id,
+                description: v.description,
+                system: v.system,
+                messages,
+                user: v.user,
+                prompt: v.prompt,
+            });
+        }
+        Ok(ExperimentFile {
+            schema: 1,
+            name: d.name,
+            description: d.description,
+            variants,
+            cases: d
+                .cases
+                .into_iter()
+                .map(|c| CaseSpec {
+                    id: c.id,
+                    vars: c
+                        .vars
+                        .into_iter()
+                        .map(|(k, v)| (k, serde_json::Value::String(v)))
+                        .collect(),
+                    expected: c.expected,
+                })
+                .collect(),
+            targets: d
+                .targets
+                .into_iter()
+                .map(|t| TargetSpec {
+                    id: t.id,
+                    model: t.model,
+                    n_ctx: t.n_ctx,
+                    threads: t.threads,
+                    batch: t.batch,
+                    chat_template: t.chat_template,
+                    temperature: t.temperature,
+                    top_p: t.top_p,
+                    top_k: t.top_k,
+                    seed: t.seed,
+                    max_tokens: t.max_tokens,
+                    stop: t.stop,
+                })
+                .collect(),
+            repetitions: d.repetitions,
+        })
+    }
+}

@@ -1,0 +1,60 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { describe, expect, it, vi } from "vitest";
+import type { ExperimentDraft } from "../api";
+import { ExperimentEditor } from "./ExperimentEditor";
+
+const draft: ExperimentDraft = {
+  name: "quickstart",
+  description: null,
+  variants: [
+    { id: "fewshot", description: null, system: null, messages: [], user: null, prompt: "Sentence: {{ sentence }}\nJSON:" },
+    { id: "chat", description: null, system: "JSON only.", messages: [], user: "{{ sentence }}", prompt: null },
+  ],
+  cases: [{ id: "berlin", vars: { sentence: "The Berlin Wall fell in 1989." }, expected: null }],
+  targets: [
+    { id: "gemma", model: "default", n_ctx: [512, 2048], threads: 2, batch: null, chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"] },
+  ],
+  repetitions: 2,
+};
+
+describe("ExperimentEditor", () => {
+  it("edits templates, cases and dimensions and saves them to the chosen path", async () => {
+    const saved: { path: string; draft: ExperimentDraft }[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "save_experiment") throw new Error(cmd);
+      saved.push(args as { path: string; draft: ExperimentDraft });
+      return { path: "/tmp/new.json", name: "quickstart", variants: [], cases: [], targets: [], configs: [], runs: 3 };
+    });
+    const onSaved = vi.fn();
+    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={onSaved} onClose={vi.fn()} />);
+    fireEvent.change(screen.getByLabelText("variant chat user"), { target: { value: "Extract: {{ sentence }}" } });
+    fireEvent.change(screen.getByLabelText("case 1 sentence"), { target: { value: "Paris, 1889." } });
+    const nCtx = screen.getByLabelText("target gemma n_ctx");
+    fireEvent.change(nCtx, { target: { value: "1024, 4096" } });
+    fireEvent.blur(nCtx);
+    fireEvent.change(screen.getByLabelText("repetitions"), { target: { value: "3" } });
+    fireEvent.click(screen.getByText("Add case"));
+    fireEvent.change(screen.getByLabelText("save as"), { target: { value: "/tmp/new.json" } });
+    fireEvent.click(screen.getByTestId("save-experiment"));
+    await waitFor(() => expect(onSaved).toHaveBeenCalled());
+    const { path, draft: sent } = saved[0];
+    expect(path).toBe("/tmp/new.json");
+    expect(sent.variants[1].user).toBe("Extract: {{ sentence }}");
+    expect(sent.variants[0].prompt).toBe(draft.variants[0].prompt);
+    expect(sent.cases[0].vars.sentence).toBe("Paris, 1889.");
+    expect(sent.cases).toHaveLength(2);
+    expect(sent.cases[1].vars).toEqual({ sentence: "" });
+    expect(sent.targets[0].n_ctx).toEqual([1024, 4096]);
+    expect(sent.repetitions).toBe(3);
+  });
+
+  it("shows why the backend refused to save", async () => {
+    mockIPC(() => {
+      throw { code: "bad_input", message: "q.yaml: variants[0].prompt: uses variable `sentnce`", details: null };
+    });
+    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    fireEvent.click(screen.getByTestId("save-experiment"));
+    expect((await screen.findByRole("alert")).textContent).toContain("variants[0].prompt");
+  });
+});

@@ -1,0 +1,208 @@
+import { useState } from "react";
+import { api, errorText, type ExperimentDraft, type ExperimentView } from "../api";
+
+type Variant = ExperimentDraft["variants"][number];
+type Case = ExperimentDraft["cases"][number];
+type Target = ExperimentDraft["targets"][number];
+
+const numbers = (text: string) =>
+  text
+    .split(/[\s,]+/)
+    .filter((t) => t !== "")
+    .map(Number);
+const optionalNumber = (text: string) => (text.trim() === "" ? null : Number(text));
+
+/** Forms for an experiment's variants, cases and dimensions; saves YAML or JSON by the path's extension. */
+export function ExperimentEditor({
+  path,
+  initial,
+  onSaved,
+  onClose,
+}: {
+  path: string;
+  initial: ExperimentDraft;
+  onSaved: (view: ExperimentView) => void;
+  onClose: () => void;
+}) {
+  const [draft, setDraft] = useState<ExperimentDraft>(initial);
+  const [target, setTarget] = useState(path);
+  const [error, setError] = useState<string | null>(null);
+  const variables = Array.from(new Set(draft.cases.flatMap((c) => Object.keys(c.vars)))).sort();
+
+  const setVariant = (i: number, change: Partial<Variant>) =>
+    setDraft((d) => ({ ...d, variants: d.variants.map((v, j) => (j === i ? { ...v, ...change } : v)) }));
+  const setCase = (i: number, change: Partial<Case>) =>
+    setDraft((d) => ({ ...d, cases: d.cases.map((c, j) => (j === i ? { ...c, ...change } : c)) }));
+  const setTargetField = (i: number, change: Partial<Target>) =>
+    setDraft((d) => ({ ...d, targets: d.targets.map((t, j) => (j === i ? { ...t, ...change } : t)) }));
+
+  const save = async () => {
+    try {
+      setError(null);
+      onSaved(await api.saveExperiment(target, draft));
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  return (
+    <section className="editor" data-testid="editor">
+      <header>
+        <strong>Edit experiment</strong>
+        <label>
+          name <input value={draft.name ?? ""} onChange={(e) => setDraft({ ...draft, name: e.target.value || null })} />
+        </label>
+        <label>
+          repetitions{" "}
+          <input
+            type="number"
+            min={1}
+            value={draft.repetitions}
+            onChange={(e) => setDraft({ ...draft, repetitions: Number(e.target.value) })}
+            aria-label="repetitions"
+          />
+        </label>
+      </header>
+      {error && (
+        <div className="message error" role="alert">
+          {error}
+        </div>
+      )}
+
+      <h3>Variants</h3>
+      {draft.variants.map((v, i) => (
+        <div key={i} className="editor-card">
+          <input value={v.id} onChange={(e) => setVariant(i, { id: e.target.value })} aria-label={`variant ${i + 1} id`} />
+          {v.prompt !== null && v.prompt !== undefined ? (
+            <label>
+              prompt (raw completion)
+              <textarea value={v.prompt} onChange={(e) => setVariant(i, { prompt: e.target.value })} aria-label={`variant ${v.id} prompt`} />
+            </label>
+          ) : (
+            <>
+              <label>
+                system
+                <textarea value={v.system ?? ""} onChange={(e) => setVariant(i, { system: e.target.value || null })} aria-label={`variant ${v.id} system`} />
+              </label>
+              {v.messages.length > 0 && <span className="muted">{v.messages.length} few-shot messages kept as they are</span>}
+              <label>
+                user
+                <textarea value={v.user ?? ""} onChange={(e) => setVariant(i, { user: e.target.value || null })} aria-label={`variant ${v.id} user`} />
+              </label>
+            </>
+          )}
+          <button onClick={() => setDraft({ ...draft, variants: draft.variants.filter((_, j) => j !== i) })}>Remove</button>
+        </div>
+      ))}
+      <button
+        onClick={() =>
+          setDraft({
+            ...draft,
+            variants: [...draft.variants, { id: `variant${draft.variants.length + 1}`, description: null, system: null, messages: [], user: null, prompt: "" }],
+          })
+        }
+      >
+        Add variant
+      </button>
+
+      <h3>Cases</h3>
+      <table className="editor-cases">
+        <thead>
+          <tr>
+            <th>id</th>
+            {variables.map((name) => (
+              <th key={name}>{name}</th>
+            ))}
+            <th>expected</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {draft.cases.map((c, i) => (
+            <tr key={i}>
+              <td>
+                <input value={c.id ?? ""} onChange={(e) => setCase(i, { id: e.target.value || null })} aria-label={`case ${i + 1} id`} />
+              </td>
+              {variables.map((name) => (
+                <td key={name}>
+                  <textarea
+                    value={c.vars[name] ?? ""}
+                    onChange={(e) => setCase(i, { vars: { ...c.vars, [name]: e.target.value } })}
+                    aria-label={`case ${i + 1} ${name}`}
+                  />
+                </td>
+              ))}
+              <td>
+                <textarea value={c.expected ?? ""} onChange={(e) => setCase(i, { expected: e.target.value || null })} aria-label={`case ${i + 1} expected`} />
+              </td>
+              <td>
+                <button onClick={() => setDraft({ ...draft, cases: draft.cases.filter((_, j) => j !== i) })}>Remove</button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <button
+        onClick={() =>
+          setDraft({ ...draft, cases: [...draft.cases, { id: null, vars: Object.fromEntries(variables.map((n) => [n, ""])), expected: null }] })
+        }
+      >
+        Add case
+      </button>
+
+      <h3>Targets</h3>
+      {draft.targets.map((t, i) => (
+        <div key={i} className="editor-card editor-target">
+          <label>
+            id <input value={t.id} onChange={(e) => setTargetField(i, { id: e.target.value })} />
+          </label>
+          <label>
+            model <input value={t.model} onChange={(e) => setTargetField(i, { model: e.target.value })} />
+          </label>
+          <label>
+            n_ctx{" "}
+            <input
+              defaultValue={t.n_ctx.join(", ")}
+              onBlur={(e) => setTargetField(i, { n_ctx: numbers(e.target.value) })}
+              aria-label={`target ${t.id} n_ctx`}
+            />
+          </label>
+          <label>
+            temperature{" "}
+            <input value={t.temperature ?? ""} onChange={(e) => setTargetField(i, { temperature: optionalNumber(e.target.value) })} />
+          </label>
+          <label>
+            max_tokens{" "}
+            <input value={t.max_tokens ?? ""} onChange={(e) => setTargetField(i, { max_tokens: optionalNumber(e.target.value) })} />
+          </label>
+          <label>
+            threads <input value={t.threads ?? ""} onChange={(e) => setTargetField(i, { threads: optionalNumber(e.target.value) })} />
+          </label>
+          <label>
+            stop (JSON list){" "}
+            <input
+              defaultValue={JSON.stringify(t.stop)}
+              onBlur={(e) => {
+                try {
+                  const stop = JSON.parse(e.target.value);
+                  if (Array.isArray(stop)) setTargetField(i, { stop: stop.map(String) });
+                } catch {
+                  setError(`target ${t.id}: stop must be a JSON list such as ["\\n"]`);
+                }
+              }}
+            />
+          </label>
+        </div>
+      ))}
+
+      <footer>
+        <input value={target} onChange={(e) => setTarget(e.target.value)} aria-label="save as" />
+        <button onClick={save} data-testid="save-experiment">
+          Save
+        </button>
+        <button onClick={onClose}>Close</button>
+        <span className="muted">.yaml or .json; comments in the original file are not kept</span>
+      </footer>
+    </section>
+  );
+}
