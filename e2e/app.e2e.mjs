@@ -46,6 +46,17 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   await quickstart.click();
   const runButton = await browser.$('[data-testid="run-button"]');
   await runButton.waitForClickable({ timeout: 20_000 });
+
+  // The editor shows the experiment's variants, cases and dimensions in forms.
+  await (await browser.$('[data-testid="edit-button"]')).click();
+  const editor = await browser.$('[data-testid="editor"]');
+  await editor.waitForExist({ timeout: 10_000 });
+  assert.equal(await (await browser.$('[aria-label="variant 1 id"]')).getValue(), "fewshot");
+  assert.equal(await (await browser.$('[aria-label="target gemma-270m-q4 n_ctx"]')).getValue(), "512, 2048");
+  await screenshot("editor.png");
+  await (await editor.$("button=Close")).click();
+  await editor.waitForExist({ reverse: true, timeout: 10_000 });
+
   await runButton.click();
 
   const progress = await browser.$('[data-testid="run-progress"]');

@@ -65,7 +65,7 @@ export const SummaryTable = memo(function SummaryTable({
               <td key={col.key}>{col.show(c)}</td>
             ))}
             <td>
-              <button className="export-button" onClick={() => onExport(c.index)}>
+              <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
                 Export
               </button>
             </td>
