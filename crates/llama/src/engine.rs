@@ -265,8 +265,8 @@ fn generate_in(
         if cancel.load(Ordering::Relaxed) {
             return Err(GenerateError::Cancelled);
         }
+        // `sample` also accepts the token into the sampler chain (penalties, grammar).
         let token = sampler.sample(ctx, logits_index);
-        sampler.accept(token);
         if vocab.is_eog(token) {
             break FinishReason::EndOfText;
         }
