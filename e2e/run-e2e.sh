@@ -12,8 +12,15 @@ NATIVE_PORT="${NATIVE_PORT:-4445}"
 export E2E_OUTPUT="${E2E_OUTPUT:-$PWD/output}"
 mkdir -p "$E2E_OUTPUT"
 LOGDIR="$(mktemp -d)"
-# A database of its own, so the test starts from an empty experiment list.
-export TRADEOFF_DB="${E2E_DB:-$LOGDIR/e2e.sqlite3}"
+# A data folder of its own (database, quickstart copy, exports), so the test starts from an empty
+# experiment list and never sees a quickstart the user edited; the default model is linked in.
+MODEL_FILE=gemma-3-270m-q4_k_m.gguf
+REAL_MODEL="${TRADEOFF_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/tradeoff}/models/$MODEL_FILE"
+[ -f "$REAL_MODEL" ] || { echo "the default model is missing at $REAL_MODEL; run make model"; exit 1; }
+export TRADEOFF_HOME="$LOGDIR/home"
+mkdir -p "$TRADEOFF_HOME/models"
+ln -s "$REAL_MODEL" "$TRADEOFF_HOME/models/$MODEL_FILE"
+export TRADEOFF_DB="${E2E_DB:-$TRADEOFF_HOME/tradeoff.sqlite3}"
 
 # -displayfd: Xvfb picks a free display number and writes it to fd 3.
 exec 3>"$LOGDIR/display"
@@ -32,6 +39,7 @@ cleanup() {
   kill -9 -- "-$DRIVER_PID" 2>/dev/null || true
   kill "$XVFB_PID" 2>/dev/null || true
   wait 2>/dev/null || true
+  rm -rf "$LOGDIR"
 }
 trap cleanup EXIT
 
@@ -46,5 +54,5 @@ set +e
 node --test --test-reporter=spec ${E2E_FILE:-app.e2e.mjs}
 rc=$?
 set -e
-[ $rc -eq 0 ] || { echo "--- tauri-driver log"; tail -50 "$LOGDIR/tauri-driver.log"; }
+[ $rc -eq 0 ] || { echo "--- tauri-driver log"; tail -50 "$LOGDIR/tauri-driver.log"; echo "--- xvfb log"; tail -5 "$LOGDIR/xvfb.log"; }
 exit $rc
