@@ -38,10 +38,6 @@ impl RenderedPrompt {
                 .join("\n\n"),
         }
     }
-
-    pub fn is_chat(&self) -> bool {
-        matches!(self, RenderedPrompt::Chat { .. })
-    }
 }
 
 /// A template that could not be compiled or rendered, with the variant and field it came from.

@@ -80,6 +80,7 @@ impl LlamaEngine {
         report.model_load_ms = Some(elapsed_ms(started));
         self.loaded = Some(LoadedModel::new(
             ModelOwner {
+                has_chat_template: model.chat_template(None).is_ok(),
                 model,
                 path: path.clone(),
             },
@@ -96,7 +97,7 @@ impl LlamaEngine {
         let backend = backend()?;
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
-            report.has_chat_template = owner.model.chat_template(None).is_ok();
+            report.has_chat_template = owner.has_chat_template;
             if slot.as_ref().is_some_and(|active| active.settings == *settings) {
                 return Ok(());
             }

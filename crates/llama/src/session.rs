@@ -15,6 +15,7 @@ use tradeoff_core::engine::ContextSettings;
 pub(crate) struct ModelOwner {
     pub model: LlamaModel,
     pub path: PathBuf,
+    pub has_chat_template: bool,
 }
 
 pub(crate) struct ActiveContext<'model> {

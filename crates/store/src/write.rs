@@ -1,6 +1,6 @@
 //! Writing an experiment and its runs.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use tradeoff_core::Experiment;
 use tradeoff_core::environment::Environment;
 use tradeoff_core::matrix::Plan;
@@ -117,22 +117,6 @@ impl Store {
         if changed == 0 {
             return Err(StoreError::NotFound(experiment_id));
         }
-        Ok(())
-    }
-
-    /// Deletes an experiment with everything recorded for it.
-    pub fn delete_experiment(&self, experiment_id: i64) -> Result<(), StoreError> {
-        let found: Option<i64> = self
-            .conn
-            .query_row("SELECT id FROM experiments WHERE id = ?1", [experiment_id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if found.is_none() {
-            return Err(StoreError::NotFound(experiment_id));
-        }
-        self.conn
-            .execute("DELETE FROM experiments WHERE id = ?1", [experiment_id])?;
         Ok(())
     }
 }
