@@ -102,6 +102,21 @@ fn a_missing_default_model_says_to_run_make_model() {
     );
 }
 
+/// The real model with its architecture name overwritten by one llama.cpp does not know.
+fn with_unknown_architecture(model: &[u8]) -> Vec<u8> {
+    let key = b"general.architecture";
+    let at = model
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the default model names its architecture");
+    // After the key: the value type (u32) and the string length (u64), then the name.
+    let name = at + key.len() + 4 + 8;
+    assert_eq!(&model[name..name + 6], b"gemma3");
+    let mut patched = model.to_vec();
+    patched[name..name + 6].copy_from_slice(b"qwerty");
+    patched
+}
+
 #[test]
 fn files_that_are_not_loadable_models_fail_their_runs_and_the_rest_complete() {
     let _turn = model_turn();
@@ -111,19 +126,36 @@ fn files_that_are_not_loadable_models_fail_their_runs_and_the_rest_complete() {
         "not-a-model.gguf",
         "this is a text file, not weights\n",
     );
-    // The real model cut after its header: metadata intact, tensor data missing.
+    write(dir.path(), "empty.gguf", "");
     let real = std::fs::read(default_model()).unwrap();
-    std::fs::write(dir.path().join("truncated.gguf"), &real[..4 << 20]).unwrap();
+    // Cut inside the magic, inside the metadata, after the header (tensor data missing), and
+    // one byte short of the end.
+    let cuts = [3, 100, 4 << 20, real.len() - 1];
+    for cut in cuts {
+        std::fs::write(dir.path().join(format!("cut-{cut}.gguf")), &real[..cut]).unwrap();
+    }
+    std::fs::write(dir.path().join("arch.gguf"), with_unknown_architecture(&real)).unwrap();
     drop(real);
-    let text = "schema: 1
-variants: [{id: v, prompt: 'Q: {{ q }}'}]
-cases: [{vars: {q: hi}}, {vars: {q: there}}]
+    let mut targets = String::from(
+        "  - {id: text, model: not-a-model.gguf, n_ctx: 256, max_tokens: 2}
+  - {id: empty, model: empty.gguf, n_ctx: 256, max_tokens: 2}
+  - {id: arch, model: arch.gguf, n_ctx: 256, max_tokens: 2}
+",
+    );
+    for cut in cuts {
+        targets.push_str(&format!(
+            "  - {{id: cut-{cut}, model: cut-{cut}.gguf, n_ctx: 256, max_tokens: 2}}\n"
+        ));
+    }
+    targets.push_str("  - {id: good, model: default, n_ctx: 256, max_tokens: 2}\n");
+    let text = format!(
+        "schema: 1
+variants: [{{id: v, prompt: 'Q: {{{{ q }}}}'}}]
+cases: [{{vars: {{q: hi}}}}, {{vars: {{q: there}}}}]
 targets:
-  - {id: text, model: not-a-model.gguf, n_ctx: 256, max_tokens: 2}
-  - {id: cut, model: truncated.gguf, n_ctx: 256, max_tokens: 2}
-  - {id: good, model: default, n_ctx: 256, max_tokens: 2}
-";
-    let file = write(dir.path(), "e.yaml", text);
+{targets}"
+    );
+    let file = write(dir.path(), "e.yaml", &text);
     let output = tradeoff()
         .arg("run")
         .arg(&file)
@@ -135,32 +167,23 @@ targets:
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 6);
+    assert_eq!(runs.len(), 2 * (4 + cuts.len()));
     for run in runs {
         let error = &run["error"];
-        match run["target"].as_str().unwrap() {
-            "text" => {
-                assert_eq!(error["class"], "model_load");
-                assert!(
-                    error["message"]
-                        .as_str()
-                        .unwrap()
-                        .contains("not a GGUF model file"),
-                    "{error}"
-                );
-            }
-            "cut" => {
-                assert_eq!(error["class"], "model_load");
-                assert!(
-                    error["message"].as_str().unwrap().contains("truncated"),
-                    "{error}"
-                );
-            }
-            _ => {
+        let target = run["target"].as_str().unwrap();
+        let expected = match target {
+            "good" => {
                 assert!(error.is_null(), "{error}");
                 assert!(run["latency_ms"].as_f64().unwrap() > 0.0);
+                continue;
             }
-        }
+            "text" | "empty" | "cut-3" => "not a GGUF model file",
+            "arch" => "unknown model architecture: 'qwerty'",
+            _ => "truncated",
+        };
+        assert_eq!(error["class"], "model_load", "{target}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{target}: {message}");
     }
 }
 

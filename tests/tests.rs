@@ -10,3 +10,4 @@ mod support;
 mod bad_input;
 mod cli;
 mod local_model;
+mod worker;

@@ -60,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Serve local inference for a parent `tradeoff` over JSON lines on stdio (internal).
+    #[command(hide = true)]
+    Worker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Models {
             command: ModelsCommand::Inspect { path, json },
         } => commands::models::inspect(&path, json),
+        Command::Worker => commands::worker::worker(),
     };
     match result {
         Ok(code) => code,

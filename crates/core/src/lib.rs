@@ -20,5 +20,6 @@ pub mod run;
 pub mod runner;
 pub mod stats;
 pub mod stop;
+pub mod worker;
 
 pub use experiment::{Case, Experiment, Target, Variant};

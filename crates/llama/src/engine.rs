@@ -12,8 +12,9 @@ use llama_cpp_2::sampling::LlamaSampler;
 use tradeoff_core::engine::{
     ContextSettings, GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine,
 };
-use tradeoff_core::experiment::Sampling;
+use tradeoff_core::experiment::{ChatTemplateChoice, Sampling};
 use tradeoff_core::gguf;
+use tradeoff_core::prompt::RenderedPrompt;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use tradeoff_core::stop::StopMatcher;
 
@@ -47,6 +48,27 @@ impl LlamaEngine {
             .vocab()
             .tokenize(text.as_bytes(), true, true)
             .len())
+    }
+
+    /// The number of tokens a generation would feed the model for `prompt` (chat template
+    /// applied as it would be), and the warnings that generation would record.
+    pub fn count_prompt_tokens(
+        &mut self,
+        request: &LoadRequest,
+        prompt: &RenderedPrompt,
+        chat_template: &ChatTemplateChoice,
+    ) -> Result<(u32, Vec<String>), RunError> {
+        self.load(request)?;
+        let loaded = self.loaded.as_ref().ok_or_else(not_loaded)?;
+        let model = &loaded.borrow_owner().model;
+        let (text, warnings) = prompt_text(model, prompt, chat_template)?;
+        let count = model.vocab().tokenize(text.as_bytes(), true, true).len();
+        Ok((u32::try_from(count).unwrap_or(u32::MAX), warnings))
+    }
+
+    /// Frees the model and its context.
+    pub fn unload(&mut self) {
+        self.loaded = None;
     }
 
     fn ensure_model(&mut self, request: &LoadRequest, report: &mut LoadReport) -> Result<(), RunError> {

@@ -4,13 +4,14 @@
 //! across runs, recreates only the context when context settings change, and measures every
 //! generation with wall clocks and llama.cpp's own perf counters.
 //!
-//! llama.cpp can abort the process on some inputs; callers that must survive that run this
-//! engine in a worker process (see ARCHITECTURE.md).
+//! llama.cpp can abort the process on some inputs, so the runner uses this engine only inside
+//! the worker process ([`worker::serve`], `tradeoff worker`); see ARCHITECTURE.md.
 
 mod backend;
 mod chat;
 mod engine;
 mod log_capture;
 mod session;
+pub mod worker;
 
 pub use engine::LlamaEngine;

@@ -1,6 +1,7 @@
 pub mod models;
 pub mod report;
 pub mod run;
+pub mod worker;
 
 use std::path::PathBuf;
 

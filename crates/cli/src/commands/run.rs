@@ -12,7 +12,7 @@ use tradeoff_core::events::{EventWriter, RunEvent};
 use tradeoff_core::experiment::load_file;
 use tradeoff_core::matrix::Plan;
 use tradeoff_core::runner::{RunObserver, RunOutcome, run_experiment};
-use tradeoff_llama::LlamaEngine;
+use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
 
 use super::open_store;
 use crate::exit::Exit;
@@ -54,7 +54,10 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
         .iter()
         .map(|t| store.file_sha256(&t.model.path).ok())
         .collect();
-    let mut engine = LlamaEngine::new();
+    // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
+    let command = WorkerCommand::current_exe()
+        .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
+    let mut engine = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
     let environment = Environment::detect(Some(engine.build_info()));
     let plan = Plan::new(&experiment);
 

@@ -1,0 +1,94 @@
+//! The worker protocol: one JSON object per line, requests on the worker's stdin and replies on
+//! its stdout. The worker speaks first ([`Reply::Hello`]); every request gets exactly one final
+//! reply, and a generation streams [`Reply::Text`] lines before its final reply. `Cancel` has no
+//! reply of its own: the generation it names ends with [`Reply::Cancelled`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{GenerateRequest, Generation, LoadReport, LoadRequest};
+use crate::experiment::ChatTemplateChoice;
+use crate::prompt::RenderedPrompt;
+use crate::run::RunError;
+
+/// Bumped on every incompatible change; a worker from another build is refused at the handshake.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Load the model and create the context, so that neither counts towards a run.
+    Load(LoadRequest),
+    /// Free the model and its context.
+    Unload,
+    /// Generate one completion. `id` lets a later `Cancel` name this generation and no other.
+    Generate { id: u64, request: GenerateRequest },
+    /// Stop generation `id` if it is still running.
+    Cancel { id: u64 },
+    /// Count the tokens of a prompt exactly as a generation would feed it to the model.
+    Tokenize {
+        load: LoadRequest,
+        prompt: RenderedPrompt,
+        chat_template: ChatTemplateChoice,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Reply {
+    Hello {
+        protocol: u32,
+        pid: u32,
+        /// The llama.cpp build and CPU features, recorded with every experiment.
+        build_info: String,
+    },
+    Loaded(LoadReport),
+    Unloaded,
+    Text {
+        text: String,
+    },
+    Generated(Generation),
+    Cancelled,
+    Tokens {
+        count: u32,
+        warnings: Vec<String>,
+    },
+    /// The request failed; the worker is fine and takes the next one.
+    Failed(RunError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ContextSettings;
+    use crate::run::ErrorClass;
+
+    #[test]
+    fn requests_and_replies_are_single_json_lines_that_parse_back() {
+        let request = Request::Tokenize {
+            load: LoadRequest {
+                model_path: "/models/m.gguf".into(),
+                context: ContextSettings {
+                    n_ctx: 512,
+                    threads: 2,
+                    batch: 512,
+                },
+            },
+            prompt: RenderedPrompt::Raw {
+                prompt: "line one\nline two".into(),
+            },
+            chat_template: ChatTemplateChoice::Auto,
+        };
+        let line = serde_json::to_string(&request).unwrap();
+        assert!(!line.contains('\n'));
+        assert!(line.starts_with(r#"{"op":"tokenize""#));
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), request);
+
+        let reply = Reply::Failed(RunError::new(ErrorClass::ModelLoad, "not a GGUF file"));
+        let line = serde_json::to_string(&reply).unwrap();
+        assert_eq!(
+            line,
+            r#"{"reply":"failed","class":"model_load","message":"not a GGUF file"}"#
+        );
+        assert_eq!(serde_json::from_str::<Reply>(&line).unwrap(), reply);
+    }
+}

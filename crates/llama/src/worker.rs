@@ -1,0 +1,141 @@
+//! The worker side of [`tradeoff_core::worker::protocol`]: serves requests with a
+//! [`LlamaEngine`] until its input closes.
+//!
+//! Requests are read on their own thread so that a `Cancel` arrives while a generation runs on
+//! the serving thread. Replies are written by the serving thread only, one line each, flushed.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Sender, channel};
+
+use tradeoff_core::engine::{GenerateError, LocalEngine};
+use tradeoff_core::run::{ErrorClass, RunError};
+use tradeoff_core::worker::protocol::{PROTOCOL_VERSION, Reply, Request};
+
+use crate::LlamaEngine;
+
+/// What the reading thread hands to the serving thread.
+enum Incoming {
+    Request(Request, Arc<AtomicBool>),
+    Malformed(String),
+}
+
+/// Serves requests from `input` until it closes (the parent's way of saying goodbye), writing
+/// replies to `output`. Returns an error only when `output` is gone.
+pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> std::io::Result<()> {
+    let mut engine = LlamaEngine::new();
+    write_reply(
+        &mut output,
+        &Reply::Hello {
+            protocol: PROTOCOL_VERSION,
+            pid: std::process::id(),
+            build_info: engine.build_info(),
+        },
+    )?;
+    let (sender, incoming) = channel();
+    std::thread::spawn(move || read_requests(input, &sender));
+    for message in incoming {
+        let (request, cancel) = match message {
+            Incoming::Request(request, cancel) => (request, cancel),
+            Incoming::Malformed(message) => {
+                let error = RunError::new(ErrorClass::Internal, format!("malformed request: {message}"));
+                write_reply(&mut output, &Reply::Failed(error))?;
+                continue;
+            }
+        };
+        let reply = match request {
+            Request::Load(load) => match engine.load(&load) {
+                Ok(report) => Reply::Loaded(report),
+                Err(error) => Reply::Failed(error),
+            },
+            Request::Unload => {
+                engine.unload();
+                Reply::Unloaded
+            }
+            Request::Tokenize {
+                load,
+                prompt,
+                chat_template,
+            } => match engine.count_prompt_tokens(&load, &prompt, &chat_template) {
+                Ok((count, warnings)) => Reply::Tokens { count, warnings },
+                Err(error) => Reply::Failed(error),
+            },
+            Request::Generate { request, .. } => {
+                let mut write_error = None;
+                let result = engine.generate(
+                    &request,
+                    &mut |text| {
+                        if write_error.is_none()
+                            && let Err(e) = write_reply(
+                                &mut output,
+                                &Reply::Text {
+                                    text: text.to_string(),
+                                },
+                            )
+                        {
+                            // Nobody is listening any more: stop generating.
+                            cancel.store(true, Ordering::Relaxed);
+                            write_error = Some(e);
+                        }
+                    },
+                    &cancel,
+                );
+                if let Some(error) = write_error {
+                    return Err(error);
+                }
+                match result {
+                    Ok(generation) => Reply::Generated(generation),
+                    Err(GenerateError::Cancelled) => Reply::Cancelled,
+                    Err(GenerateError::Failed(error)) => Reply::Failed(error),
+                }
+            }
+            // Handled by the reading thread.
+            Request::Cancel { .. } => continue,
+        };
+        write_reply(&mut output, &reply)?;
+    }
+    Ok(())
+}
+
+fn read_requests(input: impl BufRead, sender: &Sender<Incoming>) {
+    // Only the newest generation can be running: requests are served in order.
+    let mut current: Option<(u64, Arc<AtomicBool>)> = None;
+    for line in input.lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = match serde_json::from_str::<Request>(&line) {
+            Err(e) => Incoming::Malformed(format!("{e}: {line}")),
+            Ok(Request::Cancel { id }) => {
+                if let Some((current_id, flag)) = &current
+                    && *current_id == id
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                continue;
+            }
+            Ok(request) => {
+                let flag = Arc::new(AtomicBool::new(false));
+                if let Request::Generate { id, .. } = &request {
+                    current = Some((*id, Arc::clone(&flag)));
+                }
+                Incoming::Request(request, flag)
+            }
+        };
+        if sender.send(message).is_err() {
+            return;
+        }
+    }
+    // The parent closed our input: stop what is running, then the serving loop ends.
+    if let Some((_, flag)) = current {
+        flag.store(true, Ordering::Relaxed);
+    }
+}
+
+fn write_reply(output: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
+    let line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
+    writeln!(output, "{line}")?;
+    output.flush()
+}
