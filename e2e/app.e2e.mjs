@@ -89,9 +89,10 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   await browser.waitUntil(async () => /^Exported /.test(await message.getText()), { timeout: 20_000 });
   const exported = (await message.getText()).split(" to ").pop().trim();
   const config = JSON.parse(fs.readFileSync(exported, "utf8"));
-  assert.equal(config.schema, 1);
+  assert.equal(config.schema, 2);
   assert.equal(config.variant.id, "fewshot");
-  assert.equal(config.n_ctx, 512);
+  assert.equal(config.settings.n_ctx, 512);
+  assert.equal(config.settings.kv_type, "f16");
   assert.equal(config.summary.runs, 8);
   assert.match(config.provenance.model_sha256, /^[0-9a-f]{64}$/);
 
@@ -110,4 +111,20 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   const second = await browser.$$(".experiment-list li");
   assert.equal(second.length, 2);
   assert.match(await second[0].getText(), /cancelled/);
+
+  // The Models screen: the default model from its header, and a Q8_0 made from it in the worker.
+  await (await browser.$('[data-testid="models-button"]')).click();
+  const models = await browser.$('[data-testid="models-screen"]');
+  await browser.waitUntil(async () => /gemma-3-270m-q4_k_m/.test(await models.getText()), {
+    timeout: 20_000,
+    timeoutMsg: "the library did not list the default model",
+  });
+  await (await browser.$('[aria-label="quantize gemma-3-270m-q4_k_m"]')).click();
+  await (await browser.$("label*=requantize from Q4_K_M")).click();
+  await (await browser.$('[data-testid="quantize-start"]')).click();
+  await browser.waitUntil(async () => /requantized from Q4_K_M/.test(await models.getText()), {
+    timeout: 60_000,
+    timeoutMsg: "the quantized model did not appear in the library",
+  });
+  await screenshot("models.png");
 });

@@ -152,8 +152,8 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
         .unwrap();
     let md = stdout(&md);
     assert!(
-        md.contains("| variant | target | n_ctx |")
-            && md.contains("| fewshot | gemma-270m-q4 | 512 | 8 | 0 |"),
+        md.contains("| variant | target | settings |")
+            && md.contains("| fewshot | gemma-270m-q4 | n_ctx 512 | 8 | 0 |"),
         "{md}"
     );
 

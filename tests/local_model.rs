@@ -2,7 +2,7 @@
 
 use std::sync::atomic::AtomicBool;
 
-use tradeoff_core::engine::{ContextSettings, GenerateRequest, LoadRequest, LocalEngine};
+use tradeoff_core::engine::{ContextSettings, GenerateRequest, KvType, LoadRequest, LocalEngine};
 use tradeoff_core::experiment::{ChatTemplateChoice, Role, Sampling};
 use tradeoff_core::prompt::{ChatMessage, RenderedPrompt};
 use tradeoff_core::run::FinishReason;
@@ -13,10 +13,12 @@ use crate::support::{FEWSHOT, default_model, model_turn};
 fn load(n_ctx: u32) -> LoadRequest {
     LoadRequest {
         model_path: default_model(),
+        n_gpu_layers: 0,
         context: ContextSettings {
             n_ctx,
             threads: 2,
             batch: 2048,
+            kv_type: KvType::F16,
         },
     }
 }
@@ -170,4 +172,70 @@ fn a_prompt_that_does_not_fit_the_context_fails_with_its_size() {
             .generate(&short, &mut |_| {}, &AtomicBool::new(false))
             .is_ok()
     );
+}
+
+#[test]
+fn the_memory_estimate_sizes_the_kv_cache_as_llama_cpp_allocates_it() {
+    let _turn = model_turn();
+    let info = tradeoff_core::gguf::read(&default_model()).unwrap();
+    let mut engine = LlamaEngine::new();
+    for (n_ctx, kv_type) in [
+        (2048, KvType::F16),
+        (8192, KvType::F16),
+        (8192, KvType::Q8_0),
+        (700, KvType::Q4_0),
+    ] {
+        let mut request = load(n_ctx);
+        request.context.kv_type = kv_type;
+        let report = engine.load(&request).unwrap();
+        let allocated = report.kv_cache_bytes.expect("llama.cpp reports its KV cache") as f64;
+        let estimated = tradeoff_core::memory::estimate(&info, &request.settings()).kv_cache_bytes as f64;
+        // llama.cpp prints MiB with two decimals.
+        assert!(
+            (allocated - estimated).abs() <= 11_000.0,
+            "n_ctx {n_ctx} {kv_type}: llama.cpp {allocated} vs estimate {estimated}"
+        );
+    }
+}
+
+#[test]
+fn a_quantized_kv_cache_takes_less_memory_and_still_generates() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let never = AtomicBool::new(false);
+    let mut sizes = Vec::new();
+    for kv_type in [KvType::F16, KvType::Q8_0] {
+        let mut request = request(raw(FEWSHOT), 16, &["\n"]);
+        request.load.context.kv_type = kv_type;
+        let generation = engine.generate(&request, &mut |_| {}, &never).unwrap();
+        assert!(
+            generation.output.contains("Berlin"),
+            "{kv_type}: {}",
+            generation.output
+        );
+        sizes.push(generation.metrics.kv_cache_bytes.unwrap());
+        let rss = generation.metrics.peak_rss_bytes.unwrap();
+        assert!(rss > 200 << 20, "peak RSS {rss} holds at least the weights");
+    }
+    let ratio = sizes[1] as f64 / sizes[0] as f64;
+    assert!(
+        (ratio - 34.0 / 64.0).abs() < 0.02,
+        "q8_0/f16 KV size ratio {ratio}"
+    );
+}
+
+#[test]
+fn a_context_that_cannot_fit_in_memory_is_refused_before_llama_cpp_tries() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let started = std::time::Instant::now();
+    let error = engine.load(&load(100_000_000)).unwrap_err();
+    assert_eq!(error.class, tradeoff_core::run::ErrorClass::InsufficientMemory);
+    assert!(error.message.contains("n_ctx 100000000"), "{error}");
+    assert!(error.message.contains("available"), "{error}");
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "refused without trying to allocate"
+    );
+    engine.load(&load(512)).unwrap();
 }

@@ -10,4 +10,6 @@ mod support;
 mod bad_input;
 mod cli;
 mod local_model;
+mod quantize;
+mod sweeps;
 mod worker;

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use tradeoff_core::engine::{ContextSettings, GenerateRequest, LoadRequest, LocalEngine};
+use tradeoff_core::engine::{ContextSettings, GenerateRequest, KvType, LoadRequest, LocalEngine};
 use tradeoff_core::events::RunEvent;
 use tradeoff_core::experiment::{ChatTemplateChoice, Sampling};
 use tradeoff_core::prompt::RenderedPrompt;
@@ -25,10 +25,12 @@ fn worker_command() -> WorkerCommand {
 fn load_request() -> LoadRequest {
     LoadRequest {
         model_path: default_model(),
+        n_gpu_layers: 0,
         context: ContextSettings {
             n_ctx: 512,
             threads: 2,
             batch: 512,
+            kv_type: KvType::F16,
         },
     }
 }

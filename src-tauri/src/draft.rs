@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::experiment::spec::{CaseSpec, MessageSpec, TargetSpec, VariantSpec};
+use tradeoff_core::experiment::spec::{CaseSpec, MessageSpec, OneOrMany, TargetSpec, VariantSpec};
 use tradeoff_core::experiment::{ExperimentFile, Role};
 
 use crate::error::AppError;
@@ -49,9 +49,12 @@ pub struct CaseDraft {
 pub struct TargetDraft {
     pub id: String,
     pub model: String,
+    /// Swept settings: one value, or several to compare. Empty means the default.
     pub n_ctx: Vec<u32>,
-    pub threads: Option<u32>,
-    pub batch: Option<u32>,
+    pub threads: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub kv_type: Vec<String>,
+    pub n_gpu_layers: Vec<u32>,
     pub chat_template: Option<String>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
@@ -107,9 +110,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                 .map(|t| TargetDraft {
                     id: t.id,
                     model: t.model,
-                    n_ctx: t.n_ctx,
-                    threads: t.threads,
-                    batch: t.batch,
+                    n_ctx: t.n_ctx.0,
+                    threads: t.threads.map(|v| v.0).unwrap_or_default(),
+                    batch: t.batch.map(|v| v.0).unwrap_or_default(),
+                    kv_type: t.kv_type.map(|v| v.0).unwrap_or_default(),
+                    n_gpu_layers: t.n_gpu_layers.map(|v| v.0).unwrap_or_default(),
                     chat_template: t.chat_template,
                     temperature: t.temperature,
                     top_p: t.top_p,
@@ -183,9 +188,11 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 .map(|t| TargetSpec {
                     id: t.id,
                     model: t.model,
-                    n_ctx: t.n_ctx,
-                    threads: t.threads,
-                    batch: t.batch,
+                    n_ctx: OneOrMany(t.n_ctx),
+                    threads: sweep(t.threads),
+                    batch: sweep(t.batch),
+                    kv_type: sweep(t.kv_type),
+                    n_gpu_layers: sweep(t.n_gpu_layers),
                     chat_template: t.chat_template,
                     temperature: t.temperature,
                     top_p: t.top_p,
@@ -198,4 +205,9 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
             repetitions: d.repetitions,
         })
     }
+}
+
+/// An empty list in the form means "not set" in the file.
+fn sweep<T>(values: Vec<T>) -> Option<OneOrMany<T>> {
+    (!values.is_empty()).then_some(OneOrMany(values))
 }

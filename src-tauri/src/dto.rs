@@ -48,7 +48,7 @@ pub struct ExperimentView {
     pub variants: Vec<VariantView>,
     pub cases: Vec<String>,
     pub targets: Vec<String>,
-    /// `variant · target · n_ctx` of every config, in report order.
+    /// `variant · target · settings` of every config, in report order.
     pub configs: Vec<String>,
     pub runs: u32,
 }
@@ -99,16 +99,7 @@ impl ExperimentView {
                 .collect(),
             cases: e.cases.iter().map(|c| c.id.clone()).collect(),
             targets: e.targets.iter().map(|t| t.id.clone()).collect(),
-            configs: plan
-                .configs
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{} · {} · {}",
-                        e.variants[c.variant].id, e.targets[c.target].id, c.n_ctx
-                    )
-                })
-                .collect(),
+            configs: plan.config_labels(e),
             runs: plan.total_runs() as u32,
         }
     }
@@ -166,6 +157,8 @@ pub struct ConfigView {
     pub variant: String,
     pub target: String,
     pub n_ctx: u32,
+    /// The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`).
+    pub settings: String,
     pub runs: u32,
     pub errors: u32,
     pub latency_p50_ms: Option<f64>,
@@ -182,7 +175,8 @@ impl ConfigView {
             index: index as u32,
             variant: s.variant.clone(),
             target: s.target.clone(),
-            n_ctx: s.n_ctx,
+            n_ctx: s.settings.n_ctx,
+            settings: s.settings_label.clone(),
             runs: s.runs as u32,
             errors: s.errors as u32,
             latency_p50_ms: s.latency_p50_ms,
@@ -287,4 +281,79 @@ impl From<Diff> for DiffView {
             similarity: d.similarity,
         }
     }
+}
+
+/// A model of the library, as the Models screen lists it.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ModelView {
+    pub path: String,
+    pub name: String,
+    pub architecture: Option<String>,
+    /// Millions of parameters.
+    pub parameters_m: Option<f64>,
+    pub quantization: Option<String>,
+    pub trained_context: Option<f64>,
+    pub file_size_bytes: f64,
+    pub has_chat_template: bool,
+    pub sha256: Option<String>,
+    /// `requantized from Q4_K_M` for models Tradeoff made.
+    pub origin: Option<String>,
+    pub requantized: bool,
+    /// Why the file could not be read as a model.
+    pub error: Option<String>,
+}
+
+impl ModelView {
+    pub fn new(model: &tradeoff_store::LibraryModel) -> Self {
+        let file = &model.file;
+        let summary = file.summary.as_ref();
+        let origin = model.origin.as_ref().map(|o| {
+            let from = o.source_quantization.as_deref().unwrap_or("an unknown type");
+            if o.requantized {
+                format!("requantized from {from}")
+            } else {
+                format!("quantized from {from}")
+            }
+        });
+        ModelView {
+            path: file.path.to_string_lossy().into_owned(),
+            name: file
+                .path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            architecture: summary.and_then(|s| s.architecture.clone()),
+            parameters_m: summary.map(|s| s.parameters as f64 / 1e6),
+            quantization: summary.and_then(|s| s.quantization.clone()),
+            trained_context: summary.and_then(|s| s.trained_context).map(|c| c as f64),
+            file_size_bytes: summary.map_or(0.0, |s| s.file_size as f64),
+            has_chat_template: summary.is_some_and(|s| s.has_chat_template),
+            sha256: model.sha256.clone(),
+            origin,
+            requantized: model.origin.as_ref().is_some_and(|o| o.requantized),
+            error: file.error.clone(),
+        }
+    }
+}
+
+/// Progress of a quantization started from the Models screen.
+#[derive(Debug, Clone, Serialize, Type)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum QuantizeProgress {
+    Progress {
+        type_name: String,
+        done: u32,
+        total: u32,
+    },
+    Quantized {
+        type_name: String,
+        path: String,
+        file_size_bytes: f64,
+        duration_ms: f64,
+        warnings: Vec<String>,
+    },
+    Failed {
+        type_name: Option<String>,
+        message: String,
+    },
 }

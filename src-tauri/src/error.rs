@@ -28,6 +28,7 @@ impl From<tradeoff_store::StoreError> for AppError {
         use tradeoff_store::StoreError;
         let code = match error {
             StoreError::NotFound(_) | StoreError::RunNotFound(_) | StoreError::Empty => "not_found",
+            StoreError::ModelSource { .. } => "bad_input",
             _ => "database",
         };
         AppError::new(code, error.to_string())

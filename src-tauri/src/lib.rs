@@ -6,6 +6,7 @@ mod draft;
 mod dto;
 mod error;
 mod executor;
+mod quantizer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -20,8 +21,8 @@ use tradeoff_store::Store;
 
 use crate::draft::ExperimentDraft;
 use crate::dto::{
-    CellView, ConfigView, DiffGranularity, DiffView, ExperimentItem, ExperimentView, ProgressEvent,
-    ResultsView, RunOutcomeView,
+    CellView, ConfigView, DiffGranularity, DiffView, ExperimentItem, ExperimentView, ModelView,
+    ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
 use crate::error::AppError;
 use crate::executor::Running;
@@ -305,8 +306,60 @@ macro_rules! specta_builder_for {
             diff_runs,
             export_config,
             default_export_path,
+            list_models,
+            add_model_source,
+            quantize_model,
         ])
     };
+}
+
+/// The model library: the data folder's models and every registered file or folder.
+#[tauri::command]
+#[specta::specta]
+async fn list_models(state: State<'_, AppState>) -> Result<Vec<ModelView>, AppError> {
+    state
+        .with_store(|store| Ok(store.model_library(false)?.iter().map(ModelView::new).collect()))
+        .await
+}
+
+/// Registers a GGUF file or a folder of them; returns the library.
+#[tauri::command]
+#[specta::specta]
+async fn add_model_source(state: State<'_, AppState>, path: String) -> Result<Vec<ModelView>, AppError> {
+    state
+        .with_store(move |store| {
+            store.add_model_source(Path::new(path.trim()))?;
+            Ok(store.model_library(false)?.iter().map(ModelView::new).collect())
+        })
+        .await
+}
+
+/// Quantizes `source` into each of `types` in a `tradeoff` child process; returns the files
+/// written, which are in the library from then on.
+#[tauri::command]
+#[specta::specta]
+async fn quantize_model(
+    state: State<'_, AppState>,
+    source: String,
+    types: Vec<String>,
+    allow_requantize: bool,
+    on_event: Channel<QuantizeProgress>,
+) -> Result<Vec<String>, AppError> {
+    let db = state.db.clone();
+    blocking(move || {
+        let emit = |event: QuantizeProgress| {
+            let _ = on_event.send(event);
+        };
+        quantizer::quantize(
+            &executor::tradeoff_binary(),
+            &db,
+            &source,
+            &types,
+            allow_requantize,
+            &emit,
+        )
+    })
+    .await
 }
 
 pub fn specta_builder() -> Builder<tauri::Wry> {

@@ -24,7 +24,7 @@ describe("App", () => {
             ],
             cases: ["berlin"],
             targets: ["gemma"],
-            configs: ["fewshot · gemma · 512", "chat · gemma · 512"],
+            configs: ["fewshot · gemma · n_ctx 512", "chat · gemma · n_ctx 512"],
             runs: 2,
           };
         default:

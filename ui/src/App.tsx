@@ -11,6 +11,7 @@ import {
 } from "./api";
 import { ExperimentEditor } from "./components/ExperimentEditor";
 import { ExperimentList } from "./components/ExperimentList";
+import { ModelsScreen } from "./components/ModelsScreen";
 import { ResultsGrid } from "./components/ResultsGrid";
 import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
 import { SideBySide } from "./components/SideBySide";
@@ -32,6 +33,7 @@ export default function App() {
   const [baseline, setBaseline] = useState<number | null>(null);
   const [granularity, setGranularity] = useState<DiffGranularity>("word");
   const [selected, setSelected] = useState<Cell[]>([]);
+  const [screen, setScreen] = useState<"experiments" | "models">("experiments");
   const lastRefresh = useRef(0);
 
   const refreshList = useCallback(() => {
@@ -145,7 +147,21 @@ export default function App() {
     <div className="app">
       <aside className="sidebar">
         <h1>Tradeoff</h1>
-        <button onClick={openQuickstart} data-testid="open-quickstart">
+        <nav className="screens">
+          <button className={screen === "experiments" ? "active" : ""} onClick={() => setScreen("experiments")}>
+            Experiments
+          </button>
+          <button className={screen === "models" ? "active" : ""} onClick={() => setScreen("models")} data-testid="models-button">
+            Models
+          </button>
+        </nav>
+        <button
+          onClick={() => {
+            setScreen("experiments");
+            void openQuickstart();
+          }}
+          data-testid="open-quickstart"
+        >
           New from quickstart
         </button>
         <form
@@ -162,12 +178,13 @@ export default function App() {
         <ExperimentList experiments={experiments} current={results?.experiment_id ?? null} onOpen={(id) => void showResults(id)} />
       </aside>
       <main>
-        {message && (
+        {screen === "models" && <ModelsScreen />}
+        {screen === "experiments" && message && (
           <div className={`message ${message.kind}`} role={message.kind === "error" ? "alert" : "status"} data-testid="message">
             {message.text}
           </div>
         )}
-        {opened && (
+        {screen === "experiments" && opened && (
           <section className="opened" data-testid="opened-experiment">
             <header>
               <strong>{opened.name}</strong>
@@ -195,7 +212,7 @@ export default function App() {
             </div>
           </section>
         )}
-        {opened && editing && (
+        {screen === "experiments" && opened && editing && (
           <ExperimentEditor
             path={opened.path}
             initial={editing}
@@ -208,8 +225,8 @@ export default function App() {
             onClose={() => setEditing(null)}
           />
         )}
-        {progress && <RunProgress progress={progress} onCancel={cancel} />}
-        {results && (
+        {screen === "experiments" && progress && <RunProgress progress={progress} onCancel={cancel} />}
+        {screen === "experiments" && results && (
           <section className="results" data-testid="results">
             <header className="toolbar">
               <strong>
@@ -273,7 +290,7 @@ export default function App() {
             />
           </section>
         )}
-        {!opened && !results && (
+        {screen === "experiments" && !opened && !results && (
           <section className="empty">
             <p>Open an experiment file, or start from the quickstart: three prompt variants on the default model.</p>
           </section>

@@ -9,7 +9,9 @@ import type {
   ExperimentDraft_Serialize,
   ExperimentItem,
   ExperimentView,
+  ModelView_Serialize,
   ProgressEvent_Deserialize,
+  QuantizeProgress_Deserialize,
   ResultsView_Serialize,
   RunOutcomeView_Serialize,
 } from "./bindings";
@@ -21,6 +23,8 @@ export type ResultsView = ResultsView_Serialize;
 export type Cell = CellView_Serialize;
 // The editor's draft as the backend sends it; the same shape is accepted back.
 export type ExperimentDraft = ExperimentDraft_Serialize;
+export type ModelView = ModelView_Serialize;
+export type QuantizeProgress = QuantizeProgress_Deserialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -61,6 +65,13 @@ export const api = {
     unwrap<string>(commands.defaultExportPath(experimentId, config)),
   exportConfig: (experimentId: number, config: number, path: string) =>
     unwrap<string>(commands.exportConfig(experimentId, config, path)),
+  listModels: () => unwrap<ModelView[]>(commands.listModels()),
+  addModelSource: (path: string) => unwrap<ModelView[]>(commands.addModelSource(path)),
+  quantizeModel: (source: string, types: string[], allowRequantize: boolean, onEvent: (event: QuantizeProgress) => void) => {
+    const channel = new Channel<QuantizeProgress>();
+    channel.onmessage = onEvent;
+    return unwrap<string[]>(commands.quantizeModel(source, types, allowRequantize, channel));
+  },
 };
 
 export function errorText(error: unknown): string {

@@ -32,6 +32,15 @@ export const commands = {
 	exportConfig: (experimentId: number, config: number, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_config", { experimentId, config, path })),
 	/**  Where exports go by default. */
 	defaultExportPath: (experimentId: number, config: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_export_path", { experimentId, config })),
+	/**  The model library: the data folder's models and every registered file or folder. */
+	listModels: () => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_models")),
+	/**  Registers a GGUF file or a folder of them; returns the library. */
+	addModelSource: (path: string) => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("add_model_source", { path })),
+	/**
+	 *  Quantizes `source` into each of `types` in a `tradeoff` child process; returns the files
+	 *  written, which are in the library from then on.
+	 */
+	quantizeModel: (source: string, types: string[], allowRequantize: boolean, onEvent: Channel<QuantizeProgress_Deserialize>) => typedError<string[], AppError_Serialize>(__TAURI_INVOKE("quantize_model", { source, types, allowRequantize, onEvent })),
 };
 
 /* Types */
@@ -108,6 +117,8 @@ export type ConfigView_Deserialize = {
 	variant: string,
 	target: string,
 	n_ctx: number,
+	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
+	settings: string,
 	runs: number,
 	errors: number,
 	latency_p50_ms?: number | null,
@@ -123,6 +134,8 @@ export type ConfigView_Serialize = {
 	variant: string,
 	target: string,
 	n_ctx: number,
+	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
+	settings: string,
 	runs: number,
 	errors: number,
 	latency_p50_ms: number | null,
@@ -183,7 +196,7 @@ export type ExperimentView = {
 	variants: VariantView[],
 	cases: string[],
 	targets: string[],
-	/**  `variant · target · n_ctx` of every config, in report order. */
+	/**  `variant · target · settings` of every config, in report order. */
 	configs: string[],
 	runs: number,
 };
@@ -192,6 +205,47 @@ export type MessageDraft = {
 	/**  `system`, `user` or `assistant`. */
 	role: string,
 	content: string,
+};
+
+/**  A model of the library, as the Models screen lists it. */
+export type ModelView = ModelView_Serialize | ModelView_Deserialize;
+
+/**  A model of the library, as the Models screen lists it. */
+export type ModelView_Deserialize = {
+	path: string,
+	name: string,
+	architecture?: string | null,
+	/**  Millions of parameters. */
+	parameters_m?: number | null,
+	quantization?: string | null,
+	trained_context?: number | null,
+	file_size_bytes: number | null,
+	has_chat_template: boolean,
+	sha256?: string | null,
+	/**  `requantized from Q4_K_M` for models Tradeoff made. */
+	origin?: string | null,
+	requantized: boolean,
+	/**  Why the file could not be read as a model. */
+	error?: string | null,
+};
+
+/**  A model of the library, as the Models screen lists it. */
+export type ModelView_Serialize = {
+	path: string,
+	name: string,
+	architecture: string | null,
+	/**  Millions of parameters. */
+	parameters_m: number | null,
+	quantization: string | null,
+	trained_context: number | null,
+	file_size_bytes: number | null,
+	has_chat_template: boolean,
+	sha256: string | null,
+	/**  `requantized from Q4_K_M` for models Tradeoff made. */
+	origin: string | null,
+	requantized: boolean,
+	/**  Why the file could not be read as a model. */
+	error: string | null,
 };
 
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */
@@ -206,6 +260,15 @@ export type ProgressEvent_Deserialize = { kind: "started"; experiment_id: number
 export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
+
+/**  Progress of a quantization started from the Models screen. */
+export type QuantizeProgress = QuantizeProgress_Serialize | QuantizeProgress_Deserialize;
+
+/**  Progress of a quantization started from the Models screen. */
+export type QuantizeProgress_Deserialize = { kind: "progress"; type_name: string; done: number; total: number } | { kind: "quantized"; type_name: string; path: string; file_size_bytes: number | null; duration_ms: number | null; warnings: string[] } | { kind: "failed"; type_name?: string | null; message: string };
+
+/**  Progress of a quantization started from the Models screen. */
+export type QuantizeProgress_Serialize = { kind: "progress"; type_name: string; done: number; total: number } | { kind: "quantized"; type_name: string; path: string; file_size_bytes: number | null; duration_ms: number | null; warnings: string[] } | { kind: "failed"; type_name: string | null; message: string };
 
 export type ResultsView = ResultsView_Serialize | ResultsView_Deserialize;
 
@@ -250,9 +313,12 @@ export type TargetDraft = TargetDraft_Serialize | TargetDraft_Deserialize;
 export type TargetDraft_Deserialize = {
 	id: string,
 	model: string,
+	/**  Swept settings: one value, or several to compare. Empty means the default. */
 	n_ctx: number[],
-	threads?: number | null,
-	batch?: number | null,
+	threads: number[],
+	batch: number[],
+	kv_type: string[],
+	n_gpu_layers: number[],
 	chat_template?: string | null,
 	temperature?: number | null,
 	top_p?: number | null,
@@ -265,9 +331,12 @@ export type TargetDraft_Deserialize = {
 export type TargetDraft_Serialize = {
 	id: string,
 	model: string,
+	/**  Swept settings: one value, or several to compare. Empty means the default. */
 	n_ctx: number[],
-	threads: number | null,
-	batch: number | null,
+	threads: number[],
+	batch: number[],
+	kv_type: string[],
+	n_gpu_layers: number[],
 	chat_template: string | null,
 	temperature: number | null,
 	top_p: number | null,

@@ -13,6 +13,7 @@ export function percent(value: number | null | undefined): string {
   return `${Math.round(value * 100)}%`;
 }
 
-export function configLabel(c: { variant: string; target: string; n_ctx: number }): string {
-  return `${c.variant} · ${c.target} · ${c.n_ctx}`;
+/** `variant · target · settings`, where settings names only what differs between configs. */
+export function configLabel(c: { variant: string; target: string; settings: string }): string {
+  return `${c.variant} · ${c.target} · ${c.settings}`;
 }

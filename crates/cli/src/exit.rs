@@ -30,9 +30,9 @@ impl Exit {
 impl From<tradeoff_store::StoreError> for Exit {
     fn from(error: tradeoff_store::StoreError) -> Exit {
         match error {
-            tradeoff_store::StoreError::NotFound(_) | tradeoff_store::StoreError::Empty => {
-                Exit::bad_input(error)
-            }
+            tradeoff_store::StoreError::NotFound(_)
+            | tradeoff_store::StoreError::Empty
+            | tradeoff_store::StoreError::ModelSource { .. } => Exit::bad_input(error),
             other => Exit::failure(other),
         }
     }

@@ -60,6 +60,51 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Measure prompt processing (pp) and generation (tg) speed as llama.cpp's llama-bench does.
+    Bench {
+        /// A GGUF file, or `default`.
+        model: String,
+        /// Threads (default: one per core).
+        #[arg(long, short = 't')]
+        threads: Option<u32>,
+        /// Prompt tokens per pp repetition (0 skips pp).
+        #[arg(short = 'p', long = "n-prompt", default_value_t = 512)]
+        n_prompt: u32,
+        /// Generated tokens per tg repetition (0 skips tg).
+        #[arg(short = 'n', long = "n-gen", default_value_t = 128)]
+        n_gen: u32,
+        #[arg(short = 'r', long, default_value_t = 5)]
+        reps: u32,
+        /// Logical batch size for pp.
+        #[arg(short = 'b', long, default_value_t = 2048)]
+        batch: u32,
+        /// Skip measuring memory bandwidth (the tg bound).
+        #[arg(long)]
+        no_bandwidth: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make quantized copies of a model with llama.cpp's quantizer and add them to the library.
+    Quantize {
+        /// A GGUF file, or `default`.
+        source: String,
+        /// Types to make, comma-separated (Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, ...).
+        #[arg(long = "type", short = 't', value_delimiter = ',', required = true)]
+        types: Vec<String>,
+        /// Quantize an already quantized source (its loss compounds; the result is labelled).
+        #[arg(long)]
+        allow_requantize: bool,
+        /// Where to write the files (default: the data folder's models/).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+        #[arg(long)]
+        threads: Option<u32>,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        /// Stream progress as JSON lines on stdout (what the desktop app reads).
+        #[arg(long)]
+        events: bool,
+    },
     /// Serve local inference for a parent `tradeoff` over JSON lines on stdio (internal).
     #[command(hide = true)]
     Worker,
@@ -67,12 +112,40 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ModelsCommand {
-    /// Show a GGUF file's metadata without loading its weights.
+    /// Show a GGUF file's metadata and memory estimate without loading its weights.
     Inspect {
         /// A GGUF file, or `default`.
         path: String,
         #[arg(long)]
         json: bool,
+        /// Context length for the memory estimate.
+        #[arg(long, default_value_t = 2048)]
+        n_ctx: u32,
+        /// KV cache type for the memory estimate: f16, q8_0 or q4_0.
+        #[arg(long, default_value = "f16")]
+        kv_type: String,
+    },
+    /// List the models of the library: the data folder's models and every registered source.
+    List {
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// Hash files not hashed yet (seconds per GB).
+        #[arg(long)]
+        hash: bool,
+    },
+    /// Register a GGUF file or a folder of them.
+    Add {
+        path: PathBuf,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+    },
+    /// Forget a registered file or folder (the files stay on disk).
+    Remove {
+        path: PathBuf,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
     },
 }
 
@@ -106,9 +179,53 @@ fn main() -> ExitCode {
             format,
         } => commands::report::report(&experiment, db, format),
         Command::List { db, json } => commands::report::list(db, json),
-        Command::Models {
-            command: ModelsCommand::Inspect { path, json },
-        } => commands::models::inspect(&path, json),
+        Command::Models { command } => match command {
+            ModelsCommand::Inspect {
+                path,
+                json,
+                n_ctx,
+                kv_type,
+            } => commands::models::inspect(&path, json, n_ctx, &kv_type),
+            ModelsCommand::List { db, json, hash } => commands::models::list(db, json, hash),
+            ModelsCommand::Add { path, db } => commands::models::add(db, &path),
+            ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
+        },
+        Command::Quantize {
+            source,
+            types,
+            allow_requantize,
+            out_dir,
+            threads,
+            db,
+            events,
+        } => commands::quantize::quantize(&commands::quantize::QuantizeArgs {
+            source,
+            types,
+            allow_requantize,
+            out_dir,
+            threads,
+            db,
+            events,
+        }),
+        Command::Bench {
+            model,
+            threads,
+            n_prompt,
+            n_gen,
+            reps,
+            batch,
+            no_bandwidth,
+            json,
+        } => commands::bench::bench(&commands::bench::BenchArgs {
+            model,
+            threads,
+            n_prompt,
+            n_gen,
+            reps,
+            batch,
+            json,
+            bandwidth: !no_bandwidth,
+        }),
         Command::Worker => commands::worker::worker(),
     };
     match result {

@@ -23,16 +23,7 @@ impl Progress {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.enable_steady_tick(Duration::from_millis(200));
-        let config_labels = plan
-            .configs
-            .iter()
-            .map(|c| {
-                format!(
-                    "{} · {} · n_ctx {}",
-                    experiment.variants[c.variant].id, experiment.targets[c.target].id, c.n_ctx
-                )
-            })
-            .collect();
+        let config_labels = plan.config_labels(experiment);
         let case_labels = experiment.cases.iter().map(|c| c.id.clone()).collect();
         Progress {
             bar,

@@ -25,7 +25,7 @@ pub fn print_report(report: &Report) {
     println!("{table}");
 
     // Numbers alone do not show quality: one output per variant and case, so a reader can
-    // judge what each variant actually produced (first target, first n_ctx, first repetition).
+    // judge what each variant actually produced (first target, its first settings, first repetition).
     if let Some(first) = report.runs.first() {
         let mut outputs = Table::new();
         outputs
@@ -34,7 +34,7 @@ pub fn print_report(report: &Report) {
         let mut shown: Vec<&tradeoff_core::report::RunRow> = report
             .runs
             .iter()
-            .filter(|r| r.target == first.target && r.n_ctx == first.n_ctx && r.repetition == 0)
+            .filter(|r| r.target == first.target && r.settings == first.settings && r.repetition == 0)
             .collect();
         shown.sort_by(|a, b| a.case.cmp(&b.case));
         for run in shown {
@@ -46,7 +46,7 @@ pub fn print_report(report: &Report) {
         }
         println!(
             "outputs ({} · n_ctx {} · repetition 1):",
-            first.target, first.n_ctx
+            first.target, first.settings.n_ctx
         );
         println!("{outputs}");
     }

@@ -18,12 +18,133 @@ pub struct ContextSettings {
     pub n_ctx: u32,
     pub threads: u32,
     pub batch: u32,
+    #[serde(default)]
+    pub kv_type: KvType,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadRequest {
     pub model_path: PathBuf,
+    /// Layers offloaded to a GPU (a model setting: changing it reloads the model).
+    #[serde(default)]
+    pub n_gpu_layers: u32,
     pub context: ContextSettings,
+}
+
+impl LoadRequest {
+    pub fn settings(&self) -> LocalSettings {
+        LocalSettings {
+            n_ctx: self.context.n_ctx,
+            threads: self.context.threads,
+            batch: self.context.batch,
+            kv_type: self.context.kv_type,
+            n_gpu_layers: self.n_gpu_layers,
+        }
+    }
+}
+
+/// Element type of the KV cache. Quantized caches take less memory (and allow longer
+/// contexts) at some cost in quality, which is exactly what an experiment can measure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum KvType {
+    #[default]
+    #[serde(rename = "f16")]
+    F16,
+    #[serde(rename = "q8_0")]
+    Q8_0,
+    #[serde(rename = "q4_0")]
+    Q4_0,
+}
+
+impl KvType {
+    pub const ALL: [KvType; 3] = [KvType::F16, KvType::Q8_0, KvType::Q4_0];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvType::F16 => "f16",
+            KvType::Q8_0 => "q8_0",
+            KvType::Q4_0 => "q4_0",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<KvType> {
+        KvType::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// Bytes per cached element (ggml block size ÷ elements per block).
+    pub fn bytes_per_element(self) -> f64 {
+        match self {
+            KvType::F16 => 2.0,
+            KvType::Q8_0 => 34.0 / 32.0,
+            KvType::Q4_0 => 18.0 / 32.0,
+        }
+    }
+}
+
+impl std::fmt::Display for KvType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One point of a local target's sweep: everything that shapes how llama.cpp runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LocalSettings {
+    pub n_ctx: u32,
+    pub threads: u32,
+    pub batch: u32,
+    pub kv_type: KvType,
+    pub n_gpu_layers: u32,
+}
+
+impl LocalSettings {
+    pub fn context(&self) -> ContextSettings {
+        ContextSettings {
+            n_ctx: self.n_ctx,
+            threads: self.threads,
+            batch: self.batch,
+            kv_type: self.kv_type,
+        }
+    }
+
+    pub fn load_request(&self, model_path: PathBuf) -> LoadRequest {
+        LoadRequest {
+            model_path,
+            n_gpu_layers: self.n_gpu_layers,
+            context: self.context(),
+        }
+    }
+
+    /// Short labels that tell these settings apart: `n_ctx 2048` always, and each other setting
+    /// only when it differs between them (`n_ctx 2048 · kv q8_0 · 1 thread`).
+    pub fn labels(all: &[LocalSettings]) -> Vec<String> {
+        let varies = |f: fn(&LocalSettings) -> String| {
+            all.iter().any(|s| f(s) != all.first().map(f).unwrap_or_default())
+        };
+        let threads = varies(|s| s.threads.to_string());
+        let batch = varies(|s| s.batch.to_string());
+        let kv = varies(|s| s.kv_type.to_string());
+        let gpu = varies(|s| s.n_gpu_layers.to_string());
+        all.iter()
+            .map(|s| {
+                let mut label = format!("n_ctx {}", s.n_ctx);
+                if threads {
+                    let plural = if s.threads == 1 { "" } else { "s" };
+                    label.push_str(&format!(" · {} thread{plural}", s.threads));
+                }
+                if batch {
+                    label.push_str(&format!(" · batch {}", s.batch));
+                }
+                if kv {
+                    label.push_str(&format!(" · kv {}", s.kv_type));
+                }
+                if gpu {
+                    label.push_str(&format!(" · {} GPU layers", s.n_gpu_layers));
+                }
+                label
+            })
+            .collect()
+    }
 }
 
 /// What preparing a model and context cost. `None` means it was already there.
@@ -31,6 +152,9 @@ pub struct LoadRequest {
 pub struct LoadReport {
     pub model_load_ms: Option<f64>,
     pub context_create_ms: Option<f64>,
+    /// Memory of the context's KV cache, as llama.cpp allocated it.
+    #[serde(default)]
+    pub kv_cache_bytes: Option<u64>,
     /// Whether the model carries its own chat template.
     pub has_chat_template: bool,
     /// Notes worth recording, e.g. an `n_ctx` beyond the model's trained context.

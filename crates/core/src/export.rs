@@ -2,11 +2,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::LocalSettings;
 use crate::environment::Machine;
 use crate::experiment::{Experiment, Target, Variant};
 use crate::report::{ConfigSummary, Report};
 
-pub const EXPORT_SCHEMA: u32 = 1;
+/// 2: `n_ctx` became `settings` (n_ctx, threads, batch, kv_type, n_gpu_layers).
+pub const EXPORT_SCHEMA: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigExport {
@@ -14,9 +16,10 @@ pub struct ConfigExport {
     pub experiment_id: i64,
     pub experiment: String,
     pub variant: Variant,
-    /// The target with every setting; `n_ctx` below is the context length of this config.
+    /// The target with every setting narrowed to this config's single values.
     pub target: Target,
-    pub n_ctx: u32,
+    /// This config's point of the target's sweep.
+    pub settings: LocalSettings,
     /// What was measured for this config (runs, errors, latency percentiles, tokens).
     pub summary: ConfigSummary,
     pub provenance: Provenance,
@@ -72,7 +75,12 @@ pub fn export_config(
             id: summary.target.clone(),
         })?;
     let mut target = target.clone();
-    target.n_ctx = vec![summary.n_ctx];
+    let settings = summary.settings;
+    target.n_ctx = vec![settings.n_ctx];
+    target.threads = vec![settings.threads];
+    target.batch = vec![settings.batch];
+    target.kv_type = vec![settings.kv_type];
+    target.n_gpu_layers = vec![settings.n_gpu_layers];
     let model_sha256 = report
         .targets
         .iter()
@@ -84,7 +92,7 @@ pub fn export_config(
         experiment: report.name.clone(),
         variant: variant.clone(),
         target,
-        n_ctx: summary.n_ctx,
+        settings,
         summary: summary.clone(),
         provenance: Provenance {
             model_sha256,

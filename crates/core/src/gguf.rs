@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 const MAGIC: &[u8; 4] = b"GGUF";
@@ -89,10 +89,16 @@ pub struct GgufInfo {
     pub tensor_count: u64,
     pub parameter_count: u64,
     pub data_offset: u64,
+    /// Bytes of all tensor data.
+    pub weight_bytes: u64,
+    /// Bytes of weights one generated token reads: everything except the token-embedding table
+    /// when the model has a separate output matrix (a lookup reads one row of it). Models with
+    /// tied embeddings read the whole table as their output projection.
+    pub bytes_read_per_token: u64,
 }
 
 /// The facts users compare models by.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSummary {
     pub path: PathBuf,
     pub name: Option<String>,
@@ -108,6 +114,8 @@ pub struct ModelSummary {
     pub file_size: u64,
     pub gguf_version: u32,
     pub tensors: u64,
+    pub weight_bytes: u64,
+    pub bytes_read_per_token: u64,
 }
 
 impl GgufInfo {
@@ -117,7 +125,7 @@ impl GgufInfo {
             .and_then(MetaValue::as_str)
     }
 
-    fn arch_u64(&self, key: &str) -> Option<u64> {
+    pub(crate) fn arch_u64(&self, key: &str) -> Option<u64> {
         let arch = self.architecture()?;
         self.metadata
             .get(&format!("{arch}.{key}"))
@@ -138,11 +146,7 @@ impl GgufInfo {
                 .map(str::to_string),
             architecture: self.architecture().map(str::to_string),
             parameters: self.parameter_count,
-            quantization: self
-                .metadata
-                .get("general.file_type")
-                .and_then(MetaValue::as_u64)
-                .map(file_type_name),
+            quantization: self.file_type().map(file_type_name),
             trained_context: self.arch_u64("context_length"),
             layers: self.arch_u64("block_count"),
             embedding_length: self.arch_u64("embedding_length"),
@@ -152,6 +156,8 @@ impl GgufInfo {
             file_size: self.file_size,
             gguf_version: self.version,
             tensors: self.tensor_count,
+            weight_bytes: self.weight_bytes,
+            bytes_read_per_token: self.bytes_read_per_token,
         }
     }
 }
@@ -239,6 +245,8 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     let data_offset = reader.position.div_ceil(alignment) * alignment;
 
     let mut parameter_count: u64 = 0;
+    let mut weight_bytes: u64 = 0;
+    let mut embedding_bytes: u64 = 0;
     let mut needed = data_offset;
     for tensor in &tensors {
         let elements = tensor.dims.iter().try_fold(1u64, |acc, d| acc.checked_mul(*d));
@@ -247,6 +255,10 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
         };
         parameter_count = parameter_count.saturating_add(elements);
         if let Some(bytes) = tensor_bytes(tensor.ggml_type, elements) {
+            weight_bytes = weight_bytes.saturating_add(bytes);
+            if tensor.name == "token_embd.weight" {
+                embedding_bytes = bytes;
+            }
             let end = data_offset.saturating_add(tensor.offset).saturating_add(bytes);
             needed = needed.max(end);
         }
@@ -259,6 +271,12 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
         });
     }
 
+    let tied_embeddings = !tensors.iter().any(|t| t.name == "output.weight");
+    let bytes_read_per_token = if tied_embeddings {
+        weight_bytes
+    } else {
+        weight_bytes - embedding_bytes
+    };
     Ok(GgufInfo {
         path: path.to_path_buf(),
         version,
@@ -267,6 +285,8 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
         tensor_count,
         parameter_count,
         data_offset,
+        weight_bytes,
+        bytes_read_per_token,
     })
 }
 
@@ -495,45 +515,63 @@ fn tensor_bytes(ggml_type: u32, elements: u64) -> Option<u64> {
     Some(elements.div_ceil(block_elements).saturating_mul(block_bytes))
 }
 
-/// llama.cpp's `llama_ftype` names, as `general.file_type` stores them.
+/// `general.file_type` values and llama.cpp's names for them (`llama_ftype`).
+const FILE_TYPES: [(u64, &str); 33] = [
+    (0, "F32"),
+    (1, "F16"),
+    (2, "Q4_0"),
+    (3, "Q4_1"),
+    (7, "Q8_0"),
+    (8, "Q5_0"),
+    (9, "Q5_1"),
+    (10, "Q2_K"),
+    (11, "Q3_K_S"),
+    (12, "Q3_K_M"),
+    (13, "Q3_K_L"),
+    (14, "Q4_K_S"),
+    (15, "Q4_K_M"),
+    (16, "Q5_K_S"),
+    (17, "Q5_K_M"),
+    (18, "Q6_K"),
+    (19, "IQ2_XXS"),
+    (20, "IQ2_XS"),
+    (21, "Q2_K_S"),
+    (22, "IQ3_XS"),
+    (23, "IQ3_XXS"),
+    (24, "IQ1_S"),
+    (25, "IQ4_NL"),
+    (26, "IQ3_S"),
+    (27, "IQ3_M"),
+    (28, "IQ2_S"),
+    (29, "IQ2_M"),
+    (30, "IQ4_XS"),
+    (31, "IQ1_M"),
+    (32, "BF16"),
+    (36, "TQ1_0"),
+    (37, "TQ2_0"),
+    (38, "MXFP4_MOE"),
+];
+
 pub fn file_type_name(file_type: u64) -> String {
-    let name = match file_type {
-        0 => "F32",
-        1 => "F16",
-        2 => "Q4_0",
-        3 => "Q4_1",
-        7 => "Q8_0",
-        8 => "Q5_0",
-        9 => "Q5_1",
-        10 => "Q2_K",
-        11 => "Q3_K_S",
-        12 => "Q3_K_M",
-        13 => "Q3_K_L",
-        14 => "Q4_K_S",
-        15 => "Q4_K_M",
-        16 => "Q5_K_S",
-        17 => "Q5_K_M",
-        18 => "Q6_K",
-        19 => "IQ2_XXS",
-        20 => "IQ2_XS",
-        21 => "Q2_K_S",
-        22 => "IQ3_XS",
-        23 => "IQ3_XXS",
-        24 => "IQ1_S",
-        25 => "IQ4_NL",
-        26 => "IQ3_S",
-        27 => "IQ3_M",
-        28 => "IQ2_S",
-        29 => "IQ2_M",
-        30 => "IQ4_XS",
-        31 => "IQ1_M",
-        32 => "BF16",
-        36 => "TQ1_0",
-        37 => "TQ2_0",
-        38 => "MXFP4_MOE",
-        other => return format!("file type {other}"),
-    };
-    name.to_string()
+    FILE_TYPES.iter().find(|(id, _)| *id == file_type).map_or_else(
+        || format!("file type {file_type}"),
+        |(_, name)| (*name).to_string(),
+    )
+}
+
+/// The `general.file_type` value of a type name (case-insensitive), e.g. `q8_0` → 7.
+pub fn file_type_by_name(name: &str) -> Option<u64> {
+    FILE_TYPES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(id, _)| *id)
+}
+
+impl GgufInfo {
+    /// The model's quantization (`general.file_type`), if the header says.
+    pub fn file_type(&self) -> Option<u64> {
+        self.metadata.get("general.file_type").and_then(MetaValue::as_u64)
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! persistence plug in through traits ([`engine::LocalEngine`], [`runner::RunSink`]), so this crate
 //! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
 
+pub mod bench;
 pub mod diff;
 pub mod engine;
 pub mod environment;
@@ -12,9 +13,12 @@ pub mod events;
 pub mod experiment;
 pub mod export;
 pub mod gguf;
+pub mod library;
 pub mod matrix;
+pub mod memory;
 pub mod paths;
 pub mod prompt;
+pub mod quantize;
 pub mod report;
 pub mod run;
 pub mod runner;

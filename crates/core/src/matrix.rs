@@ -1,8 +1,9 @@
-//! Matrix expansion: an experiment becomes configs (variant × target × n_ctx) and runs
-//! (config × case × repetition), in the order they should execute.
+//! Matrix expansion: an experiment becomes configs (variant × target × the target's swept
+//! settings) and runs (config × case × repetition), in the order they should execute.
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::LocalSettings;
 use crate::experiment::Experiment;
 
 /// One point of the matrix. Indices refer to the experiment's lists.
@@ -10,7 +11,7 @@ use crate::experiment::Experiment;
 pub struct Config {
     pub variant: usize,
     pub target: usize,
-    pub n_ctx: u32,
+    pub settings: LocalSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,13 +26,13 @@ pub struct PlannedRun {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextGroup {
     pub target: usize,
-    pub n_ctx: u32,
+    pub settings: LocalSettings,
     pub runs: Vec<PlannedRun>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// In report order: variant, then target, then n_ctx.
+    /// In report order: variant, then target, then the target's settings.
     pub configs: Vec<Config>,
     /// In execution order.
     pub groups: Vec<ContextGroup>,
@@ -39,14 +40,16 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(experiment: &Experiment) -> Plan {
+        let target_settings: Vec<Vec<LocalSettings>> =
+            experiment.targets.iter().map(|t| t.settings()).collect();
         let mut configs = Vec::new();
         for variant in 0..experiment.variants.len() {
-            for (target, spec) in experiment.targets.iter().enumerate() {
-                for &n_ctx in &spec.n_ctx {
+            for (target, settings) in target_settings.iter().enumerate() {
+                for &settings in settings {
                     configs.push(Config {
                         variant,
                         target,
-                        n_ctx,
+                        settings,
                     });
                 }
             }
@@ -56,12 +59,12 @@ impl Plan {
         // the machine (thermal, background load) spreads over every config instead of biasing
         // whichever config happened to run last.
         let mut groups = Vec::new();
-        for (target, spec) in experiment.targets.iter().enumerate() {
-            for &n_ctx in &spec.n_ctx {
+        for (target, settings) in target_settings.iter().enumerate() {
+            for &settings in settings {
                 let mut runs = Vec::new();
                 for repetition in 0..experiment.repetitions {
                     for (config, c) in configs.iter().enumerate() {
-                        if c.target != target || c.n_ctx != n_ctx {
+                        if c.target != target || c.settings != settings {
                             continue;
                         }
                         for case in 0..experiment.cases.len() {
@@ -73,7 +76,11 @@ impl Plan {
                         }
                     }
                 }
-                groups.push(ContextGroup { target, n_ctx, runs });
+                groups.push(ContextGroup {
+                    target,
+                    settings,
+                    runs,
+                });
             }
         }
         Plan { configs, groups }
@@ -81,5 +88,20 @@ impl Plan {
 
     pub fn total_runs(&self) -> usize {
         self.groups.iter().map(|g| g.runs.len()).sum()
+    }
+
+    /// `variant · target · settings` for every config, naming only the settings that vary.
+    pub fn config_labels(&self, experiment: &Experiment) -> Vec<String> {
+        let settings: Vec<LocalSettings> = self.configs.iter().map(|c| c.settings).collect();
+        LocalSettings::labels(&settings)
+            .into_iter()
+            .zip(&self.configs)
+            .map(|(label, c)| {
+                format!(
+                    "{} · {} · {label}",
+                    experiment.variants[c.variant].id, experiment.targets[c.target].id
+                )
+            })
+            .collect()
     }
 }

@@ -28,7 +28,13 @@ pub fn default_database() -> PathBuf {
     data_dir().join("tradeoff.sqlite3")
 }
 
+/// The folder of the default model and of models Tradeoff makes (quantizations); always part
+/// of the model library.
+pub fn models_dir() -> PathBuf {
+    data_dir().join("models")
+}
+
 /// Where `make model` puts the default model.
 pub fn default_model() -> PathBuf {
-    data_dir().join("models").join(DEFAULT_MODEL_FILE)
+    models_dir().join(DEFAULT_MODEL_FILE)
 }

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::{KvType, LocalSettings};
 use crate::environment::Environment;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::stats::{mean, percentile};
@@ -32,17 +33,21 @@ pub struct TargetInfo {
     pub model: String,
     pub model_path: String,
     pub model_sha256: Option<String>,
-    pub threads: u32,
-    pub batch: u32,
+    pub threads: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub kv_type: Vec<KvType>,
+    pub n_gpu_layers: Vec<u32>,
     pub chat_template: String,
     pub loads: Vec<LoadRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadRow {
-    pub n_ctx: u32,
+    #[serde(flatten)]
+    pub settings: LocalSettings,
     pub model_load_ms: Option<f64>,
     pub context_create_ms: Option<f64>,
+    pub kv_cache_bytes: Option<u64>,
     pub error: Option<RunError>,
     pub warnings: Vec<String>,
 }
@@ -52,7 +57,8 @@ pub struct LoadRow {
 pub struct RunRow {
     pub variant: String,
     pub target: String,
-    pub n_ctx: u32,
+    #[serde(flatten)]
+    pub settings: LocalSettings,
     pub case: String,
     pub repetition: u32,
     pub started_at: String,
@@ -62,6 +68,8 @@ pub struct RunRow {
     pub output_tokens: Option<u32>,
     pub prompt_tokens_per_s: Option<f64>,
     pub gen_tokens_per_s: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub kv_cache_bytes: Option<u64>,
     pub output: String,
     pub finish_reason: Option<FinishReason>,
     pub error: Option<RunError>,
@@ -82,7 +90,7 @@ impl RunRow {
         RunRow {
             variant: key.variant,
             target: key.target,
-            n_ctx: key.n_ctx,
+            settings: key.settings,
             case: key.case,
             repetition: key.repetition,
             started_at: key.started_at,
@@ -92,6 +100,8 @@ impl RunRow {
             output_tokens: metrics.as_ref().map(|m| m.output_tokens),
             prompt_tokens_per_s: metrics.as_ref().and_then(RunMetrics::prompt_tokens_per_s),
             gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
+            peak_rss_bytes: metrics.as_ref().and_then(|m| m.peak_rss_bytes),
+            kv_cache_bytes: metrics.as_ref().and_then(|m| m.kv_cache_bytes),
             output,
             finish_reason,
             error,
@@ -106,7 +116,7 @@ impl RunRow {
 pub struct RunKey {
     pub variant: String,
     pub target: String,
-    pub n_ctx: u32,
+    pub settings: LocalSettings,
     pub case: String,
     pub repetition: u32,
     pub started_at: String,
@@ -117,7 +127,8 @@ pub struct RunKey {
 pub struct ConfigKey {
     pub variant: String,
     pub target: String,
-    pub n_ctx: u32,
+    #[serde(flatten)]
+    pub settings: LocalSettings,
 }
 
 /// Per-config statistics over its successful runs; errors are counted, not averaged in.
@@ -125,7 +136,10 @@ pub struct ConfigKey {
 pub struct ConfigSummary {
     pub variant: String,
     pub target: String,
-    pub n_ctx: u32,
+    #[serde(flatten)]
+    pub settings: LocalSettings,
+    /// The settings in words, naming only those that differ between the experiment's configs.
+    pub settings_label: String,
     pub runs: usize,
     pub errors: usize,
     pub latency_p50_ms: Option<f64>,
@@ -135,23 +149,28 @@ pub struct ConfigSummary {
     pub gen_tokens_per_s_mean: Option<f64>,
     pub input_tokens_mean: Option<f64>,
     pub output_tokens_mean: Option<f64>,
+    pub kv_cache_bytes: Option<u64>,
+    pub peak_rss_bytes_max: Option<u64>,
 }
 
 /// Summarizes runs per config, in the order of `configs`.
 pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
     // One pass to bucket runs by config: an experiment can hold 100,000 runs.
-    let mut by_config: HashMap<(&str, &str, u32), Vec<&RunRow>> = HashMap::with_capacity(configs.len());
+    type Key<'a> = (&'a str, &'a str, LocalSettings);
+    let mut by_config: HashMap<Key<'_>, Vec<&RunRow>> = HashMap::with_capacity(configs.len());
     for run in runs {
         by_config
-            .entry((run.variant.as_str(), run.target.as_str(), run.n_ctx))
+            .entry((run.variant.as_str(), run.target.as_str(), run.settings))
             .or_default()
             .push(run);
     }
+    let labels = LocalSettings::labels(&configs.iter().map(|c| c.settings).collect::<Vec<_>>());
     configs
         .iter()
-        .map(|key| {
+        .zip(labels)
+        .map(|(key, settings_label)| {
             let mine = by_config
-                .get(&(key.variant.as_str(), key.target.as_str(), key.n_ctx))
+                .get(&(key.variant.as_str(), key.target.as_str(), key.settings))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.error.is_none()).collect();
@@ -161,7 +180,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
             ConfigSummary {
                 variant: key.variant.clone(),
                 target: key.target.clone(),
-                n_ctx: key.n_ctx,
+                settings: key.settings,
+                settings_label,
                 runs: mine.len(),
                 errors: mine.len() - ok.len(),
                 latency_p50_ms: percentile(&latency, 50.0),
@@ -171,6 +191,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 gen_tokens_per_s_mean: mean(&values(|r| r.gen_tokens_per_s)),
                 input_tokens_mean: mean(&values(|r| r.input_tokens.map(f64::from))),
                 output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
+                kv_cache_bytes: ok.iter().find_map(|r| r.kv_cache_bytes),
+                peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
             }
         })
         .collect()
@@ -180,7 +202,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
 pub const SUMMARY_HEADERS: [&str; 11] = [
     "variant",
     "target",
-    "n_ctx",
+    "settings",
     "runs",
     "errors",
     "p50 ms",
@@ -196,7 +218,7 @@ impl ConfigSummary {
         [
             self.variant.clone(),
             self.target.clone(),
-            self.n_ctx.to_string(),
+            self.settings_label.clone(),
             self.runs.to_string(),
             self.errors.to_string(),
             number(self.latency_p50_ms, 1),
@@ -207,6 +229,18 @@ impl ConfigSummary {
             number(self.output_tokens_mean, 1),
         ]
     }
+}
+
+fn list<T: std::fmt::Display>(values: &[T]) -> String {
+    values
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
 fn number(value: Option<f64>, decimals: usize) -> String {
@@ -236,6 +270,10 @@ impl Report {
             "variant",
             "target",
             "n_ctx",
+            "threads",
+            "batch",
+            "kv_type",
+            "n_gpu_layers",
             "case",
             "repetition",
             "started_at",
@@ -245,6 +283,8 @@ impl Report {
             "output_tokens",
             "prompt_tokens_per_s",
             "gen_tokens_per_s",
+            "peak_rss_bytes",
+            "kv_cache_bytes",
             "finish_reason",
             "error_class",
             "error",
@@ -256,7 +296,11 @@ impl Report {
                 self.experiment_id.to_string(),
                 run.variant.clone(),
                 run.target.clone(),
-                run.n_ctx.to_string(),
+                run.settings.n_ctx.to_string(),
+                run.settings.threads.to_string(),
+                run.settings.batch.to_string(),
+                run.settings.kv_type.to_string(),
+                run.settings.n_gpu_layers.to_string(),
                 run.case.clone(),
                 run.repetition.to_string(),
                 run.started_at.clone(),
@@ -266,6 +310,8 @@ impl Report {
                 run.output_tokens.map(|v| v.to_string()).unwrap_or_default(),
                 opt(run.prompt_tokens_per_s),
                 opt(run.gen_tokens_per_s),
+                run.peak_rss_bytes.map(|v| v.to_string()).unwrap_or_default(),
+                run.kv_cache_bytes.map(|v| v.to_string()).unwrap_or_default(),
                 run.finish_reason
                     .map(|f| f.as_str().to_string())
                     .unwrap_or_default(),
@@ -308,21 +354,27 @@ impl Report {
         for target in &self.targets {
             let _ = writeln!(
                 md,
-                "- `{}`: {} (sha256 {}), {} threads, batch {}, chat template {}",
+                "- `{}`: {} (sha256 {}), threads {}, batch {}, KV cache {}, GPU layers {}, chat template {}",
                 target.id,
                 target.model_path,
                 target.model_sha256.as_deref().unwrap_or("unknown"),
-                target.threads,
-                target.batch,
+                list(&target.threads),
+                list(&target.batch),
+                list(&target.kv_type),
+                list(&target.n_gpu_layers),
                 target.chat_template
             );
             for load in &target.loads {
                 let _ = writeln!(
                     md,
-                    "  - n_ctx {}: model load {} ms, context {} ms{}",
-                    load.n_ctx,
+                    "  - n_ctx {} · {} threads · batch {} · kv {}: model load {} ms, context {} ms, KV cache {}{}",
+                    load.settings.n_ctx,
+                    load.settings.threads,
+                    load.settings.batch,
+                    load.settings.kv_type,
                     number(load.model_load_ms, 1),
                     number(load.context_create_ms, 1),
+                    load.kv_cache_bytes.map_or_else(|| "—".to_string(), mib),
                     load.error
                         .as_ref()
                         .map(|e| format!(", failed: {e}"))
@@ -347,7 +399,7 @@ impl Report {
                         "- {} / {} / n_ctx {} / case {} / rep {}: {}",
                         run.variant,
                         run.target,
-                        run.n_ctx,
+                        run.settings.n_ctx,
                         run.case,
                         run.repetition,
                         escape_md(&error.to_string())
@@ -384,11 +436,19 @@ mod tests {
     use super::*;
     use crate::run::ErrorClass;
 
+    const SETTINGS: LocalSettings = LocalSettings {
+        n_ctx: 512,
+        threads: 2,
+        batch: 512,
+        kv_type: KvType::F16,
+        n_gpu_layers: 0,
+    };
+
     fn row(variant: &str, latency: Option<f64>) -> RunRow {
         let key = RunKey {
             variant: variant.into(),
             target: "t".into(),
-            n_ctx: 512,
+            settings: SETTINGS,
             case: "c".into(),
             repetition: 0,
             started_at: String::new(),
@@ -402,6 +462,8 @@ mod tests {
             prompt_eval_tokens: Some(10),
             gen_eval_ms: Some(30.0),
             gen_eval_tokens: Some(3),
+            peak_rss_bytes: None,
+            kv_cache_bytes: None,
         });
         let error = latency
             .is_none()
@@ -414,7 +476,7 @@ mod tests {
         let configs = [ConfigKey {
             variant: "a".into(),
             target: "t".into(),
-            n_ctx: 512,
+            settings: SETTINGS,
         }];
         let runs = [
             row("a", Some(100.0)),
@@ -437,7 +499,7 @@ mod tests {
         let configs = [ConfigKey {
             variant: "a".into(),
             target: "t".into(),
-            n_ctx: 512,
+            settings: SETTINGS,
         }];
         let s = &summarize(&configs, &[row("a", None)])[0];
         assert_eq!((s.runs, s.errors, s.latency_p50_ms), (1, 1, None));

@@ -23,6 +23,13 @@ pub struct RunMetrics {
     /// llama.cpp's generation time and decode count (`llama_perf_context`).
     pub gen_eval_ms: Option<f64>,
     pub gen_eval_tokens: Option<u32>,
+    /// The worker's peak resident memory since this run's model and context were set up
+    /// (weights, KV cache and compute buffers as they were really touched).
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
+    /// Memory of the KV cache of the context the run used.
+    #[serde(default)]
+    pub kv_cache_bytes: Option<u64>,
 }
 
 impl RunMetrics {
@@ -85,6 +92,8 @@ impl FinishReason {
 pub enum ErrorClass {
     ModelLoad,
     ContextCreate,
+    /// The config would need more memory than the machine has available; refused before trying.
+    InsufficientMemory,
     ContextOverflow,
     ChatTemplate,
     Template,
@@ -95,9 +104,10 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 9] = [
+    pub const ALL: [ErrorClass; 10] = [
         ErrorClass::ModelLoad,
         ErrorClass::ContextCreate,
+        ErrorClass::InsufficientMemory,
         ErrorClass::ContextOverflow,
         ErrorClass::ChatTemplate,
         ErrorClass::Template,
@@ -111,6 +121,7 @@ impl ErrorClass {
         match self {
             ErrorClass::ModelLoad => "model_load",
             ErrorClass::ContextCreate => "context_create",
+            ErrorClass::InsufficientMemory => "insufficient_memory",
             ErrorClass::ContextOverflow => "context_overflow",
             ErrorClass::ChatTemplate => "chat_template",
             ErrorClass::Template => "template",

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ContextSettings, GenerateError, GenerateRequest, LoadRequest, LocalEngine};
+use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
 use crate::matrix::{Plan, PlannedRun};
 use crate::prompt::{PromptRenderer, TemplateError};
@@ -15,9 +15,10 @@ use crate::run::{ErrorClass, RunError, RunRecord};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadEvent {
     pub target: usize,
-    pub n_ctx: u32,
+    pub settings: LocalSettings,
     pub model_load_ms: Option<f64>,
     pub context_create_ms: Option<f64>,
+    pub kv_cache_bytes: Option<u64>,
     pub error: Option<RunError>,
     pub warnings: Vec<String>,
 }
@@ -75,23 +76,17 @@ pub fn run_experiment(
             return Ok(RunOutcome::Cancelled);
         }
         let target = &experiment.targets[group.target];
-        observer.loading(&target.id, group.n_ctx);
-        let load = LoadRequest {
-            model_path: target.model.path.clone(),
-            context: ContextSettings {
-                n_ctx: group.n_ctx,
-                threads: target.threads,
-                batch: target.batch,
-            },
-        };
+        observer.loading(&target.id, group.settings.n_ctx);
+        let load = group.settings.load_request(target.model.path.clone());
         let loaded = engine.load(&load);
         let (event, load_error) = match loaded {
             Ok(report) => (
                 LoadEvent {
                     target: group.target,
-                    n_ctx: group.n_ctx,
+                    settings: group.settings,
                     model_load_ms: report.model_load_ms,
                     context_create_ms: report.context_create_ms,
+                    kv_cache_bytes: report.kv_cache_bytes,
                     error: None,
                     warnings: report.warnings,
                 },
@@ -100,9 +95,10 @@ pub fn run_experiment(
             Err(error) => (
                 LoadEvent {
                     target: group.target,
-                    n_ctx: group.n_ctx,
+                    settings: group.settings,
                     model_load_ms: None,
                     context_create_ms: None,
+                    kv_cache_bytes: None,
                     error: Some(error.clone()),
                     warnings: Vec::new(),
                 },
@@ -180,7 +176,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::engine::{Generation, LoadReport};
+    use crate::engine::{Generation, LoadReport, LoadRequest};
     use crate::experiment::{FileFormat, parse_str};
     use crate::run::{FinishReason, RunMetrics};
 
@@ -211,6 +207,7 @@ mod tests {
             Ok(LoadReport {
                 model_load_ms: Some(1.0),
                 context_create_ms: Some(0.5),
+                kv_cache_bytes: None,
                 has_chat_template: false,
                 warnings: vec![],
             })
@@ -241,6 +238,8 @@ mod tests {
                     prompt_eval_tokens: None,
                     gen_eval_ms: None,
                     gen_eval_tokens: None,
+                    peak_rss_bytes: None,
+                    kv_cache_bytes: None,
                 },
                 warnings: vec![],
             })

@@ -4,23 +4,27 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::sampling::LlamaSampler;
+use tradeoff_core::bench::{BenchRequest, BenchSamples};
 use tradeoff_core::engine::{
-    ContextSettings, GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine,
+    ContextSettings, GenerateError, GenerateRequest, Generation, KvType, LoadReport, LoadRequest, LocalEngine,
 };
 use tradeoff_core::experiment::{ChatTemplateChoice, Sampling};
-use tradeoff_core::gguf;
+use tradeoff_core::gguf::{self, GgufInfo};
+use tradeoff_core::memory::{available_memory, estimate as memory_estimate, human_bytes};
 use tradeoff_core::prompt::RenderedPrompt;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use tradeoff_core::stop::StopMatcher;
 
 use crate::backend::{backend, system_info};
+use crate::bench::{TokenSource, time_generation, time_prompt};
 use crate::chat::prompt_text;
 use crate::log_capture::capture_logs;
+use crate::memory;
 use crate::session::{ActiveContext, LoadedModel, ModelOwner};
 
 /// Micro-batch size for prompt processing; llama.cpp's default.
@@ -66,17 +70,72 @@ impl LlamaEngine {
         Ok((u32::try_from(count).unwrap_or(u32::MAX), warnings))
     }
 
+    /// Times pp and tg repetitions as llama-bench does: each in a context of its own size
+    /// (`n_prompt` for pp, `n_gen` for tg), after one warm-up.
+    pub fn bench(&mut self, request: &BenchRequest) -> Result<BenchSamples, RunError> {
+        let mut samples = BenchSamples {
+            pp_ns: Vec::new(),
+            tg_ns: Vec::new(),
+        };
+        for prompt_processing in [true, false] {
+            let n = if prompt_processing {
+                request.n_prompt
+            } else {
+                request.n_gen
+            };
+            if n == 0 {
+                continue;
+            }
+            self.load(&LoadRequest {
+                model_path: request.model_path.clone(),
+                n_gpu_layers: 0,
+                context: ContextSettings {
+                    n_ctx: n,
+                    threads: request.threads,
+                    batch: request.batch,
+                    kv_type: KvType::F16,
+                },
+            })?;
+            let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
+            let times = loaded.with_dependent_mut(|owner, slot| {
+                let ctx = &mut slot.as_mut().ok_or_else(not_loaded)?.ctx;
+                let model = &owner.model;
+                let mut tokens = TokenSource::new(model);
+                // llama-bench's warm-up: one whole pp repetition, or a single generated token.
+                if prompt_processing {
+                    time_prompt(model, ctx, &mut tokens, n)?;
+                } else {
+                    time_generation(model, ctx, &mut tokens, 1)?;
+                }
+                (0..request.reps)
+                    .map(|_| {
+                        if prompt_processing {
+                            time_prompt(model, ctx, &mut tokens, n)
+                        } else {
+                            time_generation(model, ctx, &mut tokens, n)
+                        }
+                    })
+                    .collect::<Result<Vec<u64>, RunError>>()
+            })?;
+            if prompt_processing {
+                samples.pp_ns = times;
+            } else {
+                samples.tg_ns = times;
+            }
+        }
+        Ok(samples)
+    }
+
     /// Frees the model and its context.
     pub fn unload(&mut self) {
         self.loaded = None;
     }
 
     fn ensure_model(&mut self, request: &LoadRequest, report: &mut LoadReport) -> Result<(), RunError> {
-        if self
-            .loaded
-            .as_ref()
-            .is_some_and(|l| l.borrow_owner().path == request.model_path)
-        {
+        if self.loaded.as_ref().is_some_and(|l| {
+            let owner = l.borrow_owner();
+            owner.path == request.model_path && owner.n_gpu_layers == request.n_gpu_layers
+        }) {
             return Ok(());
         }
         // Free the old model (and its context) before loading the next one.
@@ -85,17 +144,18 @@ impl LlamaEngine {
         let path = &request.model_path;
         // Our own reader names the problem (missing, not GGUF, truncated) before llama.cpp,
         // which would only say that loading failed.
-        gguf::read(path).map_err(|e| RunError::new(ErrorClass::ModelLoad, e.to_string()))?;
+        let info = gguf::read(path).map_err(|e| RunError::new(ErrorClass::ModelLoad, e.to_string()))?;
+        check_fits(&info, request, false)?;
         let started = Instant::now();
-        let (model, logs) =
-            capture_logs(|| LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()));
+        let params = LlamaModelParams::default().with_n_gpu_layers(request.n_gpu_layers);
+        let (model, logs) = capture_logs(|| LlamaModel::load_from_file(backend, path, &params));
         let model = model.map_err(|e| {
             RunError::new(
                 ErrorClass::ModelLoad,
                 format!(
                     "llama.cpp could not load {}: {e}{}",
                     path.display(),
-                    log_suffix(&logs)
+                    log_suffix(&logs.problems)
                 ),
             )
         })?;
@@ -105,6 +165,8 @@ impl LlamaEngine {
                 has_chat_template: model.chat_template(None).is_ok(),
                 model,
                 path: path.clone(),
+                n_gpu_layers: request.n_gpu_layers,
+                info,
             },
             |_| None,
         ));
@@ -120,7 +182,8 @@ impl LlamaEngine {
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
             report.has_chat_template = owner.has_chat_template;
-            if slot.as_ref().is_some_and(|active| active.settings == *settings) {
+            if let Some(active) = slot.as_ref().filter(|active| active.settings == *settings) {
+                report.kv_cache_bytes = active.kv_cache_bytes;
                 return Ok(());
             }
             let trained = owner.model.n_ctx_train();
@@ -132,6 +195,7 @@ impl LlamaEngine {
             }
             // Drop the old context first: two KV caches at once can exhaust memory.
             *slot = None;
+            memory::reset_peak_rss();
             let n_batch = settings.batch.min(settings.n_ctx).max(1);
             let threads = i32::try_from(settings.threads).unwrap_or(i32::MAX);
             let params = LlamaContextParams::default()
@@ -143,13 +207,20 @@ impl LlamaEngine {
                 // Perf counters are off by default; they are the cross-check of our timings.
                 .with_no_perf(false)
                 // Sliding-window layers keep only their window of KV cache (less memory, same speed).
-                .with_swa_full(false);
+                .with_swa_full(false)
+                .with_type_k(cache_type(settings.kv_type))
+                .with_type_v(cache_type(settings.kv_type));
             let started = Instant::now();
             let (ctx, logs) = capture_logs(|| owner.model.new_context(backend, params));
             let mut ctx = ctx.map_err(|e| {
                 RunError::new(
                     ErrorClass::ContextCreate,
-                    format!("llama.cpp could not create a context with n_ctx {}: {e}{}", settings.n_ctx, log_suffix(&logs)),
+                    format!(
+                        "llama.cpp could not create a context with n_ctx {} and a {} KV cache: {e}{}",
+                        settings.n_ctx,
+                        settings.kv_type,
+                        log_suffix(&logs.problems)
+                    ),
                 )
             })?;
             // One decode warms caches and thread pools, as llama-bench's warm-up run does,
@@ -170,8 +241,10 @@ impl LlamaEngine {
                 ));
             }
             report.context_create_ms = Some(elapsed_ms(started));
+            report.kv_cache_bytes = logs.kv_cache_bytes();
             *slot = Some(ActiveContext {
                 settings: settings.clone(),
+                kv_cache_bytes: report.kv_cache_bytes,
                 ctx,
             });
             Ok(())
@@ -184,10 +257,18 @@ impl LocalEngine for LlamaEngine {
         let mut report = LoadReport {
             model_load_ms: None,
             context_create_ms: None,
+            kv_cache_bytes: None,
             has_chat_template: false,
             warnings: Vec::new(),
         };
         self.ensure_model(request, &mut report)?;
+        if let Some(loaded) = &self.loaded {
+            let owner = loaded.borrow_owner();
+            let current = loaded.with_dependent(|_, slot| slot.as_ref().map(|a| a.settings.clone()));
+            if current.as_ref() != Some(&request.context) {
+                check_fits(&owner.info, request, true)?;
+            }
+        }
         self.ensure_context(&request.context, &mut report)?;
         Ok(report)
     }
@@ -202,7 +283,10 @@ impl LocalEngine for LlamaEngine {
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
             let active = slot.as_mut().ok_or_else(not_loaded)?;
-            generate_in(&owner.model, &mut active.ctx, request, on_text, cancel)
+            let mut generation = generate_in(&owner.model, &mut active.ctx, request, on_text, cancel)?;
+            generation.metrics.kv_cache_bytes = active.kv_cache_bytes;
+            generation.metrics.peak_rss_bytes = memory::peak_rss_bytes();
+            Ok(generation)
         })
     }
 
@@ -350,6 +434,8 @@ fn generate_in(
             prompt_eval_tokens: counter(timings.n_p_eval()),
             gen_eval_ms: Some(timings.t_eval_ms()),
             gen_eval_tokens: counter(timings.n_eval()),
+            peak_rss_bytes: None,
+            kv_cache_bytes: None,
         },
         warnings,
     })
@@ -369,6 +455,46 @@ fn sampler(settings: &Sampling) -> LlamaSampler {
     chain.push(LlamaSampler::temp(settings.temperature));
     chain.push(LlamaSampler::dist(settings.seed));
     LlamaSampler::chain_simple(chain)
+}
+
+/// Refuses a config whose estimated memory exceeds what the machine has available, before
+/// llama.cpp tries (and takes seconds to fail, or gets the process killed). With the model
+/// already resident only the new context has to fit.
+fn check_fits(info: &GgufInfo, request: &LoadRequest, model_resident: bool) -> Result<(), RunError> {
+    let Some(available) = available_memory() else {
+        return Ok(());
+    };
+    let estimate = memory_estimate(info, &request.settings());
+    let needed = if model_resident {
+        estimate.total_bytes() - estimate.weights_bytes
+    } else {
+        estimate.total_bytes()
+    };
+    if needed <= available {
+        return Ok(());
+    }
+    Err(RunError::new(
+        ErrorClass::InsufficientMemory,
+        format!(
+            "this config needs about {} (weights {}{}, KV cache {} for n_ctx {} as {}, buffers {}) but only {} of memory is available; lower n_ctx, use a quantized KV cache (kv_type q8_0 or q4_0), or a smaller model",
+            human_bytes(needed),
+            human_bytes(estimate.weights_bytes),
+            if model_resident { ", already loaded" } else { "" },
+            human_bytes(estimate.kv_cache_bytes),
+            request.context.n_ctx,
+            request.context.kv_type,
+            human_bytes(estimate.compute_bytes),
+            human_bytes(available),
+        ),
+    ))
+}
+
+fn cache_type(kv_type: KvType) -> KvCacheType {
+    match kv_type {
+        KvType::F16 => KvCacheType::F16,
+        KvType::Q8_0 => KvCacheType::Q8_0,
+        KvType::Q4_0 => KvCacheType::Q4_0,
+    }
 }
 
 fn decode_error(error: llama_cpp_2::DecodeError, phase: &str) -> RunError {

@@ -8,9 +8,12 @@
 //! the worker process ([`worker::serve`], `tradeoff worker`); see ARCHITECTURE.md.
 
 mod backend;
+mod bench;
 mod chat;
 mod engine;
 mod log_capture;
+mod memory;
+pub mod quantize;
 mod session;
 pub mod worker;
 

@@ -10,16 +10,21 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use self_cell::self_cell;
 use tradeoff_core::engine::ContextSettings;
+use tradeoff_core::gguf::GgufInfo;
 
 #[derive(Debug)]
 pub(crate) struct ModelOwner {
     pub model: LlamaModel,
     pub path: PathBuf,
+    pub n_gpu_layers: u32,
     pub has_chat_template: bool,
+    /// The GGUF header, kept for memory estimates of later contexts.
+    pub info: GgufInfo,
 }
 
 pub(crate) struct ActiveContext<'model> {
     pub settings: ContextSettings,
+    pub kv_cache_bytes: Option<u64>,
     pub ctx: LlamaContext<'model>,
 }
 

@@ -61,6 +61,27 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
                 Ok((count, warnings)) => Reply::Tokens { count, warnings },
                 Err(error) => Reply::Failed(error),
             },
+            Request::Bench(bench) => match engine.bench(&bench) {
+                Ok(samples) => Reply::Benched(samples),
+                Err(error) => Reply::Failed(error),
+            },
+            Request::Quantize(quantize) => {
+                let mut write_error = None;
+                let result = crate::quantize::quantize(&quantize, &mut |done, total| {
+                    if write_error.is_none()
+                        && let Err(e) = write_reply(&mut output, &Reply::Progress { done, total })
+                    {
+                        write_error = Some(e);
+                    }
+                });
+                if let Some(error) = write_error {
+                    return Err(error);
+                }
+                match result {
+                    Ok(report) => Reply::Quantized(report),
+                    Err(error) => Reply::Failed(error),
+                }
+            }
             Request::Generate { request, .. } => {
                 let mut write_error = None;
                 let result = engine.generate(

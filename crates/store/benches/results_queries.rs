@@ -55,6 +55,8 @@ repetitions: 5
                             prompt_eval_tokens: Some(40),
                             gen_eval_ms: Some(800.0),
                             gen_eval_tokens: Some(63),
+                            peak_rss_bytes: None,
+                            kv_cache_bytes: None,
                         }),
                         error: None,
                         warnings: vec![],

@@ -6,15 +6,17 @@
 
 mod grid;
 mod migrations;
+mod models;
 mod read;
 mod write;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 pub use grid::{GridCell, PREVIEW_CHARS};
+pub use models::{LibraryModel, ModelOrigin};
 pub use read::ExperimentListing;
 pub use write::ExperimentWriter;
 
@@ -39,6 +41,8 @@ pub enum StoreError {
     RunNotFound(i64),
     #[error("the database holds no experiment yet")]
     Empty,
+    #[error("cannot add {path} to the model library: {reason}")]
+    ModelSource { path: PathBuf, reason: String },
     #[error("cannot hash {path}: {source}")]
     Hash { path: PathBuf, source: std::io::Error },
 }
@@ -70,7 +74,10 @@ impl Store {
             .map_err(open_error)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_error)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
+        // Foreign keys stay off while migrations run: a migration that rebuilds a table drops
+        // the old one, which with foreign keys on would cascade into every run. Migrations
+        // that rebuild tables check the keys themselves (`foreign_key_check`).
+        conn.pragma_update(None, "foreign_keys", "OFF")
             .map_err(open_error)?;
         migrations::migrations()
             .to_latest(&mut conn)
@@ -78,6 +85,8 @@ impl Store {
                 path: path.to_path_buf(),
                 source,
             })?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_error)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -90,34 +99,15 @@ impl Store {
 
     /// The sha256 of a model file, from the cache while its size and mtime are unchanged.
     pub fn file_sha256(&self, path: &Path) -> Result<String, StoreError> {
-        let hash_error = |source| StoreError::Hash {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(hash_error)?;
-        let size = meta.len() as i64;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        let key = path.to_string_lossy();
-        let cached: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT sha256 FROM file_hashes WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
-                rusqlite::params![key, size, mtime_ns],
-                |row| row.get(0),
-            )
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                other => Err(other),
-            })?;
-        if let Some(sha) = cached {
+        if let Some(sha) = self.cached_sha256(path)? {
             return Ok(sha);
         }
-        let sha = tradeoff_core::gguf::sha256_file(path).map_err(hash_error)?;
+        let (size, mtime_ns) = file_stamp(path)?;
+        let key = path.to_string_lossy();
+        let sha = tradeoff_core::gguf::sha256_file(path).map_err(|source| StoreError::Hash {
+            path: path.to_path_buf(),
+            source,
+        })?;
         self.conn.execute(
             "INSERT INTO file_hashes (path, size, mtime_ns, sha256) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, sha256 = ?4",
@@ -125,6 +115,36 @@ impl Store {
         )?;
         Ok(sha)
     }
+
+    /// The cached sha256 of a file whose size and mtime are unchanged since it was hashed.
+    pub fn cached_sha256(&self, path: &Path) -> Result<Option<String>, StoreError> {
+        let Ok((size, mtime_ns)) = file_stamp(path) else {
+            return Ok(None);
+        };
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT sha256 FROM file_hashes WHERE path = ?1 AND size = ?2 AND mtime_ns = ?3",
+                rusqlite::params![path.to_string_lossy(), size, mtime_ns],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+}
+
+/// Size and modification time (ns) of a file: what decides whether a cached hash still holds.
+fn file_stamp(path: &Path) -> Result<(i64, i64), StoreError> {
+    let meta = std::fs::metadata(path).map_err(|source| StoreError::Hash {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    Ok((meta.len() as i64, mtime_ns))
 }
 
 #[cfg(test)]

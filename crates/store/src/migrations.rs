@@ -6,6 +6,8 @@ pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("migrations/001_initial.sql")),
         M::up(include_str!("migrations/002_grid_indexes.sql")),
+        M::up(include_str!("migrations/003_swept_settings.sql")).foreign_key_check(),
+        M::up(include_str!("migrations/004_model_library.sql")),
     ])
 }
 

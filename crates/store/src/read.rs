@@ -2,6 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
+use tradeoff_core::engine::{KvType, LocalSettings};
 use tradeoff_core::environment::Environment;
 use tradeoff_core::experiment::Target;
 use tradeoff_core::report::{ConfigKey, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize};
@@ -120,77 +121,97 @@ impl Store {
                 model: spec.model.spec.clone(),
                 model_path,
                 model_sha256,
+                loads: self.loads(id, &spec)?,
                 threads: spec.threads,
                 batch: spec.batch,
+                kv_type: spec.kv_type,
+                n_gpu_layers: spec.n_gpu_layers,
                 chat_template: spec.chat_template.to_string(),
-                loads: self.loads(id)?,
             });
         }
         Ok(targets)
     }
 
-    fn loads(&self, target_id: i64) -> Result<Vec<LoadRow>, StoreError> {
+    fn loads(&self, target_id: i64, target: &Target) -> Result<Vec<LoadRow>, StoreError> {
         let mut statement = self.conn.prepare(
-            "SELECT n_ctx, model_load_ms, context_create_ms, error_class, error_message, warnings_json
+            "SELECT n_ctx, threads, batch, kv_type, n_gpu_layers, model_load_ms, context_create_ms,
+                    kv_cache_bytes, error_class, error_message, warnings_json
              FROM loads WHERE target_id = ?1 ORDER BY id",
         )?;
-        let rows = statement
-            .query_map([target_id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, Option<f64>>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(
-                |(n_ctx, model_load_ms, context_create_ms, class, message, warnings)| {
-                    Ok(LoadRow {
-                        n_ctx: n_ctx as u32,
-                        model_load_ms,
-                        context_create_ms,
-                        error: run_error(class, message),
-                        warnings: serde_json::from_str(&warnings)?,
-                    })
-                },
-            )
-            .collect()
+        // Loads recorded before threads, batch and KV type were swept hold NULL there: they
+        // ran with the target's single value.
+        let first = |values: &[u32]| values.first().copied().unwrap_or(0);
+        let rows = statement.query_map([target_id], |r| {
+            let settings = LocalSettings {
+                n_ctx: r.get::<_, i64>(0)? as u32,
+                threads: r
+                    .get::<_, Option<i64>>(1)?
+                    .map_or(first(&target.threads), |v| v as u32),
+                batch: r
+                    .get::<_, Option<i64>>(2)?
+                    .map_or(first(&target.batch), |v| v as u32),
+                kv_type: r
+                    .get::<_, Option<String>>(3)?
+                    .and_then(|k| KvType::parse(&k))
+                    .unwrap_or_default(),
+                n_gpu_layers: r.get::<_, Option<i64>>(4)?.map_or(0, |v| v as u32),
+            };
+            Ok((
+                settings,
+                r.get::<_, Option<f64>>(5)?,
+                r.get::<_, Option<f64>>(6)?,
+                r.get::<_, Option<i64>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, String>(10)?,
+            ))
+        })?;
+        let mut loads = Vec::new();
+        for row in rows {
+            let (settings, model_load_ms, context_create_ms, kv_bytes, class, message, warnings) = row?;
+            loads.push(LoadRow {
+                settings,
+                model_load_ms,
+                context_create_ms,
+                kv_cache_bytes: kv_bytes.map(|v| v as u64),
+                error: run_error(class, message),
+                warnings: serde_json::from_str(&warnings)?,
+            });
+        }
+        Ok(loads)
     }
 
     fn config_keys(&self, experiment_id: i64) -> Result<Vec<ConfigKey>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT v.key, t.key, c.n_ctx FROM configs c
-             JOIN variants v ON v.id = c.variant_id JOIN targets t ON t.id = c.target_id
-             WHERE c.experiment_id = ?1 ORDER BY c.position",
-        )?;
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT v.key, t.key, {SETTINGS_COLUMNS} FROM configs c
+                 JOIN variants v ON v.id = c.variant_id JOIN targets t ON t.id = c.target_id
+                 WHERE c.experiment_id = ?1 ORDER BY c.position"
+        ))?;
         let keys = statement.query_map([experiment_id], |r| {
             Ok(ConfigKey {
                 variant: r.get(0)?,
                 target: r.get(1)?,
-                n_ctx: r.get::<_, i64>(2)? as u32,
+                settings: settings_at(r, 2)?,
             })
         })?;
         Ok(keys.collect::<Result<_, _>>()?)
     }
 
     fn runs(&self, experiment_id: i64, with_output: bool) -> Result<Vec<RunRow>, StoreError> {
-        let mut statement = self.conn.prepare_cached(
-            "SELECT v.key, t.key, c.n_ctx, k.key, r.repetition, r.started_at,
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT v.key, t.key, k.key, r.repetition, r.started_at,
                     r.latency_ms, r.ttft_ms, r.input_tokens, r.output_tokens,
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
-                    CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json
+                    CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
+                    r.peak_rss_bytes, r.kv_cache_bytes, {SETTINGS_COLUMNS}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
              JOIN targets t ON t.id = c.target_id
              JOIN cases k ON k.id = r.case_id
              WHERE c.experiment_id = ?1
-             ORDER BY c.position, k.position, r.repetition",
-        )?;
+             ORDER BY c.position, k.position, r.repetition"
+        ))?;
         let rows = statement.query_map(params![experiment_id, with_output], run_row)?;
         let mut runs = Vec::new();
         for row in rows {
@@ -203,35 +224,57 @@ impl Store {
     }
 }
 
+/// The settings columns of `configs c`, read back by [`settings_at`].
+const SETTINGS_COLUMNS: &str = "c.n_ctx, c.threads, c.batch, c.kv_type, c.n_gpu_layers";
+
+fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
+    let kv_type: String = r.get(first + 3)?;
+    Ok(LocalSettings {
+        n_ctx: r.get::<_, i64>(first)? as u32,
+        threads: r.get::<_, i64>(first + 1)? as u32,
+        batch: r.get::<_, i64>(first + 2)? as u32,
+        kv_type: KvType::parse(&kv_type).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                first + 3,
+                rusqlite::types::Type::Text,
+                format!("unknown KV cache type `{kv_type}`").into(),
+            )
+        })?,
+        n_gpu_layers: r.get::<_, i64>(first + 4)? as u32,
+    })
+}
+
 fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
-    let latency_ms: Option<f64> = r.get(6)?;
+    let latency_ms: Option<f64> = r.get(5)?;
     let metrics = match latency_ms {
         Some(latency_ms) => Some(RunMetrics {
             latency_ms,
-            ttft_ms: r.get(7)?,
-            input_tokens: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u32,
-            output_tokens: r.get::<_, Option<i64>>(9)?.unwrap_or(0) as u32,
-            prompt_eval_ms: r.get(10)?,
-            prompt_eval_tokens: r.get::<_, Option<i64>>(11)?.map(|v| v as u32),
-            gen_eval_ms: r.get(12)?,
-            gen_eval_tokens: r.get::<_, Option<i64>>(13)?.map(|v| v as u32),
+            ttft_ms: r.get(6)?,
+            input_tokens: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u32,
+            output_tokens: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u32,
+            prompt_eval_ms: r.get(9)?,
+            prompt_eval_tokens: r.get::<_, Option<i64>>(10)?.map(|v| v as u32),
+            gen_eval_ms: r.get(11)?,
+            gen_eval_tokens: r.get::<_, Option<i64>>(12)?.map(|v| v as u32),
+            peak_rss_bytes: r.get::<_, Option<i64>>(18)?.map(|v| v as u64),
+            kv_cache_bytes: r.get::<_, Option<i64>>(19)?.map(|v| v as u64),
         }),
         None => None,
     };
     let key = RunKey {
         variant: r.get(0)?,
         target: r.get(1)?,
-        n_ctx: r.get::<_, i64>(2)? as u32,
-        case: r.get(3)?,
-        repetition: r.get::<_, i64>(4)? as u32,
-        started_at: r.get(5)?,
+        settings: settings_at(r, 20)?,
+        case: r.get(2)?,
+        repetition: r.get::<_, i64>(3)? as u32,
+        started_at: r.get(4)?,
     };
     let finish_reason = r
-        .get::<_, Option<String>>(15)?
+        .get::<_, Option<String>>(14)?
         .and_then(|f| FinishReason::parse(&f));
-    let error = run_error(r.get(16)?, r.get(17)?);
-    let row = RunRow::from_metrics(key, r.get(14)?, finish_reason, metrics, error, Vec::new());
-    Ok((row, r.get(18)?))
+    let error = run_error(r.get(15)?, r.get(16)?);
+    let row = RunRow::from_metrics(key, r.get(13)?, finish_reason, metrics, error, Vec::new());
+    Ok((row, r.get(17)?))
 }
 
 fn run_error(class: Option<String>, message: Option<String>) -> Option<RunError> {

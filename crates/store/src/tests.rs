@@ -41,6 +41,8 @@ fn measured(config: usize) -> RunRecord {
             prompt_eval_tokens: Some(95),
             gen_eval_ms: Some(70.0),
             gen_eval_tokens: Some(15),
+            peak_rss_bytes: Some(400 << 20),
+            kv_cache_bytes: Some(3 << 20),
         }),
         error: None,
         warnings: vec!["a warning".into()],
@@ -74,9 +76,10 @@ fn a_run_written_is_read_back_identical() {
         writer
             .record_load(&LoadEvent {
                 target: 0,
-                n_ctx: 256,
+                settings: plan.configs[0].settings,
                 model_load_ms: Some(80.0),
                 context_create_ms: Some(9.0),
+                kv_cache_bytes: Some(3 << 20),
                 error: None,
                 warnings: vec![],
             })
@@ -95,7 +98,7 @@ fn a_run_written_is_read_back_identical() {
         (
             back.variant.as_str(),
             back.target.as_str(),
-            back.n_ctx,
+            back.settings.n_ctx,
             back.case.as_str()
         ),
         ("a", "t", 512, "one")
@@ -108,6 +111,10 @@ fn a_run_written_is_read_back_identical() {
     assert_eq!(report.runs[1].error, failed.error);
     assert_eq!(report.targets[0].model_sha256.as_deref(), Some("abc"));
     assert_eq!(report.targets[0].loads[0].model_load_ms, Some(80.0));
+    assert_eq!(report.targets[0].loads[0].settings, plan.configs[0].settings);
+    assert_eq!(report.targets[0].loads[0].kv_cache_bytes, Some(3 << 20));
+    assert_eq!(back.settings, plan.configs[1].settings);
+    assert_eq!(report.configs[1].peak_rss_bytes_max, Some(400 << 20));
     assert_eq!(report.configs.len(), 4);
     assert_eq!(report.configs[1].runs, 1);
     assert_eq!(report.configs[2].errors, 1);
@@ -167,4 +174,43 @@ fn the_database_is_in_wal_mode_with_foreign_keys() {
         .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
         .unwrap();
     assert_eq!((mode.as_str(), fk), ("wal", 1));
+}
+
+#[test]
+fn a_database_from_before_settings_sweeps_keeps_every_run_when_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite3");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        crate::migrations::migrations().to_version(&mut conn, 2).unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        // A target as version 2 stored it: single threads and batch, no KV type.
+        let mut target = serde_json::to_value(&experiment().targets[0]).unwrap();
+        target["threads"] = serde_json::json!(3);
+        target["batch"] = serde_json::json!(1024);
+        let object = target.as_object_mut().unwrap();
+        object.remove("kv_type");
+        object.remove("n_gpu_layers");
+        let environment = serde_json::to_string(&Environment::detect(None)).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO experiments VALUES (1, 'old', NULL, '{{}}', '{environment}', '2026-01-01', NULL, 'completed');
+             INSERT INTO variants VALUES (1, 1, 0, 'a', '{{}}');
+             INSERT INTO cases VALUES (1, 1, 0, 'one', '{{}}', NULL);
+             INSERT INTO targets VALUES (1, 1, 0, 't', '{target}', 'm.gguf', NULL);
+             INSERT INTO configs VALUES (1, 1, 0, 1, 1, 512);
+             INSERT INTO loads (target_id, n_ctx, model_load_ms, recorded_at) VALUES (1, 512, 50.0, 'x');
+             INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, output)
+                 VALUES (1, 1, 0, 'x', 10.0, 'kept');"
+        ))
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let report = store.report(1).unwrap();
+    assert_eq!(report.runs.len(), 1);
+    assert_eq!(report.runs[0].output, "kept");
+    let settings = report.runs[0].settings;
+    assert_eq!((settings.n_ctx, settings.threads, settings.batch), (512, 3, 1024));
+    assert_eq!(settings.kv_type, tradeoff_core::engine::KvType::F16);
+    assert_eq!(report.targets[0].loads[0].settings, settings);
+    assert_eq!(report.configs[0].runs, 1);
 }

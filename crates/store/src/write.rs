@@ -87,13 +87,19 @@ impl Store {
         let mut config_ids = Vec::with_capacity(plan.configs.len());
         for (position, config) in plan.configs.iter().enumerate() {
             tx.execute(
-                "INSERT INTO configs (experiment_id, position, variant_id, target_id, n_ctx) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO configs (experiment_id, position, variant_id, target_id, n_ctx, threads,
+                     batch, kv_type, n_gpu_layers)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     experiment_id,
                     position as i64,
                     variant_ids[config.variant],
                     target_ids[config.target],
-                    i64::from(config.n_ctx)
+                    i64::from(config.settings.n_ctx),
+                    i64::from(config.settings.threads),
+                    i64::from(config.settings.batch),
+                    config.settings.kv_type.as_str(),
+                    i64::from(config.settings.n_gpu_layers),
                 ],
             )?;
             config_ids.push(tx.last_insert_rowid());
@@ -141,8 +147,9 @@ impl ExperimentWriter<'_> {
         self.store.conn.execute(
             "INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
-                 gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
+                 peak_rss_bytes, kv_cache_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
             params![
                 config_id,
                 case_id,
@@ -161,6 +168,8 @@ impl ExperimentWriter<'_> {
                 run.error.as_ref().map(|e| e.class.as_str()),
                 run.error.as_ref().map(|e| e.message.as_str()),
                 serde_json::to_string(&run.warnings)?,
+                metrics.and_then(|m| m.peak_rss_bytes).map(saturating_i64),
+                metrics.and_then(|m| m.kv_cache_bytes).map(saturating_i64),
             ],
         )?;
         Ok(())
@@ -177,17 +186,23 @@ impl ExperimentWriter<'_> {
         };
         self.store.conn.execute(
             "INSERT INTO loads (target_id, n_ctx, model_load_ms, context_create_ms, error_class,
-                 error_message, warnings_json, recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 error_message, warnings_json, recorded_at, threads, batch, kv_type, n_gpu_layers,
+                 kv_cache_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 target_id,
-                i64::from(event.n_ctx),
+                i64::from(event.settings.n_ctx),
                 event.model_load_ms,
                 event.context_create_ms,
                 event.error.as_ref().map(|e| e.class.as_str()),
                 event.error.as_ref().map(|e| e.message.as_str()),
                 serde_json::to_string(&event.warnings)?,
                 now_rfc3339(),
+                i64::from(event.settings.threads),
+                i64::from(event.settings.batch),
+                event.settings.kv_type.as_str(),
+                i64::from(event.settings.n_gpu_layers),
+                event.kv_cache_bytes.map(saturating_i64),
             ],
         )?;
         Ok(())
@@ -202,4 +217,9 @@ impl RunSink for ExperimentWriter<'_> {
     fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
         self.insert_run(run).map_err(|e| SinkError(e.to_string()))
     }
+}
+
+/// SQLite integers are signed 64-bit; byte counts beyond that do not occur, but must not wrap.
+fn saturating_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }

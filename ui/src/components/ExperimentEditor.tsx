@@ -5,11 +5,8 @@ type Variant = ExperimentDraft["variants"][number];
 type Case = ExperimentDraft["cases"][number];
 type Target = ExperimentDraft["targets"][number];
 
-const numbers = (text: string) =>
-  text
-    .split(/[\s,]+/)
-    .filter((t) => t !== "")
-    .map(Number);
+const words = (text: string) => text.split(/[\s,]+/).filter((w) => w !== "");
+const numbers = (text: string) => words(text).map(Number);
 const optionalNumber = (text: string) => (text.trim() === "" ? null : Number(text));
 
 /** Forms for an experiment's variants, cases and dimensions; saves YAML or JSON by the path's extension. */
@@ -176,7 +173,21 @@ export function ExperimentEditor({
             <input value={t.max_tokens ?? ""} onChange={(e) => setTargetField(i, { max_tokens: optionalNumber(e.target.value) })} />
           </label>
           <label>
-            threads <input value={t.threads ?? ""} onChange={(e) => setTargetField(i, { threads: optionalNumber(e.target.value) })} />
+            threads{" "}
+            <input
+              defaultValue={t.threads.join(", ")}
+              onBlur={(e) => setTargetField(i, { threads: numbers(e.target.value) })}
+              aria-label={`target ${t.id} threads`}
+            />
+          </label>
+          <label>
+            KV cache{" "}
+            <input
+              defaultValue={t.kv_type.join(", ")}
+              placeholder="f16, q8_0, q4_0"
+              onBlur={(e) => setTargetField(i, { kv_type: words(e.target.value) })}
+              aria-label={`target ${t.id} kv_type`}
+            />
           </label>
           <label>
             stop (JSON list){" "}

@@ -11,7 +11,7 @@ describe("ResultsGrid", () => {
     render(<ResultsGrid results={results()} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("Lyon")).toBeTruthy();
     expect(screen.getByText("berlin")).toBeTruthy();
-    expect(screen.getByText("fewshot · gemma · 512")).toBeTruthy();
+    expect(screen.getByText("fewshot · gemma · n_ctx 512")).toBeTruthy();
     expect(screen.getAllByText("120 ms")).toHaveLength(4);
     expect(screen.getAllByText("30→8 tok")).toHaveLength(4);
   });

@@ -3,12 +3,12 @@ import type { ResultsView } from "../api";
 import { ms, num } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "n_ctx" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "input_tokens_mean" | "output_tokens_mean";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "input_tokens_mean" | "output_tokens_mean";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
   { key: "target", label: "target", show: (c) => c.target },
-  { key: "n_ctx", label: "n_ctx", show: (c) => String(c.n_ctx) },
+  { key: "settings", label: "settings", show: (c) => c.settings },
   { key: "runs", label: "runs", show: (c) => String(c.runs) },
   { key: "errors", label: "errors", show: (c) => String(c.errors) },
   { key: "latency_p50_ms", label: "p50", show: (c) => ms(c.latency_p50_ms) },

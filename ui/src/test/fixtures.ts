@@ -30,6 +30,7 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
       variant: ["fewshot", "bare", "chat"][index] ?? `v${index}`,
       target: "gemma",
       n_ctx: 512,
+      settings: "n_ctx 512",
       runs: 2,
       errors: 0,
       latency_p50_ms: 100 + index * 50,

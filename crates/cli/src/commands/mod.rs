@@ -1,4 +1,6 @@
+pub mod bench;
 pub mod models;
+pub mod quantize;
 pub mod report;
 pub mod run;
 pub mod worker;

@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::{KvType, LocalSettings};
+
 pub use load::{FileFormat, load_file, parse_str, read_spec, write_spec};
 pub use spec::ExperimentFile;
 pub use spec::Role;
@@ -71,13 +73,54 @@ pub struct Case {
 pub struct Target {
     pub id: String,
     pub model: ModelRef,
-    /// Context lengths to sweep; each makes its own config.
+    /// Settings to sweep: every combination of these lists makes its own config.
     pub n_ctx: Vec<u32>,
-    pub threads: u32,
+    #[serde(deserialize_with = "spec::vec_from_one_or_many")]
+    pub threads: Vec<u32>,
     /// llama.cpp's logical batch size (`n_batch`) for prompt processing.
-    pub batch: u32,
+    #[serde(deserialize_with = "spec::vec_from_one_or_many")]
+    pub batch: Vec<u32>,
+    #[serde(default = "default_kv_type")]
+    pub kv_type: Vec<KvType>,
+    /// Layers offloaded to a GPU; 0 on a CPU-only build.
+    #[serde(default = "default_n_gpu_layers")]
+    pub n_gpu_layers: Vec<u32>,
     pub chat_template: ChatTemplateChoice,
     pub sampling: Sampling,
+}
+
+fn default_kv_type() -> Vec<KvType> {
+    vec![KvType::F16]
+}
+
+fn default_n_gpu_layers() -> Vec<u32> {
+    vec![0]
+}
+
+impl Target {
+    /// Every combination of the target's swept settings, in the order the runner uses them:
+    /// model settings (GPU layers) outermost so a model loads once, then the context settings.
+    pub fn settings(&self) -> Vec<LocalSettings> {
+        let mut all = Vec::new();
+        for &n_gpu_layers in &self.n_gpu_layers {
+            for &n_ctx in &self.n_ctx {
+                for &kv_type in &self.kv_type {
+                    for &batch in &self.batch {
+                        for &threads in &self.threads {
+                            all.push(LocalSettings {
+                                n_ctx,
+                                threads,
+                                batch,
+                                kv_type,
+                                n_gpu_layers,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        all
+    }
 }
 
 /// A model as written in the file (`default` or a path) and the file it resolved to.

@@ -82,12 +82,18 @@ pub struct TargetSpec {
     pub id: String,
     /// A GGUF file path (relative to the experiment file) or the word `default`.
     pub model: String,
-    #[serde(default = "default_n_ctx", deserialize_with = "one_or_many")]
-    pub n_ctx: Vec<u32>,
+    /// Settings that take one value or a list to sweep; every combination makes its own config.
+    #[serde(default = "default_n_ctx")]
+    pub n_ctx: OneOrMany<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threads: Option<u32>,
+    pub threads: Option<OneOrMany<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<u32>,
+    pub batch: Option<OneOrMany<u32>>,
+    /// KV cache element type: `f16`, `q8_0` or `q4_0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_type: Option<OneOrMany<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_gpu_layers: Option<OneOrMany<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,35 +114,68 @@ fn one() -> u32 {
     1
 }
 
-fn default_n_ctx() -> Vec<u32> {
-    vec![2048]
+fn default_n_ctx() -> OneOrMany<u32> {
+    OneOrMany(vec![2048])
 }
 
-/// Accepts `n_ctx: 2048` as well as `n_ctx: [512, 2048]`.
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u32>, D::Error> {
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = Vec<u32>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a positive integer or a list of positive integers")
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Vec<u32>, E> {
-            u32::try_from(v)
-                .map(|v| vec![v])
-                .map_err(|_| E::custom(format!("{v} is too large")))
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Vec<u32>, E> {
-            u32::try_from(v)
-                .map(|v| vec![v])
-                .map_err(|_| E::custom(format!("expected a positive integer, found {v}")))
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u32>, A::Error> {
-            let mut values = Vec::new();
-            while let Some(v) = seq.next_element::<u32>()? {
-                values.push(v);
-            }
-            Ok(values)
+/// A setting written once (`threads: 2`) or as a list to sweep (`threads: [1, 2]`). Written
+/// back the same way: a single value as a scalar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<T: Serialize> Serialize for OneOrMany<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => one.serialize(serializer),
+            many => many.serialize(serializer),
         }
     }
-    deserializer.deserialize_any(Visitor)
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::IntoDeserializer;
+        use serde::de::value::Error as ValueError;
+
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<T> Visitor<T> {
+            fn one<E: serde::de::Error>(result: Result<T, ValueError>) -> Result<OneOrMany<T>, E> {
+                result.map(|v| OneOrMany(vec![v])).map_err(E::custom)
+            }
+        }
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a value or a list of values")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Self::one(T::deserialize(v.into_deserializer()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Self::one(T::deserialize(v.into_deserializer()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Self::one(T::deserialize(v.into_deserializer()))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Self::one(T::deserialize(v.into_deserializer()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<T>()? {
+                    values.push(v);
+                }
+                Ok(OneOrMany(values))
+            }
+        }
+        deserializer.deserialize_any(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// For fields that were once a single value and are now a list, so that experiments recorded
+/// before a setting became sweepable still read back.
+pub(crate) fn vec_from_one_or_many<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<T>, D::Error> {
+    OneOrMany::deserialize(deserializer).map(|v| v.0)
 }

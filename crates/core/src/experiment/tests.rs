@@ -104,7 +104,7 @@ fn a_wrong_type_names_the_field() {
     let text = MINIMAL.replace("n_ctx: 512", "n_ctx: big");
     let p = problem(yaml(&text));
     assert_eq!(p.field.as_deref(), Some("targets[0].n_ctx"), "{p}");
-    assert!(p.message.contains("positive integer"), "{p}");
+    assert!(p.message.contains(r#"string "big", expected u32"#), "{p}");
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
     let mut spec = read_spec(&source).unwrap();
     spec.repetitions = 3;
-    spec.targets[0].n_ctx = vec![1024];
+    spec.targets[0].n_ctx = spec::OneOrMany(vec![1024]);
     for name in ["edited.yaml", "edited.json"] {
         let path = dir.path().join(name);
         let saved = write_spec(&path, &spec).unwrap();
@@ -215,4 +215,72 @@ fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
     let error = write_spec(&target, &broken).unwrap_err();
     assert!(error.to_string().contains("`missing`"), "{error}");
     assert!(!target.exists(), "an invalid experiment is not written");
+}
+
+#[test]
+fn every_local_setting_takes_one_value_or_a_list_to_sweep() {
+    let text = MINIMAL.replace(
+        "n_ctx: 512}",
+        "n_ctx: [512, 1024], threads: [1, 2], batch: 256, kv_type: [f16, q8_0], n_gpu_layers: 0}",
+    );
+    let e = yaml(&text).unwrap();
+    let t = &e.targets[0];
+    assert_eq!(t.threads, vec![1, 2]);
+    assert_eq!(t.batch, vec![256]);
+    assert_eq!(t.kv_type, vec![KvType::F16, KvType::Q8_0]);
+    assert_eq!(t.n_gpu_layers, vec![0]);
+    let settings = t.settings();
+    assert_eq!(settings.len(), 2 * 2 * 2);
+    assert!(settings.iter().all(|s| s.batch == 256));
+
+    let plan = crate::matrix::Plan::new(&e);
+    assert_eq!(plan.configs.len(), 8);
+    assert_eq!(plan.groups.len(), 8, "one context per combination");
+    let labels = plan.config_labels(&e);
+    assert_eq!(labels[0], "v · t · n_ctx 512 · 1 thread · kv f16");
+    assert_eq!(labels[3], "v · t · n_ctx 512 · 2 threads · kv q8_0");
+}
+
+#[test]
+fn a_single_setting_is_written_back_as_a_scalar_and_a_sweep_as_a_list() {
+    let spec: ExperimentFile = serde_yaml_ng::from_str(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, threads: [1, 2], kv_type: q8_0}"),
+    )
+    .unwrap();
+    let json = serde_json::to_value(&spec.targets[0]).unwrap();
+    assert_eq!(json["n_ctx"], 512);
+    assert_eq!(json["threads"], serde_json::json!([1, 2]));
+    assert_eq!(json["kv_type"], "q8_0");
+}
+
+#[test]
+fn bad_sweep_values_name_their_field_and_position() {
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, kv_type: [f16, q5]}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("targets[0].kv_type[1]"), "{p}");
+    assert!(p.message.contains("f16, q8_0 or q4_0"), "{p}");
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, threads: [2, 0]}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("targets[0].threads[1]"), "{p}");
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, batch: [64, 64]}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("targets[0].batch"), "{p}");
+    assert!(p.message.contains("listed twice"), "{p}");
+}
+
+#[test]
+fn a_target_recorded_before_threads_could_be_swept_still_reads_back() {
+    let e = yaml(MINIMAL).unwrap();
+    let mut stored = serde_json::to_value(&e.targets[0]).unwrap();
+    stored["threads"] = serde_json::json!(4);
+    stored["batch"] = serde_json::json!(2048);
+    stored.as_object_mut().unwrap().remove("kv_type");
+    stored.as_object_mut().unwrap().remove("n_gpu_layers");
+    let target: Target = serde_json::from_value(stored).unwrap();
+    assert_eq!(target.threads, vec![4]);
+    assert_eq!(target.kv_type, vec![KvType::F16]);
+    assert_eq!(target.n_gpu_layers, vec![0]);
 }

@@ -1,13 +1,13 @@
 //! Turns a parsed experiment file into a validated [`Experiment`]: everything that can be known
 //! wrong before a model is loaded is refused here, with the field path that is wrong.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::path::Path;
 
 use super::spec::{CaseSpec, ExperimentFile, TargetSpec, VariantSpec};
 use super::{
-    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, Experiment, ExperimentError, Message,
-    ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
+    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, Experiment, ExperimentError, KvType,
+    Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
 };
 use crate::paths;
 use crate::prompt::{template_fields, template_variables};
@@ -221,28 +221,43 @@ fn target(
             base_dir.join(given)
         }
     };
-    if spec.n_ctx.is_empty() {
-        return Err(check.problem(at("n_ctx"), "needs at least one context length"));
+    let n_ctx = sweep(check, &at("n_ctx"), spec.n_ctx.0, 1, "context length")?;
+    let default_threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let threads = sweep(
+        check,
+        &at("threads"),
+        spec.threads.map_or_else(|| vec![default_threads], |t| t.0),
+        1,
+        "thread count",
+    )?;
+    let batch = sweep(
+        check,
+        &at("batch"),
+        spec.batch.map_or_else(|| vec![DEFAULT_BATCH], |b| b.0),
+        1,
+        "batch size",
+    )?;
+    let n_gpu_layers = sweep(
+        check,
+        &at("n_gpu_layers"),
+        spec.n_gpu_layers.map_or_else(|| vec![0], |n| n.0),
+        0,
+        "layer count",
+    )?;
+    let kv_names = spec.kv_type.map_or_else(|| vec!["f16".to_string()], |k| k.0);
+    let mut kv_type = Vec::with_capacity(kv_names.len());
+    for (position, name) in kv_names.iter().enumerate() {
+        let parsed = KvType::parse(name.trim()).ok_or_else(|| {
+            check.problem(
+                format!("{}[{position}]", at("kv_type")),
+                format!("`{name}` is not a KV cache type; use f16, q8_0 or q4_0"),
+            )
+        })?;
+        kv_type.push(parsed);
     }
-    if let Some(position) = spec.n_ctx.iter().position(|&n| n == 0) {
-        return Err(check.problem(format!("{}[{position}]", at("n_ctx")), "must be at least 1"));
-    }
-    let mut seen = BTreeSet::new();
-    if let Some(dup) = spec.n_ctx.iter().find(|n| !seen.insert(**n)) {
-        return Err(check.problem(at("n_ctx"), format!("{dup} is listed twice")));
-    }
-    let threads = match spec.threads {
-        Some(0) => return Err(check.problem(at("threads"), "must be at least 1")),
-        Some(n) => n,
-        None => std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1),
-    };
-    let batch = match spec.batch {
-        Some(0) => return Err(check.problem(at("batch"), "must be at least 1")),
-        Some(n) => n,
-        None => DEFAULT_BATCH,
-    };
+    let kv_type = sweep(check, &at("kv_type"), kv_type, KvType::F16, "KV cache type")?;
     let temperature = spec.temperature.unwrap_or(0.0);
     if !(temperature.is_finite() && temperature >= 0.0) {
         return Err(check.problem(at("temperature"), "must be a number >= 0 (0 = greedy)"));
@@ -278,9 +293,11 @@ fn target(
             spec: model_spec,
             path,
         },
-        n_ctx: spec.n_ctx,
+        n_ctx,
         threads,
         batch,
+        kv_type,
+        n_gpu_layers,
         chat_template,
         sampling: Sampling {
             temperature,
@@ -291,6 +308,31 @@ fn target(
             stop: spec.stop,
         },
     })
+}
+
+/// A swept setting's values: at least one, none below `minimum`, none twice.
+fn sweep<T: PartialOrd + Copy + std::fmt::Display>(
+    check: &Checker,
+    field: &str,
+    values: Vec<T>,
+    minimum: T,
+    what: &str,
+) -> Result<Vec<T>, ExperimentError> {
+    if values.is_empty() {
+        return Err(check.problem(field, format!("needs at least one {what}")));
+    }
+    if let Some(position) = values.iter().position(|v| *v < minimum) {
+        return Err(check.problem(
+            format!("{field}[{position}]"),
+            format!("must be at least {minimum}"),
+        ));
+    }
+    for (position, value) in values.iter().enumerate() {
+        if values[..position].iter().any(|earlier| earlier == value) {
+            return Err(check.problem(field, format!("{value} is listed twice")));
+        }
+    }
+    Ok(values)
 }
 
 /// Every variable a variant's templates read must be defined by every case, or some runs

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::protocol::{PROTOCOL_VERSION, Reply, Request};
 use super::stderr_tail::StderrTail;
+use crate::bench::{BenchRequest, BenchSamples};
 use crate::engine::{GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine};
 use crate::experiment::ChatTemplateChoice;
 use crate::prompt::RenderedPrompt;
+use crate::quantize::{QuantizeReport, QuantizeRequest};
 use crate::run::{ErrorClass, RunError};
 
 /// How long a new worker may take to say hello.
@@ -119,6 +121,46 @@ impl WorkerEngine {
         }
     }
 
+    /// Times pp and tg in the worker (see [`crate::bench`]).
+    pub fn bench(&mut self, request: &BenchRequest) -> Result<BenchSamples, RunError> {
+        let reply = self.exchange(
+            &Request::Bench(request.clone()),
+            "the benchmark",
+            &mut |_| {},
+            None,
+        );
+        // The bench leaves its own context behind.
+        self.loaded = None;
+        match reply? {
+            Reply::Benched(samples) => Ok(samples),
+            Reply::Failed(error) => Err(error),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Writes a quantized copy of a model in the worker, reporting tensors done of all.
+    pub fn quantize(
+        &mut self,
+        request: &QuantizeRequest,
+        on_progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<QuantizeReport, RunError> {
+        let mut on_partial = |reply: &Reply| {
+            if let Reply::Progress { done, total } = reply {
+                on_progress(*done, *total);
+            }
+        };
+        match self.exchange(
+            &Request::Quantize(request.clone()),
+            "quantization",
+            &mut on_partial,
+            None,
+        )? {
+            Reply::Quantized(report) => Ok(report),
+            Reply::Failed(error) => Err(error),
+            other => Err(unexpected(other)),
+        }
+    }
+
     fn ensure_process(&mut self) -> Result<(), RunError> {
         if let Some(process) = &mut self.process
             && process.has_exited()
@@ -136,13 +178,14 @@ impl WorkerEngine {
         Ok(())
     }
 
-    /// Sends `request` and returns its final reply, streaming text to `on_text`. When the
+    /// Sends `request` and returns its final reply, passing streamed replies (text, progress)
+    /// to `on_partial`. When the
     /// worker dies meanwhile, the error says during what, how it died and what it said last.
     fn exchange(
         &mut self,
         request: &Request,
         during: &str,
-        on_text: &mut dyn FnMut(&str),
+        on_partial: &mut dyn FnMut(&Reply),
         cancel: Option<(&AtomicBool, u64)>,
     ) -> Result<Reply, RunError> {
         self.ensure_process()?;
@@ -162,7 +205,7 @@ impl WorkerEngine {
                 None => process.replies.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             match received {
-                Ok(Ok(Reply::Text { text })) => on_text(&text),
+                Ok(Ok(partial @ (Reply::Text { .. } | Reply::Progress { .. }))) => on_partial(&partial),
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(malformed)) => {
                     return Err(self.death(during, Some(format!("it sent a malformed reply: {malformed}"))));
@@ -254,7 +297,12 @@ impl LocalEngine for WorkerEngine {
             id,
             request: request.clone(),
         };
-        match self.exchange(&message, "generation", on_text, Some((cancel, id))) {
+        let mut on_partial = |reply: &Reply| {
+            if let Reply::Text { text } = reply {
+                on_text(text);
+            }
+        };
+        match self.exchange(&message, "generation", &mut on_partial, Some((cancel, id))) {
             Ok(Reply::Generated(mut generation)) => {
                 warnings.append(&mut generation.warnings);
                 generation.warnings = warnings;

@@ -1,13 +1,16 @@
 //! The worker protocol: one JSON object per line, requests on the worker's stdin and replies on
 //! its stdout. The worker speaks first ([`Reply::Hello`]); every request gets exactly one final
-//! reply, and a generation streams [`Reply::Text`] lines before its final reply. `Cancel` has no
+//! reply; a generation streams [`Reply::Text`] lines and a quantization [`Reply::Progress`]
+//! lines before their final reply. `Cancel` has no
 //! reply of its own: the generation it names ends with [`Reply::Cancelled`].
 
 use serde::{Deserialize, Serialize};
 
+use crate::bench::{BenchRequest, BenchSamples};
 use crate::engine::{GenerateRequest, Generation, LoadReport, LoadRequest};
 use crate::experiment::ChatTemplateChoice;
 use crate::prompt::RenderedPrompt;
+use crate::quantize::{QuantizeReport, QuantizeRequest};
 use crate::run::RunError;
 
 /// Bumped on every incompatible change; a worker from another build is refused at the handshake.
@@ -30,6 +33,10 @@ pub enum Request {
         prompt: RenderedPrompt,
         chat_template: ChatTemplateChoice,
     },
+    /// Time pp and tg repetitions as llama-bench does.
+    Bench(BenchRequest),
+    /// Write a quantized copy of a model; streams [`Reply::Progress`].
+    Quantize(QuantizeRequest),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +59,13 @@ pub enum Reply {
         count: u32,
         warnings: Vec<String>,
     },
+    Benched(BenchSamples),
+    /// Part of a quantization is done (tensors written of all).
+    Progress {
+        done: u32,
+        total: u32,
+    },
+    Quantized(QuantizeReport),
     /// The request failed; the worker is fine and takes the next one.
     Failed(RunError),
 }
@@ -59,7 +73,7 @@ pub enum Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ContextSettings;
+    use crate::engine::{ContextSettings, KvType};
     use crate::run::ErrorClass;
 
     #[test]
@@ -67,10 +81,12 @@ mod tests {
         let request = Request::Tokenize {
             load: LoadRequest {
                 model_path: "/models/m.gguf".into(),
+                n_gpu_layers: 0,
                 context: ContextSettings {
                     n_ctx: 512,
                     threads: 2,
                     batch: 512,
+                    kv_type: KvType::F16,
                 },
             },
             prompt: RenderedPrompt::Raw {

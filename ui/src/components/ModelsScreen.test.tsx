@@ -1,0 +1,67 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { describe, expect, it } from "vitest";
+import type { ModelView, QuantizeProgress } from "../api";
+import { ModelsScreen } from "./ModelsScreen";
+
+function model(name: string, quantization: string, extra: Partial<ModelView> = {}): ModelView {
+  return {
+    path: `/models/${name}.gguf`,
+    name,
+    architecture: "gemma3",
+    parameters_m: 268,
+    quantization,
+    trained_context: 32768,
+    file_size_bytes: 253 << 20,
+    has_chat_template: false,
+    sha256: null,
+    origin: null,
+    requantized: false,
+    error: null,
+    ...extra,
+  };
+}
+
+describe("ModelsScreen", () => {
+  it("lists the library, refuses requantizing until asked, and streams quantization progress", async () => {
+    const base = model("gemma-3-270m-q4_k_m", "Q4_K_M");
+    const made = model("gemma-3-270m-q4_k_m-requant-q8_0", "Q8_0", { origin: "requantized from Q4_K_M", requantized: true });
+    let library = [base, model("broken", "", { quantization: null, error: "broken.gguf: not a GGUF model file" })];
+    const requests: unknown[] = [];
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "list_models":
+          return library;
+        case "add_model_source":
+          throw { code: "bad_input", message: "cannot add /nope to the model library: No such file or directory", details: null };
+        case "quantize_model": {
+          requests.push(args);
+          const channel = (args as { onEvent: { onmessage: (e: QuantizeProgress) => void } }).onEvent;
+          channel.onmessage({ kind: "progress", type_name: "Q8_0", done: 118, total: 236 });
+          library = [...library, made];
+          return [made.path];
+        }
+        default:
+          throw new Error(`unexpected command ${cmd}`);
+      }
+    });
+    render(<ModelsScreen />);
+    await waitFor(() => expect(screen.getByText("gemma-3-270m-q4_k_m")).toBeTruthy());
+    expect(screen.getByText("broken.gguf: not a GGUF model file")).toBeTruthy();
+    expect(screen.getByText("none (base model)")).toBeTruthy();
+
+    fireEvent.change(screen.getByLabelText("model file or folder"), { target: { value: "/nope" } });
+    fireEvent.click(screen.getByText("Add"));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("No such file or directory"));
+
+    fireEvent.click(screen.getByLabelText("quantize gemma-3-270m-q4_k_m"));
+    const start = screen.getByTestId("quantize-start") as HTMLButtonElement;
+    expect(start.disabled).toBe(true);
+    fireEvent.click(screen.getByLabelText(/requantize from Q4_K_M/));
+    expect(start.disabled).toBe(false);
+    fireEvent.click(start);
+    await waitFor(() => expect(screen.getByText("requantized from Q4_K_M")).toBeTruthy());
+    expect(requests).toEqual([expect.objectContaining({ source: base.path, types: ["Q8_0"], allowRequantize: true })]);
+    expect(screen.queryByTestId("quantize-panel")).toBeNull();
+  });
+});

@@ -1,0 +1,172 @@
+import { useCallback, useEffect, useState } from "react";
+import { api, errorText, type ModelView, type QuantizeProgress } from "../api";
+
+/** Types offered for quantization; llama.cpp's full list is in `tradeoff quantize --help`. */
+const TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0"];
+const UNQUANTIZED = ["F32", "F16", "BF16"];
+
+function size(bytes: number | null): string {
+  if (bytes === null) return "—";
+  return bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GiB` : `${(bytes / (1 << 20)).toFixed(0)} MiB`;
+}
+
+type Job = { done: number; total: number; typeName: string; notes: string[] };
+
+/** The model library: every GGUF file Tradeoff knows, read from headers, and quantization. */
+export function ModelsScreen() {
+  const [models, setModels] = useState<ModelView[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [source, setSource] = useState("");
+  const [quantizing, setQuantizing] = useState<ModelView | null>(null);
+  const [types, setTypes] = useState<string[]>(["Q8_0"]);
+  const [allowRequantize, setAllowRequantize] = useState(false);
+  const [job, setJob] = useState<Job | null>(null);
+
+  const refresh = useCallback(() => {
+    api.listModels().then(setModels).catch((e) => setError(errorText(e)));
+  }, []);
+  useEffect(refresh, [refresh]);
+
+  const add = async () => {
+    try {
+      setModels(await api.addModelSource(source));
+      setSource("");
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  const quantize = async (model: ModelView) => {
+    setJob({ done: 0, total: 0, typeName: types[0] ?? "", notes: [] });
+    setError(null);
+    const onEvent = (event: QuantizeProgress) =>
+      setJob((j) => {
+        const current = j ?? { done: 0, total: 0, typeName: "", notes: [] };
+        if (event.kind === "progress") return { ...current, done: event.done, total: event.total, typeName: event.type_name };
+        if (event.kind === "quantized")
+          return { ...current, notes: [...current.notes, `${event.type_name}: ${size(event.file_size_bytes)}`, ...event.warnings] };
+        return { ...current, notes: [...current.notes, `${event.type_name ?? "quantize"} failed: ${event.message}`] };
+      });
+    try {
+      await api.quantizeModel(model.path, types, allowRequantize, onEvent);
+      setQuantizing(null);
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setJob(null);
+      refresh();
+    }
+  };
+
+  const quantized = (m: ModelView) => m.quantization !== null && !UNQUANTIZED.includes(m.quantization);
+
+  return (
+    <section className="models" data-testid="models-screen">
+      <header className="toolbar">
+        <strong>Models</strong>
+        <form
+          className="open-form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void add();
+          }}
+        >
+          <input value={source} onChange={(e) => setSource(e.target.value)} placeholder="/path/to/model.gguf or a folder" aria-label="model file or folder" />
+          <button type="submit" disabled={source.trim() === ""}>
+            Add
+          </button>
+        </form>
+      </header>
+      {error && (
+        <div className="message error" role="alert">
+          {error}
+        </div>
+      )}
+      <table className="summary models-table">
+        <thead>
+          <tr>
+            <th>model</th>
+            <th>arch</th>
+            <th>params</th>
+            <th>quant</th>
+            <th>trained ctx</th>
+            <th>size</th>
+            <th>chat template</th>
+            <th>origin</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {models.map((m) => (
+            <tr key={m.path} title={m.path}>
+              <td>{m.name}</td>
+              {m.error ? (
+                <td colSpan={7} className="cell-error">
+                  {m.error}
+                </td>
+              ) : (
+                <>
+                  <td>{m.architecture ?? "—"}</td>
+                  <td>{m.parameters_m === null ? "—" : `${m.parameters_m.toFixed(0)}M`}</td>
+                  <td>{m.quantization ?? "—"}</td>
+                  <td>{m.trained_context ?? "—"}</td>
+                  <td>{size(m.file_size_bytes)}</td>
+                  <td>{m.has_chat_template ? "yes" : "none (base model)"}</td>
+                  <td>{m.origin ?? ""}</td>
+                </>
+              )}
+              <td>
+                <button onClick={() => setQuantizing(m)} disabled={m.error !== null || job !== null} aria-label={`quantize ${m.name}`}>
+                  Quantize…
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {quantizing && (
+        <div className="editor-card quantize-panel" data-testid="quantize-panel">
+          <strong>Quantize {quantizing.name}</strong>
+          {TYPES.map((t) => (
+            <label key={t} className="inline">
+              <input
+                type="checkbox"
+                checked={types.includes(t)}
+                onChange={(e) => setTypes((ts) => (e.target.checked ? [...ts, t] : ts.filter((x) => x !== t)))}
+              />
+              {t}
+            </label>
+          ))}
+          {quantized(quantizing) && (
+            <label className="inline">
+              <input type="checkbox" checked={allowRequantize} onChange={(e) => setAllowRequantize(e.target.checked)} />
+              requantize from {quantizing.quantization} (quality loss compounds; results are labelled)
+            </label>
+          )}
+          <button
+            onClick={() => void quantize(quantizing)}
+            disabled={job !== null || types.length === 0 || (quantized(quantizing) && !allowRequantize)}
+            data-testid="quantize-start"
+          >
+            Start
+          </button>
+          <button onClick={() => setQuantizing(null)} disabled={job !== null}>
+            Close
+          </button>
+          {job && (
+            <div className="quantize-progress" role="status">
+              {job.typeName} {job.done}/{job.total || "?"} tensors
+              <progress value={job.done} max={job.total || 1} />
+            </div>
+          )}
+          {job?.notes.map((n) => (
+            <div key={n} className="muted">
+              {n}
+            </div>
+          ))}
+        </div>
+      )}
+    </section>
+  );
+}
