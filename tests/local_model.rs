@@ -19,6 +19,8 @@ fn load(n_ctx: u32) -> LoadRequest {
             threads: 2,
             batch: 2048,
             kv_type: KvType::F16,
+            sequences: 1,
+            prefix_cache: false,
         },
     }
 }

@@ -12,4 +12,5 @@ mod cli;
 mod local_model;
 mod quantize;
 mod sweeps;
+mod throughput;
 mod worker;

@@ -31,6 +31,8 @@ fn load_request() -> LoadRequest {
             threads: 2,
             batch: 512,
             kv_type: KvType::F16,
+            sequences: 1,
+            prefix_cache: false,
         },
     }
 }

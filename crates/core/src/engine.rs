@@ -15,11 +15,23 @@ use crate::run::{FinishReason, RunError, RunMetrics};
 /// new context; the model itself stays loaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextSettings {
+    /// Context length per sequence.
     pub n_ctx: u32,
     pub threads: u32,
     pub batch: u32,
     #[serde(default)]
     pub kv_type: KvType,
+    /// Sequences decoded together (throughput mode); the KV cache holds `n_ctx` for each.
+    #[serde(default = "one")]
+    pub sequences: u32,
+    /// Keep prompt prefixes in the KV cache between runs. Needs the full KV cache of
+    /// sliding-window layers, which otherwise keep only their window and could not be reused.
+    #[serde(default)]
+    pub prefix_cache: bool,
+}
+
+fn one() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +51,8 @@ impl LoadRequest {
             batch: self.context.batch,
             kv_type: self.context.kv_type,
             n_gpu_layers: self.n_gpu_layers,
+            parallel: self.context.sequences,
+            prefix_cache: self.context.prefix_cache,
         }
     }
 }
@@ -95,6 +109,12 @@ pub struct LocalSettings {
     pub batch: u32,
     pub kv_type: KvType,
     pub n_gpu_layers: u32,
+    /// Runs decoded together as parallel sequences (throughput mode); 1 = one at a time.
+    #[serde(default = "one")]
+    pub parallel: u32,
+    /// Reuse the KV cache of a prompt prefix shared with the previous run (`warm` runs).
+    #[serde(default)]
+    pub prefix_cache: bool,
 }
 
 impl LocalSettings {
@@ -104,6 +124,8 @@ impl LocalSettings {
             threads: self.threads,
             batch: self.batch,
             kv_type: self.kv_type,
+            sequences: self.parallel,
+            prefix_cache: self.prefix_cache,
         }
     }
 
@@ -125,6 +147,8 @@ impl LocalSettings {
         let batch = varies(|s| s.batch.to_string());
         let kv = varies(|s| s.kv_type.to_string());
         let gpu = varies(|s| s.n_gpu_layers.to_string());
+        let parallel = varies(|s| s.parallel.to_string());
+        let prefix = varies(|s| s.prefix_cache.to_string());
         all.iter()
             .map(|s| {
                 let mut label = format!("n_ctx {}", s.n_ctx);
@@ -140,6 +164,18 @@ impl LocalSettings {
                 }
                 if gpu {
                     label.push_str(&format!(" · {} GPU layers", s.n_gpu_layers));
+                }
+                // Throughput and warm runs are labelled even when every config uses them: their
+                // latencies mean something else than single-stream, cold ones do.
+                if parallel || s.parallel > 1 {
+                    label.push_str(&format!(" · {} parallel", s.parallel));
+                }
+                if prefix || s.prefix_cache {
+                    label.push_str(if s.prefix_cache {
+                        " · prefix cache"
+                    } else {
+                        " · cold"
+                    });
                 }
                 label
             })
@@ -191,6 +227,15 @@ pub trait LocalEngine {
         on_text: &mut dyn FnMut(&str),
         cancel: &AtomicBool,
     ) -> Result<Generation, GenerateError>;
+
+    /// Generates completions for several requests at once, as parallel sequences of one
+    /// context (throughput mode). Each request gets its own result, in order; the whole batch
+    /// fails only when cancelled or when the engine itself fails.
+    fn generate_batch(
+        &mut self,
+        requests: &[GenerateRequest],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Result<Generation, RunError>>, GenerateError>;
 
     /// The llama.cpp build and CPU features, recorded with every experiment.
     fn build_info(&self) -> String;

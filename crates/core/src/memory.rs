@@ -44,22 +44,26 @@ pub fn estimate(info: &GgufInfo, settings: &LocalSettings) -> MemoryEstimate {
     let value_length = info
         .arch_u64("attention.value_length")
         .unwrap_or(embedding / heads);
+    // Each parallel sequence has a cache stream of its own, padded like a single context.
     let n_ctx = u64::from(settings.n_ctx).div_ceil(CELL_PADDING) * CELL_PADDING;
+    let streams = u64::from(settings.parallel.max(1));
 
     let window = info.arch_u64("attention.sliding_window").filter(|w| *w > 0);
     let swa_pattern = info.architecture().and_then(swa_pattern);
     let cells_per_token_row = (kv_heads * (key_length + value_length)) as f64;
     let mut kv_cache_bytes = 0f64;
     for layer in 0..layers {
+        // A prefix cache keeps the sliding-window layers' cache at full size (`swa_full`).
         let sliding = match (window, swa_pattern) {
-            (Some(_), Some(pattern)) => layer % pattern < pattern - 1,
+            (Some(_), Some(pattern)) if !settings.prefix_cache => layer % pattern < pattern - 1,
             _ => false,
         };
         let cells = match window {
             Some(window) if sliding => n_ctx.min((window + UBATCH).div_ceil(CELL_PADDING) * CELL_PADDING),
             _ => n_ctx,
         };
-        kv_cache_bytes += cells as f64 * cells_per_token_row * settings.kv_type.bytes_per_element();
+        kv_cache_bytes +=
+            (streams * cells) as f64 * cells_per_token_row * settings.kv_type.bytes_per_element();
     }
 
     let vocabulary = match info.metadata.get("tokenizer.ggml.tokens") {

@@ -70,6 +70,10 @@ pub struct RunRow {
     pub gen_tokens_per_s: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub kv_cache_bytes: Option<u64>,
+    /// Prompt tokens reused from the KV cache (a warm run); `None` without prefix caching.
+    pub cached_tokens: Option<u32>,
+    /// Runs decoded together with this one (throughput mode); `None` for single-stream runs.
+    pub batch_sequences: Option<u32>,
     pub output: String,
     pub finish_reason: Option<FinishReason>,
     pub error: Option<RunError>,
@@ -102,6 +106,8 @@ impl RunRow {
             gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
             peak_rss_bytes: metrics.as_ref().and_then(|m| m.peak_rss_bytes),
             kv_cache_bytes: metrics.as_ref().and_then(|m| m.kv_cache_bytes),
+            cached_tokens: metrics.as_ref().and_then(|m| m.cached_tokens),
+            batch_sequences: metrics.as_ref().and_then(|m| m.batch_sequences),
             output,
             finish_reason,
             error,
@@ -151,6 +157,19 @@ pub struct ConfigSummary {
     pub output_tokens_mean: Option<f64>,
     pub kv_cache_bytes: Option<u64>,
     pub peak_rss_bytes_max: Option<u64>,
+    /// Output tokens per second of wall time over all the config's runs: for throughput-mode
+    /// configs the batches' wall time (each run's share), for single-stream ones the runs'
+    /// latencies. This is the number to compare when serving many requests.
+    pub aggregate_tokens_per_s: Option<f64>,
+    /// Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused.
+    pub warm_runs: usize,
+    pub cached_tokens_mean: Option<f64>,
+    /// Estimated time the cache saved per run: reused tokens × this config's measured
+    /// prompt-evaluation time per token.
+    pub ttft_saved_ms_estimate: Option<f64>,
+    /// Measured: p50 TTFT of the same config without prefix caching minus this config's, when
+    /// the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
+    pub ttft_p50_saved_vs_cold_ms: Option<f64>,
 }
 
 /// Summarizes runs per config, in the order of `configs`.
@@ -165,7 +184,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
             .push(run);
     }
     let labels = LocalSettings::labels(&configs.iter().map(|c| c.settings).collect::<Vec<_>>());
-    configs
+    let mut summaries = configs
         .iter()
         .zip(labels)
         .map(|(key, settings_label)| {
@@ -193,13 +212,88 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
                 kv_cache_bytes: ok.iter().find_map(|r| r.kv_cache_bytes),
                 peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
+                aggregate_tokens_per_s: aggregate_tokens_per_s(&ok),
+                warm_runs: ok
+                    .iter()
+                    .filter(|r| r.cached_tokens.is_some_and(|c| c > 0))
+                    .count(),
+                cached_tokens_mean: mean(&values(|r| r.cached_tokens.map(f64::from))),
+                ttft_saved_ms_estimate: ttft_saved_ms_estimate(&ok),
+                ttft_p50_saved_vs_cold_ms: None,
             }
         })
-        .collect()
+        .collect::<Vec<_>>();
+    compare_with_cold_twins(&mut summaries);
+    summaries
+}
+
+/// For every prefix-cached config, the TTFT it saved against the same config run cold.
+fn compare_with_cold_twins(summaries: &mut [ConfigSummary]) {
+    let cold: HashMap<(String, String, LocalSettings), Option<f64>> = summaries
+        .iter()
+        .filter(|s| !s.settings.prefix_cache)
+        .map(|s| ((s.variant.clone(), s.target.clone(), s.settings), s.ttft_p50_ms))
+        .collect();
+    for summary in summaries.iter_mut().filter(|s| s.settings.prefix_cache) {
+        let twin = LocalSettings {
+            prefix_cache: false,
+            ..summary.settings
+        };
+        let cold_ttft = cold
+            .get(&(summary.variant.clone(), summary.target.clone(), twin))
+            .copied()
+            .flatten();
+        summary.ttft_p50_saved_vs_cold_ms =
+            cold_ttft.zip(summary.ttft_p50_ms).map(|(cold, warm)| cold - warm);
+    }
+}
+
+/// Output tokens over the wall time they took. A run of a batch of `n` accounts for `1/n` of
+/// its batch's wall time, so the batches' times add up exactly once.
+fn aggregate_tokens_per_s(runs: &[&RunRow]) -> Option<f64> {
+    let mut tokens = 0.0;
+    let mut wall_ms = 0.0;
+    for run in runs {
+        let Some(metrics) = &run.metrics else { continue };
+        tokens += f64::from(metrics.output_tokens);
+        wall_ms += match (metrics.batch_sequences, metrics.batch_wall_ms) {
+            (Some(n), Some(batch_ms)) if n > 0 => batch_ms / f64::from(n),
+            _ => metrics.latency_ms,
+        };
+    }
+    (wall_ms > 0.0).then(|| tokens * 1000.0 / wall_ms)
+}
+
+/// Mean time a prefix cache saved per run: reused tokens × the config's prompt-evaluation
+/// milliseconds per token (measured on the tokens its runs did evaluate). Cold runs save 0.
+fn ttft_saved_ms_estimate(runs: &[&RunRow]) -> Option<f64> {
+    let with_cache: Vec<&RunMetrics> = runs
+        .iter()
+        .filter_map(|r| r.metrics.as_ref())
+        .filter(|m| m.cached_tokens.is_some())
+        .collect();
+    if with_cache.is_empty() {
+        return None;
+    }
+    let (ms, tokens) = with_cache.iter().fold((0.0, 0u64), |(ms, tokens), m| {
+        (
+            ms + m.prompt_eval_ms.unwrap_or(0.0),
+            tokens + u64::from(m.prompt_eval_tokens.unwrap_or(0)),
+        )
+    });
+    if tokens == 0 {
+        return None;
+    }
+    let per_token = ms / tokens as f64;
+    let saved: Vec<f64> = with_cache
+        .iter()
+        .map(|m| f64::from(m.cached_tokens.unwrap_or(0)) * per_token)
+        .collect();
+    mean(&saved)
 }
 
 /// Columns of the per-config summary, shared by the terminal table and Markdown.
-pub const SUMMARY_HEADERS: [&str; 11] = [
+pub const SUMMARY_HEADERS: [&str; 12] = [
     "variant",
     "target",
     "settings",
@@ -209,12 +303,13 @@ pub const SUMMARY_HEADERS: [&str; 11] = [
     "p95 ms",
     "p50 TTFT ms",
     "gen tok/s",
+    "agg tok/s",
     "in tok",
     "out tok",
 ];
 
 impl ConfigSummary {
-    pub fn cells(&self) -> [String; 11] {
+    pub fn cells(&self) -> [String; 12] {
         [
             self.variant.clone(),
             self.target.clone(),
@@ -225,6 +320,7 @@ impl ConfigSummary {
             number(self.latency_p95_ms, 1),
             number(self.ttft_p50_ms, 1),
             number(self.gen_tokens_per_s_mean, 1),
+            number(self.aggregate_tokens_per_s, 1),
             number(self.input_tokens_mean, 1),
             number(self.output_tokens_mean, 1),
         ]
@@ -285,6 +381,8 @@ impl Report {
             "gen_tokens_per_s",
             "peak_rss_bytes",
             "kv_cache_bytes",
+            "cached_tokens",
+            "batch_sequences",
             "finish_reason",
             "error_class",
             "error",
@@ -312,6 +410,8 @@ impl Report {
                 opt(run.gen_tokens_per_s),
                 run.peak_rss_bytes.map(|v| v.to_string()).unwrap_or_default(),
                 run.kv_cache_bytes.map(|v| v.to_string()).unwrap_or_default(),
+                run.cached_tokens.map(|v| v.to_string()).unwrap_or_default(),
+                run.batch_sequences.map(|v| v.to_string()).unwrap_or_default(),
                 run.finish_reason
                     .map(|f| f.as_str().to_string())
                     .unwrap_or_default(),
@@ -442,6 +542,8 @@ mod tests {
         batch: 512,
         kv_type: KvType::F16,
         n_gpu_layers: 0,
+        parallel: 1,
+        prefix_cache: false,
     };
 
     fn row(variant: &str, latency: Option<f64>) -> RunRow {
@@ -464,6 +566,9 @@ mod tests {
             gen_eval_tokens: Some(3),
             peak_rss_bytes: None,
             kv_cache_bytes: None,
+            cached_tokens: None,
+            batch_sequences: None,
+            batch_wall_ms: None,
         });
         let error = latency
             .is_none()

@@ -30,6 +30,17 @@ pub struct RunMetrics {
     /// Memory of the KV cache of the context the run used.
     #[serde(default)]
     pub kv_cache_bytes: Option<u64>,
+    /// Prompt tokens taken from the KV cache instead of being evaluated (a `warm` run with
+    /// prefix caching); 0 or `None` for a cold run.
+    #[serde(default)]
+    pub cached_tokens: Option<u32>,
+    /// Throughput mode: how many runs were decoded together, and the wall time of that whole
+    /// batch. Their latency and TTFT include waiting for each other, so they never mix with
+    /// single-stream statistics (a config is either one or the other).
+    #[serde(default)]
+    pub batch_sequences: Option<u32>,
+    #[serde(default)]
+    pub batch_wall_ms: Option<f64>,
 }
 
 impl RunMetrics {

@@ -107,59 +107,84 @@ pub fn run_experiment(
         };
         sink.record_load(&event)?;
 
-        for planned in &group.runs {
+        // Throughput mode decodes `parallel` runs at once; otherwise runs go one at a time.
+        let chunk_size = group.settings.parallel.max(1) as usize;
+        for chunk in group.runs.chunks(chunk_size) {
             if cancel.load(Ordering::Relaxed) {
                 return Ok(RunOutcome::Cancelled);
             }
-            observer.run_started(done, total, planned);
-            let started_at = now_rfc3339();
-            let config = &plan.configs[planned.config];
-            let mut record = RunRecord {
-                config: planned.config,
-                case: planned.case,
-                repetition: planned.repetition,
-                started_at,
-                output: String::new(),
-                finish_reason: None,
-                metrics: None,
-                error: None,
-                warnings: Vec::new(),
-            };
-            if let Some(error) = &load_error {
-                // The run was planned and could not happen: it is recorded as failed, so the
-                // report shows the hole instead of a config that silently has fewer runs.
-                record.error = Some(error.clone());
-            } else {
-                let variant = &experiment.variants[config.variant];
-                let case = &experiment.cases[planned.case];
-                match renderer.render(variant, case) {
-                    Err(error) => {
-                        record.error = Some(RunError::new(ErrorClass::Template, error.to_string()));
-                    }
-                    Ok(prompt) => {
-                        let request = GenerateRequest {
-                            load: load.clone(),
-                            prompt,
-                            chat_template: target.chat_template.clone(),
-                            sampling: target.sampling.clone(),
-                        };
-                        match engine.generate(&request, &mut |chunk| observer.text(chunk), cancel) {
-                            Ok(generation) => {
-                                record.output = generation.output;
-                                record.finish_reason = Some(generation.finish_reason);
-                                record.metrics = Some(generation.metrics);
-                                record.warnings = generation.warnings;
-                            }
-                            Err(GenerateError::Failed(error)) => record.error = Some(error),
-                            // A half-finished run is not a measurement: nothing is recorded.
-                            Err(GenerateError::Cancelled) => return Ok(RunOutcome::Cancelled),
+            let mut records = Vec::with_capacity(chunk.len());
+            let mut requests = Vec::with_capacity(chunk.len());
+            for (offset, planned) in chunk.iter().enumerate() {
+                observer.run_started(done + offset, total, planned);
+                let mut record = RunRecord {
+                    config: planned.config,
+                    case: planned.case,
+                    repetition: planned.repetition,
+                    started_at: now_rfc3339(),
+                    output: String::new(),
+                    finish_reason: None,
+                    metrics: None,
+                    error: None,
+                    warnings: Vec::new(),
+                };
+                let variant = &experiment.variants[plan.configs[planned.config].variant];
+                if let Some(error) = &load_error {
+                    // The run was planned and could not happen: it is recorded as failed, so the
+                    // report shows the hole instead of a config that silently has fewer runs.
+                    record.error = Some(error.clone());
+                } else {
+                    match renderer.render(variant, &experiment.cases[planned.case]) {
+                        Err(error) => {
+                            record.error = Some(RunError::new(ErrorClass::Template, error.to_string()));
                         }
+                        Ok(prompt) => requests.push((
+                            records.len(),
+                            GenerateRequest {
+                                load: load.clone(),
+                                prompt,
+                                chat_template: target.chat_template.clone(),
+                                sampling: target.sampling.clone(),
+                            },
+                        )),
                     }
                 }
+                records.push(record);
             }
-            sink.record_run(&record)?;
-            done += 1;
-            observer.run_finished(done, total, &record);
+
+            let outcomes = match requests.as_slice() {
+                [] => Ok(Vec::new()),
+                [(_, single)] if chunk_size == 1 => engine
+                    .generate(single, &mut |text| observer.text(text), cancel)
+                    .map(|generation| vec![Ok(generation)]),
+                many => {
+                    let batch: Vec<GenerateRequest> = many.iter().map(|(_, r)| r.clone()).collect();
+                    engine.generate_batch(&batch, cancel)
+                }
+            };
+            let outcomes = match outcomes {
+                Ok(outcomes) => outcomes,
+                Err(GenerateError::Failed(error)) => vec![Err(error); requests.len()],
+                // A half-finished run is not a measurement: nothing is recorded.
+                Err(GenerateError::Cancelled) => return Ok(RunOutcome::Cancelled),
+            };
+            for ((index, _), outcome) in requests.iter().zip(outcomes) {
+                let record = &mut records[*index];
+                match outcome {
+                    Ok(generation) => {
+                        record.output = generation.output;
+                        record.finish_reason = Some(generation.finish_reason);
+                        record.metrics = Some(generation.metrics);
+                        record.warnings = generation.warnings;
+                    }
+                    Err(error) => record.error = Some(error),
+                }
+            }
+            for record in &records {
+                sink.record_run(record)?;
+                done += 1;
+                observer.run_finished(done, total, record);
+            }
         }
     }
     Ok(RunOutcome::Completed)
@@ -185,6 +210,7 @@ mod tests {
     #[derive(Default)]
     struct Scripted {
         loads: Vec<(String, u32)>,
+        batches: Vec<usize>,
         cancel_after: Option<usize>,
         generated: usize,
     }
@@ -240,9 +266,24 @@ mod tests {
                     gen_eval_tokens: None,
                     peak_rss_bytes: None,
                     kv_cache_bytes: None,
+                    cached_tokens: None,
+                    batch_sequences: None,
+                    batch_wall_ms: None,
                 },
                 warnings: vec![],
             })
+        }
+
+        fn generate_batch(
+            &mut self,
+            requests: &[GenerateRequest],
+            cancel: &AtomicBool,
+        ) -> Result<Vec<Result<Generation, RunError>>, GenerateError> {
+            self.batches.push(requests.len());
+            requests
+                .iter()
+                .map(|r| self.generate(r, &mut |_| {}, cancel).map(Ok))
+                .collect()
         }
 
         fn build_info(&self) -> String {
@@ -389,5 +430,37 @@ repetitions: 2
         let error = run(&mut engine, &mut sink).unwrap_err();
         assert!(error.to_string().contains("disk full"), "{error}");
         assert_eq!(engine.generated, 6);
+    }
+
+    #[test]
+    fn a_throughput_config_hands_its_runs_to_the_engine_in_batches_of_parallel() {
+        let experiment = parse_str(
+            "schema: 1
+variants: [{id: a, prompt: 'A {{ x }}'}]
+cases: [{vars: {x: '1'}}, {vars: {x: '2'}}, {vars: {x: '3'}}]
+targets: [{id: t, model: good.gguf, n_ctx: 256, parallel: [1, 2]}]
+repetitions: 2
+",
+            FileFormat::Yaml,
+            "t.yaml",
+            Path::new("/m"),
+        )
+        .unwrap();
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        let plan = Plan::new(&experiment);
+        let outcome = run_experiment(
+            &experiment,
+            &plan,
+            &mut engine,
+            &mut sink,
+            &mut Quiet,
+            &AtomicBool::new(false),
+        );
+        assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+        // parallel 1: six single generations; parallel 2: three batches of two.
+        assert_eq!(engine.generated, 12);
+        assert_eq!(engine.batches, [2, 2, 2]);
+        assert_eq!(sink.runs.len(), 12);
+        assert!(sink.runs.iter().all(|r| r.error.is_none()));
     }
 }

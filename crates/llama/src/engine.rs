@@ -1,28 +1,28 @@
 //! [`LlamaEngine`]: the local engine on llama.cpp.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::sampling::LlamaSampler;
 use tradeoff_core::bench::{BenchRequest, BenchSamples};
 use tradeoff_core::engine::{
     ContextSettings, GenerateError, GenerateRequest, Generation, KvType, LoadReport, LoadRequest, LocalEngine,
 };
-use tradeoff_core::experiment::{ChatTemplateChoice, Sampling};
+use tradeoff_core::experiment::ChatTemplateChoice;
 use tradeoff_core::gguf::{self, GgufInfo};
 use tradeoff_core::memory::{available_memory, estimate as memory_estimate, human_bytes};
 use tradeoff_core::prompt::RenderedPrompt;
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
-use tradeoff_core::stop::StopMatcher;
+use tradeoff_core::run::{ErrorClass, RunError};
 
 use crate::backend::{backend, system_info};
+use crate::batched::generate_batch_in;
 use crate::bench::{TokenSource, time_generation, time_prompt};
 use crate::chat::prompt_text;
+use crate::generate::{elapsed_ms, generate_in};
 use crate::log_capture::capture_logs;
 use crate::memory;
 use crate::session::{ActiveContext, LoadedModel, ModelOwner};
@@ -94,6 +94,8 @@ impl LlamaEngine {
                     threads: request.threads,
                     batch: request.batch,
                     kv_type: KvType::F16,
+                    sequences: 1,
+                    prefix_cache: false,
                 },
             })?;
             let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
@@ -196,18 +198,22 @@ impl LlamaEngine {
             // Drop the old context first: two KV caches at once can exhaust memory.
             *slot = None;
             memory::reset_peak_rss();
-            let n_batch = settings.batch.min(settings.n_ctx).max(1);
+            let sequences = settings.sequences.max(1);
+            let total_ctx = settings.n_ctx.saturating_mul(sequences);
+            let n_batch = settings.batch.min(total_ctx).max(1);
             let threads = i32::try_from(settings.threads).unwrap_or(i32::MAX);
             let params = LlamaContextParams::default()
-                .with_n_ctx(NonZeroU32::new(settings.n_ctx))
+                .with_n_ctx(NonZeroU32::new(total_ctx))
+                .with_n_seq_max(sequences)
                 .with_n_batch(n_batch)
                 .with_n_ubatch(UBATCH.min(n_batch))
                 .with_n_threads(threads)
                 .with_n_threads_batch(threads)
                 // Perf counters are off by default; they are the cross-check of our timings.
                 .with_no_perf(false)
-                // Sliding-window layers keep only their window of KV cache (less memory, same speed).
-                .with_swa_full(false)
+                // Sliding-window layers keep only their window of KV cache (less memory, same
+                // speed), unless prefixes are reused: positions outside the window would be gone.
+                .with_swa_full(settings.prefix_cache)
                 .with_type_k(cache_type(settings.kv_type))
                 .with_type_v(cache_type(settings.kv_type));
             let started = Instant::now();
@@ -234,10 +240,9 @@ impl LlamaEngine {
             }
             ctx.clear_kv_cache();
             let actual = ctx.n_ctx();
-            if actual != settings.n_ctx {
+            if actual != total_ctx {
                 report.warnings.push(format!(
-                    "llama.cpp sized the context for n_ctx {} at {actual} tokens (it pads context sizes)",
-                    settings.n_ctx
+                    "llama.cpp sized the context for n_ctx {total_ctx} at {actual} tokens (it pads context sizes)"
                 ));
             }
             report.context_create_ms = Some(elapsed_ms(started));
@@ -245,6 +250,7 @@ impl LlamaEngine {
             *slot = Some(ActiveContext {
                 settings: settings.clone(),
                 kv_cache_bytes: report.kv_cache_bytes,
+                cached: Vec::new(),
                 ctx,
             });
             Ok(())
@@ -283,10 +289,60 @@ impl LocalEngine for LlamaEngine {
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
             let active = slot.as_mut().ok_or_else(not_loaded)?;
-            let mut generation = generate_in(&owner.model, &mut active.ctx, request, on_text, cancel)?;
+            let mut generation = generate_in(
+                &owner.model,
+                &mut active.ctx,
+                &mut active.cached,
+                request,
+                on_text,
+                cancel,
+            )?;
             generation.metrics.kv_cache_bytes = active.kv_cache_bytes;
             generation.metrics.peak_rss_bytes = memory::peak_rss_bytes();
             Ok(generation)
+        })
+    }
+
+    fn generate_batch(
+        &mut self,
+        requests: &[GenerateRequest],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Result<Generation, RunError>>, GenerateError> {
+        let Some(first) = requests.first() else {
+            return Ok(Vec::new());
+        };
+        if let Some(other) = requests.iter().find(|r| r.load != first.load) {
+            return Err(RunError::new(
+                ErrorClass::Internal,
+                format!("a batch mixes settings: {:?} and {:?}", first.load, other.load),
+            )
+            .into());
+        }
+        let sequences = first.load.context.sequences as usize;
+        if requests.len() > sequences {
+            return Err(RunError::new(
+                ErrorClass::Internal,
+                format!(
+                    "{} requests for a context of {sequences} sequences",
+                    requests.len()
+                ),
+            )
+            .into());
+        }
+        self.load(&first.load)?;
+        let n_ctx = first.load.context.n_ctx as usize;
+        let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
+        loaded.with_dependent_mut(|owner, slot| {
+            let active = slot.as_mut().ok_or_else(not_loaded)?;
+            // Batched decoding replaces whatever a prefix cache held.
+            active.cached.clear();
+            let mut results = generate_batch_in(&owner.model, &mut active.ctx, requests, n_ctx, cancel)?;
+            let peak = memory::peak_rss_bytes();
+            for generation in results.iter_mut().flatten() {
+                generation.metrics.kv_cache_bytes = active.kv_cache_bytes;
+                generation.metrics.peak_rss_bytes = peak;
+            }
+            Ok(results)
         })
     }
 
@@ -301,160 +357,6 @@ impl LocalEngine for LlamaEngine {
             system_info()
         )
     }
-}
-
-fn generate_in(
-    model: &LlamaModel,
-    ctx: &mut llama_cpp_2::context::LlamaContext<'_>,
-    request: &GenerateRequest,
-    on_text: &mut dyn FnMut(&str),
-    cancel: &AtomicBool,
-) -> Result<Generation, GenerateError> {
-    let started = Instant::now();
-    let (text, warnings) = prompt_text(model, &request.prompt, &request.chat_template)?;
-    let vocab = model.vocab();
-    let tokens = vocab.tokenize(text.as_bytes(), true, true);
-    if tokens.is_empty() {
-        return Err(RunError::new(ErrorClass::Tokenize, "the prompt is empty after tokenization").into());
-    }
-    let n_ctx = ctx.n_ctx() as usize;
-    if tokens.len() >= n_ctx {
-        let requested = request.load.context.n_ctx as usize;
-        let padded = if requested == n_ctx {
-            String::new()
-        } else {
-            format!(" (llama.cpp padded it to {n_ctx})")
-        };
-        return Err(RunError::new(
-            ErrorClass::ContextOverflow,
-            format!(
-                "the prompt is {} tokens but n_ctx is {requested}{padded}, leaving no room to generate; raise n_ctx or shorten the prompt",
-                tokens.len()
-            ),
-        )
-        .into());
-    }
-
-    // Settle anything still queued (a cancelled run's last decode) before the counters reset,
-    // so this run's perf counters hold exactly this run's work.
-    ctx.synchronize();
-    ctx.clear_kv_cache();
-    ctx.reset_timings();
-    let mut sampler = sampler(&request.sampling);
-    let n_batch = (ctx.n_batch() as usize).max(1);
-    let mut batch = LlamaBatch::new(n_batch, 1);
-    let last = tokens.len() - 1;
-    for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(GenerateError::Cancelled);
-        }
-        batch.clear();
-        for (offset, token) in chunk.iter().enumerate() {
-            let position = chunk_index * n_batch + offset;
-            batch
-                .add(*token, position as i32, &[0], position == last)
-                .map_err(|e| RunError::new(ErrorClass::Internal, format!("batch: {e}")))?;
-        }
-        ctx.decode(&mut batch).map_err(|e| decode_error(e, "prompt"))?;
-    }
-
-    let mut decoder = encoding_rs::UTF_8.new_decoder();
-    let mut stops = StopMatcher::new(&request.sampling.stop);
-    let mut output = String::new();
-    let mut piece = Vec::with_capacity(16);
-    let mut piece_text = String::new();
-    let mut ttft_ms = None;
-    let mut output_tokens: u32 = 0;
-    let mut position = tokens.len();
-    let mut logits_index = batch.n_tokens() - 1;
-    let max_tokens = request.sampling.max_tokens;
-    let finish_reason = loop {
-        if cancel.load(Ordering::Relaxed) {
-            return Err(GenerateError::Cancelled);
-        }
-        // `sample` also accepts the token into the sampler chain (penalties, grammar).
-        let token = sampler.sample(ctx, logits_index);
-        if vocab.is_eog(token) {
-            break FinishReason::EndOfText;
-        }
-        output_tokens += 1;
-        if ttft_ms.is_none() {
-            ttft_ms = Some(elapsed_ms(started));
-        }
-        piece.clear();
-        vocab.token_to_piece_into(token, &mut piece, false, None);
-        piece_text.clear();
-        if let Some(max) = decoder.max_utf8_buffer_length(piece.len()) {
-            piece_text.reserve(max);
-        }
-        // Bytes of a character split across tokens stay in the decoder until it completes.
-        let _ = decoder.decode_to_string(&piece, &mut piece_text, false);
-        let fed = stops.feed(&piece_text);
-        if !fed.emit.is_empty() {
-            on_text(&fed.emit);
-            output.push_str(&fed.emit);
-        }
-        if fed.stopped {
-            break FinishReason::Stop;
-        }
-        if output_tokens >= max_tokens {
-            break FinishReason::MaxTokens;
-        }
-        if position >= n_ctx {
-            break FinishReason::ContextFull;
-        }
-        batch.clear();
-        batch
-            .add(token, position as i32, &[0], true)
-            .map_err(|e| RunError::new(ErrorClass::Internal, format!("batch: {e}")))?;
-        position += 1;
-        ctx.decode(&mut batch)
-            .map_err(|e| decode_error(e, "generation"))?;
-        logits_index = 0;
-    };
-    if finish_reason != FinishReason::Stop {
-        let rest = stops.finish();
-        if !rest.is_empty() {
-            on_text(&rest);
-            output.push_str(&rest);
-        }
-    }
-    let latency_ms = elapsed_ms(started);
-    let timings = ctx.timings();
-    let counter = |n: i32| u32::try_from(n).ok();
-    Ok(Generation {
-        output,
-        finish_reason,
-        metrics: RunMetrics {
-            latency_ms,
-            ttft_ms,
-            input_tokens: tokens.len() as u32,
-            output_tokens,
-            prompt_eval_ms: Some(timings.t_p_eval_ms()),
-            prompt_eval_tokens: counter(timings.n_p_eval()),
-            gen_eval_ms: Some(timings.t_eval_ms()),
-            gen_eval_tokens: counter(timings.n_eval()),
-            peak_rss_bytes: None,
-            kv_cache_bytes: None,
-        },
-        warnings,
-    })
-}
-
-fn sampler(settings: &Sampling) -> LlamaSampler {
-    if settings.temperature <= 0.0 {
-        return LlamaSampler::greedy();
-    }
-    let mut chain = Vec::new();
-    if let Some(k) = settings.top_k {
-        chain.push(LlamaSampler::top_k(i32::try_from(k).unwrap_or(i32::MAX)));
-    }
-    if let Some(p) = settings.top_p {
-        chain.push(LlamaSampler::top_p(p, 1));
-    }
-    chain.push(LlamaSampler::temp(settings.temperature));
-    chain.push(LlamaSampler::dist(settings.seed));
-    LlamaSampler::chain_simple(chain)
 }
 
 /// Refuses a config whose estimated memory exceeds what the machine has available, before
@@ -497,13 +399,6 @@ fn cache_type(kv_type: KvType) -> KvCacheType {
     }
 }
 
-fn decode_error(error: llama_cpp_2::DecodeError, phase: &str) -> RunError {
-    RunError::new(
-        ErrorClass::Decode,
-        format!("llama.cpp decode failed during {phase}: {error}"),
-    )
-}
-
 fn not_loaded() -> RunError {
     RunError::new(ErrorClass::Internal, "no model is loaded")
 }
@@ -514,8 +409,4 @@ fn log_suffix(logs: &[String]) -> String {
     } else {
         format!(" (llama.cpp: {})", logs.join("; "))
     }
-}
-
-fn elapsed_ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
 }

@@ -8,11 +8,14 @@
 //! the worker process ([`worker::serve`], `tradeoff worker`); see ARCHITECTURE.md.
 
 mod backend;
+mod batched;
 mod bench;
 mod chat;
 mod engine;
+mod generate;
 mod log_capture;
 mod memory;
+mod output;
 pub mod quantize;
 mod session;
 pub mod worker;

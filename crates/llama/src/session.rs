@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
 use self_cell::self_cell;
 use tradeoff_core::engine::ContextSettings;
 use tradeoff_core::gguf::GgufInfo;
@@ -25,6 +26,8 @@ pub(crate) struct ModelOwner {
 pub(crate) struct ActiveContext<'model> {
     pub settings: ContextSettings,
     pub kv_cache_bytes: Option<u64>,
+    /// Tokens whose KV entries sequence 0 holds, for prefix reuse.
+    pub cached: Vec<LlamaToken>,
     pub ctx: LlamaContext<'model>,
 }
 

@@ -82,6 +82,11 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
                     Err(error) => Reply::Failed(error),
                 }
             }
+            Request::GenerateBatch { requests, .. } => match engine.generate_batch(&requests, &cancel) {
+                Ok(results) => Reply::GeneratedBatch { results },
+                Err(GenerateError::Cancelled) => Reply::Cancelled,
+                Err(GenerateError::Failed(error)) => Reply::Failed(error),
+            },
             Request::Generate { request, .. } => {
                 let mut write_error = None;
                 let result = engine.generate(
@@ -139,7 +144,7 @@ fn read_requests(input: impl BufRead, sender: &Sender<Incoming>) {
             }
             Ok(request) => {
                 let flag = Arc::new(AtomicBool::new(false));
-                if let Request::Generate { id, .. } = &request {
+                if let Request::Generate { id, .. } | Request::GenerateBatch { id, .. } = &request {
                     current = Some((*id, Arc::clone(&flag)));
                 }
                 Incoming::Request(request, flag)

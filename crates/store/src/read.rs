@@ -135,7 +135,7 @@ impl Store {
     fn loads(&self, target_id: i64, target: &Target) -> Result<Vec<LoadRow>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT n_ctx, threads, batch, kv_type, n_gpu_layers, model_load_ms, context_create_ms,
-                    kv_cache_bytes, error_class, error_message, warnings_json
+                    kv_cache_bytes, error_class, error_message, warnings_json, parallel, prefix_cache
              FROM loads WHERE target_id = ?1 ORDER BY id",
         )?;
         // Loads recorded before threads, batch and KV type were swept hold NULL there: they
@@ -155,6 +155,8 @@ impl Store {
                     .and_then(|k| KvType::parse(&k))
                     .unwrap_or_default(),
                 n_gpu_layers: r.get::<_, Option<i64>>(4)?.map_or(0, |v| v as u32),
+                parallel: r.get::<_, Option<i64>>(11)?.map_or(1, |v| v as u32),
+                prefix_cache: r.get::<_, Option<bool>>(12)?.unwrap_or(false),
             };
             Ok((
                 settings,
@@ -203,7 +205,8 @@ impl Store {
                     r.latency_ms, r.ttft_ms, r.input_tokens, r.output_tokens,
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
-                    r.peak_rss_bytes, r.kv_cache_bytes, {SETTINGS_COLUMNS}
+                    r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
+                    r.batch_wall_ms, {SETTINGS_COLUMNS}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -225,7 +228,8 @@ impl Store {
 }
 
 /// The settings columns of `configs c`, read back by [`settings_at`].
-const SETTINGS_COLUMNS: &str = "c.n_ctx, c.threads, c.batch, c.kv_type, c.n_gpu_layers";
+const SETTINGS_COLUMNS: &str =
+    "c.n_ctx, c.threads, c.batch, c.kv_type, c.n_gpu_layers, c.parallel, c.prefix_cache";
 
 fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
     let kv_type: String = r.get(first + 3)?;
@@ -241,6 +245,8 @@ fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
             )
         })?,
         n_gpu_layers: r.get::<_, i64>(first + 4)? as u32,
+        parallel: r.get::<_, i64>(first + 5)? as u32,
+        prefix_cache: r.get(first + 6)?,
     })
 }
 
@@ -258,13 +264,16 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
             gen_eval_tokens: r.get::<_, Option<i64>>(12)?.map(|v| v as u32),
             peak_rss_bytes: r.get::<_, Option<i64>>(18)?.map(|v| v as u64),
             kv_cache_bytes: r.get::<_, Option<i64>>(19)?.map(|v| v as u64),
+            cached_tokens: r.get::<_, Option<i64>>(20)?.map(|v| v as u32),
+            batch_sequences: r.get::<_, Option<i64>>(21)?.map(|v| v as u32),
+            batch_wall_ms: r.get(22)?,
         }),
         None => None,
     };
     let key = RunKey {
         variant: r.get(0)?,
         target: r.get(1)?,
-        settings: settings_at(r, 20)?,
+        settings: settings_at(r, 23)?,
         case: r.get(2)?,
         repetition: r.get::<_, i64>(3)? as u32,
         started_at: r.get(4)?,

@@ -88,8 +88,8 @@ impl Store {
         for (position, config) in plan.configs.iter().enumerate() {
             tx.execute(
                 "INSERT INTO configs (experiment_id, position, variant_id, target_id, n_ctx, threads,
-                     batch, kv_type, n_gpu_layers)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     batch, kv_type, n_gpu_layers, parallel, prefix_cache)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     experiment_id,
                     position as i64,
@@ -100,6 +100,8 @@ impl Store {
                     i64::from(config.settings.batch),
                     config.settings.kv_type.as_str(),
                     i64::from(config.settings.n_gpu_layers),
+                    i64::from(config.settings.parallel),
+                    config.settings.prefix_cache,
                 ],
             )?;
             config_ids.push(tx.last_insert_rowid());
@@ -148,8 +150,9 @@ impl ExperimentWriter<'_> {
             "INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
-                 peak_rss_bytes, kv_cache_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+                 peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
+                     ?20, ?21, ?22)",
             params![
                 config_id,
                 case_id,
@@ -170,6 +173,9 @@ impl ExperimentWriter<'_> {
                 serde_json::to_string(&run.warnings)?,
                 metrics.and_then(|m| m.peak_rss_bytes).map(saturating_i64),
                 metrics.and_then(|m| m.kv_cache_bytes).map(saturating_i64),
+                metrics.and_then(|m| m.cached_tokens).map(i64::from),
+                metrics.and_then(|m| m.batch_sequences).map(i64::from),
+                metrics.and_then(|m| m.batch_wall_ms),
             ],
         )?;
         Ok(())
@@ -187,8 +193,8 @@ impl ExperimentWriter<'_> {
         self.store.conn.execute(
             "INSERT INTO loads (target_id, n_ctx, model_load_ms, context_create_ms, error_class,
                  error_message, warnings_json, recorded_at, threads, batch, kv_type, n_gpu_layers,
-                 kv_cache_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                 kv_cache_bytes, parallel, prefix_cache)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
                 target_id,
                 i64::from(event.settings.n_ctx),
@@ -203,6 +209,8 @@ impl ExperimentWriter<'_> {
                 event.settings.kv_type.as_str(),
                 i64::from(event.settings.n_gpu_layers),
                 event.kv_cache_bytes.map(saturating_i64),
+                i64::from(event.settings.parallel),
+                event.settings.prefix_cache,
             ],
         )?;
         Ok(())

@@ -48,6 +48,8 @@ pub fn inspect(path: &str, json: bool, n_ctx: u32, kv_type: &str) -> Result<Exit
         batch: tradeoff_core::experiment::DEFAULT_BATCH,
         kv_type,
         n_gpu_layers: 0,
+        parallel: 1,
+        prefix_cache: false,
     };
     let inspection = Inspection {
         summary: info.summary(),

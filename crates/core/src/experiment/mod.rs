@@ -85,6 +85,10 @@ pub struct Target {
     /// Layers offloaded to a GPU; 0 on a CPU-only build.
     #[serde(default = "default_n_gpu_layers")]
     pub n_gpu_layers: Vec<u32>,
+    #[serde(default = "default_parallel")]
+    pub parallel: Vec<u32>,
+    #[serde(default = "default_prefix_cache")]
+    pub prefix_cache: Vec<bool>,
     pub chat_template: ChatTemplateChoice,
     pub sampling: Sampling,
 }
@@ -97,6 +101,14 @@ fn default_n_gpu_layers() -> Vec<u32> {
     vec![0]
 }
 
+fn default_parallel() -> Vec<u32> {
+    vec![1]
+}
+
+fn default_prefix_cache() -> Vec<bool> {
+    vec![false]
+}
+
 impl Target {
     /// Every combination of the target's swept settings, in the order the runner uses them:
     /// model settings (GPU layers) outermost so a model loads once, then the context settings.
@@ -107,13 +119,19 @@ impl Target {
                 for &kv_type in &self.kv_type {
                     for &batch in &self.batch {
                         for &threads in &self.threads {
-                            all.push(LocalSettings {
-                                n_ctx,
-                                threads,
-                                batch,
-                                kv_type,
-                                n_gpu_layers,
-                            });
+                            for &parallel in &self.parallel {
+                                for &prefix_cache in &self.prefix_cache {
+                                    all.push(LocalSettings {
+                                        n_ctx,
+                                        threads,
+                                        batch,
+                                        kv_type,
+                                        n_gpu_layers,
+                                        parallel,
+                                        prefix_cache,
+                                    });
+                                }
+                            }
                         }
                     }
                 }

@@ -94,6 +94,12 @@ pub struct TargetSpec {
     pub kv_type: Option<OneOrMany<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_gpu_layers: Option<OneOrMany<u32>>,
+    /// Runs decoded together as parallel sequences (throughput mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<OneOrMany<u32>>,
+    /// Reuse the KV cache of a prompt prefix shared with the previous run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<OneOrMany<bool>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chat_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,6 +161,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
                 Self::one(T::deserialize(v.into_deserializer()))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Self::one(T::deserialize(v.into_deserializer()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
                 Self::one(T::deserialize(v.into_deserializer()))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {

@@ -284,3 +284,11 @@ fn a_target_recorded_before_threads_could_be_swept_still_reads_back() {
     assert_eq!(target.kv_type, vec![KvType::F16]);
     assert_eq!(target.n_gpu_layers, vec![0]);
 }
+
+#[test]
+fn prefix_caching_is_refused_for_parallel_sequences() {
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, parallel: [1, 4], prefix_cache: true}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("targets[0].prefix_cache"), "{p}");
+}

@@ -258,6 +258,26 @@ fn target(
         kv_type.push(parsed);
     }
     let kv_type = sweep(check, &at("kv_type"), kv_type, KvType::F16, "KV cache type")?;
+    let parallel = sweep(
+        check,
+        &at("parallel"),
+        spec.parallel.map_or_else(|| vec![1], |p| p.0),
+        1,
+        "sequence count",
+    )?;
+    let prefix_cache = sweep(
+        check,
+        &at("prefix_cache"),
+        spec.prefix_cache.map_or_else(|| vec![false], |p| p.0),
+        false,
+        "value",
+    )?;
+    if prefix_cache.contains(&true) && parallel.iter().any(|p| *p > 1) {
+        return Err(check.problem(
+            at("prefix_cache"),
+            "prefix caching is for single-stream runs; it cannot be combined with parallel > 1",
+        ));
+    }
     let temperature = spec.temperature.unwrap_or(0.0);
     if !(temperature.is_finite() && temperature >= 0.0) {
         return Err(check.problem(at("temperature"), "must be a number >= 0 (0 = greedy)"));
@@ -298,6 +318,8 @@ fn target(
         batch,
         kv_type,
         n_gpu_layers,
+        parallel,
+        prefix_cache,
         chat_template,
         sampling: Sampling {
             temperature,

@@ -161,6 +161,46 @@ impl WorkerEngine {
         }
     }
 
+    /// Replaces a worker that died since the last request and loads what the request needs.
+    /// A restarted worker has nothing loaded; loading here, before the request, keeps the
+    /// load out of the run's latency. Returns the warning that says so, if it happened.
+    fn reload_if_restarted(&mut self, load: &LoadRequest) -> Result<Vec<String>, RunError> {
+        self.ensure_process()?;
+        if self.loaded.as_ref() == Some(load) {
+            return Ok(Vec::new());
+        }
+        let report = self.load(load)?;
+        let ms = report.model_load_ms.unwrap_or(0.0) + report.context_create_ms.unwrap_or(0.0);
+        Ok(vec![format!(
+            "the model was loaded again before this run ({ms:.0} ms, not part of its latency) because the worker had restarted"
+        )])
+    }
+
+    fn next_generation_id(&mut self) -> u64 {
+        let id = self.next_generation;
+        self.next_generation += 1;
+        id
+    }
+
+    /// A generation request's exchange, with the outcomes every generation shares: cancelled,
+    /// failed in the worker, or the worker's death (which counts as cancelled when the caller
+    /// had asked to cancel).
+    fn generation_exchange(
+        &mut self,
+        message: &Request,
+        on_partial: &mut dyn FnMut(&Reply),
+        cancel: &AtomicBool,
+        id: u64,
+    ) -> Result<Reply, GenerateError> {
+        match self.exchange(message, "generation", on_partial, Some((cancel, id))) {
+            Ok(Reply::Cancelled) => Err(GenerateError::Cancelled),
+            Ok(Reply::Failed(error)) => Err(GenerateError::Failed(error)),
+            Ok(reply) => Ok(reply),
+            Err(_) if cancel.load(Ordering::Relaxed) => Err(GenerateError::Cancelled),
+            Err(error) => Err(GenerateError::Failed(error)),
+        }
+    }
+
     fn ensure_process(&mut self) -> Result<(), RunError> {
         if let Some(process) = &mut self.process
             && process.has_exited()
@@ -279,20 +319,8 @@ impl LocalEngine for WorkerEngine {
         on_text: &mut dyn FnMut(&str),
         cancel: &AtomicBool,
     ) -> Result<Generation, GenerateError> {
-        let mut warnings = Vec::new();
-        // A worker that died since the last request is replaced now, so that it is loaded below.
-        self.ensure_process()?;
-        if self.loaded.as_ref() != Some(&request.load) {
-            // A worker that restarted after a crash has nothing loaded. Loading here, before
-            // the request, keeps the load out of this run's latency.
-            let report = self.load(&request.load)?;
-            let ms = report.model_load_ms.unwrap_or(0.0) + report.context_create_ms.unwrap_or(0.0);
-            warnings.push(format!(
-                "the model was loaded again before this run ({ms:.0} ms, not part of its latency) because the worker had restarted"
-            ));
-        }
-        let id = self.next_generation;
-        self.next_generation += 1;
+        let mut warnings = self.reload_if_restarted(&request.load)?;
+        let id = self.next_generation_id();
         let message = Request::Generate {
             id,
             request: request.clone(),
@@ -302,17 +330,38 @@ impl LocalEngine for WorkerEngine {
                 on_text(text);
             }
         };
-        match self.exchange(&message, "generation", &mut on_partial, Some((cancel, id))) {
-            Ok(Reply::Generated(mut generation)) => {
+        match self.generation_exchange(&message, &mut on_partial, cancel, id)? {
+            Reply::Generated(mut generation) => {
                 warnings.append(&mut generation.warnings);
                 generation.warnings = warnings;
                 Ok(generation)
             }
-            Ok(Reply::Cancelled) => Err(GenerateError::Cancelled),
-            Ok(Reply::Failed(error)) => Err(GenerateError::Failed(error)),
-            Ok(other) => Err(GenerateError::Failed(unexpected(other))),
-            Err(_) if cancel.load(Ordering::Relaxed) => Err(GenerateError::Cancelled),
-            Err(error) => Err(GenerateError::Failed(error)),
+            other => Err(GenerateError::Failed(unexpected(other))),
+        }
+    }
+
+    fn generate_batch(
+        &mut self,
+        requests: &[GenerateRequest],
+        cancel: &AtomicBool,
+    ) -> Result<Vec<Result<Generation, RunError>>, GenerateError> {
+        let Some(first) = requests.first() else {
+            return Ok(Vec::new());
+        };
+        let warnings = self.reload_if_restarted(&first.load)?;
+        let id = self.next_generation_id();
+        let message = Request::GenerateBatch {
+            id,
+            requests: requests.to_vec(),
+        };
+        match self.generation_exchange(&message, &mut |_| {}, cancel, id)? {
+            Reply::GeneratedBatch { mut results } => {
+                for generation in results.iter_mut().flatten() {
+                    generation.warnings.splice(0..0, warnings.iter().cloned());
+                }
+                Ok(results)
+            }
+            other => Err(GenerateError::Failed(unexpected(other))),
         }
     }
 

@@ -25,6 +25,8 @@ pub enum Request {
     Unload,
     /// Generate one completion. `id` lets a later `Cancel` name this generation and no other.
     Generate { id: u64, request: GenerateRequest },
+    /// Generate completions for several requests at once as parallel sequences (throughput mode).
+    GenerateBatch { id: u64, requests: Vec<GenerateRequest> },
     /// Stop generation `id` if it is still running.
     Cancel { id: u64 },
     /// Count the tokens of a prompt exactly as a generation would feed it to the model.
@@ -54,6 +56,10 @@ pub enum Reply {
         text: String,
     },
     Generated(Generation),
+    /// One result per request of a `GenerateBatch`, in order.
+    GeneratedBatch {
+        results: Vec<Result<Generation, RunError>>,
+    },
     Cancelled,
     Tokens {
         count: u32,
@@ -87,6 +93,8 @@ mod tests {
                     threads: 2,
                     batch: 512,
                     kv_type: KvType::F16,
+                    sequences: 1,
+                    prefix_cache: false,
                 },
             },
             prompt: RenderedPrompt::Raw {

@@ -1,5 +1,5 @@
--- Targets sweep threads, batch, KV cache type and GPU layers as well as n_ctx: each combination
--- is its own config. SQLite cannot widen a UNIQUE constraint in place, so `configs` is rebuilt
+-- Targets sweep threads, batch, KV cache type, GPU layers, parallel sequences (throughput mode)
+-- and prefix caching as well as n_ctx: each combination is its own config. SQLite cannot widen a UNIQUE constraint in place, so `configs` is rebuilt
 -- (foreign keys are off while migrations run; see Store::open). Existing configs take their
 -- target's threads and batch and the defaults for the new settings.
 CREATE TABLE configs_v3 (
@@ -13,13 +13,15 @@ CREATE TABLE configs_v3 (
     batch INTEGER NOT NULL CHECK (batch > 0),
     kv_type TEXT NOT NULL,
     n_gpu_layers INTEGER NOT NULL CHECK (n_gpu_layers >= 0),
-    UNIQUE (variant_id, target_id, n_ctx, threads, batch, kv_type, n_gpu_layers)
+    parallel INTEGER NOT NULL CHECK (parallel >= 1),
+    prefix_cache INTEGER NOT NULL CHECK (prefix_cache IN (0, 1)),
+    UNIQUE (variant_id, target_id, n_ctx, threads, batch, kv_type, n_gpu_layers, parallel, prefix_cache)
 ) STRICT;
 
 INSERT INTO configs_v3 (id, experiment_id, position, variant_id, target_id, n_ctx, threads, batch,
-                        kv_type, n_gpu_layers)
+                        kv_type, n_gpu_layers, parallel, prefix_cache)
 SELECT c.id, c.experiment_id, c.position, c.variant_id, c.target_id, c.n_ctx,
-       json_extract(t.spec_json, '$.threads'), json_extract(t.spec_json, '$.batch'), 'f16', 0
+       json_extract(t.spec_json, '$.threads'), json_extract(t.spec_json, '$.batch'), 'f16', 0, 1, 0
 FROM configs c JOIN targets t ON t.id = c.target_id;
 
 DROP TABLE configs;
@@ -31,7 +33,12 @@ ALTER TABLE loads ADD COLUMN threads INTEGER;
 ALTER TABLE loads ADD COLUMN batch INTEGER;
 ALTER TABLE loads ADD COLUMN kv_type TEXT;
 ALTER TABLE loads ADD COLUMN n_gpu_layers INTEGER;
+ALTER TABLE loads ADD COLUMN parallel INTEGER;
+ALTER TABLE loads ADD COLUMN prefix_cache INTEGER;
 ALTER TABLE loads ADD COLUMN kv_cache_bytes INTEGER;
 
 ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN kv_cache_bytes INTEGER;
+ALTER TABLE runs ADD COLUMN cached_tokens INTEGER;
+ALTER TABLE runs ADD COLUMN batch_sequences INTEGER;
+ALTER TABLE runs ADD COLUMN batch_wall_ms REAL;

@@ -1,0 +1,184 @@
+//! Throughput mode: several requests decoded together as parallel sequences of one context.
+//!
+//! Each sequence's prompt is evaluated on its own (its first token is sampled right away), then
+//! every step decodes one token of every unfinished sequence in a single batch: the weights are
+//! read once per step for all of them, which is where the aggregate speed comes from. A
+//! sequence's TTFT and latency include waiting for the others, which is why these runs are
+//! labelled and summarized apart from single-stream ones.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use tradeoff_core::engine::{GenerateError, GenerateRequest, Generation};
+use tradeoff_core::run::{FinishReason, RunError, RunMetrics};
+
+use crate::generate::{Picker, add, decode_error, elapsed_ms, prompt_tokens};
+use crate::output::TextAssembler;
+
+struct Sequence {
+    id: i32,
+    picker: Picker,
+    text: TextAssembler,
+    input_tokens: u32,
+    output_tokens: u32,
+    max_tokens: u32,
+    position: usize,
+    ttft_ms: Option<f64>,
+    /// The token to decode next, and where its logits will be in the step's batch.
+    next: Option<(LlamaToken, i32)>,
+    finished: Option<(FinishReason, f64)>,
+    warnings: Vec<String>,
+}
+
+/// Generates every request as its own sequence (ids 0..n) of `ctx`, which must hold
+/// `requests.len()` sequences of `n_ctx` each.
+pub(crate) fn generate_batch_in(
+    model: &LlamaModel,
+    ctx: &mut LlamaContext<'_>,
+    requests: &[GenerateRequest],
+    n_ctx: usize,
+    cancel: &AtomicBool,
+) -> Result<Vec<Result<Generation, RunError>>, GenerateError> {
+    let started = Instant::now();
+    let vocab = model.vocab();
+    ctx.synchronize();
+    ctx.clear_kv_cache();
+    ctx.reset_timings();
+    let n_batch = (ctx.n_batch() as usize).max(requests.len()).max(1);
+    let mut batch = LlamaBatch::new(n_batch, requests.len().max(1) as i32);
+
+    let mut sequences: Vec<Result<Sequence, RunError>> = Vec::with_capacity(requests.len());
+    for (index, request) in requests.iter().enumerate() {
+        let id = index as i32;
+        let (tokens, warnings) = match prompt_tokens(model, request, n_ctx) {
+            Ok(prompt) => prompt,
+            Err(error) => {
+                sequences.push(Err(error));
+                continue;
+            }
+        };
+        let last = tokens.len() - 1;
+        for (chunk_index, chunk) in tokens.chunks(n_batch).enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(GenerateError::Cancelled);
+            }
+            batch.clear();
+            for (offset, token) in chunk.iter().enumerate() {
+                let position = chunk_index * n_batch + offset;
+                add(&mut batch, *token, position, id, position == last)?;
+            }
+            ctx.decode(&mut batch).map_err(|e| decode_error(e, "prompt"))?;
+        }
+        let mut sequence = Sequence {
+            id,
+            picker: Picker::new(&request.sampling),
+            text: TextAssembler::new(&request.sampling.stop),
+            input_tokens: tokens.len() as u32,
+            output_tokens: 0,
+            max_tokens: request.sampling.max_tokens,
+            position: tokens.len(),
+            ttft_ms: None,
+            next: None,
+            finished: None,
+            warnings,
+        };
+        // The prompt's logits are overwritten by the next decode: sample now.
+        let token = sequence.picker.pick(ctx, batch.n_tokens() - 1);
+        accept(&mut sequence, token, &vocab, n_ctx, started);
+        sequences.push(Ok(sequence));
+    }
+
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(GenerateError::Cancelled);
+        }
+        batch.clear();
+        for sequence in sequences.iter_mut().flatten() {
+            if let Some((token, index)) = sequence.next.as_mut() {
+                *index = batch.n_tokens();
+                add(&mut batch, *token, sequence.position, sequence.id, true)?;
+                sequence.position += 1;
+            }
+        }
+        if batch.n_tokens() == 0 {
+            break;
+        }
+        ctx.decode(&mut batch)
+            .map_err(|e| decode_error(e, "generation"))?;
+        for sequence in sequences.iter_mut().flatten() {
+            if let Some((_, index)) = sequence.next.take() {
+                let token = sequence.picker.pick(ctx, index);
+                accept(sequence, token, &vocab, n_ctx, started);
+            }
+        }
+    }
+
+    let wall_ms = elapsed_ms(started);
+    let count = requests.len() as u32;
+    Ok(sequences
+        .into_iter()
+        .map(|sequence| {
+            let sequence = sequence?;
+            let (finish_reason, latency_ms) = sequence.finished.unwrap_or((FinishReason::MaxTokens, wall_ms));
+            Ok(Generation {
+                output: sequence.text.into_output(),
+                finish_reason,
+                metrics: RunMetrics {
+                    latency_ms,
+                    ttft_ms: sequence.ttft_ms,
+                    input_tokens: sequence.input_tokens,
+                    output_tokens: sequence.output_tokens,
+                    // llama.cpp's counters cover the whole batch, not one sequence.
+                    prompt_eval_ms: None,
+                    prompt_eval_tokens: None,
+                    gen_eval_ms: None,
+                    gen_eval_tokens: None,
+                    peak_rss_bytes: None,
+                    kv_cache_bytes: None,
+                    cached_tokens: None,
+                    batch_sequences: Some(count),
+                    batch_wall_ms: Some(wall_ms),
+                },
+                warnings: sequence.warnings,
+            })
+        })
+        .collect())
+}
+
+/// Takes a sampled token into its sequence: ends it (end of text, stop sequence, max tokens,
+/// full context) or queues the token for the next step.
+fn accept(
+    sequence: &mut Sequence,
+    token: LlamaToken,
+    vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
+    n_ctx: usize,
+    started: Instant,
+) {
+    let finish = |sequence: &mut Sequence, reason: FinishReason| {
+        if reason != FinishReason::Stop {
+            sequence.text.finish();
+        }
+        sequence.finished = Some((reason, elapsed_ms(started)));
+    };
+    if vocab.is_eog(token) {
+        return finish(sequence, FinishReason::EndOfText);
+    }
+    sequence.output_tokens += 1;
+    if sequence.ttft_ms.is_none() {
+        sequence.ttft_ms = Some(elapsed_ms(started));
+    }
+    if sequence.text.push(vocab, token).stopped {
+        return finish(sequence, FinishReason::Stop);
+    }
+    if sequence.output_tokens >= sequence.max_tokens {
+        return finish(sequence, FinishReason::MaxTokens);
+    }
+    if sequence.position >= n_ctx {
+        return finish(sequence, FinishReason::ContextFull);
+    }
+    sequence.next = Some((token, 0));
+}
