@@ -165,8 +165,15 @@ pub struct ConfigView {
     pub latency_p95_ms: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
     pub gen_tokens_per_s_mean: Option<f64>,
+    /// Output tokens per second of wall time over all runs (throughput mode counts each batch once).
+    pub aggregate_tokens_per_s: Option<f64>,
     pub input_tokens_mean: Option<f64>,
     pub output_tokens_mean: Option<f64>,
+    /// Peak resident memory of the worker while this config ran, and its KV cache.
+    pub peak_rss_bytes: Option<f64>,
+    pub kv_cache_bytes: Option<f64>,
+    /// Prefix caching: p50 TTFT saved against the same config run cold.
+    pub ttft_p50_saved_vs_cold_ms: Option<f64>,
 }
 
 impl ConfigView {
@@ -183,8 +190,12 @@ impl ConfigView {
             latency_p95_ms: s.latency_p95_ms,
             ttft_p50_ms: s.ttft_p50_ms,
             gen_tokens_per_s_mean: s.gen_tokens_per_s_mean,
+            aggregate_tokens_per_s: s.aggregate_tokens_per_s,
             input_tokens_mean: s.input_tokens_mean,
             output_tokens_mean: s.output_tokens_mean,
+            peak_rss_bytes: s.peak_rss_bytes_max.map(|b| b as f64),
+            kv_cache_bytes: s.kv_cache_bytes.map(|b| b as f64),
+            ttft_p50_saved_vs_cold_ms: s.ttft_p50_saved_vs_cold_ms,
         }
     }
 }

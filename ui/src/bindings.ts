@@ -125,8 +125,15 @@ export type ConfigView_Deserialize = {
 	latency_p95_ms?: number | null,
 	ttft_p50_ms?: number | null,
 	gen_tokens_per_s_mean?: number | null,
+	/**  Output tokens per second of wall time over all runs (throughput mode counts each batch once). */
+	aggregate_tokens_per_s?: number | null,
 	input_tokens_mean?: number | null,
 	output_tokens_mean?: number | null,
+	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
+	peak_rss_bytes?: number | null,
+	kv_cache_bytes?: number | null,
+	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
+	ttft_p50_saved_vs_cold_ms?: number | null,
 };
 
 export type ConfigView_Serialize = {
@@ -142,8 +149,15 @@ export type ConfigView_Serialize = {
 	latency_p95_ms: number | null,
 	ttft_p50_ms: number | null,
 	gen_tokens_per_s_mean: number | null,
+	/**  Output tokens per second of wall time over all runs (throughput mode counts each batch once). */
+	aggregate_tokens_per_s: number | null,
 	input_tokens_mean: number | null,
 	output_tokens_mean: number | null,
+	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
+	peak_rss_bytes: number | null,
+	kv_cache_bytes: number | null,
+	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
+	ttft_p50_saved_vs_cold_ms: number | null,
 };
 
 export type DiffGranularity = "word" | "char";

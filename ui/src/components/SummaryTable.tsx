@@ -3,7 +3,7 @@ import type { ResultsView } from "../api";
 import { ms, num } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "input_tokens_mean" | "output_tokens_mean";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -15,8 +15,10 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "latency_p95_ms", label: "p95", show: (c) => ms(c.latency_p95_ms) },
   { key: "ttft_p50_ms", label: "p50 TTFT", show: (c) => ms(c.ttft_p50_ms) },
   { key: "gen_tokens_per_s_mean", label: "gen tok/s", show: (c) => num(c.gen_tokens_per_s_mean) },
+  { key: "aggregate_tokens_per_s", label: "agg tok/s", show: (c) => num(c.aggregate_tokens_per_s) },
   { key: "input_tokens_mean", label: "in tok", show: (c) => num(c.input_tokens_mean) },
   { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
+  { key: "peak_rss_bytes", label: "peak RSS", show: (c) => (c.peak_rss_bytes === null ? "—" : `${(c.peak_rss_bytes / (1 << 20)).toFixed(0)} MiB`) },
 ];
 
 /** Per-config statistics, sortable by any column; each row can be exported. */
