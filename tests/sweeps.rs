@@ -43,6 +43,14 @@ targets:
         assert_eq!(config["errors"], 0, "{config}");
         assert!(config["peak_rss_bytes_max"].as_u64().unwrap() > 200 << 20);
     }
+    assert!(
+        configs[0]["model_load_ms"].as_f64().unwrap() > 0.0,
+        "the first config loaded the model"
+    );
+    for config in &configs[1..] {
+        assert!(config["model_load_ms"].is_null(), "{config}");
+        assert!(config["context_create_ms"].as_f64().unwrap() > 0.0, "{config}");
+    }
     let kv = |i: usize| configs[i]["kv_cache_bytes"].as_u64().unwrap();
     assert_eq!(kv(0), kv(1), "threads do not change the KV cache");
     assert!(kv(2) < kv(0), "a q8_0 cache is smaller than f16");

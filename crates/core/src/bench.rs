@@ -88,7 +88,7 @@ pub struct BenchReport {
 /// summing a buffer much larger than any CPU cache.
 pub fn measure_read_bandwidth(threads: u32) -> f64 {
     const BUFFER_BYTES: usize = 512 << 20;
-    const PASSES: usize = 5;
+    const PASSES: usize = 10;
     let threads = threads.max(1) as usize;
     // Written once so that every page is really backed by memory before it is timed.
     let buffer: Vec<u64> = (0..BUFFER_BYTES / 8).map(|i| i as u64).collect();

@@ -157,6 +157,10 @@ pub struct ConfigSummary {
     pub output_tokens_mean: Option<f64>,
     pub kv_cache_bytes: Option<u64>,
     pub peak_rss_bytes_max: Option<u64>,
+    /// What preparing this config cost before its first run (never part of a run's latency):
+    /// loading the model (`None` when it was already loaded) and creating the context.
+    pub model_load_ms: Option<f64>,
+    pub context_create_ms: Option<f64>,
     /// Output tokens per second of wall time over all the config's runs: for throughput-mode
     /// configs the batches' wall time (each run's share), for single-stream ones the runs'
     /// latencies. This is the number to compare when serving many requests.
@@ -212,6 +216,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
                 kv_cache_bytes: ok.iter().find_map(|r| r.kv_cache_bytes),
                 peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
+                model_load_ms: None,
+                context_create_ms: None,
                 aggregate_tokens_per_s: aggregate_tokens_per_s(&ok),
                 warm_runs: ok
                     .iter()
@@ -354,6 +360,22 @@ pub enum ReportError {
 }
 
 impl Report {
+    /// Fills each config's load and context-creation times from its target's loads.
+    pub fn attach_load_times(&mut self) {
+        for config in &mut self.configs {
+            let load = self
+                .targets
+                .iter()
+                .filter(|t| t.id == config.target)
+                .flat_map(|t| t.loads.iter())
+                .find(|l| l.settings == config.settings);
+            if let Some(load) = load {
+                config.model_load_ms = load.model_load_ms;
+                config.context_create_ms = load.context_create_ms;
+            }
+        }
+    }
+
     pub fn to_json(&self) -> Result<String, ReportError> {
         Ok(serde_json::to_string_pretty(self)?)
     }
@@ -567,6 +589,7 @@ mod tests {
             peak_rss_bytes: None,
             kv_cache_bytes: None,
             cached_tokens: None,
+            decode_ms: None,
             batch_sequences: None,
             batch_wall_ms: None,
         });

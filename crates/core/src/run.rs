@@ -30,6 +30,10 @@ pub struct RunMetrics {
     /// Memory of the KV cache of the context the run used.
     #[serde(default)]
     pub kv_cache_bytes: Option<u64>,
+    /// Wall time inside llama.cpp's decode calls: the engine's share of `latency_ms`; the rest
+    /// is the runner's (tokenizing, sampling, detokenizing, stop sequences, streaming).
+    #[serde(default)]
+    pub decode_ms: Option<f64>,
     /// Prompt tokens taken from the KV cache instead of being evaluated (a `warm` run with
     /// prefix caching); 0 or `None` for a cold run.
     #[serde(default)]

@@ -140,6 +140,7 @@ pub(crate) fn generate_batch_in(
                     peak_rss_bytes: None,
                     kv_cache_bytes: None,
                     cached_tokens: None,
+                    decode_ms: None,
                     batch_sequences: Some(count),
                     batch_wall_ms: Some(wall_ms),
                 },

@@ -142,13 +142,15 @@ impl LlamaEngine {
         }
         // Free the old model (and its context) before loading the next one.
         self.loaded = None;
+        // Everything it takes to have the model ready counts as its load time: the worker's
+        // one-time backend start and the header check included.
+        let started = Instant::now();
         let backend = backend()?;
         let path = &request.model_path;
         // Our own reader names the problem (missing, not GGUF, truncated) before llama.cpp,
         // which would only say that loading failed.
         let info = gguf::read(path).map_err(|e| RunError::new(ErrorClass::ModelLoad, e.to_string()))?;
         check_fits(&info, request, false)?;
-        let started = Instant::now();
         let params = LlamaModelParams::default().with_n_gpu_layers(request.n_gpu_layers);
         let (model, logs) = capture_logs(|| LlamaModel::load_from_file(backend, path, &params));
         let model = model.map_err(|e| {

@@ -87,6 +87,7 @@ pub(crate) fn generate_in(
     cached.clear();
     cached.extend_from_slice(&tokens[..reused]);
     let mut decoded: Vec<LlamaToken> = Vec::with_capacity(tokens.len() - reused + 64);
+    let mut decode_ms = 0.0;
     ctx.reset_timings();
 
     let mut picker = Picker::new(&request.sampling);
@@ -102,7 +103,9 @@ pub(crate) fn generate_in(
             let position = reused + chunk_index * n_batch + offset;
             add(&mut batch, *token, position, 0, position == last)?;
         }
+        let decode_started = Instant::now();
         ctx.decode(&mut batch).map_err(|e| decode_error(e, "prompt"))?;
+        decode_ms += elapsed_ms(decode_started);
         decoded.extend_from_slice(chunk);
     }
 
@@ -140,8 +143,10 @@ pub(crate) fn generate_in(
         batch.clear();
         add(&mut batch, token, position, 0, true)?;
         position += 1;
+        let decode_started = Instant::now();
         ctx.decode(&mut batch)
             .map_err(|e| decode_error(e, "generation"))?;
+        decode_ms += elapsed_ms(decode_started);
         decoded.push(token);
         logits_index = 0;
     };
@@ -170,6 +175,7 @@ pub(crate) fn generate_in(
             peak_rss_bytes: None,
             kv_cache_bytes: None,
             cached_tokens: request.load.context.prefix_cache.then_some(reused as u32),
+            decode_ms: Some(decode_ms),
             batch_sequences: None,
             batch_wall_ms: None,
         },
@@ -211,19 +217,29 @@ impl Picker {
         match self {
             // `sample` also accepts the token into the sampler chain (penalties, grammar).
             Picker::Sampler(sampler) => sampler.sample(ctx, index),
-            Picker::Greedy => {
-                let logits = ctx.get_logits_ith(index);
-                // The first maximum, as llama.cpp's greedy sampler picks it.
-                let mut best = 0;
-                for (i, logit) in logits.iter().enumerate() {
-                    if *logit > logits[best] {
-                        best = i;
-                    }
-                }
-                LlamaToken::new(best as i32)
-            }
+            Picker::Greedy => LlamaToken::new(argmax(ctx.get_logits_ith(index)) as i32),
         }
     }
+}
+
+/// The index of the first maximum, as llama.cpp's greedy sampler picks it. Runs once per
+/// generated token over the whole vocabulary, so it is written to vectorize: the maximum over
+/// 16 independent lanes first, then the first position that holds it.
+fn argmax(values: &[f32]) -> usize {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let chunks = values.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane = if *value > *lane { *value } else { *lane };
+        }
+    }
+    let max = lanes
+        .iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |a, b| if *b > a { *b } else { a });
+    values.iter().position(|v| *v == max).unwrap_or(0)
 }
 
 fn sampler(settings: &Sampling) -> LlamaSampler {
@@ -248,4 +264,22 @@ pub(crate) fn decode_error(error: llama_cpp_2::DecodeError, phase: &str) -> RunE
 
 pub(crate) fn elapsed_ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argmax;
+
+    #[test]
+    fn argmax_finds_the_first_maximum_anywhere_in_the_vocabulary() {
+        let mut logits = vec![0.0f32; 262_147];
+        assert_eq!(argmax(&logits), 0, "ties go to the first");
+        logits[70_001] = 3.5;
+        logits[200_000] = 3.5;
+        assert_eq!(argmax(&logits), 70_001);
+        logits[262_146] = 9.0;
+        assert_eq!(argmax(&logits), 262_146, "the remainder after the lanes counts");
+        logits[5] = f32::NAN;
+        assert_eq!(argmax(&logits), 262_146, "NaN is never the maximum");
+    }
 }

@@ -8,12 +8,16 @@ use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
+use std::time::{Duration, Instant};
 
 use tradeoff_core::engine::{GenerateError, LocalEngine};
 use tradeoff_core::run::{ErrorClass, RunError};
 use tradeoff_core::worker::protocol::{PROTOCOL_VERSION, Reply, Request};
 
 use crate::LlamaEngine;
+
+/// Streamed text is sent at most this often.
+const TEXT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What the reading thread hands to the serving thread.
 enum Incoming {
@@ -88,27 +92,34 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
                 Err(GenerateError::Failed(error)) => Reply::Failed(error),
             },
             Request::Generate { request, .. } => {
+                // Text goes out in pieces of at most ~20 ms, not a line per token: a write and a
+                // wake-up of the parent per token would count against every run's latency.
+                let mut pending = String::new();
+                let mut last_write = Instant::now();
                 let mut write_error = None;
                 let result = engine.generate(
                     &request,
                     &mut |text| {
-                        if write_error.is_none()
-                            && let Err(e) = write_reply(
-                                &mut output,
-                                &Reply::Text {
-                                    text: text.to_string(),
-                                },
-                            )
-                        {
-                            // Nobody is listening any more: stop generating.
-                            cancel.store(true, Ordering::Relaxed);
-                            write_error = Some(e);
+                        pending.push_str(text);
+                        if write_error.is_none() && last_write.elapsed() >= TEXT_INTERVAL {
+                            last_write = Instant::now();
+                            let reply = Reply::Text {
+                                text: std::mem::take(&mut pending),
+                            };
+                            if let Err(e) = write_reply(&mut output, &reply) {
+                                // Nobody is listening any more: stop generating.
+                                cancel.store(true, Ordering::Relaxed);
+                                write_error = Some(e);
+                            }
                         }
                     },
                     &cancel,
                 );
                 if let Some(error) = write_error {
                     return Err(error);
+                }
+                if !pending.is_empty() {
+                    write_reply(&mut output, &Reply::Text { text: pending })?;
                 }
                 match result {
                     Ok(generation) => Reply::Generated(generation),

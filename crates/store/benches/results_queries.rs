@@ -58,6 +58,7 @@ repetitions: 5
                             peak_rss_bytes: None,
                             kv_cache_bytes: None,
                             cached_tokens: None,
+                            decode_ms: None,
                             batch_sequences: None,
                             batch_wall_ms: None,
                         }),

@@ -83,7 +83,7 @@ impl Store {
         let environment: Environment = serde_json::from_str(&environment_json)?;
         let runs = self.runs(experiment_id, with_output)?;
         let configs = summarize(&self.config_keys(experiment_id)?, &runs);
-        Ok(Report {
+        let mut report = Report {
             experiment_id,
             name,
             source,
@@ -94,7 +94,9 @@ impl Store {
             targets: self.targets(experiment_id)?,
             configs,
             runs,
-        })
+        };
+        report.attach_load_times();
+        Ok(report)
     }
 
     fn targets(&self, experiment_id: i64) -> Result<Vec<TargetInfo>, StoreError> {
@@ -206,7 +208,7 @@ impl Store {
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
                     r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
-                    r.batch_wall_ms, {SETTINGS_COLUMNS}
+                    r.batch_wall_ms, r.decode_ms, {SETTINGS_COLUMNS}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -267,13 +269,14 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
             cached_tokens: r.get::<_, Option<i64>>(20)?.map(|v| v as u32),
             batch_sequences: r.get::<_, Option<i64>>(21)?.map(|v| v as u32),
             batch_wall_ms: r.get(22)?,
+            decode_ms: r.get(23)?,
         }),
         None => None,
     };
     let key = RunKey {
         variant: r.get(0)?,
         target: r.get(1)?,
-        settings: settings_at(r, 23)?,
+        settings: settings_at(r, 24)?,
         case: r.get(2)?,
         repetition: r.get::<_, i64>(3)? as u32,
         started_at: r.get(4)?,

@@ -44,6 +44,7 @@ fn measured(config: usize) -> RunRecord {
             peak_rss_bytes: Some(400 << 20),
             kv_cache_bytes: Some(3 << 20),
             cached_tokens: None,
+            decode_ms: None,
             batch_sequences: None,
             batch_wall_ms: None,
         }),

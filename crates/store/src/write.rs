@@ -150,9 +150,10 @@ impl ExperimentWriter<'_> {
             "INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
-                 peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms)
+                 peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
+                 decode_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22)",
+                     ?20, ?21, ?22, ?23)",
             params![
                 config_id,
                 case_id,
@@ -176,6 +177,7 @@ impl ExperimentWriter<'_> {
                 metrics.and_then(|m| m.cached_tokens).map(i64::from),
                 metrics.and_then(|m| m.batch_sequences).map(i64::from),
                 metrics.and_then(|m| m.batch_wall_ms),
+                metrics.and_then(|m| m.decode_ms),
             ],
         )?;
         Ok(())

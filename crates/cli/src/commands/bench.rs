@@ -121,10 +121,11 @@ fn print_report(report: &BenchReport, file_size: u64) {
             bound.bound_tokens_per_s
         );
         if let Some(fraction) = bound.tg_fraction_of_bound {
+            // llama.cpp reaches roughly 70-80 % of read bandwidth when memory is the limit.
             let verdict = if fraction < 0.6 {
                 "compute-bound here: more threads or batched decoding (throughput mode) raise it"
             } else {
-                "memory-bound: a smaller quantization raises it"
+                "near the memory limit: a smaller quantization raises it"
             };
             println!("tg reaches {:.0} % of that bound: {verdict}", fraction * 100.0);
         }

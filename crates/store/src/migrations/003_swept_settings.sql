@@ -40,5 +40,6 @@ ALTER TABLE loads ADD COLUMN kv_cache_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN peak_rss_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN kv_cache_bytes INTEGER;
 ALTER TABLE runs ADD COLUMN cached_tokens INTEGER;
+ALTER TABLE runs ADD COLUMN decode_ms REAL;
 ALTER TABLE runs ADD COLUMN batch_sequences INTEGER;
 ALTER TABLE runs ADD COLUMN batch_wall_ms REAL;
