@@ -147,6 +147,8 @@ fn files_that_are_not_loadable_models_fail_their_runs_and_the_rest_complete() {
             "  - {{id: cut-{cut}, model: cut-{cut}.gguf, n_ctx: 256, max_tokens: 2}}\n"
         ));
     }
+    // A real model with a context no machine has memory for: refused before llama.cpp allocates.
+    targets.push_str("  - {id: huge, model: default, n_ctx: 100000000, max_tokens: 2}\n");
     targets.push_str("  - {id: good, model: default, n_ctx: 256, max_tokens: 2}\n");
     let text = format!(
         "schema: 1
@@ -167,7 +169,7 @@ targets:
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2 * (4 + cuts.len()));
+    assert_eq!(runs.len(), 2 * (5 + cuts.len()));
     for run in runs {
         let error = &run["error"];
         let target = run["target"].as_str().unwrap();
@@ -175,6 +177,14 @@ targets:
             "good" => {
                 assert!(error.is_null(), "{error}");
                 assert!(run["latency_ms"].as_f64().unwrap() > 0.0);
+                continue;
+            }
+            "huge" => {
+                assert_eq!(error["class"], "insufficient_memory", "{error}");
+                assert!(
+                    error["message"].as_str().unwrap().contains("n_ctx 100000000"),
+                    "{error}"
+                );
                 continue;
             }
             "text" | "empty" | "cut-3" => "not a GGUF model file",

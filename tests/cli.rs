@@ -103,7 +103,18 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
                 case.expected.as_deref().unwrap(),
                 "{run}"
             );
+            assert_eq!(run["passed"], true, "{run}");
+            assert_eq!(
+                run["checks"].as_array().unwrap().len(),
+                2,
+                "json_valid and equals"
+            );
         }
+    }
+    // Its checks say so per config; the other variants' answers are not the expected JSON.
+    for config in report["configs"].as_array().unwrap() {
+        let expected = if config["variant"] == "fewshot" { 1.0 } else { 0.0 };
+        assert_eq!(config["pass_rate"].as_f64(), Some(expected), "{config}");
     }
     // The chat-shaped variant carries the missing-template warning.
     assert!(runs.iter().filter(|r| r["variant"] == "chat").all(|r| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::experiment::spec::{CaseSpec, MessageSpec, OneOrMany, TargetSpec, VariantSpec};
+use tradeoff_core::experiment::spec::{CaseSpec, CheckSpec, MessageSpec, OneOrMany, TargetSpec, VariantSpec};
 use tradeoff_core::experiment::{ExperimentFile, Role};
 
 use crate::error::AppError;
@@ -18,6 +18,8 @@ pub struct ExperimentDraft {
     pub cases: Vec<CaseDraft>,
     pub targets: Vec<TargetDraft>,
     pub repetitions: u32,
+    /// Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`).
+    pub checks: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -43,6 +45,8 @@ pub struct CaseDraft {
     /// Variable values as text (non-text values in a file appear as JSON).
     pub vars: BTreeMap<String, String>,
     pub expected: Option<String>,
+    /// The case's own checks, as a JSON list.
+    pub checks: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -104,8 +108,10 @@ impl From<ExperimentFile> for ExperimentDraft {
                         })
                         .collect(),
                     expected: c.expected,
+                    checks: checks_text(&c.checks),
                 })
                 .collect(),
+            checks: checks_text(&f.checks),
             targets: f
                 .targets
                 .into_iter()
@@ -168,24 +174,27 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 prompt: v.prompt,
             });
         }
+        let checks = parse_checks("checks", &d.checks)?;
+        let mut cases = Vec::with_capacity(d.cases.len());
+        for (index, c) in d.cases.into_iter().enumerate() {
+            cases.push(CaseSpec {
+                id: c.id,
+                vars: c
+                    .vars
+                    .into_iter()
+                    .map(|(k, v)| (k, serde_json::Value::String(v)))
+                    .collect(),
+                expected: c.expected,
+                checks: parse_checks(&format!("cases[{index}].checks"), &c.checks)?,
+            });
+        }
         Ok(ExperimentFile {
             schema: 1,
+            checks,
             name: d.name,
             description: d.description,
             variants,
-            cases: d
-                .cases
-                .into_iter()
-                .map(|c| CaseSpec {
-                    id: c.id,
-                    vars: c
-                        .vars
-                        .into_iter()
-                        .map(|(k, v)| (k, serde_json::Value::String(v)))
-                        .collect(),
-                    expected: c.expected,
-                })
-                .collect(),
+            cases,
             targets: d
                 .targets
                 .into_iter()
@@ -216,4 +225,25 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
 /// An empty list in the form means "not set" in the file.
 fn sweep<T>(values: Vec<T>) -> Option<OneOrMany<T>> {
     (!values.is_empty()).then_some(OneOrMany(values))
+}
+
+fn checks_text(checks: &[CheckSpec]) -> String {
+    if checks.is_empty() {
+        "[]".into()
+    } else {
+        serde_json::to_string_pretty(checks).unwrap_or_else(|_| "[]".into())
+    }
+}
+
+/// Checks typed in the editor; the file's own validation then checks each one.
+fn parse_checks(field: &str, text: &str) -> Result<Vec<CheckSpec>, AppError> {
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(text).map_err(|e| {
+        AppError::new(
+            "bad_input",
+            format!("{field}: not a JSON list of checks such as [{{\"type\": \"contains\", \"value\": \"Berlin\"}}]: {e}"),
+        )
+    })
 }

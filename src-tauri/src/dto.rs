@@ -172,6 +172,9 @@ pub struct ConfigView {
     /// Peak resident memory of the worker while this config ran, and its KV cache.
     pub peak_rss_bytes: Option<f64>,
     pub kv_cache_bytes: Option<f64>,
+    /// Share of runs that passed every check, and the mean check score (`None`: no checks).
+    pub pass_rate: Option<f64>,
+    pub score_mean: Option<f64>,
     /// Prefix caching: p50 TTFT saved against the same config run cold.
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
 }
@@ -196,6 +199,8 @@ impl ConfigView {
             peak_rss_bytes: s.peak_rss_bytes_max.map(|b| b as f64),
             kv_cache_bytes: s.kv_cache_bytes.map(|b| b as f64),
             ttft_p50_saved_vs_cold_ms: s.ttft_p50_saved_vs_cold_ms,
+            pass_rate: s.pass_rate,
+            score_mean: s.score_mean,
         }
     }
 }
@@ -215,6 +220,9 @@ pub struct CellView {
     pub preview: String,
     pub complete: bool,
     pub error: Option<String>,
+    /// Whether the run passed its case's checks (`None`: no checks), and what it failed.
+    pub passed: Option<bool>,
+    pub failed_checks: Vec<String>,
 }
 
 impl CellView {
@@ -236,6 +244,8 @@ impl CellView {
                 (Some(class), None) => Some(class),
                 _ => None,
             },
+            passed: c.passed,
+            failed_checks: c.failed_checks,
         })
     }
 }

@@ -67,6 +67,8 @@ export type CaseDraft_Deserialize = {
 	/**  Variable values as text (non-text values in a file appear as JSON). */
 	vars: { [key in string]: string },
 	expected?: string | null,
+	/**  The case's own checks, as a JSON list. */
+	checks: string,
 };
 
 export type CaseDraft_Serialize = {
@@ -74,6 +76,8 @@ export type CaseDraft_Serialize = {
 	/**  Variable values as text (non-text values in a file appear as JSON). */
 	vars: { [key in string]: string },
 	expected: string | null,
+	/**  The case's own checks, as a JSON list. */
+	checks: string,
 };
 
 export type CellView = CellView_Serialize | CellView_Deserialize;
@@ -92,6 +96,9 @@ export type CellView_Deserialize = {
 	preview: string,
 	complete: boolean,
 	error?: string | null,
+	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
+	passed?: boolean | null,
+	failed_checks: string[],
 };
 
 export type CellView_Serialize = {
@@ -108,6 +115,9 @@ export type CellView_Serialize = {
 	preview: string,
 	complete: boolean,
 	error: string | null,
+	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
+	passed: boolean | null,
+	failed_checks: string[],
 };
 
 export type ConfigView = ConfigView_Serialize | ConfigView_Deserialize;
@@ -132,6 +142,9 @@ export type ConfigView_Deserialize = {
 	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
 	peak_rss_bytes?: number | null,
 	kv_cache_bytes?: number | null,
+	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
+	pass_rate?: number | null,
+	score_mean?: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms?: number | null,
 };
@@ -156,6 +169,9 @@ export type ConfigView_Serialize = {
 	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
 	peak_rss_bytes: number | null,
 	kv_cache_bytes: number | null,
+	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
+	pass_rate: number | null,
+	score_mean: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms: number | null,
 };
@@ -182,6 +198,8 @@ export type ExperimentDraft_Deserialize = {
 	cases: CaseDraft_Deserialize[],
 	targets: TargetDraft_Deserialize[],
 	repetitions: number,
+	/**  Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`). */
+	checks: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -191,6 +209,8 @@ export type ExperimentDraft_Serialize = {
 	cases: CaseDraft_Serialize[],
 	targets: TargetDraft_Serialize[],
 	repetitions: number,
+	/**  Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`). */
+	checks: string,
 };
 
 export type ExperimentItem = {

@@ -6,6 +6,7 @@
 //! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
 
 pub mod bench;
+pub mod checks;
 pub mod diff;
 pub mod engine;
 pub mod environment;

@@ -183,6 +183,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), serde_json::json!(v)))
                 .collect::<BTreeMap<_, _>>(),
             expected: None,
+            checks: Vec::new(),
         }
     }
 

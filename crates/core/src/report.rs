@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::CheckResult;
 use crate::engine::{KvType, LocalSettings};
 use crate::environment::Environment;
 use crate::run::{FinishReason, RunError, RunMetrics};
@@ -74,6 +75,10 @@ pub struct RunRow {
     pub cached_tokens: Option<u32>,
     /// Runs decoded together with this one (throughput mode); `None` for single-stream runs.
     pub batch_sequences: Option<u32>,
+    /// Whether the run passed its case's checks (`None`: the case has none) and their mean score.
+    pub passed: Option<bool>,
+    pub score: Option<f64>,
+    pub checks: Vec<CheckResult>,
     pub output: String,
     pub finish_reason: Option<FinishReason>,
     pub error: Option<RunError>,
@@ -108,6 +113,9 @@ impl RunRow {
             kv_cache_bytes: metrics.as_ref().and_then(|m| m.kv_cache_bytes),
             cached_tokens: metrics.as_ref().and_then(|m| m.cached_tokens),
             batch_sequences: metrics.as_ref().and_then(|m| m.batch_sequences),
+            passed: None,
+            score: None,
+            checks: Vec::new(),
             output,
             finish_reason,
             error,
@@ -157,6 +165,10 @@ pub struct ConfigSummary {
     pub output_tokens_mean: Option<f64>,
     pub kv_cache_bytes: Option<u64>,
     pub peak_rss_bytes_max: Option<u64>,
+    /// Share of the config's checked runs that passed every check (failed runs count as not
+    /// passing), and their mean score; `None` without checks.
+    pub pass_rate: Option<f64>,
+    pub score_mean: Option<f64>,
     /// What preparing this config cost before its first run (never part of a run's latency):
     /// loading the model (`None` when it was already loaded) and creating the context.
     pub model_load_ms: Option<f64>,
@@ -216,6 +228,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
                 kv_cache_bytes: ok.iter().find_map(|r| r.kv_cache_bytes),
                 peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
+                pass_rate: pass_rate(mine),
+                score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
                 model_load_ms: None,
                 context_create_ms: None,
                 aggregate_tokens_per_s: aggregate_tokens_per_s(&ok),
@@ -252,6 +266,11 @@ fn compare_with_cold_twins(summaries: &mut [ConfigSummary]) {
         summary.ttft_p50_saved_vs_cold_ms =
             cold_ttft.zip(summary.ttft_p50_ms).map(|(cold, warm)| cold - warm);
     }
+}
+
+fn pass_rate(runs: &[&RunRow]) -> Option<f64> {
+    let checked: Vec<bool> = runs.iter().filter_map(|r| r.passed).collect();
+    (!checked.is_empty()).then(|| checked.iter().filter(|p| **p).count() as f64 / checked.len() as f64)
 }
 
 /// Output tokens over the wall time they took. A run of a batch of `n` accounts for `1/n` of
@@ -299,12 +318,13 @@ fn ttft_saved_ms_estimate(runs: &[&RunRow]) -> Option<f64> {
 }
 
 /// Columns of the per-config summary, shared by the terminal table and Markdown.
-pub const SUMMARY_HEADERS: [&str; 12] = [
+pub const SUMMARY_HEADERS: [&str; 13] = [
     "variant",
     "target",
     "settings",
     "runs",
     "errors",
+    "pass",
     "p50 ms",
     "p95 ms",
     "p50 TTFT ms",
@@ -315,13 +335,15 @@ pub const SUMMARY_HEADERS: [&str; 12] = [
 ];
 
 impl ConfigSummary {
-    pub fn cells(&self) -> [String; 12] {
+    pub fn cells(&self) -> [String; 13] {
         [
             self.variant.clone(),
             self.target.clone(),
             self.settings_label.clone(),
             self.runs.to_string(),
             self.errors.to_string(),
+            self.pass_rate
+                .map_or_else(|| "—".to_string(), |p| format!("{:.0}%", p * 100.0)),
             number(self.latency_p50_ms, 1),
             number(self.latency_p95_ms, 1),
             number(self.ttft_p50_ms, 1),
@@ -405,6 +427,9 @@ impl Report {
             "kv_cache_bytes",
             "cached_tokens",
             "batch_sequences",
+            "passed",
+            "score",
+            "failed_checks",
             "finish_reason",
             "error_class",
             "error",
@@ -434,6 +459,14 @@ impl Report {
                 run.kv_cache_bytes.map(|v| v.to_string()).unwrap_or_default(),
                 run.cached_tokens.map(|v| v.to_string()).unwrap_or_default(),
                 run.batch_sequences.map(|v| v.to_string()).unwrap_or_default(),
+                run.passed.map(|p| p.to_string()).unwrap_or_default(),
+                opt(run.score),
+                run.checks
+                    .iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| c.check.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
                 run.finish_reason
                     .map(|f| f.as_str().to_string())
                     .unwrap_or_default(),

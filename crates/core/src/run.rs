@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::CheckResult;
+
 /// What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
 /// from them in one place, so a report can always be checked against the counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,4 +190,26 @@ pub struct RunRecord {
     pub metrics: Option<RunMetrics>,
     pub error: Option<RunError>,
     pub warnings: Vec<String>,
+    /// Results of the checks that apply to the run's case, in order; empty for a failed run.
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
+}
+
+impl RunRecord {
+    /// Whether the run passed its checks: `None` when its case has none. A run that failed
+    /// to produce output does not pass.
+    pub fn passed(&self, has_checks: bool) -> Option<bool> {
+        has_checks.then(|| self.error.is_none() && self.checks.iter().all(|c| c.passed))
+    }
+
+    /// The mean score of its checks; a failed run scores 0.
+    pub fn score(&self, has_checks: bool) -> Option<f64> {
+        if !has_checks {
+            return None;
+        }
+        if self.error.is_some() || self.checks.is_empty() {
+            return Some(0.0);
+        }
+        Some(self.checks.iter().map(|c| c.score).sum::<f64>() / self.checks.len() as f64)
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::checks::{self, Subject};
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
 use crate::matrix::{Plan, PlannedRun};
@@ -58,6 +59,8 @@ pub enum RunnerError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error("a check cannot be used: {0}")]
+    Check(#[from] checks::CheckError),
 }
 
 pub fn run_experiment(
@@ -69,6 +72,15 @@ pub fn run_experiment(
     cancel: &AtomicBool,
 ) -> Result<RunOutcome, RunnerError> {
     let renderer = PromptRenderer::new(&experiment.variants)?;
+    // Checks were validated with the file; compiled once per case here.
+    let case_checks = (0..experiment.cases.len())
+        .map(|case| {
+            experiment
+                .checks_for(case)
+                .map(checks::parse)
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let total = plan.total_runs();
     let mut done = 0;
     for group in &plan.groups {
@@ -127,6 +139,7 @@ pub fn run_experiment(
                     metrics: None,
                     error: None,
                     warnings: Vec::new(),
+                    checks: Vec::new(),
                 };
                 let variant = &experiment.variants[plan.configs[planned.config].variant];
                 if let Some(error) = &load_error {
@@ -178,6 +191,17 @@ pub fn run_experiment(
                         record.warnings = generation.warnings;
                     }
                     Err(error) => record.error = Some(error),
+                }
+            }
+            for record in &mut records {
+                if record.error.is_none() {
+                    let subject = Subject {
+                        output: &record.output,
+                        expected: experiment.cases[record.case].expected.as_deref(),
+                        metrics: record.metrics.as_ref(),
+                        cost_usd: None,
+                    };
+                    record.checks = checks::evaluate(&case_checks[record.case], &subject);
                 }
             }
             for record in &records {
@@ -463,5 +487,48 @@ repetitions: 2
         assert_eq!(engine.batches, [2, 2, 2]);
         assert_eq!(sink.runs.len(), 12);
         assert!(sink.runs.iter().all(|r| r.error.is_none()));
+    }
+
+    #[test]
+    fn every_finished_run_is_checked_and_failed_runs_are_not() {
+        let experiment = parse_str(
+            "schema: 1
+variants: [{id: a, prompt: 'A {{ x }}'}]
+cases: [{vars: {x: '1'}, checks: [{type: contains, value: '1'}]}, {vars: {x: '2'}}]
+targets:
+  - {id: good, model: good.gguf, n_ctx: 256}
+  - {id: bad, model: broken.gguf, n_ctx: 256}
+checks: [{type: starts_with, value: A}]
+",
+            FileFormat::Yaml,
+            "t.yaml",
+            Path::new("/m"),
+        )
+        .unwrap();
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        let plan = Plan::new(&experiment);
+        run_experiment(
+            &experiment,
+            &plan,
+            &mut engine,
+            &mut sink,
+            &mut Quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        let by_case = |target: usize, case: usize| {
+            sink.runs
+                .iter()
+                .find(|r| plan.configs[r.config].target == target && r.case == case)
+                .unwrap()
+        };
+        let first = by_case(0, 0);
+        assert_eq!(first.checks.len(), 2, "the experiment's check and the case's own");
+        assert_eq!(first.passed(true), Some(true));
+        assert_eq!(by_case(0, 1).checks.len(), 1);
+        let failed = by_case(1, 0);
+        assert!(failed.error.is_some() && failed.checks.is_empty());
+        assert_eq!(failed.passed(true), Some(false));
+        assert_eq!(failed.score(true), Some(0.0));
     }
 }

@@ -64,6 +64,7 @@ repetitions: 5
                         }),
                         error: None,
                         warnings: vec![],
+                        checks: Vec::new(),
                     })
                     .expect("run");
             }

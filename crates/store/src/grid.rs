@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use tradeoff_core::Experiment;
+use tradeoff_core::checks::CheckResult;
 use tradeoff_core::run::tokens_per_s;
 
 use crate::{Store, StoreError};
@@ -29,6 +30,9 @@ pub struct GridCell {
     pub complete: bool,
     pub error_class: Option<String>,
     pub error_message: Option<String>,
+    /// Whether the run passed its checks (`None`: none apply), and the checks it failed.
+    pub passed: Option<bool>,
+    pub failed_checks: Vec<String>,
 }
 
 impl Store {
@@ -58,7 +62,8 @@ impl Store {
         let mut statement = self.conn.prepare_cached(
             "SELECT r.id, c.position, k.position, r.repetition, r.latency_ms, r.ttft_ms,
                     r.input_tokens, r.output_tokens, r.gen_eval_ms, r.gen_eval_tokens,
-                    substr(r.output, 1, ?2), length(r.output), r.error_class, r.error_message
+                    substr(r.output, 1, ?2), length(r.output), r.error_class, r.error_message,
+                    r.passed, CASE WHEN r.passed = 0 THEN r.checks_json ELSE '[]' END
              FROM cases k
              JOIN runs r ON r.case_id = k.id
              JOIN configs c ON c.id = r.config_id
@@ -79,6 +84,17 @@ impl Store {
                 let gen_ms: Option<f64> = r.get(8)?;
                 let gen_tokens: Option<u32> = r.get::<_, Option<i64>>(9)?.map(|v| v as u32);
                 let length: i64 = r.get(11)?;
+                let checks_json: String = r.get(15)?;
+                // Only failed runs carry their checks here; the grid names what failed.
+                let failed_checks = serde_json::from_str::<Vec<CheckResult>>(&checks_json)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|c| !c.passed)
+                    .map(|c| match c.detail {
+                        Some(detail) => format!("{}: {detail}", c.check),
+                        None => c.check,
+                    })
+                    .collect();
                 Ok(GridCell {
                     run_id: r.get(0)?,
                     config: r.get::<_, i64>(1)? as u32,
@@ -93,6 +109,8 @@ impl Store {
                     complete: length <= PREVIEW_CHARS as i64,
                     error_class: r.get(12)?,
                     error_message: r.get(13)?,
+                    passed: r.get(14)?,
+                    failed_checks,
                 })
             },
         )?;

@@ -208,7 +208,7 @@ impl Store {
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
                     r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
-                    r.batch_wall_ms, r.decode_ms, {SETTINGS_COLUMNS}
+                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, {SETTINGS_COLUMNS}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -220,9 +220,9 @@ impl Store {
         let rows = statement.query_map(params![experiment_id, with_output], run_row)?;
         let mut runs = Vec::new();
         for row in rows {
-            let (row, warnings_json) = row?;
-            let mut row = row;
+            let (mut row, warnings_json, checks_json) = row?;
             row.warnings = serde_json::from_str(&warnings_json)?;
+            row.checks = serde_json::from_str(&checks_json)?;
             runs.push(row);
         }
         Ok(runs)
@@ -252,7 +252,8 @@ fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
     })
 }
 
-fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
+/// A run, with its warnings and check results still as JSON.
+fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
     let latency_ms: Option<f64> = r.get(5)?;
     let metrics = match latency_ms {
         Some(latency_ms) => Some(RunMetrics {
@@ -276,7 +277,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
     let key = RunKey {
         variant: r.get(0)?,
         target: r.get(1)?,
-        settings: settings_at(r, 24)?,
+        settings: settings_at(r, 27)?,
         case: r.get(2)?,
         repetition: r.get::<_, i64>(3)? as u32,
         started_at: r.get(4)?,
@@ -285,8 +286,10 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String)> {
         .get::<_, Option<String>>(14)?
         .and_then(|f| FinishReason::parse(&f));
     let error = run_error(r.get(15)?, r.get(16)?);
-    let row = RunRow::from_metrics(key, r.get(13)?, finish_reason, metrics, error, Vec::new());
-    Ok((row, r.get(17)?))
+    let mut row = RunRow::from_metrics(key, r.get(13)?, finish_reason, metrics, error, Vec::new());
+    row.passed = r.get(24)?;
+    row.score = r.get(25)?;
+    Ok((row, r.get(17)?, r.get(26)?))
 }
 
 fn run_error(class: Option<String>, message: Option<String>) -> Option<RunError> {

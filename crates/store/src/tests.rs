@@ -50,6 +50,7 @@ fn measured(config: usize) -> RunRecord {
         }),
         error: None,
         warnings: vec!["a warning".into()],
+        checks: Vec::new(),
     }
 }
 

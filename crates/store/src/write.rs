@@ -16,6 +16,9 @@ pub struct ExperimentWriter<'a> {
     experiment_id: i64,
     target_ids: Vec<i64>,
     case_ids: Vec<i64>,
+    /// Whether each case has checks, so that a run without check results reads as unchecked
+    /// rather than passed.
+    case_has_checks: Vec<bool>,
     config_ids: Vec<i64>,
 }
 
@@ -112,6 +115,9 @@ impl Store {
             experiment_id,
             target_ids,
             case_ids,
+            case_has_checks: (0..experiment.cases.len())
+                .map(|case| experiment.checks_for(case).next().is_some())
+                .collect(),
             config_ids,
         })
     }
@@ -138,6 +144,7 @@ impl ExperimentWriter<'_> {
         let metrics = run.metrics.as_ref();
         let config_id = self.config_ids.get(run.config).copied();
         let case_id = self.case_ids.get(run.case).copied();
+        let has_checks = self.case_has_checks.get(run.case).copied().unwrap_or(false);
         let (Some(config_id), Some(case_id)) = (config_id, case_id) else {
             return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
                 format!(
@@ -151,9 +158,9 @@ impl ExperimentWriter<'_> {
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
                  peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
-                 decode_ms)
+                 decode_ms, passed, score, checks_json)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22, ?23)",
+                     ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
             params![
                 config_id,
                 case_id,
@@ -178,6 +185,9 @@ impl ExperimentWriter<'_> {
                 metrics.and_then(|m| m.batch_sequences).map(i64::from),
                 metrics.and_then(|m| m.batch_wall_ms),
                 metrics.and_then(|m| m.decode_ms),
+                run.passed(has_checks),
+                run.score(has_checks),
+                serde_json::to_string(&run.checks)?,
             ],
         )?;
         Ok(())

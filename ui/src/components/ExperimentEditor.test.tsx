@@ -11,11 +11,12 @@ const draft: ExperimentDraft = {
     { id: "fewshot", description: null, system: null, messages: [], user: null, prompt: "Sentence: {{ sentence }}\nJSON:" },
     { id: "chat", description: null, system: "JSON only.", messages: [], user: "{{ sentence }}", prompt: null },
   ],
-  cases: [{ id: "berlin", vars: { sentence: "The Berlin Wall fell in 1989." }, expected: null }],
+  cases: [{ id: "berlin", vars: { sentence: "The Berlin Wall fell in 1989." }, expected: null, checks: "[]" }],
   targets: [
     { id: "gemma", model: "default", n_ctx: [512, 2048], threads: [2], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"] },
   ],
   repetitions: 2,
+  checks: '[{"type": "json_valid"}]',
 };
 
 describe("ExperimentEditor", () => {

@@ -141,11 +141,18 @@ export function ExperimentEditor({
       </table>
       <button
         onClick={() =>
-          setDraft({ ...draft, cases: [...draft.cases, { id: null, vars: Object.fromEntries(variables.map((n) => [n, ""])), expected: null }] })
+          setDraft({ ...draft, cases: [...draft.cases, { id: null, vars: Object.fromEntries(variables.map((n) => [n, ""])), expected: null, checks: "[]" }] })
         }
       >
         Add case
       </button>
+
+      <h3>Checks</h3>
+      <label className="editor-checks">
+        every case&apos;s runs must pass (JSON list: contains, not_contains, icontains, equals, starts_with, regex, json_valid,
+        json_schema, max_tokens, similarity, latency_ms, cost_usd)
+        <textarea value={draft.checks} onChange={(e) => setDraft({ ...draft, checks: e.target.value })} aria-label="checks" />
+      </label>
 
       <h3>Targets</h3>
       {draft.targets.map((t, i) => (

@@ -51,6 +51,17 @@ describe("ResultsGrid", () => {
     expect(await screen.findByText("context_overflow: the prompt is 600 tokens")).toBeTruthy();
   });
 
+  it("marks runs that passed or failed their checks, naming the failed ones", async () => {
+    mockBackend([
+      cell(1, 0, 0, '{"city": "Berlin"}', { passed: true }),
+      cell(2, 1, 0, "Berlin, 1989", { passed: false, failed_checks: ["json_valid: not JSON: expected value"] }),
+    ]);
+    render(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("✓ checks")).toBeTruthy();
+    const failed = screen.getByText("✗ 1 failed");
+    expect(failed.getAttribute("title")).toBe("json_valid: not JSON: expected value");
+  });
+
   it("diffs every cell against the baseline column of the same case", async () => {
     const calls: unknown[] = [];
     mockBackend([cell(10, 0, 0, "the quick fox"), cell(11, 1, 0, "the slow fox")], {

@@ -113,6 +113,14 @@ function GridCell({
         {!cell.complete && !diff && <span className="truncated">…</span>}
       </div>
       <div className="badges">
+        {cell.passed !== null && (
+          <span
+            className={`badge ${cell.passed ? "check-pass" : "check-fail"}`}
+            title={cell.passed ? "passed every check" : cell.failed_checks.join("\n") || "failed"}
+          >
+            {cell.passed ? "✓ checks" : `✗ ${cell.failed_checks.length || ""} failed`}
+          </span>
+        )}
         <span className="badge" title="latency">{ms(cell.latency_ms)}</span>
         <span className="badge" title="time to first token">TTFT {ms(cell.ttft_ms)}</span>
         <span className="badge" title="input / output tokens">

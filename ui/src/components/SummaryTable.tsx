@@ -1,9 +1,9 @@
 import { memo, useMemo, useState } from "react";
 import type { ResultsView } from "../api";
-import { ms, num } from "../format";
+import { ms, num, percent } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -11,6 +11,7 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "settings", label: "settings", show: (c) => c.settings },
   { key: "runs", label: "runs", show: (c) => String(c.runs) },
   { key: "errors", label: "errors", show: (c) => String(c.errors) },
+  { key: "pass_rate", label: "pass", show: (c) => percent(c.pass_rate) },
   { key: "latency_p50_ms", label: "p50", show: (c) => ms(c.latency_p50_ms) },
   { key: "latency_p95_ms", label: "p95", show: (c) => ms(c.latency_p95_ms) },
   { key: "ttft_p50_ms", label: "p50 TTFT", show: (c) => ms(c.ttft_p50_ms) },

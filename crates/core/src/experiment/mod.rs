@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::engine::{KvType, LocalSettings};
 
 pub use load::{FileFormat, load_file, parse_str, read_spec, write_spec};
-pub use spec::ExperimentFile;
 pub use spec::Role;
+pub use spec::{CheckSpec, ExperimentFile};
 
 /// A validated experiment: variants × targets × n_ctx × cases × repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +28,18 @@ pub struct Experiment {
     pub cases: Vec<Case>,
     pub targets: Vec<Target>,
     pub repetitions: u32,
+    /// Checks for every case (validated when loaded).
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+}
+
+impl Experiment {
+    /// The checks that apply to a case's runs: the experiment's, then the case's own.
+    pub fn checks_for(&self, case: usize) -> impl Iterator<Item = &CheckSpec> {
+        self.checks
+            .iter()
+            .chain(self.cases.get(case).into_iter().flat_map(|c| c.checks.iter()))
+    }
 }
 
 /// One prompt version.
@@ -66,6 +78,8 @@ pub struct Case {
     pub id: String,
     pub vars: BTreeMap<String, serde_json::Value>,
     pub expected: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
 }
 
 /// Where inference happens, with every setting that shapes the result.

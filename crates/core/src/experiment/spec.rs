@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use crate::checks::CheckSpec;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentFile {
@@ -20,6 +22,9 @@ pub struct ExperimentFile {
     pub targets: Vec<TargetSpec>,
     #[serde(default = "one")]
     pub repetitions: u32,
+    /// Checks every case's runs must pass (besides each case's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +79,8 @@ pub struct CaseSpec {
     pub vars: BTreeMap<String, serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

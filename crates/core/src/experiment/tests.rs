@@ -292,3 +292,19 @@ fn prefix_caching_is_refused_for_parallel_sequences() {
     ));
     assert_eq!(p.field.as_deref(), Some("targets[0].prefix_cache"), "{p}");
 }
+
+#[test]
+fn checks_are_validated_with_the_file_and_named_by_their_place() {
+    let e = yaml(&format!("{MINIMAL}checks: [{{type: json_valid}}]\n")).unwrap();
+    assert_eq!(e.checks.len(), 1);
+    let p = problem(yaml(&format!(
+        "{MINIMAL}checks: [{{type: json_valid}}, {{type: regex, value: '('}}]\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("checks[1]"), "{p}");
+    assert!(p.message.contains("not a valid regex"), "{p}");
+    let p = problem(yaml(
+        &MINIMAL.replace("{vars: {q: one}}", "{vars: {q: one}, checks: [{type: contains}]}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("cases[0].checks[0]"), "{p}");
+    assert_eq!(p.message, "needs `value`");
+}

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::spec::{CaseSpec, ExperimentFile, TargetSpec, VariantSpec};
+use super::spec::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
 use super::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, Experiment, ExperimentError, KvType,
     Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
@@ -83,6 +83,7 @@ pub(super) fn validate(
     unique_ids(&check, "targets", targets.iter().map(|t| t.id.as_str()))?;
 
     variables_defined(&check, &variants, &cases)?;
+    checks_valid(&check, "checks", &file.checks)?;
 
     let name = file.name.unwrap_or_else(|| {
         Path::new(origin)
@@ -98,7 +99,17 @@ pub(super) fn validate(
         cases,
         targets,
         repetitions: file.repetitions,
+        checks: file.checks,
     })
+}
+
+/// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
+/// the check's place in the file.
+fn checks_valid(check: &Checker, list: &str, checks: &[CheckSpec]) -> Result<(), ExperimentError> {
+    for (index, spec) in checks.iter().enumerate() {
+        crate::checks::parse(spec).map_err(|e| check.problem(format!("{list}[{index}]"), e.message))?;
+    }
+    Ok(())
 }
 
 fn unique_ids<'a>(
@@ -192,10 +203,12 @@ fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, Experimen
         }
         None => (index + 1).to_string(),
     };
+    checks_valid(check, &format!("cases[{index}].checks"), &spec.checks)?;
     Ok(Case {
         id,
         vars: spec.vars,
         expected: spec.expected,
+        checks: spec.checks,
     })
 }
 

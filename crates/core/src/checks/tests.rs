@@ -1,0 +1,161 @@
+use serde_json::json;
+
+use super::*;
+
+fn check(spec: serde_json::Value) -> Box<dyn Check> {
+    parse(&serde_json::from_value(spec).unwrap()).unwrap()
+}
+
+fn refused(spec: serde_json::Value) -> String {
+    parse(&serde_json::from_value(spec).unwrap()).unwrap_err().message
+}
+
+fn on(output: &str) -> Subject<'_> {
+    Subject {
+        output,
+        expected: Some(r#"{"city": "Berlin", "year": 1989}"#),
+        metrics: None,
+        cost_usd: None,
+    }
+}
+
+fn passes(spec: serde_json::Value, output: &str) -> bool {
+    check(spec).evaluate(&on(output)).passed
+}
+
+#[test]
+fn text_checks_pass_and_fail_as_their_names_say() {
+    assert!(passes(
+        json!({"type": "contains", "value": "Berlin"}),
+        "in Berlin"
+    ));
+    assert!(!passes(
+        json!({"type": "contains", "value": "berlin"}),
+        "in Berlin"
+    ));
+    assert!(passes(
+        json!({"type": "icontains", "value": "berlin"}),
+        "in Berlin"
+    ));
+    assert!(passes(
+        json!({"type": "not_contains", "value": "Paris"}),
+        "in Berlin"
+    ));
+    assert!(!passes(
+        json!({"type": "not_contains", "value": "Berlin"}),
+        "in Berlin"
+    ));
+    assert!(passes(
+        json!({"type": "starts_with", "value": "{"}),
+        "  {\"a\": 1}"
+    ));
+    assert!(!passes(
+        json!({"type": "starts_with", "value": "{"}),
+        "Sure! {\"a\": 1}"
+    ));
+    assert!(passes(
+        json!({"type": "regex", "value": "\\b19\\d\\d\\b"}),
+        "year 1989"
+    ));
+    assert!(!passes(json!({"type": "regex", "value": "^\\d+$"}), "12a"));
+}
+
+#[test]
+fn equals_compares_with_the_value_or_the_cases_expected_output() {
+    assert!(passes(json!({"type": "equals", "value": "yes"}), " yes\n"));
+    assert!(!passes(json!({"type": "equals", "value": "yes"}), "yes!"));
+    assert!(passes(
+        json!({"type": "equals"}),
+        r#" {"city": "Berlin", "year": 1989}"#
+    ));
+    let result = check(json!({"type": "equals"})).evaluate(&on("Berlin"));
+    assert!(!result.passed);
+    assert_eq!(result.detail.as_deref(), Some(r#"the output is "Berlin""#));
+}
+
+#[test]
+fn json_checks_parse_the_output_and_validate_it_against_a_schema() {
+    assert!(passes(json!({"type": "json_valid"}), r#" {"city": "Berlin"} "#));
+    assert!(!passes(json!({"type": "json_valid"}), r#"{"city": "Berlin""#));
+    let schema = json!({
+        "type": "json_schema",
+        "schema": {"type": "object", "required": ["city", "year"],
+                   "properties": {"city": {"type": "string"}, "year": {"type": "integer"}}}
+    });
+    assert!(passes(schema.clone(), r#"{"city": "Berlin", "year": 1989}"#));
+    let result = check(schema).evaluate(&on(r#"{"city": "Berlin", "year": "1989"}"#));
+    assert!(!result.passed);
+    assert!(result.detail.unwrap().contains("/year"));
+}
+
+#[test]
+fn similarity_scores_the_closeness_to_expected_and_passes_at_the_threshold() {
+    let spec = json!({"type": "similarity", "threshold": 0.7});
+    let exact = check(spec.clone()).evaluate(&on(r#"{"city": "Berlin", "year": 1989}"#));
+    assert_eq!((exact.passed, exact.score), (true, 1.0));
+    let close = check(spec.clone()).evaluate(&on(r#"{"city": "Berlin", "year": 1990}"#));
+    assert!(
+        close.passed && close.score < 1.0 && close.score > 0.7,
+        "{close:?}"
+    );
+    let far = check(spec).evaluate(&on("I cannot answer that."));
+    assert!(!far.passed && far.score < 0.3, "{far:?}");
+}
+
+#[test]
+fn metric_checks_read_tokens_latency_and_cost() {
+    let metrics = RunMetrics {
+        latency_ms: 420.0,
+        ttft_ms: Some(40.0),
+        input_tokens: 10,
+        output_tokens: 12,
+        prompt_eval_ms: None,
+        prompt_eval_tokens: None,
+        gen_eval_ms: None,
+        gen_eval_tokens: None,
+        peak_rss_bytes: None,
+        kv_cache_bytes: None,
+        decode_ms: None,
+        cached_tokens: None,
+        batch_sequences: None,
+        batch_wall_ms: None,
+    };
+    let subject = Subject {
+        output: "x",
+        expected: None,
+        metrics: Some(&metrics),
+        cost_usd: Some(0.002),
+    };
+    let eval = |spec| check(spec).evaluate(&subject).passed;
+    assert!(eval(json!({"type": "max_tokens", "value": 12})));
+    assert!(!eval(json!({"type": "max_tokens", "value": 11})));
+    assert!(eval(json!({"type": "latency_ms", "value": 500})));
+    assert!(!eval(json!({"type": "latency_ms", "value": 400})));
+    assert!(eval(json!({"type": "cost_usd", "value": 0.01})));
+    assert!(!eval(json!({"type": "cost_usd", "value": 0.001})));
+    let no_cost = Subject {
+        cost_usd: None,
+        ..subject
+    };
+    assert!(
+        !check(json!({"type": "cost_usd", "value": 1}))
+            .evaluate(&no_cost)
+            .passed
+    );
+}
+
+#[test]
+fn bad_checks_are_refused_with_what_is_wrong() {
+    assert!(refused(json!({"type": "containz", "value": "x"})).contains("unknown check type `containz`"));
+    assert_eq!(refused(json!({"type": "contains"})), "needs `value`");
+    assert_eq!(
+        refused(json!({"type": "contains", "value": "x", "valeu": 1})),
+        "unknown parameter `valeu`"
+    );
+    assert!(refused(json!({"type": "regex", "value": "("})).contains("not a valid regex"));
+    assert!(
+        refused(json!({"type": "json_schema", "schema": {"type": 12}})).contains("not a valid JSON Schema")
+    );
+    assert!(refused(json!({"type": "similarity", "threshold": 2})).contains("between 0 and 1"));
+    assert!(refused(json!({"type": "judge", "rubric": "x"})).contains("not available yet"));
+}
