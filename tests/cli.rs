@@ -168,6 +168,41 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
         "{md}"
     );
 
+    let compared = tradeoff()
+        .args([
+            "report",
+            &id.to_string(),
+            "--format",
+            "json",
+            "--baseline",
+            "1",
+            "--db",
+        ])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let compared: serde_json::Value = serde_json::from_str(&stdout(&compared)).unwrap();
+    let comparisons = compared["comparison"]["configs"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 6);
+    assert_eq!(
+        comparisons[0]["latency_ms"]["median"]["estimate"], 0.0,
+        "the baseline against itself"
+    );
+    for c in comparisons {
+        let verdict = c["latency_ms"]["verdict"].as_str().unwrap();
+        assert!(
+            ["lower", "higher", "no_clear_difference"].contains(&verdict),
+            "{c}"
+        );
+    }
+    let no_such = tradeoff()
+        .args(["report", &id.to_string(), "--baseline", "9", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(no_such.status.code(), Some(2));
+    assert!(stderr(&no_such).contains("no config 9"), "{}", stderr(&no_such));
+
     let list = tradeoff()
         .args(["list", "--json", "--db"])
         .arg(&db)

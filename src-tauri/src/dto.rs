@@ -378,3 +378,32 @@ pub enum QuantizeProgress {
         message: String,
     },
 }
+
+/// A config against the chosen baseline: median differences with 95 % bootstrap intervals.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct ComparisonView {
+    pub config: u32,
+    pub latency: DifferenceView,
+    pub ttft: DifferenceView,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct DifferenceView {
+    /// `other − baseline` of the medians, and its interval; `None` with too few runs.
+    pub estimate_ms: Option<f64>,
+    pub low_ms: Option<f64>,
+    pub high_ms: Option<f64>,
+    /// `faster`, `slower`, `no clear difference` or `too few runs`.
+    pub verdict: String,
+}
+
+impl DifferenceView {
+    pub fn new(d: &tradeoff_core::compare::Difference) -> Self {
+        DifferenceView {
+            estimate_ms: d.median.map(|i| i.estimate),
+            low_ms: d.median.map(|i| i.low),
+            high_ms: d.median.map(|i| i.high),
+            verdict: tradeoff_core::report::verdict_word(d).to_string(),
+        }
+    }
+}

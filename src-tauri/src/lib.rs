@@ -21,8 +21,8 @@ use tradeoff_store::Store;
 
 use crate::draft::ExperimentDraft;
 use crate::dto::{
-    CellView, ConfigView, DiffGranularity, DiffView, ExperimentItem, ExperimentView, ModelView,
-    ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
+    CellView, ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem,
+    ExperimentView, ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
 use crate::error::AppError;
 use crate::executor::Running;
@@ -200,6 +200,36 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
         .await
 }
 
+/// Every config against config `baseline`: differences of median latency and TTFT with 95 %
+/// bootstrap intervals, called faster or slower only when the interval excludes zero.
+#[tauri::command]
+#[specta::specta]
+async fn compare_configs(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    baseline: u32,
+) -> Result<Vec<ComparisonView>, AppError> {
+    state
+        .with_store(move |store| {
+            let mut report = store.report_without_outputs(i64::from(experiment_id))?;
+            report
+                .compare_with(baseline as usize)
+                .map_err(|e| AppError::new("not_found", e.to_string()))?;
+            Ok(report
+                .comparison
+                .map(|c| c.configs)
+                .unwrap_or_default()
+                .iter()
+                .map(|c| ComparisonView {
+                    config: c.config as u32,
+                    latency: DifferenceView::new(&c.latency_ms),
+                    ttft: DifferenceView::new(&c.ttft_ms),
+                })
+                .collect())
+        })
+        .await
+}
+
 /// The cells of `case_count` cases from case position `first_case`, for one repetition:
 /// what one screen of the results grid shows.
 #[tauri::command]
@@ -301,6 +331,7 @@ macro_rules! specta_builder_for {
             run_experiment,
             cancel_run,
             results,
+            compare_configs,
             grid_page,
             run_output,
             diff_runs,

@@ -3,6 +3,7 @@ import {
   api,
   errorText,
   type Cell,
+  type ComparisonView,
   type DiffGranularity,
   type ExperimentDraft,
   type ExperimentItem,
@@ -34,7 +35,25 @@ export default function App() {
   const [granularity, setGranularity] = useState<DiffGranularity>("word");
   const [selected, setSelected] = useState<Cell[]>([]);
   const [screen, setScreen] = useState<"experiments" | "models">("experiments");
+  const [comparisons, setComparisons] = useState<{ key: string; data: ComparisonView[] } | null>(null);
   const lastRefresh = useRef(0);
+
+  // Statistics against the chosen baseline, recomputed when the results or the baseline change.
+  const experimentId = results?.experiment_id ?? null;
+  const recordedRuns = results?.recorded_runs ?? 0;
+  const comparisonKey = experimentId === null || baseline === null ? null : `${experimentId}:${baseline}`;
+  useEffect(() => {
+    if (experimentId === null || baseline === null || comparisonKey === null) return;
+    let current = true;
+    api
+      .compareConfigs(experimentId, baseline)
+      .then((data) => current && setComparisons({ key: comparisonKey, data }))
+      .catch((e) => current && setMessage({ kind: "error", text: errorText(e) }));
+    return () => {
+      current = false;
+    };
+  }, [experimentId, baseline, comparisonKey, recordedRuns]);
+  const shownComparisons = comparisons !== null && comparisons.key === comparisonKey ? comparisons.data : null;
 
   const refreshList = useCallback(() => {
     api.listExperiments().then(setExperiments).catch((e) => setMessage({ kind: "error", text: errorText(e) }));
@@ -271,7 +290,7 @@ export default function App() {
                 {w}
               </div>
             ))}
-            <SummaryTable configs={results.configs} onExport={exportConfig} />
+            <SummaryTable configs={results.configs} comparisons={shownComparisons} baseline={baseline} onExport={exportConfig} />
             {selected.length === 2 && (
               <SideBySide
                 runs={[selected[0].run_id, selected[1].run_id]}

@@ -4,6 +4,7 @@ import { commands } from "./bindings";
 import type {
   AppError_Serialize,
   CellView_Serialize,
+  ComparisonView_Serialize,
   DiffGranularity,
   DiffView,
   ExperimentDraft_Serialize,
@@ -25,6 +26,7 @@ export type Cell = CellView_Serialize;
 export type ExperimentDraft = ExperimentDraft_Serialize;
 export type ModelView = ModelView_Serialize;
 export type QuantizeProgress = QuantizeProgress_Deserialize;
+export type ComparisonView = ComparisonView_Serialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -56,6 +58,8 @@ export const api = {
   },
   cancelRun: () => unwrap<boolean>(commands.cancelRun()),
   results: (experimentId: number) => unwrap<ResultsView>(commands.results(experimentId)),
+  compareConfigs: (experimentId: number, baseline: number) =>
+    unwrap<ComparisonView[]>(commands.compareConfigs(experimentId, baseline)),
   gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) =>
     unwrap<Cell[]>(commands.gridPage(experimentId, repetition, firstCase, caseCount)),
   runOutput: (runId: number) => unwrap<string>(commands.runOutput(runId)),

@@ -21,6 +21,11 @@ export const commands = {
 	/**  An experiment's configs with their statistics, its cases and warnings; cells come by page. */
 	results: (experimentId: number) => typedError<ResultsView_Serialize, AppError_Serialize>(__TAURI_INVOKE("results", { experimentId })),
 	/**
+	 *  Every config against config `baseline`: differences of median latency and TTFT with 95 %
+	 *  bootstrap intervals, called faster or slower only when the interval excludes zero.
+	 */
+	compareConfigs: (experimentId: number, baseline: number) => typedError<ComparisonView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("compare_configs", { experimentId, baseline })),
+	/**
 	 *  The cells of `case_count` cases from case position `first_case`, for one repetition:
 	 *  what one screen of the results grid shows.
 	 */
@@ -120,6 +125,23 @@ export type CellView_Serialize = {
 	failed_checks: string[],
 };
 
+/**  A config against the chosen baseline: median differences with 95 % bootstrap intervals. */
+export type ComparisonView = ComparisonView_Serialize | ComparisonView_Deserialize;
+
+/**  A config against the chosen baseline: median differences with 95 % bootstrap intervals. */
+export type ComparisonView_Deserialize = {
+	config: number,
+	latency: DifferenceView_Deserialize,
+	ttft: DifferenceView_Deserialize,
+};
+
+/**  A config against the chosen baseline: median differences with 95 % bootstrap intervals. */
+export type ComparisonView_Serialize = {
+	config: number,
+	latency: DifferenceView_Serialize,
+	ttft: DifferenceView_Serialize,
+};
+
 export type ConfigView = ConfigView_Serialize | ConfigView_Deserialize;
 
 export type ConfigView_Deserialize = {
@@ -187,6 +209,26 @@ export type DiffSpanView = {
 export type DiffView = {
 	spans: DiffSpanView[],
 	similarity: number | null,
+};
+
+export type DifferenceView = DifferenceView_Serialize | DifferenceView_Deserialize;
+
+export type DifferenceView_Deserialize = {
+	/**  `other − baseline` of the medians, and its interval; `None` with too few runs. */
+	estimate_ms?: number | null,
+	low_ms?: number | null,
+	high_ms?: number | null,
+	/**  `faster`, `slower`, `no clear difference` or `too few runs`. */
+	verdict: string,
+};
+
+export type DifferenceView_Serialize = {
+	/**  `other − baseline` of the medians, and its interval; `None` with too few runs. */
+	estimate_ms: number | null,
+	low_ms: number | null,
+	high_ms: number | null,
+	/**  `faster`, `slower`, `no clear difference` or `too few runs`. */
+	verdict: string,
 };
 
 export type ExperimentDraft = ExperimentDraft_Serialize | ExperimentDraft_Deserialize;

@@ -47,6 +47,10 @@ enum Command {
         db: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
         format: ReportFormat,
+        /// Compare every config with this one (its number in the summary, from 1): differences
+        /// of median latency and TTFT with 95 % bootstrap intervals.
+        #[arg(long)]
+        baseline: Option<usize>,
     },
     /// List recorded experiments.
     List {
@@ -177,7 +181,8 @@ fn main() -> ExitCode {
             experiment,
             db,
             format,
-        } => commands::report::report(&experiment, db, format),
+            baseline,
+        } => commands::report::report(&experiment, db, format, baseline),
         Command::List { db, json } => commands::report::list(db, json),
         Command::Models { command } => match command {
             ModelsCommand::Inspect {

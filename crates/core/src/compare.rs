@@ -83,7 +83,7 @@ pub fn bootstrap(baseline: &[f64], other: &[f64], statistic: impl Fn(&[f64]) -> 
         return None;
     }
     let estimate = statistic(other) - statistic(baseline);
-    let mut rng = SplitMix64(0x5EED_0F_7AD3_0FF5);
+    let mut rng = SplitMix64(0x005E_ED0F_7AD3_0FF5);
     let mut a = vec![0.0; baseline.len()];
     let mut b = vec![0.0; other.len()];
     let mut differences = Vec::with_capacity(RESAMPLES);

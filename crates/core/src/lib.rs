@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod checks;
+pub mod compare;
 pub mod diff;
 pub mod engine;
 pub mod environment;

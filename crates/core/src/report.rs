@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
+use crate::compare::{Difference, Verdict, difference};
 use crate::engine::{KvType, LocalSettings};
 use crate::environment::Environment;
 use crate::run::{FinishReason, RunError, RunMetrics};
-use crate::stats::{mean, percentile};
+use crate::stats::{mean, percentile, std_dev};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -26,6 +27,26 @@ pub struct Report {
     pub targets: Vec<TargetInfo>,
     pub configs: Vec<ConfigSummary>,
     pub runs: Vec<RunRow>,
+    /// Every config against a baseline config, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// Every config against one baseline config: confidence intervals (bootstrap, 95 %) for the
+/// differences of latency and TTFT. A config is called faster only when its interval excludes 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Index of the baseline in `configs`.
+    pub baseline: usize,
+    pub configs: Vec<ConfigComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigComparison {
+    pub config: usize,
+    /// Latency and TTFT of this config minus the baseline's, in milliseconds.
+    pub latency_ms: Difference,
+    pub ttft_ms: Difference,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +179,11 @@ pub struct ConfigSummary {
     pub errors: usize,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_mean_ms: Option<f64>,
+    pub latency_sd_ms: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
+    pub ttft_p95_ms: Option<f64>,
     pub prompt_tokens_per_s_mean: Option<f64>,
     pub gen_tokens_per_s_mean: Option<f64>,
     pub input_tokens_mean: Option<f64>,
@@ -221,7 +246,11 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 errors: mine.len() - ok.len(),
                 latency_p50_ms: percentile(&latency, 50.0),
                 latency_p95_ms: percentile(&latency, 95.0),
+                latency_p99_ms: percentile(&latency, 99.0),
+                latency_mean_ms: mean(&latency),
+                latency_sd_ms: std_dev(&latency),
                 ttft_p50_ms: percentile(&values(|r| r.ttft_ms), 50.0),
+                ttft_p95_ms: percentile(&values(|r| r.ttft_ms), 95.0),
                 prompt_tokens_per_s_mean: mean(&values(|r| r.prompt_tokens_per_s)),
                 gen_tokens_per_s_mean: mean(&values(|r| r.gen_tokens_per_s)),
                 input_tokens_mean: mean(&values(|r| r.input_tokens.map(f64::from))),
@@ -373,6 +402,8 @@ fn number(value: Option<f64>, decimals: usize) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    #[error("there is no config {} to compare with: the experiment has {configs} (numbered from 1)", index + 1)]
+    NoSuchConfig { index: usize, configs: usize },
     #[error("cannot write CSV: {0}")]
     Csv(#[from] csv::Error),
     #[error("cannot write JSON: {0}")]
@@ -382,6 +413,44 @@ pub enum ReportError {
 }
 
 impl Report {
+    /// Compares every config with config `baseline` over their successful runs.
+    pub fn compare_with(&mut self, baseline: usize) -> Result<(), ReportError> {
+        if baseline >= self.configs.len() {
+            return Err(ReportError::NoSuchConfig {
+                index: baseline,
+                configs: self.configs.len(),
+            });
+        }
+        let samples = |config: &ConfigSummary, metric: fn(&RunMetrics) -> Option<f64>| -> Vec<f64> {
+            self.runs
+                .iter()
+                .filter(|r| {
+                    r.error.is_none()
+                        && r.variant == config.variant
+                        && r.target == config.target
+                        && r.settings == config.settings
+                })
+                .filter_map(|r| r.metrics.as_ref().and_then(metric))
+                .collect()
+        };
+        let latency = |m: &RunMetrics| Some(m.latency_ms);
+        let ttft = |m: &RunMetrics| m.ttft_ms;
+        let base = &self.configs[baseline];
+        let (base_latency, base_ttft) = (samples(base, latency), samples(base, ttft));
+        let configs = self
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(index, config)| ConfigComparison {
+                config: index,
+                latency_ms: difference(&base_latency, &samples(config, latency)),
+                ttft_ms: difference(&base_ttft, &samples(config, ttft)),
+            })
+            .collect();
+        self.comparison = Some(Comparison { baseline, configs });
+        Ok(())
+    }
+
     /// Fills each config's load and context-creation times from its target's loads.
     pub fn attach_load_times(&mut self) {
         for config in &mut self.configs {
@@ -505,6 +574,9 @@ impl Report {
             let cells: Vec<String> = config.cells().iter().map(|c| escape_md(c)).collect();
             let _ = writeln!(md, "| {} |", cells.join(" | "));
         }
+        if let Some(comparison) = &self.comparison {
+            self.comparison_markdown(&mut md, comparison);
+        }
         let _ = writeln!(md, "\n## Targets\n");
         for target in &self.targets {
             let _ = writeln!(
@@ -565,6 +637,41 @@ impl Report {
         md
     }
 
+    fn comparison_markdown(&self, md: &mut String, comparison: &Comparison) {
+        let label = |index: usize| {
+            self.configs
+                .get(index)
+                .map(|c| format!("{} · {} · {}", c.variant, c.target, c.settings_label))
+                .unwrap_or_default()
+        };
+        let _ = writeln!(
+            md,
+            "\n## Compared with {}\n\nDifferences of medians with 95 % bootstrap intervals; a config is called faster or slower only when the interval excludes 0.\n",
+            escape_md(&label(comparison.baseline))
+        );
+        let _ = writeln!(
+            md,
+            "| config | runs | Δ p50 latency | latency | Δ p50 TTFT | TTFT |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|");
+        for c in comparison
+            .configs
+            .iter()
+            .filter(|c| c.config != comparison.baseline)
+        {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} |",
+                escape_md(&label(c.config)),
+                c.latency_ms.other_n,
+                interval_text(&c.latency_ms),
+                verdict_word(&c.latency_ms),
+                interval_text(&c.ttft_ms),
+                verdict_word(&c.ttft_ms),
+            );
+        }
+    }
+
     /// Every distinct warning of the experiment's runs and loads, in first-seen order.
     pub fn distinct_warnings(&self) -> Vec<String> {
         let mut seen = Vec::<String>::new();
@@ -579,6 +686,24 @@ impl Report {
             }
         }
         seen
+    }
+}
+
+/// `−95.3 ms [−120.1, −70.2]`.
+pub fn interval_text(difference: &Difference) -> String {
+    match &difference.median {
+        Some(i) => format!("{:+.1} ms [{:+.1}, {:+.1}]", i.estimate, i.low, i.high),
+        None => "—".into(),
+    }
+}
+
+/// How a latency difference reads: lower is faster.
+pub fn verdict_word(difference: &Difference) -> &'static str {
+    match difference.verdict {
+        Verdict::Lower => "faster",
+        Verdict::Higher => "slower",
+        Verdict::NoClearDifference => "no clear difference",
+        Verdict::TooFewRuns => "too few runs",
     }
 }
 

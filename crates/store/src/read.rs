@@ -94,6 +94,7 @@ impl Store {
             targets: self.targets(experiment_id)?,
             configs,
             runs,
+            comparison: None,
         };
         report.attach_load_times();
         Ok(report)

@@ -21,4 +21,21 @@ describe("SummaryTable", () => {
     fireEvent.click(screen.getAllByText("Export")[1]);
     expect(onExport).toHaveBeenCalledWith(1);
   });
+
+  it("says faster or slower against the baseline only as far as the interval allows", () => {
+    const diff = (estimate_ms: number | null, low_ms: number | null, high_ms: number | null, verdict: string) => ({
+      estimate_ms,
+      low_ms,
+      high_ms,
+      verdict,
+    });
+    const comparisons = [
+      { config: 0, latency: diff(0, 0, 0, "no clear difference"), ttft: diff(0, 0, 0, "no clear difference") },
+      { config: 1, latency: diff(-95.2, -120.4, -70.1, "faster"), ttft: diff(-10, -20, -1, "faster") },
+      { config: 2, latency: diff(12, -30, 50, "no clear difference"), ttft: diff(null, null, null, "too few runs") },
+    ];
+    const { container } = render(<SummaryTable configs={results(3).configs} comparisons={comparisons} baseline={0} onExport={vi.fn()} />);
+    const cells = Array.from(container.querySelectorAll("td.versus")).map((c) => c.textContent);
+    expect(cells).toEqual(["baseline", "−95 ms [−120, −70] faster", "+12 ms [−30, +50] no clear difference"]);
+  });
 });

@@ -1,5 +1,5 @@
 import { memo, useMemo, useState } from "react";
-import type { ResultsView } from "../api";
+import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent } from "../format";
 
 type Config = ResultsView["configs"][number];
@@ -25,11 +25,17 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
 /** Per-config statistics, sortable by any column; each row can be exported. */
 export const SummaryTable = memo(function SummaryTable({
   configs,
+  comparisons,
+  baseline,
   onExport,
 }: {
   configs: Config[];
+  /** Every config against the baseline, when one is chosen. */
+  comparisons?: ComparisonView[] | null;
+  baseline?: number | null;
   onExport: (config: number) => void;
 }) {
+  const versus = (index: number) => comparisons?.find((c) => c.config === index) ?? null;
   const [sort, setSort] = useState<{ key: Key; descending: boolean } | null>(null);
   const rows = useMemo(() => {
     if (!sort) return configs;
@@ -58,6 +64,7 @@ export const SummaryTable = memo(function SummaryTable({
               {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
             </th>
           ))}
+          {comparisons && <th title="median latency minus the baseline's, with its 95 % bootstrap interval">vs baseline</th>}
           <th />
         </tr>
       </thead>
@@ -67,6 +74,7 @@ export const SummaryTable = memo(function SummaryTable({
             {COLUMNS.map((col) => (
               <td key={col.key}>{col.show(c)}</td>
             ))}
+            {comparisons && <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>}
             <td>
               <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
                 Export
@@ -78,3 +86,12 @@ export const SummaryTable = memo(function SummaryTable({
     </table>
   );
 });
+
+/** `−95 ms [−120, −70] faster`: the difference, its interval, and what the interval allows saying. */
+function versusText(comparison: ComparisonView | null): string {
+  if (!comparison) return "—";
+  const d = comparison.latency;
+  if (d.estimate_ms === null || d.low_ms === null || d.high_ms === null) return d.verdict;
+  const signed = (v: number) => `${v > 0 ? "+" : v < 0 ? "−" : ""}${Math.abs(v).toFixed(0)}`;
+  return `${signed(d.estimate_ms)} ms [${signed(d.low_ms)}, ${signed(d.high_ms)}] ${d.verdict}`;
+}

@@ -7,7 +7,13 @@ use super::open_store;
 use crate::exit::Exit;
 use crate::{ReportFormat, table};
 
-pub fn report(experiment: &str, db: Option<PathBuf>, format: ReportFormat) -> Result<ExitCode, Exit> {
+/// `baseline` is a config number as the summary lists them, from 1.
+pub fn report(
+    experiment: &str,
+    db: Option<PathBuf>,
+    format: ReportFormat,
+    baseline: Option<usize>,
+) -> Result<ExitCode, Exit> {
     let store = open_store(db)?;
     let id = if experiment == "latest" {
         store.latest_experiment_id()?
@@ -18,7 +24,13 @@ pub fn report(experiment: &str, db: Option<PathBuf>, format: ReportFormat) -> Re
             ))
         })?
     };
-    let report = store.report(id)?;
+    let mut report = store.report(id)?;
+    if let Some(baseline) = baseline {
+        if baseline == 0 {
+            return Err(Exit::bad_input("--baseline counts configs from 1"));
+        }
+        report.compare_with(baseline - 1).map_err(Exit::bad_input)?;
+    }
     let text = match format {
         ReportFormat::Json => report.to_json().map_err(Exit::failure)?,
         ReportFormat::Csv => report.to_csv().map_err(Exit::failure)?,
