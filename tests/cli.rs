@@ -115,6 +115,9 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
     for config in report["configs"].as_array().unwrap() {
         let expected = if config["variant"] == "fewshot" { 1.0 } else { 0.0 };
         assert_eq!(config["pass_rate"].as_f64(), Some(expected), "{config}");
+        // $0.08 an hour for runs of ~0.1–1 s: between $0.002 and $0.03 per 1,000 requests.
+        let per_1k = config["cost_per_1k_usd"].as_f64().unwrap();
+        assert!((0.001..0.05).contains(&per_1k), "{config}");
     }
     // The chat-shaped variant carries the missing-template warning.
     assert!(runs.iter().filter(|r| r["variant"] == "chat").all(|r| {

@@ -61,6 +61,8 @@ pub struct TargetDraft {
     pub n_gpu_layers: Vec<u32>,
     pub parallel: Vec<u32>,
     pub prefix_cache: Vec<bool>,
+    /// The target's price as JSON (`{"per_hour": 0.35}`, `{"input_per_mtok": 1, ...}`); empty: none.
+    pub price: String,
     pub chat_template: Option<String>,
     pub temperature: Option<f32>,
     pub top_p: Option<f32>,
@@ -125,6 +127,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                     n_gpu_layers: t.n_gpu_layers.map(|v| v.0).unwrap_or_default(),
                     parallel: t.parallel.map(|v| v.0).unwrap_or_default(),
                     prefix_cache: t.prefix_cache.map(|v| v.0).unwrap_or_default(),
+                    price: t
+                        .price
+                        .as_ref()
+                        .and_then(|p| serde_json::to_string(p).ok())
+                        .unwrap_or_default(),
                     chat_template: t.chat_template,
                     temperature: t.temperature,
                     top_p: t.top_p,
@@ -188,35 +195,44 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 checks: parse_checks(&format!("cases[{index}].checks"), &c.checks)?,
             });
         }
+        let mut targets = Vec::with_capacity(d.targets.len());
+        for (index, t) in d.targets.into_iter().enumerate() {
+            let price = if t.price.trim().is_empty() {
+                None
+            } else {
+                Some(
+                    serde_json::from_str(&t.price)
+                        .map_err(|e| AppError::new("bad_input", format!("targets[{index}].price: {e}")))?,
+                )
+            };
+            targets.push(TargetSpec {
+                id: t.id,
+                model: t.model,
+                n_ctx: OneOrMany(t.n_ctx),
+                threads: sweep(t.threads),
+                batch: sweep(t.batch),
+                kv_type: sweep(t.kv_type),
+                n_gpu_layers: sweep(t.n_gpu_layers),
+                parallel: sweep(t.parallel),
+                prefix_cache: sweep(t.prefix_cache),
+                chat_template: t.chat_template,
+                temperature: t.temperature,
+                top_p: t.top_p,
+                top_k: t.top_k,
+                seed: t.seed,
+                max_tokens: t.max_tokens,
+                stop: t.stop,
+                price,
+            });
+        }
         Ok(ExperimentFile {
             schema: 1,
             checks,
+            targets,
             name: d.name,
             description: d.description,
             variants,
             cases,
-            targets: d
-                .targets
-                .into_iter()
-                .map(|t| TargetSpec {
-                    id: t.id,
-                    model: t.model,
-                    n_ctx: OneOrMany(t.n_ctx),
-                    threads: sweep(t.threads),
-                    batch: sweep(t.batch),
-                    kv_type: sweep(t.kv_type),
-                    n_gpu_layers: sweep(t.n_gpu_layers),
-                    parallel: sweep(t.parallel),
-                    prefix_cache: sweep(t.prefix_cache),
-                    chat_template: t.chat_template,
-                    temperature: t.temperature,
-                    top_p: t.top_p,
-                    top_k: t.top_k,
-                    seed: t.seed,
-                    max_tokens: t.max_tokens,
-                    stop: t.stop,
-                })
-                .collect(),
             repetitions: d.repetitions,
         })
     }

@@ -175,6 +175,8 @@ pub struct ConfigView {
     /// Share of runs that passed every check, and the mean check score (`None`: no checks).
     pub pass_rate: Option<f64>,
     pub score_mean: Option<f64>,
+    /// Cost of 1,000 requests like this config's runs, by the target's price.
+    pub cost_per_1k_usd: Option<f64>,
     /// Prefix caching: p50 TTFT saved against the same config run cold.
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
 }
@@ -201,6 +203,7 @@ impl ConfigView {
             ttft_p50_saved_vs_cold_ms: s.ttft_p50_saved_vs_cold_ms,
             pass_rate: s.pass_rate,
             score_mean: s.score_mean,
+            cost_per_1k_usd: s.cost_per_1k_usd,
         }
     }
 }

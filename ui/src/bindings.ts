@@ -167,6 +167,8 @@ export type ConfigView_Deserialize = {
 	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
 	pass_rate?: number | null,
 	score_mean?: number | null,
+	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
+	cost_per_1k_usd?: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms?: number | null,
 };
@@ -194,6 +196,8 @@ export type ConfigView_Serialize = {
 	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
 	pass_rate: number | null,
 	score_mean: number | null,
+	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
+	cost_per_1k_usd: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms: number | null,
 };
@@ -397,6 +401,8 @@ export type TargetDraft_Deserialize = {
 	n_gpu_layers: number[],
 	parallel: number[],
 	prefix_cache: boolean[],
+	/**  The target's price as JSON (`{"per_hour": 0.35}`, `{"input_per_mtok": 1, ...}`); empty: none. */
+	price: string,
 	chat_template?: string | null,
 	temperature?: number | null,
 	top_p?: number | null,
@@ -417,6 +423,8 @@ export type TargetDraft_Serialize = {
 	n_gpu_layers: number[],
 	parallel: number[],
 	prefix_cache: boolean[],
+	/**  The target's price as JSON (`{"per_hour": 0.35}`, `{"input_per_mtok": 1, ...}`); empty: none. */
+	price: string,
 	chat_template: string | null,
 	temperature: number | null,
 	top_p: number | null,

@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod checks;
 pub mod compare;
+pub mod cost;
 pub mod diff;
 pub mod engine;
 pub mod environment;

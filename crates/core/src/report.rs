@@ -100,6 +100,8 @@ pub struct RunRow {
     pub passed: Option<bool>,
     pub score: Option<f64>,
     pub checks: Vec<CheckResult>,
+    /// What the run cost by its target's price; `None` without a price.
+    pub cost_usd: Option<f64>,
     pub output: String,
     pub finish_reason: Option<FinishReason>,
     pub error: Option<RunError>,
@@ -137,6 +139,7 @@ impl RunRow {
             passed: None,
             score: None,
             checks: Vec::new(),
+            cost_usd: None,
             output,
             finish_reason,
             error,
@@ -194,6 +197,9 @@ pub struct ConfigSummary {
     /// passing), and their mean score; `None` without checks.
     pub pass_rate: Option<f64>,
     pub score_mean: Option<f64>,
+    /// Mean cost of a successful run, and of 1,000 such requests (`None`: no price).
+    pub cost_per_run_usd: Option<f64>,
+    pub cost_per_1k_usd: Option<f64>,
     /// What preparing this config cost before its first run (never part of a run's latency):
     /// loading the model (`None` when it was already loaded) and creating the context.
     pub model_load_ms: Option<f64>,
@@ -259,6 +265,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
                 pass_rate: pass_rate(mine),
                 score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
+                cost_per_run_usd: mean(&values(|r| r.cost_usd)),
+                cost_per_1k_usd: mean(&values(|r| r.cost_usd)).map(|c| c * 1000.0),
                 model_load_ms: None,
                 context_create_ms: None,
                 aggregate_tokens_per_s: aggregate_tokens_per_s(&ok),
@@ -347,7 +355,7 @@ fn ttft_saved_ms_estimate(runs: &[&RunRow]) -> Option<f64> {
 }
 
 /// Columns of the per-config summary, shared by the terminal table and Markdown.
-pub const SUMMARY_HEADERS: [&str; 13] = [
+pub const SUMMARY_HEADERS: [&str; 14] = [
     "variant",
     "target",
     "settings",
@@ -361,10 +369,11 @@ pub const SUMMARY_HEADERS: [&str; 13] = [
     "agg tok/s",
     "in tok",
     "out tok",
+    "$/1k req",
 ];
 
 impl ConfigSummary {
-    pub fn cells(&self) -> [String; 13] {
+    pub fn cells(&self) -> [String; 14] {
         [
             self.variant.clone(),
             self.target.clone(),
@@ -380,6 +389,8 @@ impl ConfigSummary {
             number(self.aggregate_tokens_per_s, 1),
             number(self.input_tokens_mean, 1),
             number(self.output_tokens_mean, 1),
+            self.cost_per_1k_usd
+                .map_or_else(|| "—".to_string(), |c| format!("{c:.4}")),
         ]
     }
 }
@@ -499,6 +510,7 @@ impl Report {
             "passed",
             "score",
             "failed_checks",
+            "cost_usd",
             "finish_reason",
             "error_class",
             "error",
@@ -536,6 +548,7 @@ impl Report {
                     .map(|c| c.check.clone())
                     .collect::<Vec<_>>()
                     .join("; "),
+                run.cost_usd.map(|c| format!("{c:.8}")).unwrap_or_default(),
                 run.finish_reason
                     .map(|f| f.as_str().to_string())
                     .unwrap_or_default(),

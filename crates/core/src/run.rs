@@ -193,6 +193,9 @@ pub struct RunRecord {
     /// Results of the checks that apply to the run's case, in order; empty for a failed run.
     #[serde(default)]
     pub checks: Vec<CheckResult>,
+    /// What the run cost by its target's price; `None` without a price.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl RunRecord {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::{self, Subject};
+use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
 use crate::matrix::{Plan, PlannedRun};
@@ -140,6 +141,7 @@ pub fn run_experiment(
                     error: None,
                     warnings: Vec::new(),
                     checks: Vec::new(),
+                    cost_usd: None,
                 };
                 let variant = &experiment.variants[plan.configs[planned.config].variant];
                 if let Some(error) = &load_error {
@@ -194,12 +196,17 @@ pub fn run_experiment(
                 }
             }
             for record in &mut records {
+                record.cost_usd = target
+                    .price
+                    .as_ref()
+                    .zip(record.metrics.as_ref())
+                    .and_then(|(price, metrics)| run_cost(price, metrics));
                 if record.error.is_none() {
                     let subject = Subject {
                         output: &record.output,
                         expected: experiment.cases[record.case].expected.as_deref(),
                         metrics: record.metrics.as_ref(),
-                        cost_usd: None,
+                        cost_usd: record.cost_usd,
                     };
                     record.checks = checks::evaluate(&case_checks[record.case], &subject);
                 }

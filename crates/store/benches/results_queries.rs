@@ -65,6 +65,7 @@ repetitions: 5
                         error: None,
                         warnings: vec![],
                         checks: Vec::new(),
+                        cost_usd: None,
                     })
                     .expect("run");
             }

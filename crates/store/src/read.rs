@@ -209,7 +209,7 @@ impl Store {
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
                     r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
-                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, {SETTINGS_COLUMNS}
+                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, r.cost_usd, {SETTINGS_COLUMNS}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -278,7 +278,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
     let key = RunKey {
         variant: r.get(0)?,
         target: r.get(1)?,
-        settings: settings_at(r, 27)?,
+        settings: settings_at(r, 28)?,
         case: r.get(2)?,
         repetition: r.get::<_, i64>(3)? as u32,
         started_at: r.get(4)?,
@@ -290,6 +290,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
     let mut row = RunRow::from_metrics(key, r.get(13)?, finish_reason, metrics, error, Vec::new());
     row.passed = r.get(24)?;
     row.score = r.get(25)?;
+    row.cost_usd = r.get(27)?;
     Ok((row, r.get(17)?, r.get(26)?))
 }
 

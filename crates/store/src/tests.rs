@@ -51,6 +51,7 @@ fn measured(config: usize) -> RunRecord {
         error: None,
         warnings: vec!["a warning".into()],
         checks: Vec::new(),
+        cost_usd: None,
     }
 }
 

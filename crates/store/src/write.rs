@@ -158,9 +158,9 @@ impl ExperimentWriter<'_> {
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
                  peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
-                 decode_ms, passed, score, checks_json)
+                 decode_ms, passed, score, checks_json, cost_usd)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
             params![
                 config_id,
                 case_id,
@@ -188,6 +188,7 @@ impl ExperimentWriter<'_> {
                 run.passed(has_checks),
                 run.score(has_checks),
                 serde_json::to_string(&run.checks)?,
+                run.cost_usd,
             ],
         )?;
         Ok(())

@@ -197,6 +197,15 @@ export function ExperimentEditor({
             />
           </label>
           <label>
+            price (JSON){" "}
+            <input
+              value={t.price}
+              placeholder='{"per_hour": 0.35}'
+              onChange={(e) => setTargetField(i, { price: e.target.value })}
+              aria-label={`target ${t.id} price`}
+            />
+          </label>
+          <label>
             stop (JSON list){" "}
             <input
               defaultValue={JSON.stringify(t.stop)}

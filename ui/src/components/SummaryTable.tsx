@@ -3,7 +3,7 @@ import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -19,6 +19,7 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "aggregate_tokens_per_s", label: "agg tok/s", show: (c) => num(c.aggregate_tokens_per_s) },
   { key: "input_tokens_mean", label: "in tok", show: (c) => num(c.input_tokens_mean) },
   { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
+  { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => (c.cost_per_1k_usd === null ? "—" : `$${c.cost_per_1k_usd.toFixed(4)}`) },
   { key: "peak_rss_bytes", label: "peak RSS", show: (c) => (c.peak_rss_bytes === null ? "—" : `${(c.peak_rss_bytes / (1 << 20)).toFixed(0)} MiB`) },
 ];
 

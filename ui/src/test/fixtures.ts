@@ -45,6 +45,7 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
       ttft_p50_saved_vs_cold_ms: null,
       pass_rate: index === 0 ? 1 : 0.5,
       score_mean: null,
+      cost_per_1k_usd: null,
       input_tokens_mean: 30,
       output_tokens_mean: 8,
     })),

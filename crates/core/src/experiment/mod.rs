@@ -105,6 +105,8 @@ pub struct Target {
     pub prefix_cache: Vec<bool>,
     pub chat_template: ChatTemplateChoice,
     pub sampling: Sampling,
+    #[serde(default)]
+    pub price: Option<crate::cost::Price>,
 }
 
 fn default_kv_type() -> Vec<KvType> {

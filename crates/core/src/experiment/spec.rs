@@ -121,6 +121,9 @@ pub struct TargetSpec {
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
+    /// What runs on this target cost (token prices, machine time): see `tradeoff_core::cost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::cost::Price>,
 }
 
 fn one() -> u32 {

@@ -308,3 +308,17 @@ fn checks_are_validated_with_the_file_and_named_by_their_place() {
     assert_eq!(p.field.as_deref(), Some("cases[0].checks[0]"), "{p}");
     assert_eq!(p.message, "needs `value`");
 }
+
+#[test]
+fn a_price_is_checked_field_by_field() {
+    let e = yaml(&MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, price: {per_hour: 0.35}}")).unwrap();
+    assert_eq!(e.targets[0].price.as_ref().unwrap().per_hour, Some(0.35));
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, price: {watts: 65}}"),
+    ));
+    assert_eq!(p.field.as_deref(), Some("targets[0].price.per_kwh"), "{p}");
+    let p = problem(yaml(
+        &MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, price: {per_hour: 1, per_day: 2}}"),
+    ));
+    assert!(p.message.contains("per_day"), "{p}");
+}

@@ -314,6 +314,9 @@ fn target(
             "an empty stop sequence would end every generation at once",
         ));
     }
+    if let Some((field, message)) = spec.price.as_ref().and_then(|p| p.problem()) {
+        return Err(check.problem(format!("{}.{field}", at("price")), message));
+    }
     let chat_template = ChatTemplateChoice::from(spec.chat_template.unwrap_or_else(|| "auto".into()));
     if let ChatTemplateChoice::Named(name) = &chat_template
         && name.trim().is_empty()
@@ -342,6 +345,7 @@ fn target(
             max_tokens,
             stop: spec.stop,
         },
+        price: spec.price,
     })
 }
 
