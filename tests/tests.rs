@@ -13,4 +13,5 @@ mod local_model;
 mod quantize;
 mod sweeps;
 mod throughput;
+mod winner;
 mod worker;

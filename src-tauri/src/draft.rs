@@ -20,6 +20,8 @@ pub struct ExperimentDraft {
     pub repetitions: u32,
     /// Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`).
     pub checks: String,
+    /// The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none.
+    pub objective: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -114,6 +116,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                 })
                 .collect(),
             checks: checks_text(&f.checks),
+            objective: f
+                .objective
+                .as_ref()
+                .and_then(|o| serde_json::to_string(o).ok())
+                .unwrap_or_default(),
             targets: f
                 .targets
                 .into_iter()
@@ -225,9 +232,18 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 price,
             });
         }
+        let objective = if d.objective.trim().is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::from_str(&d.objective)
+                    .map_err(|e| AppError::new("bad_input", format!("objective: {e}")))?,
+            )
+        };
         Ok(ExperimentFile {
             schema: 1,
             checks,
+            objective,
             targets,
             name: d.name,
             description: d.description,

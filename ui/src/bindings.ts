@@ -246,6 +246,8 @@ export type ExperimentDraft_Deserialize = {
 	repetitions: number,
 	/**  Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`). */
 	checks: string,
+	/**  The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none. */
+	objective: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -257,6 +259,8 @@ export type ExperimentDraft_Serialize = {
 	repetitions: number,
 	/**  Checks for every case, as a JSON list (`[{"type": "contains", "value": "..."}]`). */
 	checks: string,
+	/**  The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none. */
+	objective: string,
 };
 
 export type ExperimentItem = {

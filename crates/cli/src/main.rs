@@ -88,6 +88,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Pick the winning config of a recorded experiment by an objective and write it as JSON.
+    Winner {
+        /// Experiment id, or `latest`.
+        experiment: String,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        /// The objective as JSON (default: the experiment file's `objective`, else best score,
+        /// then cheapest, then fastest), e.g.
+        /// '{"constraints": ["pass_rate >= 0.9", "p95_latency_ms <= 800"], "order": ["cheapest", "fastest"]}'.
+        #[arg(long)]
+        objective: Option<String>,
+        /// Write the winner here (default: print it).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
     /// Make quantized copies of a model with llama.cpp's quantizer and add them to the library.
     Quantize {
         /// A GGUF file, or `default`.
@@ -195,6 +210,12 @@ fn main() -> ExitCode {
             ModelsCommand::Add { path, db } => commands::models::add(db, &path),
             ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
         },
+        Command::Winner {
+            experiment,
+            db,
+            objective,
+            output,
+        } => commands::winner::winner(&experiment, db, objective.as_deref(), output.as_deref()),
         Command::Quantize {
             source,
             types,

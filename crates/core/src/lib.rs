@@ -19,6 +19,7 @@ pub mod gguf;
 pub mod library;
 pub mod matrix;
 pub mod memory;
+pub mod objective;
 pub mod paths;
 pub mod prompt;
 pub mod quantize;
@@ -27,6 +28,7 @@ pub mod run;
 pub mod runner;
 pub mod stats;
 pub mod stop;
+pub mod winner;
 pub mod worker;
 
 pub use experiment::{Case, Experiment, Target, Variant};

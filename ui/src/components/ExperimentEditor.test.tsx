@@ -17,6 +17,7 @@ const draft: ExperimentDraft = {
   ],
   repetitions: 2,
   checks: '[{"type": "json_valid"}]',
+  objective: "",
 };
 
 describe("ExperimentEditor", () => {

@@ -154,6 +154,12 @@ export function ExperimentEditor({
         <textarea value={draft.checks} onChange={(e) => setDraft({ ...draft, checks: e.target.value })} aria-label="checks" />
       </label>
 
+      <label className="editor-checks">
+        objective (JSON: constraints such as &quot;pass_rate &gt;= 0.9&quot;, &quot;p95_latency_ms &lt;= 800&quot;; order of cheapest, fastest,
+        best_score)
+        <input value={draft.objective} onChange={(e) => setDraft({ ...draft, objective: e.target.value })} aria-label="objective" />
+      </label>
+
       <h3>Targets</h3>
       {draft.targets.map((t, i) => (
         <div key={i} className="editor-card editor-target">

@@ -3,6 +3,7 @@ pub mod models;
 pub mod quantize;
 pub mod report;
 pub mod run;
+pub mod winner;
 pub mod worker;
 
 use std::path::PathBuf;

@@ -7,6 +7,18 @@ use super::open_store;
 use crate::exit::Exit;
 use crate::{ReportFormat, table};
 
+/// An experiment named on the command line: its id, or `latest`.
+pub fn experiment_id(store: &tradeoff_store::Store, experiment: &str) -> Result<i64, Exit> {
+    if experiment == "latest" {
+        return Ok(store.latest_experiment_id()?);
+    }
+    experiment.parse::<i64>().map_err(|_| {
+        Exit::bad_input(format!(
+            "`{experiment}` is not an experiment id; use a number or `latest`"
+        ))
+    })
+}
+
 /// `baseline` is a config number as the summary lists them, from 1.
 pub fn report(
     experiment: &str,
@@ -15,15 +27,7 @@ pub fn report(
     baseline: Option<usize>,
 ) -> Result<ExitCode, Exit> {
     let store = open_store(db)?;
-    let id = if experiment == "latest" {
-        store.latest_experiment_id()?
-    } else {
-        experiment.parse::<i64>().map_err(|_| {
-            Exit::bad_input(format!(
-                "`{experiment}` is not an experiment id; use a number or `latest`"
-            ))
-        })?
-    };
+    let id = experiment_id(&store, experiment)?;
     let mut report = store.report(id)?;
     if let Some(baseline) = baseline {
         if baseline == 0 {

@@ -31,6 +31,8 @@ pub struct Experiment {
     /// Checks for every case (validated when loaded).
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    #[serde(default)]
+    pub objective: Option<crate::objective::Objective>,
 }
 
 impl Experiment {

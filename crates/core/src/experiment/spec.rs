@@ -22,6 +22,9 @@ pub struct ExperimentFile {
     pub targets: Vec<TargetSpec>,
     #[serde(default = "one")]
     pub repetitions: u32,
+    /// Which config wins: constraints and order words (see `tradeoff_core::objective`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<crate::objective::Objective>,
     /// Checks every case's runs must pass (besides each case's own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,

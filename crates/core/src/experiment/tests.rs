@@ -322,3 +322,20 @@ fn a_price_is_checked_field_by_field() {
     ));
     assert!(p.message.contains("per_day"), "{p}");
 }
+
+#[test]
+fn an_objective_is_read_with_the_file_and_bad_constraints_are_named() {
+    let e = yaml(&format!(
+        "{MINIMAL}objective: {{constraints: ['pass_rate >= 0.9'], order: [cheapest, fastest]}}\n"
+    ))
+    .unwrap();
+    assert_eq!(e.objective.unwrap().constraints, ["pass_rate >= 0.9"]);
+    let p = problem(yaml(&format!(
+        "{MINIMAL}objective: {{constraints: ['pass_rate >= 0.9', 'speed < 3']}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("objective.constraints[1]"), "{p}");
+    let p = problem(yaml(&format!(
+        "{MINIMAL}objective: {{order: [cheapest, prettiest]}}\n"
+    )));
+    assert!(p.message.contains("prettiest"), "{p}");
+}

@@ -84,6 +84,12 @@ pub(super) fn validate(
 
     variables_defined(&check, &variants, &cases)?;
     checks_valid(&check, "checks", &file.checks)?;
+    if let Some(objective) = &file.objective {
+        for (index, constraint) in objective.constraints.iter().enumerate() {
+            crate::objective::Constraint::parse(constraint)
+                .map_err(|e| check.problem(format!("objective.constraints[{index}]"), e.to_string()))?;
+        }
+    }
 
     let name = file.name.unwrap_or_else(|| {
         Path::new(origin)
@@ -100,6 +106,7 @@ pub(super) fn validate(
         targets,
         repetitions: file.repetitions,
         checks: file.checks,
+        objective: file.objective,
     })
 }
 
