@@ -10,6 +10,7 @@ mod support;
 mod bad_input;
 mod cli;
 mod local_model;
+mod plan;
 mod quantize;
 mod sweeps;
 mod throughput;

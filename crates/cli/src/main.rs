@@ -39,6 +39,14 @@ enum Command {
         #[arg(long)]
         events: bool,
     },
+    /// Show what an experiment will send before running it: exact input tokens per config and
+    /// case, whether each fits its context, memory per config and the token-cost bound.
+    Plan {
+        /// Experiment file (.yaml, .yml or .json).
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the report of a recorded experiment.
     Report {
         /// Experiment id, or `latest`.
@@ -210,6 +218,7 @@ fn main() -> ExitCode {
             ModelsCommand::Add { path, db } => commands::models::add(db, &path),
             ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
         },
+        Command::Plan { file, json } => commands::plan::plan(&file, json),
         Command::Winner {
             experiment,
             db,

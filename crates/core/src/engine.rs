@@ -184,7 +184,7 @@ impl LocalSettings {
 }
 
 /// What preparing a model and context cost. `None` means it was already there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
     pub model_load_ms: Option<f64>,
     pub context_create_ms: Option<f64>,

@@ -335,6 +335,8 @@ mod tests {
             peak_rss_bytes_max: None,
             pass_rate,
             score_mean: pass_rate,
+            consistency_similarity: None,
+            consistency_exact_rate: None,
             cost_per_run_usd: cost,
             cost_per_1k_usd: cost.map(|c| c * 1000.0),
             model_load_ms: None,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::CheckResult;
 use crate::compare::{Difference, Verdict, difference};
+use crate::diff::{Granularity, diff};
 use crate::engine::{KvType, LocalSettings};
 use crate::environment::Environment;
 use crate::run::{FinishReason, RunError, RunMetrics};
@@ -197,6 +198,11 @@ pub struct ConfigSummary {
     /// passing), and their mean score; `None` without checks.
     pub pass_rate: Option<f64>,
     pub score_mean: Option<f64>,
+    /// Consistency across repetitions: the mean word similarity of every pair of outputs of the
+    /// same case, and the share of those pairs that are identical (`None`: one repetition, or
+    /// a summary built without outputs).
+    pub consistency_similarity: Option<f64>,
+    pub consistency_exact_rate: Option<f64>,
     /// Mean cost of a successful run, and of 1,000 such requests (`None`: no price).
     pub cost_per_run_usd: Option<f64>,
     pub cost_per_1k_usd: Option<f64>,
@@ -219,8 +225,9 @@ pub struct ConfigSummary {
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
 }
 
-/// Summarizes runs per config, in the order of `configs`.
-pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
+/// Summarizes runs per config, in the order of `configs`. `with_outputs` says whether the runs
+/// carry their outputs (consistency needs them).
+pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> Vec<ConfigSummary> {
     // One pass to bucket runs by config: an experiment can hold 100,000 runs.
     type Key<'a> = (&'a str, &'a str, LocalSettings);
     let mut by_config: HashMap<Key<'_>, Vec<&RunRow>> = HashMap::with_capacity(configs.len());
@@ -243,7 +250,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
             let values =
                 |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
             let latency = values(|r| r.latency_ms);
-            ConfigSummary {
+            let mut summary = ConfigSummary {
                 variant: key.variant.clone(),
                 target: key.target.clone(),
                 settings: key.settings,
@@ -265,6 +272,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
                 pass_rate: pass_rate(mine),
                 score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
+                consistency_similarity: None,
+                consistency_exact_rate: None,
                 cost_per_run_usd: mean(&values(|r| r.cost_usd)),
                 cost_per_1k_usd: mean(&values(|r| r.cost_usd)).map(|c| c * 1000.0),
                 model_load_ms: None,
@@ -277,7 +286,11 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow]) -> Vec<ConfigSummary> {
                 cached_tokens_mean: mean(&values(|r| r.cached_tokens.map(f64::from))),
                 ttft_saved_ms_estimate: ttft_saved_ms_estimate(&ok),
                 ttft_p50_saved_vs_cold_ms: None,
+            };
+            if with_outputs {
+                (summary.consistency_similarity, summary.consistency_exact_rate) = consistency(&ok);
             }
+            summary
         })
         .collect::<Vec<_>>();
     compare_with_cold_twins(&mut summaries);
@@ -303,6 +316,39 @@ fn compare_with_cold_twins(summaries: &mut [ConfigSummary]) {
         summary.ttft_p50_saved_vs_cold_ms =
             cold_ttft.zip(summary.ttft_p50_ms).map(|(cold, warm)| cold - warm);
     }
+}
+
+/// Mean pairwise word similarity and exact-match rate of the outputs of each case's
+/// repetitions, over all pairs of all cases.
+fn consistency(runs: &[&RunRow]) -> (Option<f64>, Option<f64>) {
+    let mut by_case: HashMap<&str, Vec<&str>> = HashMap::new();
+    for run in runs {
+        by_case
+            .entry(run.case.as_str())
+            .or_default()
+            .push(run.output.as_str());
+    }
+    let mut similarities = Vec::new();
+    let mut exact = 0usize;
+    for outputs in by_case.values() {
+        for (i, a) in outputs.iter().enumerate() {
+            for b in &outputs[i + 1..] {
+                exact += usize::from(a == b);
+                similarities.push(if a == b {
+                    1.0
+                } else {
+                    diff(a, b, Granularity::Word).similarity
+                });
+            }
+        }
+    }
+    if similarities.is_empty() {
+        return (None, None);
+    }
+    (
+        mean(&similarities),
+        Some(exact as f64 / similarities.len() as f64),
+    )
 }
 
 fn pass_rate(runs: &[&RunRow]) -> Option<f64> {
@@ -783,7 +829,7 @@ mod tests {
             row("a", None),
             row("b", Some(1.0)),
         ];
-        let s = &summarize(&configs, &runs)[0];
+        let s = &summarize(&configs, &runs, true)[0];
         assert_eq!((s.runs, s.errors), (3, 1));
         assert_eq!(s.latency_p50_ms, Some(200.0));
         assert_eq!(s.latency_p95_ms, Some(290.0));
@@ -800,8 +846,33 @@ mod tests {
             target: "t".into(),
             settings: SETTINGS,
         }];
-        let s = &summarize(&configs, &[row("a", None)])[0];
+        let s = &summarize(&configs, &[row("a", None)], true)[0];
         assert_eq!((s.runs, s.errors, s.latency_p50_ms), (1, 1, None));
         assert_eq!(s.cells()[5], "—");
+    }
+
+    #[test]
+    fn consistency_compares_the_repetitions_of_each_case_pairwise() {
+        let configs = [ConfigKey {
+            variant: "a".into(),
+            target: "t".into(),
+            settings: SETTINGS,
+        }];
+        let with_output = |text: &str| RunRow {
+            output: text.into(),
+            ..row("a", Some(100.0))
+        };
+        let runs = [
+            with_output("the city is Berlin"),
+            with_output("the city is Berlin"),
+            with_output("the city is Paris"),
+        ];
+        let s = &summarize(&configs, &runs, true)[0];
+        // Three pairs: one identical, two that differ in one word of four.
+        assert_eq!(s.consistency_exact_rate, Some(1.0 / 3.0));
+        let similarity = s.consistency_similarity.unwrap();
+        assert!(similarity > 0.6 && similarity < 1.0, "{similarity}");
+        let without = &summarize(&configs, &runs, false)[0];
+        assert_eq!(without.consistency_exact_rate, None, "no outputs, no claim");
     }
 }

@@ -62,7 +62,9 @@ impl LlamaEngine {
         prompt: &RenderedPrompt,
         chat_template: &ChatTemplateChoice,
     ) -> Result<(u32, Vec<String>), RunError> {
-        self.load(request)?;
+        // Tokenizing needs the model's vocabulary only, not a context.
+        let mut report = LoadReport::default();
+        self.ensure_model(request, &mut report)?;
         let loaded = self.loaded.as_ref().ok_or_else(not_loaded)?;
         let model = &loaded.borrow_owner().model;
         let (text, warnings) = prompt_text(model, prompt, chat_template)?;
@@ -262,13 +264,7 @@ impl LlamaEngine {
 
 impl LocalEngine for LlamaEngine {
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
-        let mut report = LoadReport {
-            model_load_ms: None,
-            context_create_ms: None,
-            kv_cache_bytes: None,
-            has_chat_template: false,
-            warnings: Vec::new(),
-        };
+        let mut report = LoadReport::default();
         self.ensure_model(request, &mut report)?;
         if let Some(loaded) = &self.loaded {
             let owner = loaded.borrow_owner();

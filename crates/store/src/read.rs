@@ -82,7 +82,7 @@ impl Store {
         };
         let environment: Environment = serde_json::from_str(&environment_json)?;
         let runs = self.runs(experiment_id, with_output)?;
-        let configs = summarize(&self.config_keys(experiment_id)?, &runs);
+        let configs = summarize(&self.config_keys(experiment_id)?, &runs, with_output);
         let mut report = Report {
             experiment_id,
             name,

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod models;
+pub mod plan;
 pub mod quantize;
 pub mod report;
 pub mod run;

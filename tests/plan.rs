@@ -1,0 +1,58 @@
+//! `tradeoff plan`: token counts and fits before running, equal to what the run records.
+
+use crate::support::{FEWSHOT, model_turn, stderr, stdout, tradeoff, write};
+
+#[test]
+fn the_plan_counts_the_tokens_the_run_then_sends_and_flags_what_cannot_fit() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "e.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: fewshot, prompt: {}}}]
+cases: [{{id: berlin, vars: {{}}}}]
+targets: [{{id: t, model: default, n_ctx: [128, 512], max_tokens: 64, stop: [\"\\n\"], price: {{input_per_mtok: 1.0, output_per_mtok: 2.0}}}}]
+",
+            serde_json::to_string(FEWSHOT).unwrap()
+        ),
+    );
+    let plan = tradeoff().args(["plan", "--json"]).arg(&file).output().unwrap();
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_str(&stdout(&plan)).unwrap();
+    let cells = plan["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    let planned = cells[0]["input_tokens"].as_u64().unwrap();
+    assert_eq!(
+        cells[0]["fits_context"], false,
+        "{planned} + 64 tokens do not fit n_ctx 128"
+    );
+    assert_eq!(cells[1]["fits_context"], true);
+    let bound = cells[1]["max_token_cost_usd"].as_f64().unwrap();
+    let expected = planned as f64 * 1.0 / 1e6 + 64.0 * 2.0 / 1e6;
+    assert!((bound - expected).abs() < 1e-12, "{bound} vs {expected}");
+    assert_eq!(plan["configs"][1]["fits_memory"], true);
+
+    let run = tradeoff()
+        .args(["run", "--json", "--db"])
+        .arg(dir.path().join("db.sqlite3"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&run)).unwrap();
+    for run in report["runs"].as_array().unwrap() {
+        assert_eq!(
+            run["input_tokens"].as_u64(),
+            Some(planned),
+            "the plan counted what was sent: {run}"
+        );
+        let cost = run["cost_usd"].as_f64().unwrap();
+        let output = run["output_tokens"].as_f64().unwrap();
+        assert!(
+            (cost - (planned as f64 / 1e6 + output * 2.0 / 1e6)).abs() < 1e-12,
+            "{run}"
+        );
+    }
+}
