@@ -86,22 +86,7 @@ mod tests {
     use super::*;
 
     fn metrics(latency_ms: f64, input: u32, output: u32) -> RunMetrics {
-        RunMetrics {
-            latency_ms,
-            ttft_ms: None,
-            input_tokens: input,
-            output_tokens: output,
-            prompt_eval_ms: None,
-            prompt_eval_tokens: None,
-            gen_eval_ms: None,
-            gen_eval_tokens: None,
-            peak_rss_bytes: None,
-            kv_cache_bytes: None,
-            decode_ms: None,
-            cached_tokens: None,
-            batch_sequences: None,
-            batch_wall_ms: None,
-        }
+        RunMetrics::new(latency_ms, input, output)
     }
 
     #[test]

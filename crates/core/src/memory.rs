@@ -94,15 +94,16 @@ fn swa_pattern(architecture: &str) -> Option<u64> {
 
 /// Memory the system can give a new allocation without swapping (`MemAvailable`), in bytes.
 pub fn available_memory() -> Option<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line
-        .trim_start_matches("MemAvailable:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
+    proc_kib_field("/proc/meminfo", "MemAvailable")
+}
+
+/// A `Key:   1234 kB` field of a /proc file (meminfo, status), in bytes.
+pub fn proc_kib_field(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?;
+    let kib: u64 = value.trim().trim_end_matches("kB").trim().parse().ok()?;
     Some(kib * 1024)
 }
 

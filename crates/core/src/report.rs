@@ -478,34 +478,35 @@ impl Report {
                 configs: self.configs.len(),
             });
         }
-        let samples = |config: &ConfigSummary, metric: fn(&RunMetrics) -> Option<f64>| -> Vec<f64> {
-            self.runs
-                .iter()
-                .filter(|r| {
-                    r.error.is_none()
-                        && r.variant == config.variant
-                        && r.target == config.target
-                        && r.settings == config.settings
-                })
-                .filter_map(|r| r.metrics.as_ref().and_then(metric))
-                .collect()
-        };
         let latency = |m: &RunMetrics| Some(m.latency_ms);
         let ttft = |m: &RunMetrics| m.ttft_ms;
-        let base = &self.configs[baseline];
-        let (base_latency, base_ttft) = (samples(base, latency), samples(base, ttft));
-        let configs = self
-            .configs
-            .iter()
-            .enumerate()
-            .map(|(index, config)| ConfigComparison {
+        let (base_latency, base_ttft) = (self.samples(baseline, latency), self.samples(baseline, ttft));
+        let configs = (0..self.configs.len())
+            .map(|index| ConfigComparison {
                 config: index,
-                latency_ms: difference(&base_latency, &samples(config, latency)),
-                ttft_ms: difference(&base_ttft, &samples(config, ttft)),
+                latency_ms: difference(&base_latency, &self.samples(index, latency)),
+                ttft_ms: difference(&base_ttft, &self.samples(index, ttft)),
             })
             .collect();
         self.comparison = Some(Comparison { baseline, configs });
         Ok(())
+    }
+
+    /// A metric of every successful run of config `index`.
+    pub fn samples(&self, index: usize, metric: impl Fn(&RunMetrics) -> Option<f64>) -> Vec<f64> {
+        let Some(config) = self.configs.get(index) else {
+            return Vec::new();
+        };
+        self.runs
+            .iter()
+            .filter(|r| {
+                r.error.is_none()
+                    && r.variant == config.variant
+                    && r.target == config.target
+                    && r.settings == config.settings
+            })
+            .filter_map(|r| r.metrics.as_ref().and_then(&metric))
+            .collect()
     }
 
     /// Fills each config's load and context-creation times from its target's loads.

@@ -50,6 +50,26 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
+    /// A run's wall time and token counts, every other measurement absent.
+    pub fn new(latency_ms: f64, input_tokens: u32, output_tokens: u32) -> RunMetrics {
+        RunMetrics {
+            latency_ms,
+            ttft_ms: None,
+            input_tokens,
+            output_tokens,
+            prompt_eval_ms: None,
+            prompt_eval_tokens: None,
+            gen_eval_ms: None,
+            gen_eval_tokens: None,
+            peak_rss_bytes: None,
+            kv_cache_bytes: None,
+            decode_ms: None,
+            cached_tokens: None,
+            batch_sequences: None,
+            batch_wall_ms: None,
+        }
+    }
+
     pub fn prompt_tokens_per_s(&self) -> Option<f64> {
         tokens_per_s(self.prompt_eval_tokens, self.prompt_eval_ms)
     }

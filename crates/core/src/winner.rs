@@ -85,20 +85,7 @@ pub fn winner_export(
                 .collect(),
         ));
     };
-    let latencies = |index: usize| -> Vec<f64> {
-        let config = &report.configs[index];
-        report
-            .runs
-            .iter()
-            .filter(|r| {
-                r.error.is_none()
-                    && r.variant == config.variant
-                    && r.target == config.target
-                    && r.settings == config.settings
-            })
-            .filter_map(|r| r.latency_ms)
-            .collect()
-    };
+    let latencies = |index: usize| report.samples(index, |m| Some(m.latency_ms));
     let runner_up = decision.runner_up().map(|other| {
         let (w, r) = (&report.configs[winner], &report.configs[other]);
         RunnerUp {

@@ -2,16 +2,7 @@
 
 /// Peak resident set size of this process (VmHWM) since the last [`reset_peak_rss`].
 pub(crate) fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
+    tradeoff_core::memory::proc_kib_field("/proc/self/status", "VmHWM")
 }
 
 /// Starts a new peak-RSS measurement at the current RSS (Linux ≥ 4.0), so that a config's peak

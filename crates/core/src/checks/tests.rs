@@ -104,22 +104,7 @@ fn similarity_scores_the_closeness_to_expected_and_passes_at_the_threshold() {
 
 #[test]
 fn metric_checks_read_tokens_latency_and_cost() {
-    let metrics = RunMetrics {
-        latency_ms: 420.0,
-        ttft_ms: Some(40.0),
-        input_tokens: 10,
-        output_tokens: 12,
-        prompt_eval_ms: None,
-        prompt_eval_tokens: None,
-        gen_eval_ms: None,
-        gen_eval_tokens: None,
-        peak_rss_bytes: None,
-        kv_cache_bytes: None,
-        decode_ms: None,
-        cached_tokens: None,
-        batch_sequences: None,
-        batch_wall_ms: None,
-    };
+    let metrics = RunMetrics::new(420.0, 10, 12);
     let subject = Subject {
         output: "x",
         expected: None,
