@@ -52,39 +52,41 @@ export const SummaryTable = memo(function SummaryTable({
     });
   }, [configs, sort]);
   return (
-    <table className="summary" data-testid="summary-table">
-      <thead>
-        <tr>
-          {COLUMNS.map((col) => (
-            <th
-              key={col.key}
-              onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
-              aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
-            >
-              {col.label}
-              {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
-            </th>
-          ))}
-          {comparisons && <th title="median latency minus the baseline's, with its 95 % bootstrap interval">vs baseline</th>}
-          <th />
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((c) => (
-          <tr key={c.index} data-config={c.index}>
+    <div className="summary-scroll">
+      <table className="summary" data-testid="summary-table">
+        <thead>
+          <tr>
             {COLUMNS.map((col) => (
-              <td key={col.key}>{col.show(c)}</td>
+              <th
+                key={col.key}
+                onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
+                aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
+              >
+                {col.label}
+                {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
+              </th>
             ))}
-            {comparisons && <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>}
-            <td>
-              <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
-                Export
-              </button>
-            </td>
+            {comparisons && <th title="median latency minus the baseline's, with its 95 % bootstrap interval">vs baseline</th>}
+            <th />
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {rows.map((c) => (
+            <tr key={c.index} data-config={c.index}>
+              {COLUMNS.map((col) => (
+                <td key={col.key}>{col.show(c)}</td>
+              ))}
+              {comparisons && <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>}
+              <td>
+                <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
+                  Export
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 });
 
