@@ -1,4 +1,4 @@
-import { memo, useMemo, useState } from "react";
+import { Fragment, memo, useMemo, useState } from "react";
 import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent } from "../format";
 
@@ -22,6 +22,9 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => (c.cost_per_1k_usd === null ? "—" : `$${c.cost_per_1k_usd.toFixed(4)}`) },
   { key: "peak_rss_bytes", label: "peak RSS", show: (c) => (c.peak_rss_bytes === null ? "—" : `${(c.peak_rss_bytes / (1 << 20)).toFixed(0)} MiB`) },
 ];
+
+/** The comparison with the baseline sits next to the latency it is about. */
+const VERSUS_AFTER: Key = "latency_p95_ms";
 
 /** Per-config statistics, sortable by any column; each row can be exported. */
 export const SummaryTable = memo(function SummaryTable({
@@ -57,16 +60,19 @@ export const SummaryTable = memo(function SummaryTable({
         <thead>
           <tr>
             {COLUMNS.map((col) => (
-              <th
-                key={col.key}
-                onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
-                aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
-              >
-                {col.label}
-                {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
-              </th>
+              <Fragment key={col.key}>
+                <th
+                  onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
+                  aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
+                >
+                  {col.label}
+                  {sort?.key === col.key ? (sort.descending ? " ▼" : " ▲") : ""}
+                </th>
+                {col.key === VERSUS_AFTER && comparisons && (
+                  <th title="median latency minus the baseline's, with its 95 % bootstrap interval">vs baseline</th>
+                )}
+              </Fragment>
             ))}
-            {comparisons && <th title="median latency minus the baseline's, with its 95 % bootstrap interval">vs baseline</th>}
             <th />
           </tr>
         </thead>
@@ -74,9 +80,13 @@ export const SummaryTable = memo(function SummaryTable({
           {rows.map((c) => (
             <tr key={c.index} data-config={c.index}>
               {COLUMNS.map((col) => (
-                <td key={col.key}>{col.show(c)}</td>
+                <Fragment key={col.key}>
+                  <td>{col.show(c)}</td>
+                  {col.key === VERSUS_AFTER && comparisons && (
+                    <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>
+                  )}
+                </Fragment>
               ))}
-              {comparisons && <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>}
               <td>
                 <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
                   Export
