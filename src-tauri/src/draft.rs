@@ -232,14 +232,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 price,
             });
         }
-        let objective = if d.objective.trim().is_empty() {
-            None
-        } else {
-            Some(
-                serde_json::from_str(&d.objective)
-                    .map_err(|e| AppError::new("bad_input", format!("objective: {e}")))?,
-            )
-        };
+        let objective = optional_json("objective", &d.objective)?;
         Ok(ExperimentFile {
             schema: 1,
             checks,
@@ -278,4 +271,14 @@ fn parse_checks(field: &str, text: &str) -> Result<Vec<CheckSpec>, AppError> {
             format!("{field}: not a JSON list of checks such as [{{\"type\": \"contains\", \"value\": \"Berlin\"}}]: {e}"),
         )
     })
+}
+
+/// A JSON field of the editor: empty means not set; anything else must parse.
+fn optional_json<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Result<Option<T>, AppError> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| AppError::new("bad_input", format!("{field}: {e}")))
 }

@@ -287,20 +287,8 @@ mod tests {
                 output,
                 finish_reason: FinishReason::EndOfText,
                 metrics: RunMetrics {
-                    latency_ms: 2.0,
                     ttft_ms: Some(1.0),
-                    input_tokens: 3,
-                    output_tokens: 3,
-                    prompt_eval_ms: None,
-                    prompt_eval_tokens: None,
-                    gen_eval_ms: None,
-                    gen_eval_tokens: None,
-                    peak_rss_bytes: None,
-                    kv_cache_bytes: None,
-                    cached_tokens: None,
-                    decode_ms: None,
-                    batch_sequences: None,
-                    batch_wall_ms: None,
+                    ..RunMetrics::new(2.0, 3, 3)
                 },
                 warnings: vec![],
             })

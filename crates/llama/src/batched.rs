@@ -127,22 +127,12 @@ pub(crate) fn generate_batch_in(
             Ok(Generation {
                 output: sequence.text.into_output(),
                 finish_reason,
+                // llama.cpp's perf counters cover the whole batch, not one sequence: left out.
                 metrics: RunMetrics {
-                    latency_ms,
                     ttft_ms: sequence.ttft_ms,
-                    input_tokens: sequence.input_tokens,
-                    output_tokens: sequence.output_tokens,
-                    // llama.cpp's counters cover the whole batch, not one sequence.
-                    prompt_eval_ms: None,
-                    prompt_eval_tokens: None,
-                    gen_eval_ms: None,
-                    gen_eval_tokens: None,
-                    peak_rss_bytes: None,
-                    kv_cache_bytes: None,
-                    cached_tokens: None,
-                    decode_ms: None,
                     batch_sequences: Some(count),
                     batch_wall_ms: Some(wall_ms),
+                    ..RunMetrics::new(latency_ms, sequence.input_tokens, sequence.output_tokens)
                 },
                 warnings: sequence.warnings,
             })
