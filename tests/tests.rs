@@ -12,6 +12,7 @@ mod cli;
 mod local_model;
 mod plan;
 mod quantize;
+mod remote;
 mod sweeps;
 mod throughput;
 mod winner;

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::experiment::spec::{CaseSpec, CheckSpec, MessageSpec, OneOrMany, TargetSpec, VariantSpec};
+use tradeoff_core::experiment::spec::{
+    CaseSpec, CheckSpec, MessageSpec, OneOrMany, TargetSpec, TimeoutSpec, VariantSpec,
+};
 use tradeoff_core::experiment::{ExperimentFile, Role};
 
 use crate::error::AppError;
@@ -72,6 +74,24 @@ pub struct TargetDraft {
     pub seed: Option<u32>,
     pub max_tokens: Option<u32>,
     pub stop: Vec<String>,
+    /// Remote targets: `openai`, `anthropic` or `gemini`; `None` for a local model file.
+    pub provider: Option<String>,
+    pub base_url: Option<String>,
+    /// The name of the variable holding the key, never the key.
+    pub api_key_env: Option<String>,
+    pub max_concurrency: Option<u32>,
+    pub requests_per_minute: Option<u32>,
+    pub max_attempts: Option<u32>,
+    pub timeout: Option<TimeoutDraft>,
+    pub include_usage: Option<bool>,
+}
+
+/// A remote target's time limits in seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, Type)]
+pub struct TimeoutDraft {
+    pub connect: Option<f64>,
+    pub first_token: Option<f64>,
+    pub total: Option<f64>,
 }
 
 impl From<ExperimentFile> for ExperimentDraft {
@@ -127,7 +147,7 @@ impl From<ExperimentFile> for ExperimentDraft {
                 .map(|t| TargetDraft {
                     id: t.id,
                     model: t.model,
-                    n_ctx: t.n_ctx.0,
+                    n_ctx: t.n_ctx.map(|v| v.0).unwrap_or_default(),
                     threads: t.threads.map(|v| v.0).unwrap_or_default(),
                     batch: t.batch.map(|v| v.0).unwrap_or_default(),
                     kv_type: t.kv_type.map(|v| v.0).unwrap_or_default(),
@@ -146,6 +166,18 @@ impl From<ExperimentFile> for ExperimentDraft {
                     seed: t.seed,
                     max_tokens: t.max_tokens,
                     stop: t.stop,
+                    provider: t.provider,
+                    base_url: t.base_url,
+                    api_key_env: t.api_key_env,
+                    max_concurrency: t.max_concurrency,
+                    requests_per_minute: t.requests_per_minute,
+                    max_attempts: t.max_attempts,
+                    timeout: t.timeout.map(|t| TimeoutDraft {
+                        connect: t.connect,
+                        first_token: t.first_token,
+                        total: t.total,
+                    }),
+                    include_usage: t.include_usage,
                 })
                 .collect(),
             repetitions: f.repetitions,
@@ -215,7 +247,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
             targets.push(TargetSpec {
                 id: t.id,
                 model: t.model,
-                n_ctx: OneOrMany(t.n_ctx),
+                n_ctx: sweep(t.n_ctx),
                 threads: sweep(t.threads),
                 batch: sweep(t.batch),
                 kv_type: sweep(t.kv_type),
@@ -230,6 +262,18 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                 max_tokens: t.max_tokens,
                 stop: t.stop,
                 price,
+                provider: t.provider.filter(|p| !p.trim().is_empty()),
+                base_url: t.base_url.filter(|u| !u.trim().is_empty()),
+                api_key_env: t.api_key_env.filter(|v| !v.trim().is_empty()),
+                max_concurrency: t.max_concurrency,
+                requests_per_minute: t.requests_per_minute,
+                max_attempts: t.max_attempts,
+                timeout: t.timeout.map(|t| TimeoutSpec {
+                    connect: t.connect,
+                    first_token: t.first_token,
+                    total: t.total,
+                }),
+                include_usage: t.include_usage,
             });
         }
         let objective = optional_json("objective", &d.objective)?;

@@ -156,7 +156,8 @@ pub struct ConfigView {
     pub index: u32,
     pub variant: String,
     pub target: String,
-    pub n_ctx: u32,
+    /// `None` for a remote target.
+    pub n_ctx: Option<u32>,
     /// The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`).
     pub settings: String,
     pub runs: u32,
@@ -187,7 +188,7 @@ impl ConfigView {
             index: index as u32,
             variant: s.variant.clone(),
             target: s.target.clone(),
-            n_ctx: s.settings.n_ctx,
+            n_ctx: s.settings.map(|l| l.n_ctx),
             settings: s.settings_label.clone(),
             runs: s.runs as u32,
             errors: s.errors as u32,

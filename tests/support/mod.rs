@@ -1,5 +1,7 @@
 //! Helpers shared by the end-to-end tests.
 
+pub mod sse_server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, PoisonError};

@@ -24,6 +24,7 @@ export type ResultsView = ResultsView_Serialize;
 export type Cell = CellView_Serialize;
 // The editor's draft as the backend sends it; the same shape is accepted back.
 export type ExperimentDraft = ExperimentDraft_Serialize;
+export type TargetDraft = ExperimentDraft["targets"][number];
 export type ModelView = ModelView_Serialize;
 export type QuantizeProgress = QuantizeProgress_Deserialize;
 export type ComparisonView = ComparisonView_Serialize;

@@ -148,7 +148,8 @@ export type ConfigView_Deserialize = {
 	index: number,
 	variant: string,
 	target: string,
-	n_ctx: number,
+	/**  `None` for a remote target. */
+	n_ctx?: number | null,
 	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
 	settings: string,
 	runs: number,
@@ -177,7 +178,8 @@ export type ConfigView_Serialize = {
 	index: number,
 	variant: string,
 	target: string,
-	n_ctx: number,
+	/**  `None` for a remote target. */
+	n_ctx: number | null,
 	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
 	settings: string,
 	runs: number,
@@ -414,6 +416,16 @@ export type TargetDraft_Deserialize = {
 	seed?: number | null,
 	max_tokens?: number | null,
 	stop: string[],
+	/**  Remote targets: `openai`, `anthropic` or `gemini`; `None` for a local model file. */
+	provider?: string | null,
+	base_url?: string | null,
+	/**  The name of the variable holding the key, never the key. */
+	api_key_env?: string | null,
+	max_concurrency?: number | null,
+	requests_per_minute?: number | null,
+	max_attempts?: number | null,
+	timeout?: TimeoutDraft_Deserialize | null,
+	include_usage?: boolean | null,
 };
 
 export type TargetDraft_Serialize = {
@@ -436,6 +448,33 @@ export type TargetDraft_Serialize = {
 	seed: number | null,
 	max_tokens: number | null,
 	stop: string[],
+	/**  Remote targets: `openai`, `anthropic` or `gemini`; `None` for a local model file. */
+	provider: string | null,
+	base_url: string | null,
+	/**  The name of the variable holding the key, never the key. */
+	api_key_env: string | null,
+	max_concurrency: number | null,
+	requests_per_minute: number | null,
+	max_attempts: number | null,
+	timeout: TimeoutDraft_Serialize | null,
+	include_usage: boolean | null,
+};
+
+/**  A remote target's time limits in seconds. */
+export type TimeoutDraft = TimeoutDraft_Serialize | TimeoutDraft_Deserialize;
+
+/**  A remote target's time limits in seconds. */
+export type TimeoutDraft_Deserialize = {
+	connect?: number | null,
+	first_token?: number | null,
+	total?: number | null,
+};
+
+/**  A remote target's time limits in seconds. */
+export type TimeoutDraft_Serialize = {
+	connect: number | null,
+	first_token: number | null,
+	total: number | null,
 };
 
 export type VariantDraft = VariantDraft_Serialize | VariantDraft_Deserialize;

@@ -44,10 +44,13 @@ pub fn print_report(report: &Report) {
             };
             outputs.add_row([run.case.clone(), run.variant.clone(), text]);
         }
-        println!(
-            "outputs ({} · n_ctx {} · repetition 1):",
-            first.target, first.settings.n_ctx
-        );
+        let settings = report
+            .configs
+            .iter()
+            .find(|c| c.target == first.target && c.settings == first.settings)
+            .map(|c| c.settings_label.as_str())
+            .unwrap_or_default();
+        println!("outputs ({} · {settings} · repetition 1):", first.target);
         println!("{outputs}");
     }
     for warning in report.distinct_warnings() {

@@ -18,8 +18,8 @@ pub struct ConfigExport {
     pub variant: Variant,
     /// The target with every setting narrowed to this config's single values.
     pub target: Target,
-    /// This config's point of the target's sweep.
-    pub settings: LocalSettings,
+    /// This config's point of the target's sweep (`None` for a remote target).
+    pub settings: Option<LocalSettings>,
     /// What was measured for this config (runs, errors, latency percentiles, tokens).
     pub summary: ConfigSummary,
     pub provenance: Provenance,
@@ -76,11 +76,15 @@ pub fn export_config(
         })?;
     let mut target = target.clone();
     let settings = summary.settings;
-    target.n_ctx = vec![settings.n_ctx];
-    target.threads = vec![settings.threads];
-    target.batch = vec![settings.batch];
-    target.kv_type = vec![settings.kv_type];
-    target.n_gpu_layers = vec![settings.n_gpu_layers];
+    if let Some(settings) = settings {
+        target.n_ctx = vec![settings.n_ctx];
+        target.threads = vec![settings.threads];
+        target.batch = vec![settings.batch];
+        target.kv_type = vec![settings.kv_type];
+        target.n_gpu_layers = vec![settings.n_gpu_layers];
+        target.parallel = vec![settings.parallel];
+        target.prefix_cache = vec![settings.prefix_cache];
+    }
     let model_sha256 = report
         .targets
         .iter()

@@ -23,6 +23,7 @@ pub mod objective;
 pub mod paths;
 pub mod prompt;
 pub mod quantize;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod runner;

@@ -11,7 +11,8 @@ use crate::experiment::Experiment;
 pub struct Config {
     pub variant: usize,
     pub target: usize,
-    pub settings: LocalSettings,
+    /// `None` for a remote target, which has no local settings.
+    pub settings: Option<LocalSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,11 +23,11 @@ pub struct PlannedRun {
     pub repetition: u32,
 }
 
-/// Runs that share one loaded model and one llama.cpp context.
+/// Runs that share one loaded model and one llama.cpp context, or all runs of a remote target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextGroup {
     pub target: usize,
-    pub settings: LocalSettings,
+    pub settings: Option<LocalSettings>,
     pub runs: Vec<PlannedRun>,
 }
 
@@ -40,8 +41,8 @@ pub struct Plan {
 
 impl Plan {
     pub fn new(experiment: &Experiment) -> Plan {
-        let target_settings: Vec<Vec<LocalSettings>> =
-            experiment.targets.iter().map(|t| t.settings()).collect();
+        let target_settings: Vec<Vec<Option<LocalSettings>>> =
+            experiment.targets.iter().map(|t| t.config_settings()).collect();
         let mut configs = Vec::new();
         for variant in 0..experiment.variants.len() {
             for (target, settings) in target_settings.iter().enumerate() {
@@ -92,8 +93,13 @@ impl Plan {
 
     /// `variant · target · settings` for every config, naming only the settings that vary.
     pub fn config_labels(&self, experiment: &Experiment) -> Vec<String> {
-        let settings: Vec<LocalSettings> = self.configs.iter().map(|c| c.settings).collect();
-        LocalSettings::labels(&settings)
+        let settings: Vec<Option<LocalSettings>> = self.configs.iter().map(|c| c.settings).collect();
+        let targets: Vec<&crate::Target> = self
+            .configs
+            .iter()
+            .map(|c| &experiment.targets[c.target])
+            .collect();
+        settings_labels(&settings, &targets)
             .into_iter()
             .zip(&self.configs)
             .map(|(label, c)| {
@@ -104,4 +110,20 @@ impl Plan {
             })
             .collect()
     }
+}
+
+/// The settings part of config labels: local settings named as [`LocalSettings::labels`] does
+/// (among the local configs only), a remote config by its provider and model.
+pub fn settings_labels(settings: &[Option<LocalSettings>], targets: &[&crate::Target]) -> Vec<String> {
+    let local: Vec<LocalSettings> = settings.iter().flatten().copied().collect();
+    let mut local_labels = LocalSettings::labels(&local).into_iter();
+    settings
+        .iter()
+        .zip(targets)
+        .map(|(s, target)| match (s, &target.remote) {
+            (Some(_), _) => local_labels.next().unwrap_or_default(),
+            (None, Some(remote)) => remote.label(),
+            (None, None) => String::new(),
+        })
+        .collect()
 }

@@ -308,7 +308,7 @@ mod tests {
         ConfigSummary {
             variant: variant.into(),
             target: "t".into(),
-            settings: LocalSettings {
+            settings: Some(LocalSettings {
                 n_ctx: 512,
                 threads: 2,
                 batch: 512,
@@ -316,7 +316,7 @@ mod tests {
                 n_gpu_layers: 0,
                 parallel: 1,
                 prefix_cache: false,
-            },
+            }),
             settings_label: "n_ctx 512".into(),
             runs: 10,
             errors: 0,

@@ -80,8 +80,9 @@ pub struct LoadRow {
 pub struct RunRow {
     pub variant: String,
     pub target: String,
+    /// `None` for a remote target.
     #[serde(flatten)]
-    pub settings: LocalSettings,
+    pub settings: Option<LocalSettings>,
     pub case: String,
     pub repetition: u32,
     pub started_at: String,
@@ -109,6 +110,9 @@ pub struct RunRow {
     pub warnings: Vec<String>,
     /// The raw measurements behind the numbers above.
     pub metrics: Option<RunMetrics>,
+    /// Remote runs: every attempt the run took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<crate::remote::Attempt>,
 }
 
 impl RunRow {
@@ -146,6 +150,7 @@ impl RunRow {
             error,
             warnings,
             metrics,
+            attempts: Vec::new(),
         }
     }
 }
@@ -155,7 +160,7 @@ impl RunRow {
 pub struct RunKey {
     pub variant: String,
     pub target: String,
-    pub settings: LocalSettings,
+    pub settings: Option<LocalSettings>,
     pub case: String,
     pub repetition: u32,
     pub started_at: String,
@@ -166,8 +171,12 @@ pub struct RunKey {
 pub struct ConfigKey {
     pub variant: String,
     pub target: String,
+    /// `None` for a remote target.
     #[serde(flatten)]
-    pub settings: LocalSettings,
+    pub settings: Option<LocalSettings>,
+    /// A remote target's provider and model (`openai gpt-4o-mini`), which name its configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// Per-config statistics over its successful runs; errors are counted, not averaged in.
@@ -175,8 +184,9 @@ pub struct ConfigKey {
 pub struct ConfigSummary {
     pub variant: String,
     pub target: String,
+    /// `None` for a remote target.
     #[serde(flatten)]
-    pub settings: LocalSettings,
+    pub settings: Option<LocalSettings>,
     /// The settings in words, naming only those that differ between the experiment's configs.
     pub settings_label: String,
     pub runs: usize,
@@ -229,7 +239,7 @@ pub struct ConfigSummary {
 /// carry their outputs (consistency needs them).
 pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> Vec<ConfigSummary> {
     // One pass to bucket runs by config: an experiment can hold 100,000 runs.
-    type Key<'a> = (&'a str, &'a str, LocalSettings);
+    type Key<'a> = (&'a str, &'a str, Option<LocalSettings>);
     let mut by_config: HashMap<Key<'_>, Vec<&RunRow>> = HashMap::with_capacity(configs.len());
     for run in runs {
         by_config
@@ -237,7 +247,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
             .or_default()
             .push(run);
     }
-    let labels = LocalSettings::labels(&configs.iter().map(|c| c.settings).collect::<Vec<_>>());
+    let labels = settings_labels(configs);
     let mut summaries = configs
         .iter()
         .zip(labels)
@@ -297,17 +307,34 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
     summaries
 }
 
+/// The settings part of every config's label: local settings named as
+/// [`LocalSettings::labels`] does (among the local configs), remote configs by provider and model.
+fn settings_labels(configs: &[ConfigKey]) -> Vec<String> {
+    let local: Vec<LocalSettings> = configs.iter().filter_map(|c| c.settings).collect();
+    let mut local_labels = LocalSettings::labels(&local).into_iter();
+    configs
+        .iter()
+        .map(|c| match c.settings {
+            Some(_) => local_labels.next().unwrap_or_default(),
+            None => c.remote.clone().unwrap_or_else(|| "remote".into()),
+        })
+        .collect()
+}
+
 /// For every prefix-cached config, the TTFT it saved against the same config run cold.
 fn compare_with_cold_twins(summaries: &mut [ConfigSummary]) {
     let cold: HashMap<(String, String, LocalSettings), Option<f64>> = summaries
         .iter()
-        .filter(|s| !s.settings.prefix_cache)
-        .map(|s| ((s.variant.clone(), s.target.clone(), s.settings), s.ttft_p50_ms))
+        .filter_map(|s| s.settings.filter(|l| !l.prefix_cache).map(|l| (s, l)))
+        .map(|(s, l)| ((s.variant.clone(), s.target.clone(), l), s.ttft_p50_ms))
         .collect();
-    for summary in summaries.iter_mut().filter(|s| s.settings.prefix_cache) {
+    for summary in summaries.iter_mut() {
+        let Some(settings) = summary.settings.filter(|l| l.prefix_cache) else {
+            continue;
+        };
         let twin = LocalSettings {
             prefix_cache: false,
-            ..summary.settings
+            ..settings
         };
         let cold_ttft = cold
             .get(&(summary.variant.clone(), summary.target.clone(), twin))
@@ -453,6 +480,11 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
 }
 
+/// A local setting of a run for a CSV cell; empty for a remote run.
+fn setting(run: &RunRow, f: impl Fn(&LocalSettings) -> String) -> String {
+    run.settings.as_ref().map(f).unwrap_or_default()
+}
+
 fn number(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "—".to_string(), |v| format!("{v:.decimals$}"))
 }
@@ -517,7 +549,7 @@ impl Report {
                 .iter()
                 .filter(|t| t.id == config.target)
                 .flat_map(|t| t.loads.iter())
-                .find(|l| l.settings == config.settings);
+                .find(|l| Some(l.settings) == config.settings);
             if let Some(load) = load {
                 config.model_load_ms = load.model_load_ms;
                 config.context_create_ms = load.context_create_ms;
@@ -569,11 +601,11 @@ impl Report {
                 self.experiment_id.to_string(),
                 run.variant.clone(),
                 run.target.clone(),
-                run.settings.n_ctx.to_string(),
-                run.settings.threads.to_string(),
-                run.settings.batch.to_string(),
-                run.settings.kv_type.to_string(),
-                run.settings.n_gpu_layers.to_string(),
+                setting(run, |s| s.n_ctx.to_string()),
+                setting(run, |s| s.threads.to_string()),
+                setting(run, |s| s.batch.to_string()),
+                setting(run, |s| s.kv_type.to_string()),
+                setting(run, |s| s.n_gpu_layers.to_string()),
                 run.case.clone(),
                 run.repetition.to_string(),
                 run.started_at.clone(),
@@ -683,10 +715,11 @@ impl Report {
                 if let Some(error) = &run.error {
                     let _ = writeln!(
                         md,
-                        "- {} / {} / n_ctx {} / case {} / rep {}: {}",
+                        "- {} / {} / {} / case {} / rep {}: {}",
                         run.variant,
                         run.target,
-                        run.settings.n_ctx,
+                        run.settings
+                            .map_or_else(|| "remote".to_string(), |s| format!("n_ctx {}", s.n_ctx)),
                         run.case,
                         run.repetition,
                         escape_md(&error.to_string())
@@ -790,26 +823,18 @@ mod tests {
         let key = RunKey {
             variant: variant.into(),
             target: "t".into(),
-            settings: SETTINGS,
+            settings: Some(SETTINGS),
             case: "c".into(),
             repetition: 0,
             started_at: String::new(),
         };
         let metrics = latency.map(|latency_ms| RunMetrics {
-            latency_ms,
             ttft_ms: Some(latency_ms / 2.0),
-            input_tokens: 10,
-            output_tokens: 4,
             prompt_eval_ms: Some(10.0),
             prompt_eval_tokens: Some(10),
             gen_eval_ms: Some(30.0),
             gen_eval_tokens: Some(3),
-            peak_rss_bytes: None,
-            kv_cache_bytes: None,
-            cached_tokens: None,
-            decode_ms: None,
-            batch_sequences: None,
-            batch_wall_ms: None,
+            ..RunMetrics::new(latency_ms, 10, 4)
         });
         let error = latency
             .is_none()
@@ -822,7 +847,8 @@ mod tests {
         let configs = [ConfigKey {
             variant: "a".into(),
             target: "t".into(),
-            settings: SETTINGS,
+            settings: Some(SETTINGS),
+            remote: None,
         }];
         let runs = [
             row("a", Some(100.0)),
@@ -845,7 +871,8 @@ mod tests {
         let configs = [ConfigKey {
             variant: "a".into(),
             target: "t".into(),
-            settings: SETTINGS,
+            settings: Some(SETTINGS),
+            remote: None,
         }];
         let s = &summarize(&configs, &[row("a", None)], true)[0];
         assert_eq!((s.runs, s.errors, s.latency_p50_ms), (1, 1, None));
@@ -857,7 +884,8 @@ mod tests {
         let configs = [ConfigKey {
             variant: "a".into(),
             target: "t".into(),
-            settings: SETTINGS,
+            settings: Some(SETTINGS),
+            remote: None,
         }];
         let with_output = |text: &str| RunRow {
             output: text.into(),

@@ -19,10 +19,13 @@ pub struct RunMetrics {
     pub input_tokens: u32,
     /// Tokens generated, not counting the end-of-generation token.
     pub output_tokens: u32,
-    /// llama.cpp's prompt-evaluation time and token count (`llama_perf_context`).
+    /// llama.cpp's prompt-evaluation time and token count (`llama_perf_context`); for a remote
+    /// llama.cpp server, the same counters from its `timings`.
     pub prompt_eval_ms: Option<f64>,
     pub prompt_eval_tokens: Option<u32>,
-    /// llama.cpp's generation time and decode count (`llama_perf_context`).
+    /// llama.cpp's generation time and decode count (`llama_perf_context`). Remote: the server's
+    /// counters where it reports them, else the client's time from the first to the last token
+    /// and the tokens after the first, so the rate is the output rate after the first token.
     pub gen_eval_ms: Option<f64>,
     pub gen_eval_tokens: Option<u32>,
     /// The worker's peak resident memory since this run's model and context were set up
@@ -47,6 +50,16 @@ pub struct RunMetrics {
     pub batch_sequences: Option<u32>,
     #[serde(default)]
     pub batch_wall_ms: Option<f64>,
+    /// Remote: when the first reasoning text arrived (providers that stream their reasoning).
+    #[serde(default)]
+    pub first_reasoning_ms: Option<f64>,
+    /// Remote: `true` when the provider reported no usage and the token counts are estimates.
+    #[serde(default)]
+    pub tokens_estimated: Option<bool>,
+    /// Remote: whether the request opened a new connection (`false`: it reused a pooled one,
+    /// so its latency has no TCP/TLS handshake in it).
+    #[serde(default)]
+    pub new_connection: Option<bool>,
 }
 
 impl RunMetrics {
@@ -67,6 +80,9 @@ impl RunMetrics {
             cached_tokens: None,
             batch_sequences: None,
             batch_wall_ms: None,
+            first_reasoning_ms: None,
+            tokens_estimated: None,
+            new_connection: None,
         }
     }
 
@@ -138,10 +154,32 @@ pub enum ErrorClass {
     Decode,
     WorkerCrashed,
     Internal,
+    /// Remote: the server answered 429.
+    RateLimited,
+    /// Remote: a 5xx answer (or 408).
+    ServerError,
+    /// Remote: the connection could not be made in time.
+    TimeoutConnect,
+    /// Remote: no output text arrived in time.
+    TimeoutFirstToken,
+    /// Remote: the response did not end in time.
+    TimeoutTotal,
+    /// Remote: the connection closed or failed in the middle of the stream.
+    StreamBroken,
+    /// Remote: the server sent something that is not its API's wire format.
+    BadResponse,
+    /// Remote: the key is missing or was refused (401/403).
+    Auth,
+    /// Remote: the prompt and `max_tokens` do not fit the model's context window.
+    ContextTooLong,
+    /// Remote: no connection (refused, unreachable, DNS, TLS).
+    Connect,
+    /// Remote: another 4xx answer (unknown model, a parameter the server rejects…).
+    BadRequest,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 10] = [
+    pub const ALL: [ErrorClass; 21] = [
         ErrorClass::ModelLoad,
         ErrorClass::ContextCreate,
         ErrorClass::InsufficientMemory,
@@ -152,6 +190,17 @@ impl ErrorClass {
         ErrorClass::Decode,
         ErrorClass::WorkerCrashed,
         ErrorClass::Internal,
+        ErrorClass::RateLimited,
+        ErrorClass::ServerError,
+        ErrorClass::TimeoutConnect,
+        ErrorClass::TimeoutFirstToken,
+        ErrorClass::TimeoutTotal,
+        ErrorClass::StreamBroken,
+        ErrorClass::BadResponse,
+        ErrorClass::Auth,
+        ErrorClass::ContextTooLong,
+        ErrorClass::Connect,
+        ErrorClass::BadRequest,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -166,6 +215,17 @@ impl ErrorClass {
             ErrorClass::Decode => "decode",
             ErrorClass::WorkerCrashed => "worker_crashed",
             ErrorClass::Internal => "internal",
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::TimeoutConnect => "timeout_connect",
+            ErrorClass::TimeoutFirstToken => "timeout_first_token",
+            ErrorClass::TimeoutTotal => "timeout_total",
+            ErrorClass::StreamBroken => "stream_broken",
+            ErrorClass::BadResponse => "bad_response",
+            ErrorClass::Auth => "auth",
+            ErrorClass::ContextTooLong => "context_too_long",
+            ErrorClass::Connect => "connect",
+            ErrorClass::BadRequest => "bad_request",
         }
     }
 
@@ -216,6 +276,9 @@ pub struct RunRecord {
     /// What the run cost by its target's price; `None` without a price.
     #[serde(default)]
     pub cost_usd: Option<f64>,
+    /// Remote runs: every attempt it took (empty for local runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<crate::remote::Attempt>,
 }
 
 impl RunRecord {

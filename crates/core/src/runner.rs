@@ -1,6 +1,7 @@
 //! The runner: executes a plan against an engine and hands every finished run to a sink the
 //! moment it finishes, so an interrupted experiment keeps every run that completed.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -9,8 +10,9 @@ use crate::checks::{self, Subject};
 use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
-use crate::matrix::{Plan, PlannedRun};
-use crate::prompt::{PromptRenderer, TemplateError};
+use crate::matrix::{ContextGroup, Plan, PlannedRun};
+use crate::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
+use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob, RemoteTarget};
 use crate::run::{ErrorClass, RunError, RunRecord};
 
 /// Model load and context creation for one group of runs, recorded beside the runs.
@@ -62,12 +64,15 @@ pub enum RunnerError {
     Sink(#[from] SinkError),
     #[error("a check cannot be used: {0}")]
     Check(#[from] checks::CheckError),
+    #[error("remote runs stopped: {0}")]
+    Remote(RunError),
 }
 
 pub fn run_experiment(
     experiment: &Experiment,
     plan: &Plan,
     engine: &mut dyn LocalEngine,
+    remote: &mut dyn RemoteEngine,
     sink: &mut dyn RunSink,
     observer: &mut dyn RunObserver,
     cancel: &AtomicBool,
@@ -82,21 +87,111 @@ pub fn run_experiment(
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let total = plan.total_runs();
-    let mut done = 0;
+    let mut run = Execution {
+        experiment,
+        plan,
+        renderer,
+        case_checks,
+        sink,
+        observer,
+        cancel,
+        total: plan.total_runs(),
+        done: 0,
+    };
     for group in &plan.groups {
         if cancel.load(Ordering::Relaxed) {
             return Ok(RunOutcome::Cancelled);
         }
         let target = &experiment.targets[group.target];
-        observer.loading(&target.id, group.settings.n_ctx);
-        let load = group.settings.load_request(target.model.path.clone());
+        let outcome = match (group.settings, &target.remote) {
+            (Some(settings), _) => run.local_group(group, settings, engine)?,
+            (None, Some(remote_target)) => run.remote_group(group, remote_target, remote)?,
+            // The plan gives every local target its settings; nothing to run otherwise.
+            (None, None) => RunOutcome::Completed,
+        };
+        if outcome == RunOutcome::Cancelled {
+            return Ok(RunOutcome::Cancelled);
+        }
+    }
+    Ok(RunOutcome::Completed)
+}
+
+/// One experiment being executed: what every group needs, and the progress count.
+struct Execution<'a> {
+    experiment: &'a Experiment,
+    plan: &'a Plan,
+    renderer: PromptRenderer,
+    case_checks: Vec<Vec<Box<dyn checks::Check>>>,
+    sink: &'a mut dyn RunSink,
+    observer: &'a mut dyn RunObserver,
+    cancel: &'a AtomicBool,
+    total: usize,
+    done: usize,
+}
+
+impl Execution<'_> {
+    fn new_record(&self, planned: &PlannedRun) -> RunRecord {
+        RunRecord {
+            config: planned.config,
+            case: planned.case,
+            repetition: planned.repetition,
+            started_at: now_rfc3339(),
+            output: String::new(),
+            finish_reason: None,
+            metrics: None,
+            error: None,
+            warnings: Vec::new(),
+            checks: Vec::new(),
+            cost_usd: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    fn render(&self, planned: &PlannedRun) -> Result<RenderedPrompt, RunError> {
+        let variant = &self.experiment.variants[self.plan.configs[planned.config].variant];
+        self.renderer
+            .render(variant, &self.experiment.cases[planned.case])
+            .map_err(|error| RunError::new(ErrorClass::Template, error.to_string()))
+    }
+
+    /// Prices and checks a finished run, records it and reports it.
+    fn finish(&mut self, mut record: RunRecord) -> Result<(), RunnerError> {
+        let target = &self.experiment.targets[self.plan.configs[record.config].target];
+        record.cost_usd = target
+            .price
+            .as_ref()
+            .zip(record.metrics.as_ref())
+            .and_then(|(price, metrics)| run_cost(price, metrics));
+        if record.error.is_none() {
+            let subject = Subject {
+                output: &record.output,
+                expected: self.experiment.cases[record.case].expected.as_deref(),
+                metrics: record.metrics.as_ref(),
+                cost_usd: record.cost_usd,
+            };
+            record.checks = checks::evaluate(&self.case_checks[record.case], &subject);
+        }
+        self.sink.record_run(&record)?;
+        self.done += 1;
+        self.observer.run_finished(self.done, self.total, &record);
+        Ok(())
+    }
+
+    fn local_group(
+        &mut self,
+        group: &ContextGroup,
+        settings: LocalSettings,
+        engine: &mut dyn LocalEngine,
+    ) -> Result<RunOutcome, RunnerError> {
+        let target = &self.experiment.targets[group.target];
+        self.observer.loading(&target.id, settings.n_ctx);
+        let load = settings.load_request(target.model.path.clone());
         let loaded = engine.load(&load);
         let (event, load_error) = match loaded {
             Ok(report) => (
                 LoadEvent {
                     target: group.target,
-                    settings: group.settings,
+                    settings,
                     model_load_ms: report.model_load_ms,
                     context_create_ms: report.context_create_ms,
                     kv_cache_bytes: report.kv_cache_bytes,
@@ -108,7 +203,7 @@ pub fn run_experiment(
             Err(error) => (
                 LoadEvent {
                     target: group.target,
-                    settings: group.settings,
+                    settings,
                     model_load_ms: None,
                     context_create_ms: None,
                     kv_cache_bytes: None,
@@ -118,41 +213,26 @@ pub fn run_experiment(
                 Some(error),
             ),
         };
-        sink.record_load(&event)?;
+        self.sink.record_load(&event)?;
 
         // Throughput mode decodes `parallel` runs at once; otherwise runs go one at a time.
-        let chunk_size = group.settings.parallel.max(1) as usize;
+        let chunk_size = settings.parallel.max(1) as usize;
         for chunk in group.runs.chunks(chunk_size) {
-            if cancel.load(Ordering::Relaxed) {
+            if self.cancel.load(Ordering::Relaxed) {
                 return Ok(RunOutcome::Cancelled);
             }
             let mut records = Vec::with_capacity(chunk.len());
             let mut requests = Vec::with_capacity(chunk.len());
             for (offset, planned) in chunk.iter().enumerate() {
-                observer.run_started(done + offset, total, planned);
-                let mut record = RunRecord {
-                    config: planned.config,
-                    case: planned.case,
-                    repetition: planned.repetition,
-                    started_at: now_rfc3339(),
-                    output: String::new(),
-                    finish_reason: None,
-                    metrics: None,
-                    error: None,
-                    warnings: Vec::new(),
-                    checks: Vec::new(),
-                    cost_usd: None,
-                };
-                let variant = &experiment.variants[plan.configs[planned.config].variant];
+                self.observer.run_started(self.done + offset, self.total, planned);
+                let mut record = self.new_record(planned);
                 if let Some(error) = &load_error {
                     // The run was planned and could not happen: it is recorded as failed, so the
                     // report shows the hole instead of a config that silently has fewer runs.
                     record.error = Some(error.clone());
                 } else {
-                    match renderer.render(variant, &experiment.cases[planned.case]) {
-                        Err(error) => {
-                            record.error = Some(RunError::new(ErrorClass::Template, error.to_string()));
-                        }
+                    match self.render(planned) {
+                        Err(error) => record.error = Some(error),
                         Ok(prompt) => requests.push((
                             records.len(),
                             GenerateRequest {
@@ -167,14 +247,15 @@ pub fn run_experiment(
                 records.push(record);
             }
 
+            let observer = &mut *self.observer;
             let outcomes = match requests.as_slice() {
                 [] => Ok(Vec::new()),
                 [(_, single)] if chunk_size == 1 => engine
-                    .generate(single, &mut |text| observer.text(text), cancel)
+                    .generate(single, &mut |text| observer.text(text), self.cancel)
                     .map(|generation| vec![Ok(generation)]),
                 many => {
                     let batch: Vec<GenerateRequest> = many.iter().map(|(_, r)| r.clone()).collect();
-                    engine.generate_batch(&batch, cancel)
+                    engine.generate_batch(&batch, self.cancel)
                 }
             };
             let outcomes = match outcomes {
@@ -195,30 +276,89 @@ pub fn run_experiment(
                     Err(error) => record.error = Some(error),
                 }
             }
-            for record in &mut records {
-                record.cost_usd = target
-                    .price
-                    .as_ref()
-                    .zip(record.metrics.as_ref())
-                    .and_then(|(price, metrics)| run_cost(price, metrics));
-                if record.error.is_none() {
-                    let subject = Subject {
-                        output: &record.output,
-                        expected: experiment.cases[record.case].expected.as_deref(),
-                        metrics: record.metrics.as_ref(),
-                        cost_usd: record.cost_usd,
-                    };
-                    record.checks = checks::evaluate(&case_checks[record.case], &subject);
-                }
-            }
-            for record in &records {
-                sink.record_run(record)?;
-                done += 1;
-                observer.run_finished(done, total, record);
+            for record in records {
+                self.finish(record)?;
             }
         }
+        Ok(RunOutcome::Completed)
     }
-    Ok(RunOutcome::Completed)
+
+    /// A remote target's runs go to the remote engine all at once; it runs them concurrently
+    /// within the target's limits and they are recorded in the order they finish.
+    fn remote_group(
+        &mut self,
+        group: &ContextGroup,
+        target: &RemoteTarget,
+        remote: &mut dyn RemoteEngine,
+    ) -> Result<RunOutcome, RunnerError> {
+        let sampling = &self.experiment.targets[group.target].sampling;
+        let mut jobs = Vec::with_capacity(group.runs.len());
+        let mut job_runs = Vec::with_capacity(group.runs.len());
+        for planned in &group.runs {
+            match self.render(planned) {
+                Ok(prompt) => {
+                    jobs.push(RemoteJob {
+                        prompt,
+                        sampling: sampling.clone(),
+                    });
+                    job_runs.push(*planned);
+                }
+                Err(error) => {
+                    self.observer.run_started(self.done, self.total, planned);
+                    let mut record = self.new_record(planned);
+                    record.error = Some(error);
+                    self.finish(record)?;
+                }
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(RunOutcome::Completed);
+        }
+        let mut started_at: Vec<Option<String>> = vec![None; job_runs.len()];
+        let mut failure: Option<RunnerError> = None;
+        let outcome = remote.run_jobs(target, jobs, self.cancel, &mut |event| match event {
+            RemoteEvent::Started(index) => {
+                started_at[index] = Some(now_rfc3339());
+                self.observer.run_started(self.done, self.total, &job_runs[index]);
+                ControlFlow::Continue(())
+            }
+            RemoteEvent::Finished(index, result) => {
+                let result = *result;
+                let mut record = self.new_record(&job_runs[index]);
+                if let Some(started) = started_at[index].take() {
+                    record.started_at = started;
+                }
+                record.attempts = result.attempts;
+                match result.outcome {
+                    Ok(generation) => {
+                        record.output = generation.output;
+                        record.finish_reason = Some(generation.finish_reason);
+                        record.metrics = Some(generation.metrics);
+                        record.warnings = generation.warnings;
+                    }
+                    Err(error) => {
+                        record.output = result.partial_output;
+                        record.error = Some(error);
+                    }
+                }
+                match self.finish(record) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(error) => {
+                        failure = Some(error);
+                        ControlFlow::Break(())
+                    }
+                }
+            }
+        });
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        match outcome {
+            Ok(()) => Ok(RunOutcome::Completed),
+            Err(GenerateError::Cancelled) => Ok(RunOutcome::Cancelled),
+            Err(GenerateError::Failed(error)) => Err(RunnerError::Remote(error)),
+        }
+    }
 }
 
 pub fn now_rfc3339() -> String {
@@ -355,10 +495,25 @@ repetitions: 2
             &experiment,
             &Plan::new(&experiment),
             engine,
+            &mut Unreachable,
             sink,
             &mut Quiet,
             &AtomicBool::new(false),
         )
+    }
+
+    /// These experiments have no remote target.
+    struct Unreachable;
+    impl RemoteEngine for Unreachable {
+        fn run_jobs(
+            &mut self,
+            _: &RemoteTarget,
+            _: Vec<RemoteJob>,
+            _: &AtomicBool,
+            _: &mut dyn FnMut(RemoteEvent) -> ControlFlow<()>,
+        ) -> Result<(), GenerateError> {
+            panic!("no remote target in this experiment")
+        }
     }
 
     #[test]
@@ -472,6 +627,7 @@ repetitions: 2
             &experiment,
             &plan,
             &mut engine,
+            &mut Unreachable,
             &mut sink,
             &mut Quiet,
             &AtomicBool::new(false),
@@ -506,6 +662,7 @@ checks: [{type: starts_with, value: A}]
             &experiment,
             &plan,
             &mut engine,
+            &mut Unreachable,
             &mut sink,
             &mut Quiet,
             &AtomicBool::new(false),
@@ -525,5 +682,124 @@ checks: [{type: starts_with, value: A}]
         assert!(failed.error.is_some() && failed.checks.is_empty());
         assert_eq!(failed.passed(true), Some(false));
         assert_eq!(failed.score(true), Some(0.0));
+    }
+
+    /// Answers remote jobs in reverse order; the job whose prompt says `fail` breaks mid-stream.
+    struct ScriptedRemote;
+    impl RemoteEngine for ScriptedRemote {
+        fn run_jobs(
+            &mut self,
+            _: &RemoteTarget,
+            jobs: Vec<RemoteJob>,
+            _: &AtomicBool,
+            on_event: &mut dyn FnMut(RemoteEvent) -> ControlFlow<()>,
+        ) -> Result<(), GenerateError> {
+            for index in 0..jobs.len() {
+                let _ = on_event(RemoteEvent::Started(index));
+            }
+            for (index, job) in jobs.iter().enumerate().rev() {
+                let text = job.prompt.plain_text();
+                let attempt = crate::remote::Attempt {
+                    started_after_ms: 0.0,
+                    status: Some(200),
+                    error: None,
+                    retry_after_ms: None,
+                    waited_ms: None,
+                };
+                let result = if text.contains("fail") {
+                    crate::remote::RemoteResult {
+                        outcome: Err(RunError::new(ErrorClass::StreamBroken, "the stream broke")),
+                        partial_output: "half".into(),
+                        attempts: vec![attempt],
+                    }
+                } else {
+                    crate::remote::RemoteResult {
+                        outcome: Ok(Generation {
+                            output: text,
+                            finish_reason: FinishReason::EndOfText,
+                            metrics: RunMetrics::new(10.0, 5, 2),
+                            warnings: vec![],
+                        }),
+                        partial_output: String::new(),
+                        attempts: vec![attempt.clone(), attempt],
+                    }
+                };
+                if on_event(RemoteEvent::Finished(index, Box::new(result))).is_break() {
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn remote_runs_are_recorded_as_they_finish_with_attempts_and_a_broken_one_keeps_its_partial_output() {
+        let experiment = parse_str(
+            "schema: 1
+variants: [{id: a, user: '{{ x }}'}]
+cases: [{vars: {x: ok}}, {vars: {x: fail}}, {vars: {x: fine}}]
+targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1', price: {output_per_mtok: 1000000}}]
+checks: [{type: contains, value: 'f'}]
+",
+            FileFormat::Yaml,
+            "t.yaml",
+            Path::new("/m"),
+        )
+        .unwrap();
+        let plan = Plan::new(&experiment);
+        let mut sink = Collect::default();
+        let outcome = run_experiment(
+            &experiment,
+            &plan,
+            &mut Scripted::default(),
+            &mut ScriptedRemote,
+            &mut sink,
+            &mut Quiet,
+            &AtomicBool::new(false),
+        );
+        assert_eq!(outcome.unwrap(), RunOutcome::Completed);
+        let outputs: Vec<&str> = sink.runs.iter().map(|r| r.output.as_str()).collect();
+        assert_eq!(outputs, ["fine", "half", "ok"], "in the order they finished");
+        assert_eq!(sink.runs[0].attempts.len(), 2);
+        assert_eq!(sink.runs[0].cost_usd, Some(2.0));
+        assert_eq!(sink.runs[0].passed(true), Some(true));
+        assert_eq!(
+            sink.runs[1].error.as_ref().map(|e| e.class),
+            Some(ErrorClass::StreamBroken)
+        );
+        assert!(sink.runs[1].checks.is_empty());
+        assert_eq!(sink.runs[2].passed(true), Some(false));
+        assert!(sink.loads.is_empty(), "a remote target loads nothing");
+    }
+
+    #[test]
+    fn a_sink_that_cannot_record_stops_the_remote_runs_too() {
+        let experiment = parse_str(
+            "schema: 1
+variants: [{id: a, user: '{{ x }}'}]
+cases: [{vars: {x: '1'}}, {vars: {x: '2'}}, {vars: {x: '3'}}]
+targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}]
+",
+            FileFormat::Yaml,
+            "t.yaml",
+            Path::new("/m"),
+        )
+        .unwrap();
+        let mut sink = Collect {
+            fail_after: Some(1),
+            ..Collect::default()
+        };
+        let error = run_experiment(
+            &experiment,
+            &Plan::new(&experiment),
+            &mut Scripted::default(),
+            &mut ScriptedRemote,
+            &mut sink,
+            &mut Quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("disk full"), "{error}");
+        assert_eq!(sink.runs.len(), 1);
     }
 }

@@ -178,6 +178,9 @@ pub(crate) fn generate_in(
             decode_ms: Some(decode_ms),
             batch_sequences: None,
             batch_wall_ms: None,
+            first_reasoning_ms: None,
+            tokens_estimated: None,
+            new_connection: None,
         },
         warnings,
     })

@@ -61,11 +61,15 @@ repetitions: 5
                             decode_ms: None,
                             batch_sequences: None,
                             batch_wall_ms: None,
+                            first_reasoning_ms: None,
+                            tokens_estimated: None,
+                            new_connection: None,
                         }),
                         error: None,
                         warnings: vec![],
                         checks: Vec::new(),
                         cost_usd: None,
+                        attempts: Vec::new(),
                     })
                     .expect("run");
             }

@@ -188,7 +188,9 @@ impl Store {
 
     fn config_keys(&self, experiment_id: i64) -> Result<Vec<ConfigKey>, StoreError> {
         let mut statement = self.conn.prepare(&format!(
-            "SELECT v.key, t.key, {SETTINGS_COLUMNS} FROM configs c
+            "SELECT v.key, t.key, {SETTINGS_COLUMNS},
+                    json_extract(t.spec_json, '$.remote.provider'), json_extract(t.spec_json, '$.remote.model')
+             FROM configs c
                  JOIN variants v ON v.id = c.variant_id JOIN targets t ON t.id = c.target_id
                  WHERE c.experiment_id = ?1 ORDER BY c.position"
         ))?;
@@ -197,6 +199,7 @@ impl Store {
                 variant: r.get(0)?,
                 target: r.get(1)?,
                 settings: settings_at(r, 2)?,
+                remote: remote_label(r.get(9)?, r.get(10)?),
             })
         })?;
         Ok(keys.collect::<Result<_, _>>()?)
@@ -209,7 +212,8 @@ impl Store {
                     r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
                     r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
-                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, r.cost_usd, {SETTINGS_COLUMNS}
+                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, r.cost_usd, {SETTINGS_COLUMNS},
+                    r.attempts_json, r.first_reasoning_ms, r.tokens_estimated, r.new_connection
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -234,9 +238,17 @@ impl Store {
 const SETTINGS_COLUMNS: &str =
     "c.n_ctx, c.threads, c.batch, c.kv_type, c.n_gpu_layers, c.parallel, c.prefix_cache";
 
-fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
-    let kv_type: String = r.get(first + 3)?;
-    Ok(LocalSettings {
+/// A remote config's label part from its target's provider and model.
+fn remote_label(provider: Option<String>, model: Option<String>) -> Option<String> {
+    Some(format!("{} {}", provider?, model.unwrap_or_default()))
+}
+
+/// `None` for a remote config, whose settings columns are NULL.
+fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Option<LocalSettings>> {
+    let Some(kv_type) = r.get::<_, Option<String>>(first + 3)? else {
+        return Ok(None);
+    };
+    Ok(Some(LocalSettings {
         n_ctx: r.get::<_, i64>(first)? as u32,
         threads: r.get::<_, i64>(first + 1)? as u32,
         batch: r.get::<_, i64>(first + 2)? as u32,
@@ -250,7 +262,7 @@ fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<LocalSettings> {
         n_gpu_layers: r.get::<_, i64>(first + 4)? as u32,
         parallel: r.get::<_, i64>(first + 5)? as u32,
         prefix_cache: r.get(first + 6)?,
-    })
+    }))
 }
 
 /// A run, with its warnings and check results still as JSON.
@@ -272,6 +284,9 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
             batch_sequences: r.get::<_, Option<i64>>(21)?.map(|v| v as u32),
             batch_wall_ms: r.get(22)?,
             decode_ms: r.get(23)?,
+            first_reasoning_ms: r.get(36)?,
+            tokens_estimated: r.get(37)?,
+            new_connection: r.get(38)?,
         }),
         None => None,
     };
@@ -291,6 +306,9 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
     row.passed = r.get(24)?;
     row.score = r.get(25)?;
     row.cost_usd = r.get(27)?;
+    let attempts: String = r.get(35)?;
+    row.attempts = serde_json::from_str(&attempts)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(35, rusqlite::types::Type::Text, e.into()))?;
     Ok((row, r.get(17)?, r.get(26)?))
 }
 

@@ -47,11 +47,15 @@ fn measured(config: usize) -> RunRecord {
             decode_ms: None,
             batch_sequences: None,
             batch_wall_ms: None,
+            first_reasoning_ms: None,
+            tokens_estimated: None,
+            new_connection: None,
         }),
         error: None,
         warnings: vec!["a warning".into()],
         checks: Vec::new(),
         cost_usd: None,
+        attempts: Vec::new(),
     }
 }
 
@@ -82,7 +86,7 @@ fn a_run_written_is_read_back_identical() {
         writer
             .record_load(&LoadEvent {
                 target: 0,
-                settings: plan.configs[0].settings,
+                settings: plan.configs[0].settings.unwrap(),
                 model_load_ms: Some(80.0),
                 context_create_ms: Some(9.0),
                 kv_cache_bytes: Some(3 << 20),
@@ -104,7 +108,7 @@ fn a_run_written_is_read_back_identical() {
         (
             back.variant.as_str(),
             back.target.as_str(),
-            back.settings.n_ctx,
+            back.settings.unwrap().n_ctx,
             back.case.as_str()
         ),
         ("a", "t", 512, "one")
@@ -117,7 +121,10 @@ fn a_run_written_is_read_back_identical() {
     assert_eq!(report.runs[1].error, failed.error);
     assert_eq!(report.targets[0].model_sha256.as_deref(), Some("abc"));
     assert_eq!(report.targets[0].loads[0].model_load_ms, Some(80.0));
-    assert_eq!(report.targets[0].loads[0].settings, plan.configs[0].settings);
+    assert_eq!(
+        Some(report.targets[0].loads[0].settings),
+        plan.configs[0].settings
+    );
     assert_eq!(report.targets[0].loads[0].kv_cache_bytes, Some(3 << 20));
     assert_eq!(back.settings, plan.configs[1].settings);
     assert_eq!(report.configs[1].peak_rss_bytes_max, Some(400 << 20));
@@ -214,7 +221,7 @@ fn a_database_from_before_settings_sweeps_keeps_every_run_when_migrated() {
     let report = store.report(1).unwrap();
     assert_eq!(report.runs.len(), 1);
     assert_eq!(report.runs[0].output, "kept");
-    let settings = report.runs[0].settings;
+    let settings = report.runs[0].settings.unwrap();
     assert_eq!((settings.n_ctx, settings.threads, settings.batch), (512, 3, 1024));
     assert_eq!(settings.kv_type, tradeoff_core::engine::KvType::F16);
     assert_eq!(report.targets[0].loads[0].settings, settings);

@@ -98,13 +98,13 @@ impl Store {
                     position as i64,
                     variant_ids[config.variant],
                     target_ids[config.target],
-                    i64::from(config.settings.n_ctx),
-                    i64::from(config.settings.threads),
-                    i64::from(config.settings.batch),
-                    config.settings.kv_type.as_str(),
-                    i64::from(config.settings.n_gpu_layers),
-                    i64::from(config.settings.parallel),
-                    config.settings.prefix_cache,
+                    config.settings.map(|s| i64::from(s.n_ctx)),
+                    config.settings.map(|s| i64::from(s.threads)),
+                    config.settings.map(|s| i64::from(s.batch)),
+                    config.settings.map(|s| s.kv_type.as_str()),
+                    config.settings.map(|s| i64::from(s.n_gpu_layers)),
+                    config.settings.map(|s| i64::from(s.parallel)),
+                    config.settings.map(|s| s.prefix_cache),
                 ],
             )?;
             config_ids.push(tx.last_insert_rowid());
@@ -158,9 +158,10 @@ impl ExperimentWriter<'_> {
                  input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
                  peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
-                 decode_ms, passed, score, checks_json, cost_usd)
+                 decode_ms, passed, score, checks_json, cost_usd, attempts, attempts_json,
+                 first_reasoning_ms, tokens_estimated, new_connection)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
+                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
             params![
                 config_id,
                 case_id,
@@ -189,6 +190,11 @@ impl ExperimentWriter<'_> {
                 run.score(has_checks),
                 serde_json::to_string(&run.checks)?,
                 run.cost_usd,
+                (!run.attempts.is_empty()).then_some(run.attempts.len() as i64),
+                serde_json::to_string(&run.attempts)?,
+                metrics.and_then(|m| m.first_reasoning_ms),
+                metrics.and_then(|m| m.tokens_estimated),
+                metrics.and_then(|m| m.new_connection),
             ],
         )?;
         Ok(())

@@ -13,7 +13,7 @@ const draft: ExperimentDraft = {
   ],
   cases: [{ id: "berlin", vars: { sentence: "The Berlin Wall fell in 1989." }, expected: null, checks: "[]" }],
   targets: [
-    { id: "gemma", model: "default", n_ctx: [512, 2048], threads: [2], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], price: "", chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"] },
+    { id: "gemma", model: "default", n_ctx: [512, 2048], threads: [2], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], price: "", chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"], provider: null, base_url: null, api_key_env: null, max_concurrency: null, requests_per_minute: null, max_attempts: null, timeout: null, include_usage: null },
   ],
   repetitions: 2,
   checks: '[{"type": "json_valid"}]',
@@ -58,5 +58,26 @@ describe("ExperimentEditor", () => {
     render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
     fireEvent.click(screen.getByTestId("save-experiment"));
     expect((await screen.findByRole("alert")).textContent).toContain("variants[0].prompt");
+  });
+
+  it("turns a target into a remote API target without local settings the file would refuse", async () => {
+    const saved: ExperimentDraft[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "save_experiment") throw new Error(cmd);
+      saved.push((args as { draft: ExperimentDraft }).draft);
+      return { path: "/tmp/q.yaml", name: "quickstart", variants: [], cases: [], targets: [], configs: [], runs: 2 };
+    });
+    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    fireEvent.change(screen.getByLabelText("target gemma provider"), { target: { value: "openai" } });
+    expect(screen.queryByLabelText("target gemma n_ctx")).toBeNull();
+    fireEvent.change(screen.getByLabelText("target gemma model"), { target: { value: "gemma-3-270m" } });
+    fireEvent.change(screen.getByLabelText("target gemma base_url"), { target: { value: "http://127.0.0.1:8080/v1" } });
+    fireEvent.change(screen.getByLabelText("target gemma max_concurrency"), { target: { value: "8" } });
+    fireEvent.click(screen.getByTestId("save-experiment"));
+    await waitFor(() => expect(saved).toHaveLength(1));
+    const target = saved[0].targets[0];
+    expect(target).toMatchObject({ provider: "openai", model: "gemma-3-270m", base_url: "http://127.0.0.1:8080/v1", max_concurrency: 8 });
+    expect(target.n_ctx).toEqual([]);
+    expect(target.threads).toEqual([]);
   });
 });

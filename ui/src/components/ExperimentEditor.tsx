@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { api, errorText, type ExperimentDraft, type ExperimentView } from "../api";
+import { api, errorText, type ExperimentDraft, type ExperimentView, type TargetDraft } from "../api";
 
 type Variant = ExperimentDraft["variants"][number];
 type Case = ExperimentDraft["cases"][number];
@@ -167,16 +167,68 @@ export function ExperimentEditor({
             id <input value={t.id} onChange={(e) => setTargetField(i, { id: e.target.value })} />
           </label>
           <label>
-            model <input value={t.model} onChange={(e) => setTargetField(i, { model: e.target.value })} />
+            provider{" "}
+            <select
+              value={t.provider ?? "local"}
+              onChange={(e) => setTargetField(i, providerChange(e.target.value))}
+              aria-label={`target ${t.id} provider`}
+            >
+              <option value="local">local GGUF</option>
+              <option value="openai">OpenAI-compatible</option>
+              <option value="anthropic">Anthropic</option>
+              <option value="gemini">Gemini</option>
+            </select>
           </label>
           <label>
-            n_ctx{" "}
-            <input
-              defaultValue={t.n_ctx.join(", ")}
-              onBlur={(e) => setTargetField(i, { n_ctx: numbers(e.target.value) })}
-              aria-label={`target ${t.id} n_ctx`}
-            />
+            model <input value={t.model} onChange={(e) => setTargetField(i, { model: e.target.value })} aria-label={`target ${t.id} model`} />
           </label>
+          {t.provider ? (
+            <>
+              <label>
+                base_url{" "}
+                <input
+                  value={t.base_url ?? ""}
+                  placeholder="provider default"
+                  onChange={(e) => setTargetField(i, { base_url: e.target.value || null })}
+                  aria-label={`target ${t.id} base_url`}
+                />
+              </label>
+              <label>
+                key variable{" "}
+                <input
+                  value={t.api_key_env ?? ""}
+                  placeholder="OPENAI_API_KEY"
+                  onChange={(e) => setTargetField(i, { api_key_env: e.target.value || null })}
+                  aria-label={`target ${t.id} api_key_env`}
+                />
+              </label>
+              <label>
+                max concurrency{" "}
+                <input
+                  value={t.max_concurrency ?? ""}
+                  onChange={(e) => setTargetField(i, { max_concurrency: optionalNumber(e.target.value) })}
+                  aria-label={`target ${t.id} max_concurrency`}
+                />
+              </label>
+              <label>
+                requests/min{" "}
+                <input
+                  value={t.requests_per_minute ?? ""}
+                  onChange={(e) => setTargetField(i, { requests_per_minute: optionalNumber(e.target.value) })}
+                  aria-label={`target ${t.id} requests_per_minute`}
+                />
+              </label>
+            </>
+          ) : (
+            <label>
+              n_ctx{" "}
+              <input
+                defaultValue={t.n_ctx.join(", ")}
+                onBlur={(e) => setTargetField(i, { n_ctx: numbers(e.target.value) })}
+                aria-label={`target ${t.id} n_ctx`}
+              />
+            </label>
+          )}
           <label>
             temperature{" "}
             <input value={t.temperature ?? ""} onChange={(e) => setTargetField(i, { temperature: optionalNumber(e.target.value) })} />
@@ -185,23 +237,27 @@ export function ExperimentEditor({
             max_tokens{" "}
             <input value={t.max_tokens ?? ""} onChange={(e) => setTargetField(i, { max_tokens: optionalNumber(e.target.value) })} />
           </label>
-          <label>
-            threads{" "}
-            <input
-              defaultValue={t.threads.join(", ")}
-              onBlur={(e) => setTargetField(i, { threads: numbers(e.target.value) })}
-              aria-label={`target ${t.id} threads`}
-            />
-          </label>
-          <label>
-            KV cache{" "}
-            <input
-              defaultValue={t.kv_type.join(", ")}
-              placeholder="f16, q8_0, q4_0"
-              onBlur={(e) => setTargetField(i, { kv_type: words(e.target.value) })}
-              aria-label={`target ${t.id} kv_type`}
-            />
-          </label>
+          {!t.provider && (
+            <>
+              <label>
+                threads{" "}
+                <input
+                  defaultValue={t.threads.join(", ")}
+                  onBlur={(e) => setTargetField(i, { threads: numbers(e.target.value) })}
+                  aria-label={`target ${t.id} threads`}
+                />
+              </label>
+              <label>
+                KV cache{" "}
+                <input
+                  defaultValue={t.kv_type.join(", ")}
+                  placeholder="f16, q8_0, q4_0"
+                  onBlur={(e) => setTargetField(i, { kv_type: words(e.target.value) })}
+                  aria-label={`target ${t.id} kv_type`}
+                />
+              </label>
+            </>
+          )}
           <label>
             price (JSON){" "}
             <input
@@ -238,4 +294,13 @@ export function ExperimentEditor({
       </footer>
     </section>
   );
+}
+
+/** Switching between a local model and a remote API clears the other kind's settings, which the
+ * experiment file would refuse on this kind of target. */
+function providerChange(value: string): Partial<TargetDraft> {
+  if (value === "local") {
+    return { provider: null, base_url: null, api_key_env: null, max_concurrency: null, requests_per_minute: null, max_attempts: null, timeout: null, include_usage: null };
+  }
+  return { provider: value, n_ctx: [], threads: [], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], chat_template: null };
 }

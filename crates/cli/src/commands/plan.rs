@@ -22,7 +22,7 @@ struct PlannedCell {
     case: String,
     input_tokens: Option<u32>,
     max_tokens: u32,
-    n_ctx: u32,
+    n_ctx: Option<u32>,
     /// prompt + max_tokens <= n_ctx
     fits_context: Option<bool>,
     /// Upper bound from token prices (all `max_tokens` generated); `None` without token prices.
@@ -47,6 +47,9 @@ struct PlanReport {
     max_token_cost_usd: Option<f64>,
 }
 
+const REMOTE_TOKENS: &str =
+    "remote target: the provider counts its tokens when the run is made (no tokenizer for it here yet)";
+
 pub fn plan(file: &Path, json: bool) -> Result<ExitCode, Exit> {
     let experiment = load_file(file).map_err(Exit::bad_input)?;
     let plan = Plan::new(&experiment);
@@ -63,15 +66,36 @@ pub fn plan(file: &Path, json: bool) -> Result<ExitCode, Exit> {
     for (index, config) in plan.configs.iter().enumerate() {
         let target = &experiment.targets[config.target];
         let variant = &experiment.variants[config.variant];
+        let Some(settings) = config.settings else {
+            // A remote target: its server holds the model and counts the tokens.
+            configs.push(PlannedConfig {
+                config: labels[index].clone(),
+                memory_bytes: None,
+                fits_memory: None,
+            });
+            for case in &experiment.cases {
+                cells.push(PlannedCell {
+                    config: labels[index].clone(),
+                    case: case.id.clone(),
+                    input_tokens: None,
+                    max_tokens: target.sampling.max_tokens,
+                    n_ctx: None,
+                    fits_context: None,
+                    max_token_cost_usd: None,
+                    problem: Some(REMOTE_TOKENS.into()),
+                });
+            }
+            continue;
+        };
         let memory = tradeoff_core::gguf::read(&target.model.path)
             .ok()
-            .map(|info| estimate(&info, &config.settings).total_bytes());
+            .map(|info| estimate(&info, &settings).total_bytes());
         configs.push(PlannedConfig {
             config: labels[index].clone(),
             memory_bytes: memory,
             fits_memory: memory.zip(available).map(|(m, a)| m <= a),
         });
-        let load = config.settings.load_request(target.model.path.clone());
+        let load = settings.load_request(target.model.path.clone());
         let max_tokens = target.sampling.max_tokens;
         for case in &experiment.cases {
             let mut cell = PlannedCell {
@@ -79,7 +103,7 @@ pub fn plan(file: &Path, json: bool) -> Result<ExitCode, Exit> {
                 case: case.id.clone(),
                 input_tokens: None,
                 max_tokens,
-                n_ctx: config.settings.n_ctx,
+                n_ctx: Some(settings.n_ctx),
                 fits_context: None,
                 max_token_cost_usd: None,
                 problem: None,
@@ -95,7 +119,7 @@ pub fn plan(file: &Path, json: bool) -> Result<ExitCode, Exit> {
                 Ok((tokens, _)) => {
                     cell.input_tokens = Some(tokens);
                     cell.fits_context =
-                        Some(u64::from(tokens) + u64::from(max_tokens) <= u64::from(config.settings.n_ctx));
+                        Some(u64::from(tokens) + u64::from(max_tokens) <= u64::from(settings.n_ctx));
                     cell.max_token_cost_usd = target.price.as_ref().and_then(|p| {
                         (p.input_per_mtok.is_some() || p.output_per_mtok.is_some()).then(|| {
                             p.input_per_mtok.unwrap_or(0.0) * f64::from(tokens) / 1e6
@@ -162,7 +186,7 @@ fn print_plan(report: &PlanReport) {
             c.case.clone(),
             c.input_tokens.map_or_else(|| "—".into(), |t| t.to_string()),
             c.max_tokens.to_string(),
-            c.n_ctx.to_string(),
+            c.n_ctx.map_or_else(|| "—".into(), |n| n.to_string()),
             match (c.fits_context, &c.problem) {
                 (_, Some(problem)) => format!("error: {problem}"),
                 (Some(true), _) => "yes".into(),

@@ -11,6 +11,7 @@ use tradeoff_core::environment::Environment;
 use tradeoff_core::events::{EventWriter, RunEvent};
 use tradeoff_core::experiment::load_file;
 use tradeoff_core::matrix::Plan;
+use tradeoff_core::remote::HttpRemote;
 use tradeoff_core::runner::{RunObserver, RunOutcome, run_experiment};
 use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
 
@@ -52,7 +53,12 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
     let hashes: Vec<Option<String>> = experiment
         .targets
         .iter()
-        .map(|t| store.file_sha256(&t.model.path).ok())
+        .map(|t| {
+            t.remote
+                .is_none()
+                .then(|| store.file_sha256(&t.model.path).ok())
+                .flatten()
+        })
         .collect();
     // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
     let command = WorkerCommand::current_exe()
@@ -60,6 +66,7 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
     let mut engine = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
     let environment = Environment::detect(Some(engine.build_info()));
     let plan = Plan::new(&experiment);
+    let mut remote = HttpRemote::new().map_err(|e| Exit::failure(e.to_string()))?;
 
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -83,7 +90,15 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
         } else {
             &mut progress
         };
-        let outcome = run_experiment(&experiment, &plan, &mut engine, &mut writer, observer, &cancel);
+        let outcome = run_experiment(
+            &experiment,
+            &plan,
+            &mut engine,
+            &mut remote,
+            &mut writer,
+            observer,
+            &cancel,
+        );
         (id, outcome)
     };
     progress.finish();
@@ -128,7 +143,7 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
 /// (A file that exists but is not a loadable model fails its runs instead, recorded.)
 fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
     for (index, target) in experiment.targets.iter().enumerate() {
-        if target.model.path.exists() {
+        if target.remote.is_some() || target.model.path.exists() {
             continue;
         }
         let path = target.model.path.display();

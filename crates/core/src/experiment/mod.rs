@@ -109,6 +109,10 @@ pub struct Target {
     pub sampling: Sampling,
     #[serde(default)]
     pub price: Option<crate::cost::Price>,
+    /// A remote API; `None` for a local model. A remote target has no local settings (its
+    /// sweeps are empty) and exactly one config per variant.
+    #[serde(default)]
+    pub remote: Option<crate::remote::RemoteTarget>,
 }
 
 fn default_kv_type() -> Vec<KvType> {
@@ -128,6 +132,15 @@ fn default_prefix_cache() -> Vec<bool> {
 }
 
 impl Target {
+    /// The settings of each of the target's configs: every local combination, or one `None`
+    /// for a remote target.
+    pub fn config_settings(&self) -> Vec<Option<LocalSettings>> {
+        if self.remote.is_some() {
+            return vec![None];
+        }
+        self.settings().into_iter().map(Some).collect()
+    }
+
     /// Every combination of the target's swept settings, in the order the runner uses them:
     /// model settings (GPU layers) outermost so a model loads once, then the context settings.
     pub fn settings(&self) -> Vec<LocalSettings> {
@@ -224,6 +237,7 @@ pub struct Sampling {
 }
 
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
+pub const DEFAULT_N_CTX: u32 = 2048;
 pub const DEFAULT_BATCH: u32 = 2048;
 
 /// Why an experiment file was refused. Each variant says where: file, line and column when the

@@ -90,11 +90,38 @@ pub struct CaseSpec {
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
     pub id: String,
-    /// A GGUF file path (relative to the experiment file) or the word `default`.
+    /// Local: a GGUF file path (relative to the experiment file) or the word `default`.
+    /// Remote: the provider's model name.
     pub model: String,
+    /// A remote API (`openai` for any OpenAI-compatible server, `anthropic`, `gemini`);
+    /// absent for a local model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Remote: the API root; for `openai` it includes `/v1` (requests go to
+    /// `{base_url}/chat/completions`). Each provider has its public default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Remote: the environment variable (and OS keyring entry) that holds the API key. The key
+    /// itself is never written in an experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// Remote: requests in flight at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<u32>,
+    /// Remote: attempts per run, the first included (retries on 429, 5xx and connect errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<TimeoutSpec>,
+    /// OpenAI-compatible: ask for usage in the stream (`stream_options.include_usage`); some
+    /// servers reject the option, and then token counts are estimated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_usage: Option<bool>,
     /// Settings that take one value or a list to sweep; every combination makes its own config.
-    #[serde(default = "default_n_ctx")]
-    pub n_ctx: OneOrMany<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_ctx: Option<OneOrMany<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<OneOrMany<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,8 +160,19 @@ fn one() -> u32 {
     1
 }
 
-fn default_n_ctx() -> OneOrMany<u32> {
-    OneOrMany(vec![2048])
+/// Time limits of a remote request, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutSpec {
+    /// Establishing the connection (TCP and TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<f64>,
+    /// From sending the request to the first token of output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<f64>,
+    /// From sending the request to the end of the response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
 }
 
 /// A setting written once (`threads: 2`) or as a list to sweep (`threads: [1, 2]`). Written

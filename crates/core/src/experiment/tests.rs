@@ -198,7 +198,7 @@ fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
     let mut spec = read_spec(&source).unwrap();
     spec.repetitions = 3;
-    spec.targets[0].n_ctx = spec::OneOrMany(vec![1024]);
+    spec.targets[0].n_ctx = Some(spec::OneOrMany(vec![1024]));
     for name in ["edited.yaml", "edited.json"] {
         let path = dir.path().join(name);
         let saved = write_spec(&path, &spec).unwrap();
@@ -338,4 +338,88 @@ fn an_objective_is_read_with_the_file_and_bad_constraints_are_named() {
         "{MINIMAL}objective: {{order: [cheapest, prettiest]}}\n"
     )));
     assert!(p.message.contains("prettiest"), "{p}");
+}
+
+const REMOTE: &str = "\
+schema: 1
+variants: [{id: v, user: 'Q: {{ q }}'}]
+cases: [{vars: {q: one}}]
+targets:
+";
+
+#[test]
+fn a_remote_target_takes_its_providers_defaults_and_makes_one_config_per_variant() {
+    let e = yaml(&format!(
+        "{REMOTE}  - {{id: claude, provider: anthropic, model: claude-3-5-haiku-20241022}}
+  - {{id: vllm, provider: openai, model: qwen, base_url: 'http://10.0.0.5:8000/v1/', max_concurrency: 16,
+      timeout: {{first_token: 5}}}}
+  - {{id: local, model: small.gguf, n_ctx: [256, 512]}}
+"
+    ))
+    .unwrap();
+    let claude = e.targets[0].remote.as_ref().unwrap();
+    assert_eq!(claude.base_url, "https://api.anthropic.com/v1");
+    assert_eq!(claude.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
+    let vllm = e.targets[1].remote.as_ref().unwrap();
+    assert_eq!(vllm.base_url, "http://10.0.0.5:8000/v1", "trailing slash dropped");
+    assert_eq!(
+        vllm.api_key_env, None,
+        "a self-hosted server needs no key unless named"
+    );
+    assert_eq!(vllm.max_concurrency, 16);
+    assert_eq!(vllm.timeouts.first_token_s, 5.0);
+    assert_eq!(vllm.timeouts.total_s, crate::remote::Timeouts::default().total_s);
+    let plan = crate::matrix::Plan::new(&e);
+    assert_eq!(plan.configs.len(), 4);
+    assert_eq!(
+        plan.config_labels(&e),
+        [
+            "v · claude · anthropic claude-3-5-haiku-20241022",
+            "v · vllm · openai qwen",
+            "v · local · n_ctx 256",
+            "v · local · n_ctx 512"
+        ]
+    );
+}
+
+#[test]
+fn local_settings_on_a_remote_target_and_remote_settings_on_a_local_one_are_refused() {
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openai, model: m, n_ctx: 512}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].n_ctx"));
+    assert!(p.message.contains("local models"), "{p}");
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: l, model: m.gguf, base_url: 'http://x/v1'}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].base_url"));
+    assert!(p.message.contains("provider"), "{p}");
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openia, model: m}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].provider"));
+    assert!(p.message.contains("openai"), "{p}");
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openai, model: m, base_url: 'localhost:8080'}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].base_url"));
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openai, model: m, timeout: {{total: 0}}}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].timeout.total"));
+}
+
+#[test]
+fn a_key_pasted_where_the_variable_name_belongs_is_refused_without_repeating_it() {
+    let key = "sk-proj-Abc123Def456Ghi789Jkl";
+    let error = yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openai, model: m, api_key_env: {key}}}\n"
+    ))
+    .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("targets[0].api_key_env") && text.contains("looks like an API key"),
+        "{text}"
+    );
+    assert!(!text.contains(key), "{text}");
 }

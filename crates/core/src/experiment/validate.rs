@@ -6,11 +6,14 @@ use std::path::Path;
 
 use super::spec::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
 use super::{
-    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, Experiment, ExperimentError, KvType,
-    Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
+    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
+    KvType, Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
 };
 use crate::paths;
 use crate::prompt::{template_fields, template_variables};
+use crate::remote::{
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts, secrets,
+};
 
 pub const SUPPORTED_SCHEMA: u32 = 1;
 
@@ -227,6 +230,28 @@ fn target(
 ) -> Result<Target, ExperimentError> {
     let at = |field: &str| format!("targets[{index}].{field}");
     id_ok(check, at("id"), &spec.id)?;
+    let sampling = sampling(check, &at, &spec)?;
+    if let Some((field, message)) = spec.price.as_ref().and_then(|p| p.problem()) {
+        return Err(check.problem(format!("{}.{field}", at("price")), message));
+    }
+    if spec.provider.is_some() {
+        return remote_target(check, &at, spec, sampling);
+    }
+    let remote_only = [
+        ("base_url", spec.base_url.is_some()),
+        ("api_key_env", spec.api_key_env.is_some()),
+        ("max_concurrency", spec.max_concurrency.is_some()),
+        ("requests_per_minute", spec.requests_per_minute.is_some()),
+        ("max_attempts", spec.max_attempts.is_some()),
+        ("timeout", spec.timeout.is_some()),
+        ("include_usage", spec.include_usage.is_some()),
+    ];
+    if let Some((field, _)) = remote_only.iter().find(|(_, given)| *given) {
+        return Err(check.problem(
+            at(field),
+            "is a setting of remote targets; add `provider` (openai, anthropic or gemini) or remove it",
+        ));
+    }
     let model_spec = spec.model.trim().to_string();
     if model_spec.is_empty() {
         return Err(check.problem(at("model"), "must be a GGUF file path or `default`"));
@@ -241,7 +266,13 @@ fn target(
             base_dir.join(given)
         }
     };
-    let n_ctx = sweep(check, &at("n_ctx"), spec.n_ctx.0, 1, "context length")?;
+    let n_ctx = sweep(
+        check,
+        &at("n_ctx"),
+        spec.n_ctx.map_or_else(|| vec![DEFAULT_N_CTX], |n| n.0),
+        1,
+        "context length",
+    )?;
     let default_threads = std::thread::available_parallelism()
         .map(|n| n.get() as u32)
         .unwrap_or(1);
@@ -298,6 +329,37 @@ fn target(
             "prefix caching is for single-stream runs; it cannot be combined with parallel > 1",
         ));
     }
+    let chat_template = ChatTemplateChoice::from(spec.chat_template.unwrap_or_else(|| "auto".into()));
+    if let ChatTemplateChoice::Named(name) = &chat_template
+        && name.trim().is_empty()
+    {
+        return Err(check.problem(at("chat_template"), "use auto, none or a template name"));
+    }
+    Ok(Target {
+        id: spec.id,
+        model: ModelRef {
+            spec: model_spec,
+            path,
+        },
+        n_ctx,
+        threads,
+        batch,
+        kv_type,
+        n_gpu_layers,
+        parallel,
+        prefix_cache,
+        chat_template,
+        sampling,
+        price: spec.price,
+        remote: None,
+    })
+}
+
+fn sampling(
+    check: &Checker,
+    at: &dyn Fn(&str) -> String,
+    spec: &TargetSpec,
+) -> Result<Sampling, ExperimentError> {
     let temperature = spec.temperature.unwrap_or(0.0);
     if !(temperature.is_finite() && temperature >= 0.0) {
         return Err(check.problem(at("temperature"), "must be a number >= 0 (0 = greedy)"));
@@ -321,38 +383,146 @@ fn target(
             "an empty stop sequence would end every generation at once",
         ));
     }
-    if let Some((field, message)) = spec.price.as_ref().and_then(|p| p.problem()) {
-        return Err(check.problem(format!("{}.{field}", at("price")), message));
+    Ok(Sampling {
+        temperature,
+        top_p: spec.top_p,
+        top_k: spec.top_k,
+        seed: spec.seed.unwrap_or(0),
+        max_tokens,
+        stop: spec.stop.clone(),
+    })
+}
+
+/// A target with a `provider`: an HTTP API instead of a model file.
+fn remote_target(
+    check: &Checker,
+    at: &dyn Fn(&str) -> String,
+    spec: TargetSpec,
+    sampling: Sampling,
+) -> Result<Target, ExperimentError> {
+    let name = spec.provider.as_deref().unwrap_or_default().trim();
+    let provider = ProviderKind::parse(name).ok_or_else(|| {
+        check.problem(
+            at("provider"),
+            format!(
+                "`{name}` is not a provider; use openai (any OpenAI-compatible server), anthropic or gemini"
+            ),
+        )
+    })?;
+    let local_only = [
+        ("n_ctx", spec.n_ctx.is_some()),
+        ("threads", spec.threads.is_some()),
+        ("batch", spec.batch.is_some()),
+        ("kv_type", spec.kv_type.is_some()),
+        ("n_gpu_layers", spec.n_gpu_layers.is_some()),
+        ("parallel", spec.parallel.is_some()),
+        ("prefix_cache", spec.prefix_cache.is_some()),
+        ("chat_template", spec.chat_template.is_some()),
+    ];
+    if let Some((field, _)) = local_only.iter().find(|(_, given)| *given) {
+        return Err(check.problem(
+            at(field),
+            "is a setting of local models; a remote target's server decides it",
+        ));
     }
-    let chat_template = ChatTemplateChoice::from(spec.chat_template.unwrap_or_else(|| "auto".into()));
-    if let ChatTemplateChoice::Named(name) = &chat_template
-        && name.trim().is_empty()
+    let model = spec.model.trim().to_string();
+    if model.is_empty() {
+        return Err(check.problem(at("model"), "must name the provider's model"));
+    }
+    let base_url = spec
+        .base_url
+        .as_deref()
+        .map_or(provider.default_base_url(), str::trim)
+        .trim_end_matches('/')
+        .to_string();
+    if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
+        || base_url.contains(char::is_whitespace)
     {
-        return Err(check.problem(at("chat_template"), "use auto, none or a template name"));
+        return Err(check.problem(
+            at("base_url"),
+            format!("`{base_url}` is not an http:// or https:// URL"),
+        ));
+    }
+    let api_key_env = match spec.api_key_env.as_deref().map(str::trim) {
+        Some(text) if secrets::looks_like_a_key(text) => {
+            // Never repeat the value: it may be a real key.
+            return Err(check.problem(
+                at("api_key_env"),
+                "looks like an API key; write the name of the environment variable that holds it \
+                 (for example OPENAI_API_KEY), and keep the key itself out of experiment files",
+            ));
+        }
+        Some(text) if !secrets::is_variable_name(text) => {
+            return Err(check.problem(
+                at("api_key_env"),
+                format!("`{text}` is not an environment variable name (letters, digits and _)"),
+            ));
+        }
+        Some(text) => Some(text.to_string()),
+        None => provider.default_key_variable(&base_url).map(str::to_string),
+    };
+    let positive = |field: &str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err(check.problem(at(field), "must be at least 1")),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    let max_concurrency = positive("max_concurrency", spec.max_concurrency, DEFAULT_MAX_CONCURRENCY)?;
+    let max_attempts = positive("max_attempts", spec.max_attempts, DEFAULT_MAX_ATTEMPTS)?;
+    let requests_per_minute = match spec.requests_per_minute {
+        Some(0) => {
+            return Err(check.problem(
+                at("requests_per_minute"),
+                "must be at least 1 (leave it out for no limit)",
+            ));
+        }
+        other => other,
+    };
+    let defaults = Timeouts::default();
+    let mut timeouts = defaults;
+    if let Some(given) = &spec.timeout {
+        for (field, value, slot) in [
+            ("connect", given.connect, &mut timeouts.connect_s),
+            ("first_token", given.first_token, &mut timeouts.first_token_s),
+            ("total", given.total, &mut timeouts.total_s),
+        ] {
+            if let Some(seconds) = value {
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(check.problem(
+                        format!("{}.{field}", at("timeout")),
+                        format!("must be a number of seconds > 0, found {seconds}"),
+                    ));
+                }
+                *slot = seconds;
+            }
+        }
     }
     Ok(Target {
         id: spec.id,
         model: ModelRef {
-            spec: model_spec,
-            path,
+            spec: model.clone(),
+            path: std::path::PathBuf::new(),
         },
-        n_ctx,
-        threads,
-        batch,
-        kv_type,
-        n_gpu_layers,
-        parallel,
-        prefix_cache,
-        chat_template,
-        sampling: Sampling {
-            temperature,
-            top_p: spec.top_p,
-            top_k: spec.top_k,
-            seed: spec.seed.unwrap_or(0),
-            max_tokens,
-            stop: spec.stop,
-        },
+        n_ctx: Vec::new(),
+        threads: Vec::new(),
+        batch: Vec::new(),
+        kv_type: Vec::new(),
+        n_gpu_layers: Vec::new(),
+        parallel: Vec::new(),
+        prefix_cache: Vec::new(),
+        chat_template: ChatTemplateChoice::None,
+        sampling,
         price: spec.price,
+        remote: Some(RemoteTarget {
+            provider,
+            model,
+            base_url,
+            api_key_env,
+            max_concurrency,
+            requests_per_minute,
+            max_attempts,
+            timeouts,
+            include_usage: spec.include_usage.unwrap_or(true),
+        }),
     })
 }
 

@@ -1,0 +1,135 @@
+//! Anthropic Messages API (`POST {base_url}/messages`, streaming).
+
+use serde_json::{Map, Value, json};
+
+use super::RemoteTarget;
+use super::provider::{HttpRequest, RAW_AS_USER_MESSAGE, Sensitive, StreamItem, StreamParser, json, u32_at};
+use crate::experiment::{Role, Sampling};
+use crate::prompt::RenderedPrompt;
+
+pub(crate) const API_VERSION: &str = "2023-06-01";
+
+pub(crate) fn prepare(
+    target: &RemoteTarget,
+    prompt: &RenderedPrompt,
+    sampling: &Sampling,
+    key: Option<&str>,
+) -> (HttpRequest, Box<dyn StreamParser>) {
+    let mut warnings = Vec::new();
+    let mut system = Vec::new();
+    let mut messages = Vec::new();
+    match prompt {
+        RenderedPrompt::Chat { messages: chat } => {
+            for m in chat {
+                match m.role {
+                    Role::System => system.push(m.content.as_str()),
+                    role => messages.push(json!({"role": role.as_str(), "content": m.content})),
+                }
+            }
+        }
+        RenderedPrompt::Raw { prompt } => {
+            warnings.push(RAW_AS_USER_MESSAGE.to_string());
+            messages.push(json!({"role": "user", "content": prompt}));
+        }
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(target.model));
+    body.insert("max_tokens".into(), json!(sampling.max_tokens));
+    if !system.is_empty() {
+        body.insert("system".into(), json!(system.join("\n\n")));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(true));
+    body.insert("temperature".into(), json!(sampling.temperature));
+    if let Some(top_p) = sampling.top_p {
+        body.insert("top_p".into(), json!(top_p));
+    }
+    if let Some(top_k) = sampling.top_k {
+        body.insert("top_k".into(), json!(top_k));
+    }
+    if !sampling.stop.is_empty() {
+        body.insert("stop_sequences".into(), json!(sampling.stop));
+    }
+    let mut headers = vec![("anthropic-version", API_VERSION.to_string(), Sensitive::No)];
+    if let Some(key) = key {
+        headers.push(("x-api-key", key.to_string(), Sensitive::Yes));
+    }
+    let request = HttpRequest {
+        url: format!("{}/messages", target.base_url),
+        headers,
+        body: Value::Object(body),
+        warnings,
+    };
+    (request, Box::new(Parser))
+}
+
+struct Parser;
+
+impl StreamParser for Parser {
+    fn parse(&mut self, event: &str, data: &str) -> Result<Vec<StreamItem>, String> {
+        let value = json(data)?;
+        // The event name is repeated as `type` in the data; the data is what is parsed, so a
+        // proxy that drops `event:` lines changes nothing.
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or(event);
+        let items = match kind {
+            "message_start" => {
+                let usage = value.pointer("/message/usage");
+                usage.map_or_else(Vec::new, |u| vec![usage_item(u)])
+            }
+            "content_block_delta" => {
+                let delta = value.get("delta");
+                let text = |field: &str| {
+                    delta
+                        .and_then(|d| d.get(field))
+                        .and_then(Value::as_str)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                };
+                match delta.and_then(|d| d.get("type")).and_then(Value::as_str) {
+                    Some("text_delta") => text("text").map(StreamItem::Text).into_iter().collect(),
+                    Some("thinking_delta") => {
+                        text("thinking").map(StreamItem::Reasoning).into_iter().collect()
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            "message_delta" => {
+                let mut items = Vec::new();
+                if let Some(reason) = value.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    items.push(StreamItem::Finish(reason.to_string()));
+                }
+                if let Some(usage) = value.get("usage") {
+                    items.push(usage_item(usage));
+                }
+                items
+            }
+            "message_stop" => vec![StreamItem::Done],
+            "error" => {
+                let message = value
+                    .pointer("/error/message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                let kind = value
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error");
+                vec![StreamItem::Error(format!("{kind}: {message}"))]
+            }
+            _ => Vec::new(),
+        };
+        Ok(items)
+    }
+}
+
+/// Anthropic's usage: input tokens exclude cached ones, which are reported apart.
+fn usage_item(usage: &Value) -> StreamItem {
+    let uncached = u32_at(usage, "/input_tokens");
+    let cache_read = u32_at(usage, "/cache_read_input_tokens");
+    let cache_write = u32_at(usage, "/cache_creation_input_tokens");
+    let input = uncached.map(|n| n + cache_read.unwrap_or(0) + cache_write.unwrap_or(0));
+    StreamItem::Usage {
+        input,
+        output: u32_at(usage, "/output_tokens"),
+        cached_input: cache_read,
+    }
+}

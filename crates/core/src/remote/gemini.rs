@@ -1,0 +1,123 @@
+//! Google Gemini (`POST {base_url}/models/{model}:streamGenerateContent?alt=sse`).
+
+use serde_json::{Map, Value, json};
+
+use super::RemoteTarget;
+use super::provider::{HttpRequest, RAW_AS_USER_MESSAGE, Sensitive, StreamItem, StreamParser, json, u32_at};
+use crate::experiment::{Role, Sampling};
+use crate::prompt::RenderedPrompt;
+
+pub(crate) fn prepare(
+    target: &RemoteTarget,
+    prompt: &RenderedPrompt,
+    sampling: &Sampling,
+    key: Option<&str>,
+) -> (HttpRequest, Box<dyn StreamParser>) {
+    let mut warnings = Vec::new();
+    let mut system = Vec::new();
+    let mut contents = Vec::new();
+    let turn = |role: &str, text: &str| json!({"role": role, "parts": [{"text": text}]});
+    match prompt {
+        RenderedPrompt::Chat { messages } => {
+            for m in messages {
+                match m.role {
+                    Role::System => system.push(m.content.as_str()),
+                    Role::User => contents.push(turn("user", &m.content)),
+                    Role::Assistant => contents.push(turn("model", &m.content)),
+                }
+            }
+        }
+        RenderedPrompt::Raw { prompt } => {
+            warnings.push(RAW_AS_USER_MESSAGE.to_string());
+            contents.push(turn("user", prompt));
+        }
+    }
+    let mut generation = Map::new();
+    generation.insert("temperature".into(), json!(sampling.temperature));
+    generation.insert("maxOutputTokens".into(), json!(sampling.max_tokens));
+    generation.insert("seed".into(), json!(sampling.seed));
+    if let Some(top_p) = sampling.top_p {
+        generation.insert("topP".into(), json!(top_p));
+    }
+    if let Some(top_k) = sampling.top_k {
+        generation.insert("topK".into(), json!(top_k));
+    }
+    if !sampling.stop.is_empty() {
+        generation.insert("stopSequences".into(), json!(sampling.stop));
+    }
+    let mut body = Map::new();
+    if !system.is_empty() {
+        body.insert(
+            "systemInstruction".into(),
+            json!({"parts": [{"text": system.join("\n\n")}]}),
+        );
+    }
+    body.insert("contents".into(), Value::Array(contents));
+    body.insert("generationConfig".into(), Value::Object(generation));
+    let mut headers = Vec::new();
+    if let Some(key) = key {
+        headers.push(("x-goog-api-key", key.to_string(), Sensitive::Yes));
+    }
+    let request = HttpRequest {
+        url: format!(
+            "{}/models/{}:streamGenerateContent?alt=sse",
+            target.base_url, target.model
+        ),
+        headers,
+        body: Value::Object(body),
+        warnings,
+    };
+    (request, Box::new(Parser))
+}
+
+struct Parser;
+
+impl StreamParser for Parser {
+    fn parse(&mut self, _event: &str, data: &str) -> Result<Vec<StreamItem>, String> {
+        let value = json(data)?;
+        if let Some(error) = value.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Ok(vec![StreamItem::Error(message.to_string())]);
+        }
+        let mut items = Vec::new();
+        if let Some(candidate) = value.pointer("/candidates/0") {
+            let parts = candidate.pointer("/content/parts").and_then(Value::as_array);
+            for part in parts.into_iter().flatten() {
+                let Some(text) = part.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) else {
+                    continue;
+                };
+                if part.get("thought").and_then(Value::as_bool) == Some(true) {
+                    items.push(StreamItem::Reasoning(text.to_string()));
+                } else {
+                    items.push(StreamItem::Text(text.to_string()));
+                }
+            }
+            if let Some(reason) = candidate.get("finishReason").and_then(Value::as_str) {
+                items.push(StreamItem::Finish(reason.to_string()));
+            }
+        }
+        if let Some(usage) = value.get("usageMetadata") {
+            // Thinking tokens are billed as output.
+            let output = match (
+                u32_at(usage, "/candidatesTokenCount"),
+                u32_at(usage, "/thoughtsTokenCount"),
+            ) {
+                (None, None) => None,
+                (answer, thoughts) => Some(answer.unwrap_or(0) + thoughts.unwrap_or(0)),
+            };
+            items.push(StreamItem::Usage {
+                input: u32_at(usage, "/promptTokenCount"),
+                output,
+                cached_input: u32_at(usage, "/cachedContentTokenCount"),
+            });
+        }
+        Ok(items)
+    }
+
+    fn finish_ends_stream(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,187 @@
+//! Remote targets: model APIs reached over HTTP (OpenAI-compatible servers, Anthropic, Gemini).
+//!
+//! One module per provider (`openai`, `anthropic`, `gemini`) turns a rendered prompt into a
+//! request and the provider's stream of server-sent events into [`StreamItem`]s; `call` makes one
+//! attempt and measures it; `scheduler` runs a target's requests concurrently within its limits,
+//! with retries; `secrets` finds API keys and keeps them out of everything recorded.
+//!
+//! Measurement rules (the same as for local runs, see ARCHITECTURE.md): latency runs from the
+//! moment the request is sent to the end of the stream; TTFT ends at the first non-empty piece
+//! of output text (role-only chunks, pings and `message_start` do not count); time spent waiting
+//! for a concurrency slot, a rate-limit slot or a retry is never part of a run's latency.
+
+mod anthropic;
+mod call;
+mod classify;
+mod gemini;
+mod openai;
+mod probe;
+mod provider;
+mod scheduler;
+pub mod secrets;
+
+use std::sync::atomic::AtomicBool;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{GenerateError, Generation};
+use crate::experiment::Sampling;
+use crate::prompt::RenderedPrompt;
+use crate::run::RunError;
+
+pub use call::{CallReport, call_once};
+pub use probe::{Probe, list_models};
+pub use provider::StreamItem;
+pub use scheduler::{HttpRemote, RemoteClientError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    /// Any OpenAI-compatible server: OpenAI, vLLM, llama.cpp's llama-server, Ollama, LM Studio…
+    Openai,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::Openai,
+        ProviderKind::Anthropic,
+        ProviderKind::Gemini,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "openai",
+            ProviderKind::Anthropic => "anthropic",
+            ProviderKind::Gemini => "gemini",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    pub fn default_base_url(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "https://api.openai.com/v1",
+            ProviderKind::Anthropic => "https://api.anthropic.com/v1",
+            ProviderKind::Gemini => "https://generativelanguage.googleapis.com/v1beta",
+        }
+    }
+
+    /// The variable a key is looked up under when the target names none. A self-hosted
+    /// OpenAI-compatible server usually needs no key, so only the public endpoint has a default.
+    pub fn default_key_variable(self, base_url: &str) -> Option<&'static str> {
+        match self {
+            ProviderKind::Openai if base_url == self.default_base_url() => Some("OPENAI_API_KEY"),
+            ProviderKind::Openai => None,
+            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
+            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+        }
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A validated remote target: where to send requests and within which limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteTarget {
+    pub provider: ProviderKind,
+    /// The provider's model name.
+    pub model: String,
+    /// Without a trailing slash.
+    pub base_url: String,
+    /// The environment variable (and keyring entry) holding the key; `None`: no key is sent.
+    pub api_key_env: Option<String>,
+    pub max_concurrency: u32,
+    pub requests_per_minute: Option<u32>,
+    /// Attempts per run, the first included.
+    pub max_attempts: u32,
+    pub timeouts: Timeouts,
+    /// OpenAI-compatible servers: ask for usage in the stream.
+    pub include_usage: bool,
+}
+
+impl RemoteTarget {
+    /// `openai gpt-4o-mini`: the settings part of a remote config's label.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.provider, self.model)
+    }
+}
+
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;
+
+/// Time limits of one attempt, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timeouts {
+    pub connect_s: f64,
+    pub first_token_s: f64,
+    pub total_s: f64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect_s: 10.0,
+            first_token_s: 60.0,
+            total_s: 300.0,
+        }
+    }
+}
+
+/// One attempt of a remote run, kept with the run so a report can show how it got its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Milliseconds from the run's first attempt to this one's request.
+    pub started_after_ms: f64,
+    /// HTTP status, when a response arrived.
+    pub status: Option<u16>,
+    /// `None` for the attempt that succeeded.
+    pub error: Option<RunError>,
+    /// What the server asked for in `Retry-After`, in milliseconds.
+    pub retry_after_ms: Option<f64>,
+    /// How long the scheduler waited before the next attempt.
+    pub waited_ms: Option<f64>,
+}
+
+/// One remote run to make.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteJob {
+    pub prompt: RenderedPrompt,
+    pub sampling: Sampling,
+}
+
+/// How a remote run ended, with every attempt it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteResult {
+    pub outcome: Result<Generation, RunError>,
+    /// Text received before a failure (a broken stream); empty when the run succeeded.
+    pub partial_output: String,
+    pub attempts: Vec<Attempt>,
+}
+
+/// Progress of a target's jobs, in the order things happen.
+#[derive(Debug)]
+pub enum RemoteEvent {
+    Started(usize),
+    Finished(usize, Box<RemoteResult>),
+}
+
+/// Runs a remote target's jobs. The runner calls it from its own thread; events arrive on that
+/// thread as jobs start and finish, in whatever order the server answers. `Break` from
+/// `on_event` (the results can no longer be recorded) stops the remaining jobs.
+pub trait RemoteEngine {
+    fn run_jobs(
+        &mut self,
+        target: &RemoteTarget,
+        jobs: Vec<RemoteJob>,
+        cancel: &AtomicBool,
+        on_event: &mut dyn FnMut(RemoteEvent) -> std::ops::ControlFlow<()>,
+    ) -> Result<(), GenerateError>;
+}
