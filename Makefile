@@ -9,7 +9,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # the same way each time and llama.cpp and Tauri are compiled once, not once per command.
 WORKSPACE := --workspace --locked --features tradeoff-app/custom-protocol
 
-.PHONY: run test setup system model ui-deps ui build quickstart clean
+.PHONY: run test setup system model ui-deps ui build quickstart clean llama-server
 
 ## run: set up, build, and open the desktop app
 run: build
@@ -20,12 +20,12 @@ run: build
 	$(CARGO_TARGET_DIR)/debug/tradeoff-app
 
 ## test: set up, then formatting, lints, type checks and every test (Rust, UI, end to end)
-test: setup ui
+test: setup ui llama-server
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(WORKSPACE) --all-targets -- -D warnings
 	npm --prefix ui run --silent lint
 	npm --prefix ui test
-	$(CARGO) test $(WORKSPACE)
+	TRADEOFF_LLAMA_SERVER="$$(bash scripts/build-llama-server.sh)" $(CARGO) test $(WORKSPACE)
 	$(CARGO) build $(WORKSPACE)
 	bash e2e/run-e2e.sh
 
@@ -44,6 +44,10 @@ ui-deps: ui/node_modules/.installed e2e/node_modules/.installed
 %/node_modules/.installed: %/package-lock.json
 	npm ci --prefix $* --no-audit --no-fund
 	@touch $@
+
+## llama-server: build llama.cpp's server (one end-to-end test serves the default model with it), once
+llama-server:
+	@bash scripts/build-llama-server.sh >/dev/null
 
 ## ui: type-check and build the UI into ui/dist (embedded into the app binary)
 ui: ui-deps

@@ -128,3 +128,92 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   });
   await screenshot("models.png");
 });
+
+/** An OpenAI-compatible server on 127.0.0.1 that lists two models and streams the committed
+ * chat-completions recording, one event every 20 ms. */
+async function startFakeProvider() {
+  const http = await import("node:http");
+  const recording = fs.readFileSync(path.resolve(import.meta.dirname, "../fixtures/streams/openai-chat.sse"), "utf8");
+  const events = recording.split("\n\n").map((e) => e.trim()).filter(Boolean);
+  const server = http.createServer((req, res) => {
+    if (req.method === "GET" && req.url === "/v1/models") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ object: "list", data: [{ id: "gpt-4o-mini" }, { id: "gpt-4o" }] }));
+      return;
+    }
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      let i = 0;
+      const next = () => {
+        if (i === events.length) return res.end();
+        res.write(`${events[i++]}\n\n`);
+        setTimeout(next, 20);
+      };
+      setTimeout(next, 20);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+test("a remote endpoint is tested on the Targets screen and a remote target runs into the grid", async () => {
+  const server = await startFakeProvider();
+  const base = `http://127.0.0.1:${server.address().port}/v1`;
+  try {
+    await (await browser.$('[data-testid="targets-button"]')).click();
+    await (await browser.$('[aria-label="endpoint name"]')).setValue("fake-openai");
+    await (await browser.$('[aria-label="endpoint base_url"]')).setValue(base);
+    await (await browser.$('[aria-label="endpoint model"]')).setValue("gpt-4o-mini");
+    await (await browser.$('[data-testid="test-endpoint"]')).click();
+    const probe = await browser.$('[data-testid="probe"]');
+    await probe.waitForExist({ timeout: 20_000, timeoutMsg: "the connection test showed nothing" });
+    assert.match(await probe.getText(), /2 models offered, gpt-4o-mini among them/);
+    await (await browser.$('[data-testid="save-endpoint"]')).click();
+    const endpoints = await browser.$('[data-testid="endpoints"]');
+    await browser.waitUntil(async () => /fake-openai/.test(await endpoints.getText()), { timeout: 10_000 });
+    await screenshot("targets.png");
+
+    await (await browser.$('[data-testid="settings-button"]')).click();
+    const status = await browser.$('[data-testid="key-status-OPENAI_API_KEY"]');
+    await status.waitForExist({ timeout: 10_000 });
+    assert.ok((await status.getText()).length > 0);
+    await screenshot("settings.png");
+
+    // An experiment whose only target is the remote server runs in the app like a local one.
+    const file = path.join(fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "tradeoff-e2e-")), "remote.yaml");
+    fs.writeFileSync(
+      file,
+      [
+        "schema: 1",
+        "name: remote",
+        "variants: [{id: json, system: 'Answer with JSON.', user: '{{ sentence }}'}]",
+        "cases: [{id: berlin, vars: {sentence: 'The Berlin Wall fell in 1989.'}}, {id: paris, vars: {sentence: 'Paris, 1889.'}}]",
+        `targets: [{id: fake, provider: openai, model: gpt-4o-mini, base_url: '${base}', price: {input_per_mtok: 0.15, output_per_mtok: 0.6}}]`,
+        "repetitions: 2",
+        "checks: [{type: json_valid}]",
+        "",
+      ].join("\n"),
+    );
+    await (await browser.$("button=Experiments")).click();
+    await (await browser.$('[aria-label="experiment file"]')).setValue(file);
+    await (await browser.$("button=Open")).click();
+    const runButton = await browser.$('[data-testid="run-button"]');
+    await runButton.waitForClickable({ timeout: 20_000 });
+    await runButton.click();
+    const message = await browser.$('[data-testid="message"]');
+    await browser.waitUntil(async () => (await message.isExisting()) && /completed/.test(await message.getText()), {
+      timeout: 60_000,
+      interval: 300,
+      timeoutMsg: "the remote experiment did not complete",
+    });
+    const cells = await browser.$$(".grid-cell[data-run-id]");
+    assert.equal(cells.length, 2, "2 cases × 1 config for repetition 1");
+    assert.match(await cells[0].getText(), /Berlin/);
+    const summary = await browser.$('[data-testid="summary-table"]');
+    assert.match(await summary.getText(), /openai gpt-4o-mini/);
+    await screenshot("remote-results.png");
+  } finally {
+    server.close();
+  }
+});

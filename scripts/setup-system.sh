@@ -6,8 +6,10 @@ set -euo pipefail
 PACKAGES=(
   # llama.cpp: cmake and a C/C++ compiler; bindgen reads its headers through libclang
   build-essential cmake clang libclang-dev pkg-config
-  # the default model comes from PyPI
+  # the default model comes from PyPI (and llama-server's sources, for one end-to-end test)
   python3 python3-pip
+  # API keys in the OS keyring (Secret Service over D-Bus)
+  libdbus-1-dev
   # the desktop app (Tauri 2 on WebKitGTK)
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev
   # its end-to-end test: a virtual display and WebKit's WebDriver

@@ -243,10 +243,11 @@ fn a_raw_prompt_goes_to_the_completions_endpoint_and_llama_server_timings_are_ke
     let generation = result.outcome.as_ref().unwrap();
     assert_eq!(generation.output, format!(" {ANSWER}"));
     let m = &generation.metrics;
-    assert_eq!((m.input_tokens, m.output_tokens), (66, 13));
-    assert_eq!(m.prompt_eval_ms, Some(118.43));
-    assert_eq!(m.prompt_eval_tokens, Some(66));
-    assert_eq!((m.gen_eval_tokens, m.gen_eval_ms), (Some(12), Some(210.5)));
+    assert_eq!((m.input_tokens, m.output_tokens), (92, 16));
+    assert_eq!(m.prompt_eval_ms, Some(149.121));
+    assert_eq!(m.prompt_eval_tokens, Some(92));
+    assert_eq!(m.cached_tokens, Some(0));
+    assert_eq!((m.gen_eval_tokens, m.gen_eval_ms), (Some(15), Some(216.135)));
     let seen = &server.requests()[0];
     assert_eq!(seen.path, "/v1/completions");
     assert_eq!(
@@ -630,4 +631,43 @@ fn testing_a_connection_lists_the_servers_models_and_says_whether_the_target_mod
         .unwrap_err();
     assert_eq!(error.class, ErrorClass::Auth);
     assert!(error.message.contains("HTTP 401"), "{error}");
+}
+
+#[test]
+fn a_thousand_short_requests_at_concurrency_64_are_all_recorded() {
+    let _turn = model_turn();
+    let server = FakeProvider::start(|_, _| Reply::stream(fixture_events("openai-chat.sse"), 0, 0));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let cases: Vec<String> = (0..10).map(|i| format!("{{vars: {{n: '{i}'}}}}")).collect();
+    let file = write(
+        dir.path(),
+        "many.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: v, user: 'case {{{{ n }}}}'}}]
+cases: [{}]
+targets: [{{id: api, provider: openai, model: m, base_url: '{}', max_concurrency: 64}}]
+repetitions: 100
+",
+            cases.join(", "),
+            server.base_url()
+        ),
+    );
+    let run = tradeoff()
+        .args(["run", "--json", "--db"])
+        .arg(&db)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("locked"), "{}", stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1000);
+    assert!(
+        runs.iter()
+            .all(|r| r["error"].is_null() && r["output_tokens"] == 12)
+    );
+    assert_eq!(server.requests().len(), 1000);
 }

@@ -13,6 +13,7 @@ mod local_model;
 mod plan;
 mod quantize;
 mod remote;
+mod served;
 mod sweeps;
 mod throughput;
 mod winner;

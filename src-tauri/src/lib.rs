@@ -4,6 +4,7 @@
 
 mod draft;
 mod dto;
+mod endpoints;
 mod error;
 mod executor;
 mod quantizer;
@@ -24,6 +25,7 @@ use crate::dto::{
     CellView, ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem,
     ExperimentView, ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
+use crate::endpoints::{EndpointView, KeyStatus, ProbeView};
 use crate::error::AppError;
 use crate::executor::Running;
 
@@ -340,6 +342,13 @@ macro_rules! specta_builder_for {
             list_models,
             add_model_source,
             quantize_model,
+            list_endpoints,
+            save_endpoint,
+            delete_endpoint,
+            test_endpoint,
+            key_status,
+            set_api_key,
+            delete_api_key,
         ])
     };
 }
@@ -391,6 +400,72 @@ async fn quantize_model(
         )
     })
     .await
+}
+
+/// The remote endpoints the user keeps, by name.
+#[tauri::command]
+#[specta::specta]
+async fn list_endpoints(state: State<'_, AppState>) -> Result<Vec<EndpointView>, AppError> {
+    state
+        .with_store(|store| Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect()))
+        .await
+}
+
+/// Adds or replaces an endpoint (checked as experiment files check targets); returns the list.
+#[tauri::command]
+#[specta::specta]
+async fn save_endpoint(
+    state: State<'_, AppState>,
+    endpoint: EndpointView,
+) -> Result<Vec<EndpointView>, AppError> {
+    let (endpoint, _) = endpoints::validated(endpoint)?;
+    state
+        .with_store(move |store| {
+            store.save_endpoint(&endpoint)?;
+            Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect())
+        })
+        .await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn delete_endpoint(state: State<'_, AppState>, name: String) -> Result<Vec<EndpointView>, AppError> {
+    state
+        .with_store(move |store| {
+            if !store.delete_endpoint(&name)? {
+                return Err(AppError::new("not_found", format!("no endpoint named {name}")));
+            }
+            Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect())
+        })
+        .await
+}
+
+/// Asks the endpoint's server for its models: proves URL, key and API shape in one request.
+#[tauri::command]
+#[specta::specta]
+async fn test_endpoint(endpoint: EndpointView) -> Result<ProbeView, AppError> {
+    let (_, target) = endpoints::validated(endpoint)?;
+    endpoints::probe(target).await
+}
+
+/// Where each variable's key would come from (environment, keyring, missing); never the key.
+#[tauri::command]
+#[specta::specta]
+async fn key_status(variables: Vec<String>) -> Result<Vec<KeyStatus>, AppError> {
+    blocking(move || Ok(variables.iter().map(|v| endpoints::key_status(v)).collect())).await
+}
+
+/// Stores a key in the OS keyring under a variable name.
+#[tauri::command]
+#[specta::specta]
+async fn set_api_key(variable: String, key: String) -> Result<KeyStatus, AppError> {
+    blocking(move || endpoints::set_key(&variable, &key)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+async fn delete_api_key(variable: String) -> Result<KeyStatus, AppError> {
+    blocking(move || endpoints::delete_key(&variable)).await
 }
 
 pub fn specta_builder() -> Builder<tauri::Wry> {

@@ -85,3 +85,61 @@ fn commands_answer_through_ipc_and_errors_carry_a_code() {
     let missing = invoke(&app, "results", serde_json::json!({ "experimentId": 99 })).unwrap_err();
     assert_eq!(missing["code"], "not_found");
 }
+
+#[test]
+fn endpoints_are_kept_by_name_checked_like_experiment_targets_and_never_hold_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = mock_app(&dir.path().join("db.sqlite3"));
+    let endpoint = |name: &str, base_url: &str, key: &str| {
+        serde_json::json!({ "endpoint": {
+            "name": name, "provider": "openai", "base_url": base_url, "api_key_env": key,
+            "model": "qwen", "include_usage": false } })
+    };
+    let list = invoke(
+        &app,
+        "save_endpoint",
+        endpoint("farm", "http://10.0.0.5:8000/v1/", "FARM_KEY"),
+    )
+    .unwrap();
+    assert_eq!(
+        list[0]["base_url"], "http://10.0.0.5:8000/v1",
+        "normalized as in experiment files"
+    );
+    assert_eq!(list[0]["include_usage"], false);
+    let list = invoke(
+        &app,
+        "save_endpoint",
+        endpoint("farm", "http://10.0.0.6:8000/v1", "FARM_KEY"),
+    )
+    .unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "saving under the same name replaces"
+    );
+    assert_eq!(list[0]["base_url"], "http://10.0.0.6:8000/v1");
+
+    let pasted = "sk-proj-0123456789abcdefghij";
+    let error = invoke(&app, "save_endpoint", endpoint("leak", "http://x/v1", pasted)).unwrap_err();
+    assert_eq!(error["code"], "bad_input");
+    assert!(!error["message"].as_str().unwrap().contains(pasted), "{error}");
+    let error = invoke(&app, "save_endpoint", endpoint("bad", "localhost:8080", "")).unwrap_err();
+    assert!(error["message"].as_str().unwrap().contains("base URL"), "{error}");
+
+    let list = invoke(&app, "delete_endpoint", serde_json::json!({ "name": "farm" })).unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    let error = invoke(&app, "delete_endpoint", serde_json::json!({ "name": "farm" })).unwrap_err();
+    assert_eq!(error["code"], "not_found");
+
+    // A connection that cannot be made is an error with the remote class as its code.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let error = invoke(
+        &app,
+        "test_endpoint",
+        endpoint("down", &format!("http://127.0.0.1:{port}/v1"), ""),
+    )
+    .unwrap_err();
+    assert_eq!(error["code"], "connect", "{error}");
+}

@@ -13,6 +13,8 @@ import {
 import { ExperimentEditor } from "./components/ExperimentEditor";
 import { ExperimentList } from "./components/ExperimentList";
 import { ModelsScreen } from "./components/ModelsScreen";
+import { SettingsScreen } from "./components/SettingsScreen";
+import { TargetsScreen } from "./components/TargetsScreen";
 import { ResultsGrid } from "./components/ResultsGrid";
 import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
 import { SideBySide } from "./components/SideBySide";
@@ -34,7 +36,7 @@ export default function App() {
   const [baseline, setBaseline] = useState<number | null>(null);
   const [granularity, setGranularity] = useState<DiffGranularity>("word");
   const [selected, setSelected] = useState<Cell[]>([]);
-  const [screen, setScreen] = useState<"experiments" | "models">("experiments");
+  const [screen, setScreen] = useState<"experiments" | "models" | "targets" | "settings">("experiments");
   const [comparisons, setComparisons] = useState<{ key: string; data: ComparisonView[] } | null>(null);
   const lastRefresh = useRef(0);
 
@@ -173,6 +175,12 @@ export default function App() {
           <button className={screen === "models" ? "active" : ""} onClick={() => setScreen("models")} data-testid="models-button">
             Models
           </button>
+          <button className={screen === "targets" ? "active" : ""} onClick={() => setScreen("targets")} data-testid="targets-button">
+            Targets
+          </button>
+          <button className={screen === "settings" ? "active" : ""} onClick={() => setScreen("settings")} data-testid="settings-button">
+            Settings
+          </button>
         </nav>
         <button
           onClick={() => {
@@ -198,6 +206,8 @@ export default function App() {
       </aside>
       <main>
         {screen === "models" && <ModelsScreen />}
+        {screen === "targets" && <TargetsScreen />}
+        {screen === "settings" && <SettingsScreen />}
         {screen === "experiments" && message && (
           <div className={`message ${message.kind}`} role={message.kind === "error" ? "alert" : "status"} data-testid="message">
             {message.text}

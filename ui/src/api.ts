@@ -9,8 +9,11 @@ import type {
   DiffView,
   ExperimentDraft_Serialize,
   ExperimentItem,
+  EndpointView_Serialize,
   ExperimentView,
+  KeyStatus_Serialize,
   ModelView_Serialize,
+  ProbeView,
   ProgressEvent_Deserialize,
   QuantizeProgress_Deserialize,
   ResultsView_Serialize,
@@ -28,6 +31,9 @@ export type TargetDraft = ExperimentDraft["targets"][number];
 export type ModelView = ModelView_Serialize;
 export type QuantizeProgress = QuantizeProgress_Deserialize;
 export type ComparisonView = ComparisonView_Serialize;
+export type Endpoint = EndpointView_Serialize;
+export type KeyStatus = KeyStatus_Serialize;
+export type Probe = ProbeView;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -77,6 +83,13 @@ export const api = {
     channel.onmessage = onEvent;
     return unwrap<string[]>(commands.quantizeModel(source, types, allowRequantize, channel));
   },
+  listEndpoints: () => unwrap<Endpoint[]>(commands.listEndpoints()),
+  saveEndpoint: (endpoint: Endpoint) => unwrap<Endpoint[]>(commands.saveEndpoint(endpoint)),
+  deleteEndpoint: (name: string) => unwrap<Endpoint[]>(commands.deleteEndpoint(name)),
+  testEndpoint: (endpoint: Endpoint) => unwrap<Probe>(commands.testEndpoint(endpoint)),
+  keyStatus: (variables: string[]) => unwrap<KeyStatus[]>(commands.keyStatus(variables)),
+  setApiKey: (variable: string, key: string) => unwrap<KeyStatus>(commands.setApiKey(variable, key)),
+  deleteApiKey: (variable: string) => unwrap<KeyStatus>(commands.deleteApiKey(variable)),
 };
 
 export function errorText(error: unknown): string {

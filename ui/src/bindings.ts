@@ -46,6 +46,18 @@ export const commands = {
 	 *  written, which are in the library from then on.
 	 */
 	quantizeModel: (source: string, types: string[], allowRequantize: boolean, onEvent: Channel<QuantizeProgress_Deserialize>) => typedError<string[], AppError_Serialize>(__TAURI_INVOKE("quantize_model", { source, types, allowRequantize, onEvent })),
+	/**  The remote endpoints the user keeps, by name. */
+	listEndpoints: () => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_endpoints")),
+	/**  Adds or replaces an endpoint (checked as experiment files check targets); returns the list. */
+	saveEndpoint: (endpoint: EndpointView_Deserialize) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("save_endpoint", { endpoint })),
+	deleteEndpoint: (name: string) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("delete_endpoint", { name })),
+	/**  Asks the endpoint's server for its models: proves URL, key and API shape in one request. */
+	testEndpoint: (endpoint: EndpointView_Deserialize) => typedError<ProbeView, AppError_Serialize>(__TAURI_INVOKE("test_endpoint", { endpoint })),
+	/**  Where each variable's key would come from (environment, keyring, missing); never the key. */
+	keyStatus: (variables: string[]) => typedError<KeyStatus_Serialize[], AppError_Serialize>(__TAURI_INVOKE("key_status", { variables })),
+	/**  Stores a key in the OS keyring under a variable name. */
+	setApiKey: (variable: string, key: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("set_api_key", { variable, key })),
+	deleteApiKey: (variable: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("delete_api_key", { variable })),
 };
 
 /* Types */
@@ -237,6 +249,33 @@ export type DifferenceView_Serialize = {
 	verdict: string,
 };
 
+/**  A remote endpoint as the Targets screen edits it. */
+export type EndpointView = EndpointView_Serialize | EndpointView_Deserialize;
+
+/**  A remote endpoint as the Targets screen edits it. */
+export type EndpointView_Deserialize = {
+	name: string,
+	/**  `openai`, `anthropic` or `gemini`. */
+	provider: string,
+	/**  Empty: the provider's public API. */
+	base_url: string,
+	api_key_env?: string | null,
+	model?: string | null,
+	include_usage: boolean,
+};
+
+/**  A remote endpoint as the Targets screen edits it. */
+export type EndpointView_Serialize = {
+	name: string,
+	/**  `openai`, `anthropic` or `gemini`. */
+	provider: string,
+	/**  Empty: the provider's public API. */
+	base_url: string,
+	api_key_env: string | null,
+	model: string | null,
+	include_usage: boolean,
+};
+
 export type ExperimentDraft = ExperimentDraft_Serialize | ExperimentDraft_Deserialize;
 
 export type ExperimentDraft_Deserialize = {
@@ -287,6 +326,25 @@ export type ExperimentView = {
 	runs: number,
 };
 
+/**  Where a key variable's key would come from. */
+export type KeyStatus = KeyStatus_Serialize | KeyStatus_Deserialize;
+
+/**  Where a key variable's key would come from. */
+export type KeyStatus_Deserialize = {
+	variable: string,
+	/**  `environment`, `keyring`, `missing` or `unavailable` (the keyring cannot be reached). */
+	source: string,
+	message?: string | null,
+};
+
+/**  Where a key variable's key would come from. */
+export type KeyStatus_Serialize = {
+	variable: string,
+	/**  `environment`, `keyring`, `missing` or `unavailable` (the keyring cannot be reached). */
+	source: string,
+	message: string | null,
+};
+
 export type MessageDraft = {
 	/**  `system`, `user` or `assistant`. */
 	role: string,
@@ -332,6 +390,14 @@ export type ModelView_Serialize = {
 	requantized: boolean,
 	/**  Why the file could not be read as a model. */
 	error: string | null,
+};
+
+/**  What a connection test found. */
+export type ProbeView = {
+	latency_ms: number | null,
+	models: string[],
+	/**  Whether the endpoint's model is among them. */
+	model_listed: boolean,
 };
 
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */

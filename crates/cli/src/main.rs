@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// API keys of remote targets, kept in the OS keyring (the environment variable wins).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Measure prompt processing (pp) and generation (tg) speed as llama.cpp's llama-bench does.
     Bench {
         /// A GGUF file, or `default`.
@@ -135,6 +140,19 @@ enum Command {
     /// Serve local inference for a parent `tradeoff` over JSON lines on stdio (internal).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Where each variable's key would come from: the environment, the OS keyring, or nowhere.
+    Status {
+        #[arg(required = true)]
+        variables: Vec<String>,
+    },
+    /// Store a key (read from standard input) in the OS keyring under a variable name.
+    Set { variable: String },
+    /// Remove a variable's key from the OS keyring.
+    Remove { variable: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -219,6 +237,11 @@ fn main() -> ExitCode {
             ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
         },
         Command::Plan { file, json } => commands::plan::plan(&file, json),
+        Command::Keys { command } => match command {
+            KeysCommand::Status { variables } => commands::keys::status(&variables),
+            KeysCommand::Set { variable } => commands::keys::set(&variable),
+            KeysCommand::Remove { variable } => commands::keys::remove(&variable),
+        },
         Command::Winner {
             experiment,
             db,

@@ -4,6 +4,7 @@
 //! the moment the runner hands it over, so a killed process loses at most the run in flight.
 //! A [`Store`] is one connection; the process that runs experiments owns the only writer.
 
+pub mod endpoints;
 mod grid;
 mod migrations;
 mod models;

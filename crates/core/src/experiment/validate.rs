@@ -12,7 +12,7 @@ use super::{
 use crate::paths;
 use crate::prompt::{template_fields, template_variables};
 use crate::remote::{
-    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts, secrets,
+    self, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts,
 };
 
 pub const SUPPORTED_SCHEMA: u32 = 1;
@@ -429,38 +429,10 @@ fn remote_target(
     if model.is_empty() {
         return Err(check.problem(at("model"), "must name the provider's model"));
     }
-    let base_url = spec
-        .base_url
-        .as_deref()
-        .map_or(provider.default_base_url(), str::trim)
-        .trim_end_matches('/')
-        .to_string();
-    if !(base_url.starts_with("http://") || base_url.starts_with("https://"))
-        || base_url.contains(char::is_whitespace)
-    {
-        return Err(check.problem(
-            at("base_url"),
-            format!("`{base_url}` is not an http:// or https:// URL"),
-        ));
-    }
-    let api_key_env = match spec.api_key_env.as_deref().map(str::trim) {
-        Some(text) if secrets::looks_like_a_key(text) => {
-            // Never repeat the value: it may be a real key.
-            return Err(check.problem(
-                at("api_key_env"),
-                "looks like an API key; write the name of the environment variable that holds it \
-                 (for example OPENAI_API_KEY), and keep the key itself out of experiment files",
-            ));
-        }
-        Some(text) if !secrets::is_variable_name(text) => {
-            return Err(check.problem(
-                at("api_key_env"),
-                format!("`{text}` is not an environment variable name (letters, digits and _)"),
-            ));
-        }
-        Some(text) => Some(text.to_string()),
-        None => provider.default_key_variable(&base_url).map(str::to_string),
-    };
+    let base_url = remote::base_url(provider, spec.base_url.as_deref())
+        .map_err(|message| check.problem(at("base_url"), message))?;
+    let api_key_env = remote::key_variable(provider, &base_url, spec.api_key_env.as_deref())
+        .map_err(|message| check.problem(at("api_key_env"), message))?;
     let positive = |field: &str, value: Option<u32>, default: u32| match value {
         Some(0) => Err(check.problem(at(field), "must be at least 1")),
         Some(n) => Ok(n),

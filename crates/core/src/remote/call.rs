@@ -287,12 +287,16 @@ impl StreamState {
                     self.cached_input = cached_input.or(self.cached_input);
                 }
                 StreamItem::ServerTimings {
+                    cached_tokens,
                     prompt_tokens,
                     prompt_ms,
                     predicted_tokens,
                     predicted_ms,
                 } => {
                     self.server = Some((prompt_tokens, prompt_ms, predicted_tokens, predicted_ms));
+                    // llama-server reuses a cached prompt prefix by default; older builds say so
+                    // only in `timings`.
+                    self.cached_input = self.cached_input.or(cached_tokens);
                 }
                 StreamItem::Finish(reason) => self.finish = Some(reason),
                 StreamItem::Done => self.done = true,
@@ -319,7 +323,11 @@ impl StreamState {
         let latency_ms = ms(end);
         // Usage from the provider is the truth; llama.cpp's server counters are exact too;
         // otherwise the counts are estimates and say so.
-        let server_tokens = self.server.map(|(prompt, _, predicted, _)| (prompt, predicted));
+        // `prompt_n` counts only the prompt tokens the server evaluated, not those it reused.
+        let cached = self.cached_input.unwrap_or(0);
+        let server_tokens = self
+            .server
+            .map(|(prompt, _, predicted, _)| (prompt + cached, predicted));
         let (input, output, estimated) = match (self.usage_input, self.usage_output, server_tokens) {
             (Some(input), Some(output), _) => (input, output, false),
             (_, _, Some((input, output))) => (input, output, false),

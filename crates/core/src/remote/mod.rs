@@ -32,7 +32,7 @@ use crate::run::RunError;
 pub use call::{CallReport, call_once};
 pub use probe::{Probe, list_models};
 pub use provider::StreamItem;
-pub use scheduler::{HttpRemote, RemoteClientError};
+pub use scheduler::{HttpRemote, RemoteClientError, build_client};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,9 +108,65 @@ pub struct RemoteTarget {
 }
 
 impl RemoteTarget {
+    /// A target with the default limits (experiment files and the app's endpoints set more).
+    pub fn new(
+        provider: ProviderKind,
+        model: String,
+        base_url: String,
+        api_key_env: Option<String>,
+    ) -> RemoteTarget {
+        RemoteTarget {
+            provider,
+            model,
+            base_url,
+            api_key_env,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
+            requests_per_minute: None,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            timeouts: Timeouts::default(),
+            include_usage: true,
+        }
+    }
+
     /// `openai gpt-4o-mini`: the settings part of a remote config's label.
     pub fn label(&self) -> String {
         format!("{} {}", self.provider, self.model)
+    }
+}
+
+/// A target's or endpoint's base URL (the provider's default when none is given), without a
+/// trailing slash; an error says what is wrong with it.
+pub fn base_url(provider: ProviderKind, given: Option<&str>) -> Result<String, String> {
+    let url = given
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .unwrap_or(provider.default_base_url())
+        .trim_end_matches('/')
+        .to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    Ok(url)
+}
+
+/// The variable that holds a target's key: the given name, or the provider's default for the
+/// URL. A pasted key is refused without being repeated.
+pub fn key_variable(
+    provider: ProviderKind,
+    base_url: &str,
+    given: Option<&str>,
+) -> Result<Option<String>, String> {
+    match given.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(text) if secrets::looks_like_a_key(text) => Err(
+            "looks like an API key; write the name of the environment variable that holds it \
+             (for example OPENAI_API_KEY), and keep the key itself out of files"
+                .into(),
+        ),
+        Some(text) if !secrets::is_variable_name(text) => Err(format!(
+            "`{text}` is not an environment variable name (letters, digits and _)"
+        )),
+        Some(text) => Ok(Some(text.to_string())),
+        None => Ok(provider.default_key_variable(base_url).map(str::to_string)),
     }
 }
 

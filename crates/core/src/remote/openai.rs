@@ -119,6 +119,7 @@ impl StreamParser for Parser {
                 number("predicted_ms"),
             ) {
                 items.push(StreamItem::ServerTimings {
+                    cached_tokens: u32_at(timings, "/cache_n"),
                     prompt_tokens: pn as u32,
                     prompt_ms: pm,
                     predicted_tokens: gn as u32,

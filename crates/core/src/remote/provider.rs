@@ -39,6 +39,8 @@ pub enum StreamItem {
     },
     /// llama.cpp server's own counters (`timings`).
     ServerTimings {
+        /// Prompt tokens reused from the server's cache (`cache_n`).
+        cached_tokens: Option<u32>,
         prompt_tokens: u32,
         prompt_ms: f64,
         predicted_tokens: u32,

@@ -85,7 +85,7 @@ impl HttpRemote {
 }
 
 /// One shared client (and so one connection pool) per target.
-pub(crate) fn build_client(target: &RemoteTarget) -> Result<reqwest::Client, RemoteClientError> {
+pub fn build_client(target: &RemoteTarget) -> Result<reqwest::Client, RemoteClientError> {
     // rustls with ring; installing the process-wide provider twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

@@ -1,0 +1,183 @@
+import { useEffect, useState } from "react";
+import { api, errorText, type Endpoint, type Probe } from "../api";
+
+const PROVIDERS: { value: string; label: string; placeholder: string }[] = [
+  { value: "openai", label: "OpenAI-compatible", placeholder: "https://api.openai.com/v1 (or http://127.0.0.1:8080/v1)" },
+  { value: "anthropic", label: "Anthropic", placeholder: "https://api.anthropic.com/v1" },
+  { value: "gemini", label: "Gemini", placeholder: "https://generativelanguage.googleapis.com/v1beta" },
+];
+
+const EMPTY: Endpoint = { name: "", provider: "openai", base_url: "", api_key_env: null, model: null, include_usage: true };
+
+/** Remote endpoints: add or edit them, test the connection and see the server's models. */
+export function TargetsScreen() {
+  const [endpoints, setEndpoints] = useState<Endpoint[]>([]);
+  const [form, setForm] = useState<Endpoint>(EMPTY);
+  const [probe, setProbe] = useState<Probe | null>(null);
+  const [testing, setTesting] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  useEffect(() => {
+    api.listEndpoints().then(setEndpoints, (e) => setError(errorText(e)));
+  }, []);
+
+  const edit = (endpoint: Endpoint) => {
+    setForm(endpoint);
+    setProbe(null);
+    setError(null);
+    setNotice(null);
+  };
+
+  const save = async () => {
+    setError(null);
+    try {
+      setEndpoints(await api.saveEndpoint(form));
+      setNotice(`saved ${form.name}`);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  const remove = async (name: string) => {
+    try {
+      setEndpoints(await api.deleteEndpoint(name));
+      if (form.name === name) setForm(EMPTY);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  const test = async () => {
+    setTesting(true);
+    setProbe(null);
+    setError(null);
+    try {
+      setProbe(await api.testEndpoint(form));
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setTesting(false);
+    }
+  };
+
+  const provider = PROVIDERS.find((p) => p.value === form.provider) ?? PROVIDERS[0];
+  return (
+    <section className="targets-screen">
+      <h2>Targets</h2>
+      <p className="muted">
+        Remote endpoints for experiments: any OpenAI-compatible server (OpenAI, vLLM, llama-server, Ollama, LM Studio…), Anthropic or
+        Gemini. Keys are never stored here: name the environment variable or keyring entry that holds one (Settings).
+      </p>
+      <table className="endpoints" data-testid="endpoints">
+        <thead>
+          <tr>
+            <th>name</th>
+            <th>provider</th>
+            <th>base URL</th>
+            <th>key variable</th>
+            <th>model</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {endpoints.map((e) => (
+            <tr key={e.name}>
+              <td>{e.name}</td>
+              <td>{e.provider}</td>
+              <td>{e.base_url}</td>
+              <td>{e.api_key_env ?? "—"}</td>
+              <td>{e.model ?? "—"}</td>
+              <td>
+                <button onClick={() => edit(e)}>Edit</button>
+                <button onClick={() => remove(e.name)}>Delete</button>
+              </td>
+            </tr>
+          ))}
+          {endpoints.length === 0 && (
+            <tr>
+              <td colSpan={6} className="muted">
+                no endpoints yet
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+
+      <div className="editor-card endpoint-form">
+        <label>
+          name <input value={form.name} onChange={(e) => setForm({ ...form, name: e.target.value })} aria-label="endpoint name" />
+        </label>
+        <label>
+          provider{" "}
+          <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.target.value })} aria-label="endpoint provider">
+            {PROVIDERS.map((p) => (
+              <option key={p.value} value={p.value}>
+                {p.label}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          base URL{" "}
+          <input
+            value={form.base_url}
+            placeholder={provider.placeholder}
+            onChange={(e) => setForm({ ...form, base_url: e.target.value })}
+            aria-label="endpoint base_url"
+          />
+        </label>
+        <label>
+          key variable{" "}
+          <input
+            value={form.api_key_env ?? ""}
+            placeholder="none (a local server)"
+            onChange={(e) => setForm({ ...form, api_key_env: e.target.value || null })}
+            aria-label="endpoint api_key_env"
+          />
+        </label>
+        <label>
+          model <input value={form.model ?? ""} onChange={(e) => setForm({ ...form, model: e.target.value || null })} aria-label="endpoint model" />
+        </label>
+        {form.provider === "openai" && (
+          <label>
+            <input type="checkbox" checked={form.include_usage} onChange={(e) => setForm({ ...form, include_usage: e.target.checked })} /> ask for
+            usage in the stream
+          </label>
+        )}
+        <div>
+          <button onClick={save} data-testid="save-endpoint">
+            Save
+          </button>
+          <button onClick={test} disabled={testing} data-testid="test-endpoint">
+            {testing ? "Testing…" : "Test connection"}
+          </button>
+        </div>
+      </div>
+
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+      {notice && !error && <p className="muted">{notice}</p>}
+      {probe && (
+        <div className="probe" data-testid="probe">
+          <p>
+            Connected in {(probe.latency_ms ?? 0).toFixed(0)} ms; {probe.models.length} model{probe.models.length === 1 ? "" : "s"} offered
+            {form.model ? (probe.model_listed ? `, ${form.model} among them` : `; ${form.model} is not among them`) : ""}.
+          </p>
+          <ul className="models-offered">
+            {probe.models.map((m) => (
+              <li key={m}>
+                <button className="link" onClick={() => setForm({ ...form, model: m })}>
+                  {m}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </section>
+  );
+}
