@@ -43,21 +43,14 @@ fn remote_with_key(variable: &str, key: &str) -> HttpRemote {
 }
 
 fn target(provider: ProviderKind, base_url: String) -> RemoteTarget {
-    RemoteTarget {
-        provider,
-        model: match provider {
-            ProviderKind::Openai => "gpt-4o-mini".into(),
-            ProviderKind::Anthropic => "claude-3-5-haiku-20241022".into(),
-            ProviderKind::Gemini => "gemini-2.0-flash".into(),
-        },
-        base_url,
-        api_key_env: None,
-        max_concurrency: 4,
-        requests_per_minute: None,
-        max_attempts: 1,
-        timeouts: Timeouts::default(),
-        include_usage: true,
-    }
+    let model = match provider {
+        ProviderKind::Openai => "gpt-4o-mini",
+        ProviderKind::Anthropic => "claude-3-5-haiku-20241022",
+        ProviderKind::Gemini => "gemini-2.0-flash",
+    };
+    let mut target = RemoteTarget::new(provider, model.into(), base_url, None);
+    target.max_attempts = 1;
+    target
 }
 
 fn chat(text: &str) -> RemoteJob {
@@ -233,7 +226,10 @@ fn a_raw_prompt_goes_to_the_completions_endpoint_and_llama_server_timings_are_ke
     let _turn = model_turn();
     let server =
         FakeProvider::start(|_, _| Reply::stream(fixture_events("llama-server-completions.sse"), 10, 5));
-    let target = target(ProviderKind::Openai, server.base_url());
+    let mut target = target(ProviderKind::Openai, server.base_url());
+    target
+        .extra_body
+        .insert("cache_prompt".into(), serde_json::Value::Bool(false));
     let mut remote = remote_with_key("UNUSED", "unused-key");
     let mut job = chat("");
     job.prompt = RenderedPrompt::Raw {
@@ -253,6 +249,11 @@ fn a_raw_prompt_goes_to_the_completions_endpoint_and_llama_server_timings_are_ke
     assert_eq!(
         seen.json()["prompt"],
         "Sentence: The Berlin Wall fell in 1989.\nJSON:"
+    );
+    assert_eq!(
+        seen.json()["cache_prompt"],
+        false,
+        "extra_body reaches the request"
     );
 }
 

@@ -114,7 +114,7 @@ cases: [{{vars: {{}}, expected: '{{\"city\": \"Berlin\", \"year\": 1989}}'}}]
 targets:
   - {{id: local, model: default, n_ctx: 2048, threads: 2, max_tokens: 24, stop: [\"\\n\"]}}
   - {{id: served, provider: openai, model: gemma-3-270m, base_url: 'http://127.0.0.1:{port}/v1',
-      max_concurrency: 1, max_tokens: 24, stop: [\"\\n\"]}}
+      max_concurrency: 1, max_tokens: 24, stop: [\"\\n\"], extra_body: {{cache_prompt: false}}}}
 repetitions: 3
 checks: [{{type: equals}}]
 ",
@@ -147,6 +147,9 @@ checks: [{{type: equals}}]
         let metrics = &run["metrics"];
         // usage and timings arrive only in llama-server's last chunk, and both are kept.
         assert_eq!(metrics["tokens_estimated"], false, "{run}");
+        // `extra_body: {cache_prompt: false}` turns llama-server's prompt cache off, so both
+        // targets evaluate the whole prompt every time.
+        assert_eq!(metrics["cached_tokens"], 0, "{run}");
         assert!(metrics["prompt_eval_ms"].as_f64().unwrap() > 0.0, "{run}");
         assert!(metrics["gen_eval_tokens"].as_u64().unwrap() > 0, "{run}");
         assert!(run["ttft_ms"].as_f64().unwrap() < run["latency_ms"].as_f64().unwrap());

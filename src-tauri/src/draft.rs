@@ -84,6 +84,8 @@ pub struct TargetDraft {
     pub max_attempts: Option<u32>,
     pub timeout: Option<TimeoutDraft>,
     pub include_usage: Option<bool>,
+    /// Fields added to every request body, as a JSON object; empty: none.
+    pub extra_body: String,
 }
 
 /// A remote target's time limits in seconds.
@@ -178,6 +180,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                         total: t.total,
                     }),
                     include_usage: t.include_usage,
+                    extra_body: t
+                        .extra_body
+                        .as_ref()
+                        .and_then(|b| serde_json::to_string(b).ok())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             repetitions: f.repetitions,
@@ -236,14 +243,8 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
         }
         let mut targets = Vec::with_capacity(d.targets.len());
         for (index, t) in d.targets.into_iter().enumerate() {
-            let price = if t.price.trim().is_empty() {
-                None
-            } else {
-                Some(
-                    serde_json::from_str(&t.price)
-                        .map_err(|e| AppError::new("bad_input", format!("targets[{index}].price: {e}")))?,
-                )
-            };
+            let price = optional_json(&format!("targets[{index}].price"), &t.price)?;
+            let extra_body = optional_json(&format!("targets[{index}].extra_body"), &t.extra_body)?;
             targets.push(TargetSpec {
                 id: t.id,
                 model: t.model,
@@ -274,6 +275,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                     total: t.total,
                 }),
                 include_usage: t.include_usage,
+                extra_body,
             });
         }
         let objective = optional_json("objective", &d.objective)?;

@@ -492,6 +492,8 @@ export type TargetDraft_Deserialize = {
 	max_attempts?: number | null,
 	timeout?: TimeoutDraft_Deserialize | null,
 	include_usage?: boolean | null,
+	/**  Fields added to every request body, as a JSON object; empty: none. */
+	extra_body: string,
 };
 
 export type TargetDraft_Serialize = {
@@ -524,6 +526,8 @@ export type TargetDraft_Serialize = {
 	max_attempts: number | null,
 	timeout: TimeoutDraft_Serialize | null,
 	include_usage: boolean | null,
+	/**  Fields added to every request body, as a JSON object; empty: none. */
+	extra_body: string,
 };
 
 /**  A remote target's time limits in seconds. */

@@ -211,6 +211,15 @@ export function ExperimentEditor({
                 />
               </label>
               <label>
+                extra body (JSON){" "}
+                <input
+                  value={t.extra_body}
+                  placeholder='{"cache_prompt": false}'
+                  onChange={(e) => setTargetField(i, { extra_body: e.target.value })}
+                  aria-label={`target ${t.id} extra_body`}
+                />
+              </label>
+              <label>
                 requests/min{" "}
                 <input
                   value={t.requests_per_minute ?? ""}
@@ -300,7 +309,17 @@ export function ExperimentEditor({
  * experiment file would refuse on this kind of target. */
 function providerChange(value: string): Partial<TargetDraft> {
   if (value === "local") {
-    return { provider: null, base_url: null, api_key_env: null, max_concurrency: null, requests_per_minute: null, max_attempts: null, timeout: null, include_usage: null };
+    return {
+      provider: null,
+      base_url: null,
+      api_key_env: null,
+      max_concurrency: null,
+      requests_per_minute: null,
+      max_attempts: null,
+      timeout: null,
+      include_usage: null,
+      extra_body: "",
+    };
   }
   return { provider: value, n_ctx: [], threads: [], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], chat_template: null };
 }

@@ -119,6 +119,10 @@ pub struct TargetSpec {
     /// servers reject the option, and then token counts are estimated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
+    /// Remote: fields added to every request body as given, for server-specific settings
+    /// (`{cache_prompt: false}` for llama-server, `{min_p: 0.05}` for vLLM…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_body: Option<serde_json::Map<String, serde_json::Value>>,
     /// Settings that take one value or a list to sweep; every combination makes its own config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n_ctx: Option<OneOrMany<u32>>,

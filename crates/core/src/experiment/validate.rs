@@ -245,6 +245,7 @@ fn target(
         ("max_attempts", spec.max_attempts.is_some()),
         ("timeout", spec.timeout.is_some()),
         ("include_usage", spec.include_usage.is_some()),
+        ("extra_body", spec.extra_body.is_some()),
     ];
     if let Some((field, _)) = remote_only.iter().find(|(_, given)| *given) {
         return Err(check.problem(
@@ -468,6 +469,16 @@ fn remote_target(
             }
         }
     }
+    let extra_body = spec.extra_body.unwrap_or_default();
+    if let Some(name) = extra_body
+        .keys()
+        .find(|k| remote::RESERVED_BODY_FIELDS.contains(&k.as_str()))
+    {
+        return Err(check.problem(
+            format!("{}.{name}", at("extra_body")),
+            "is set by Tradeoff from the variant and the target's own settings; set it there",
+        ));
+    }
     Ok(Target {
         id: spec.id,
         model: ModelRef {
@@ -494,6 +505,7 @@ fn remote_target(
             max_attempts,
             timeouts,
             include_usage: spec.include_usage.unwrap_or(true),
+            extra_body,
         }),
     })
 }

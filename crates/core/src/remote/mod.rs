@@ -105,6 +105,9 @@ pub struct RemoteTarget {
     pub timeouts: Timeouts,
     /// OpenAI-compatible servers: ask for usage in the stream.
     pub include_usage: bool,
+    /// Fields added to every request body (server-specific settings).
+    #[serde(default)]
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
 }
 
 impl RemoteTarget {
@@ -125,6 +128,7 @@ impl RemoteTarget {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             timeouts: Timeouts::default(),
             include_usage: true,
+            extra_body: serde_json::Map::new(),
         }
     }
 
@@ -169,6 +173,29 @@ pub fn key_variable(
         None => Ok(provider.default_key_variable(base_url).map(str::to_string)),
     }
 }
+
+/// Request fields `extra_body` may not set: Tradeoff decides them, and the measurement depends
+/// on them (the prompt, streaming, usage, the model and the sampling the file states).
+pub const RESERVED_BODY_FIELDS: [&str; 18] = [
+    "model",
+    "messages",
+    "prompt",
+    "stream",
+    "stream_options",
+    "system",
+    "contents",
+    "systemInstruction",
+    "generationConfig",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "top_k",
+    "seed",
+    "stop",
+    "stop_sequences",
+    "n",
+    "best_of",
+];
 
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 4;

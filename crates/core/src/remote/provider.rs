@@ -73,11 +73,18 @@ pub(crate) fn prepare(
     sampling: &Sampling,
     key: Option<&str>,
 ) -> (HttpRequest, Box<dyn StreamParser>) {
-    match target.provider {
+    let (mut request, parser) = match target.provider {
         ProviderKind::Openai => openai::prepare(target, prompt, sampling, key),
         ProviderKind::Anthropic => anthropic::prepare(target, prompt, sampling, key),
         ProviderKind::Gemini => gemini::prepare(target, prompt, sampling, key),
+    };
+    // Validation keeps reserved fields out of `extra_body`, so nothing Tradeoff set is replaced.
+    if let Value::Object(body) = &mut request.body {
+        for (name, value) in &target.extra_body {
+            body.entry(name.clone()).or_insert_with(|| value.clone());
+        }
     }
+    (request, parser)
 }
 
 /// Parses a `data:` payload as JSON, with a message that quotes the start of what came.
