@@ -672,3 +672,62 @@ repetitions: 100
     );
     assert_eq!(server.requests().len(), 1000);
 }
+
+#[test]
+fn a_hosted_model_without_a_price_is_priced_from_the_table_and_the_users_override_wins() {
+    let _turn = model_turn();
+    let server = FakeProvider::start(|_, _| Reply::stream(fixture_events("openai-chat.sse"), 0, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let file = write(
+        dir.path(),
+        "priced.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: v, user: 'x'}}]
+cases: [{{vars: {{}}}}]
+targets: [{{id: api, provider: openai, model: gpt-4o-mini-2024-07-18, base_url: '{}'}}]
+",
+            server.base_url()
+        ),
+    );
+    let cost_of_run = |home: &std::path::Path| {
+        let run = tradeoff()
+            .env("TRADEOFF_HOME", home)
+            .args(["run", "--json", "--db"])
+            .arg(&db)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+        let source = report["targets"][0]["price_source"].as_str().unwrap().to_string();
+        (report["runs"][0]["cost_usd"].as_f64().unwrap(), source)
+    };
+    // 61 input tokens at $0.15/M and 12 output tokens at $0.60/M (the built-in entry).
+    let (cost, source) = cost_of_run(&home);
+    assert!((cost - (61.0 * 0.15 + 12.0 * 0.60) / 1e6).abs() < 1e-12, "{cost}");
+    assert!(source.starts_with("built-in: openai gpt-4o-mini"), "{source}");
+
+    std::fs::write(
+        home.join("prices.json"),
+        r#"{"schema": 1, "models": [{"provider": "openai", "model": "gpt-4o-mini", "input_per_mtok": 1, "output_per_mtok": 2, "source": "our contract", "as_of": "2026-11"}]}"#,
+    )
+    .unwrap();
+    let (cost, source) = cost_of_run(&home);
+    assert!((cost - (61.0 + 24.0) / 1e6).abs() < 1e-12, "{cost}");
+    assert!(source.contains("our contract") && source.contains("prices.json"), "{source}");
+
+    std::fs::write(home.join("prices.json"), "{\"schema\": 1, \"models\": [").unwrap();
+    let broken = tradeoff()
+        .env("TRADEOFF_HOME", &home)
+        .args(["run", "--db"])
+        .arg(&db)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(stderr(&broken).contains("prices.json"), "{}", stderr(&broken));
+}

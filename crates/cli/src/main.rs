@@ -72,6 +72,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// The price table remote targets without a `price` use (built in, plus the data folder's prices.json).
+    Prices {
+        #[arg(long)]
+        json: bool,
+    },
     /// API keys of remote targets, kept in the OS keyring (the environment variable wins).
     Keys {
         #[command(subcommand)]
@@ -237,6 +242,7 @@ fn main() -> ExitCode {
             ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
         },
         Command::Plan { file, json } => commands::plan::plan(&file, json),
+        Command::Prices { json } => commands::prices::prices(json),
         Command::Keys { command } => match command {
             KeysCommand::Status { variables } => commands::keys::status(&variables),
             KeysCommand::Set { variable } => commands::keys::set(&variable),

@@ -21,6 +21,7 @@ pub mod matrix;
 pub mod memory;
 pub mod objective;
 pub mod paths;
+pub mod pricing;
 pub mod prompt;
 pub mod quantize;
 pub mod remote;

@@ -62,6 +62,14 @@ pub struct TargetInfo {
     pub n_gpu_layers: Vec<u32>,
     pub chat_template: String,
     pub loads: Vec<LoadRow>,
+    /// A remote target's API (no key: only the variable that holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<crate::remote::RemoteTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::cost::Price>,
+    /// Where the price came from when the target did not set it (the price table's entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -671,6 +679,27 @@ impl Report {
         }
         let _ = writeln!(md, "\n## Targets\n");
         for target in &self.targets {
+            if let Some(remote) = &target.remote {
+                let _ = writeln!(
+                    md,
+                    "- `{}`: {} at {}{}, max concurrency {}{}",
+                    target.id,
+                    remote.label(),
+                    remote.base_url,
+                    remote
+                        .api_key_env
+                        .as_deref()
+                        .map(|v| format!(" (key from {v})"))
+                        .unwrap_or_default(),
+                    remote.max_concurrency,
+                    target
+                        .price_source
+                        .as_deref()
+                        .map(|s| format!("; price from {}", escape_md(s)))
+                        .unwrap_or_default()
+                );
+                continue;
+            }
             let _ = writeln!(
                 md,
                 "- `{}`: {} (sha256 {}), threads {}, batch {}, KV cache {}, GPU layers {}, chat template {}",

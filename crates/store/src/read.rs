@@ -130,6 +130,9 @@ impl Store {
                 kv_type: spec.kv_type,
                 n_gpu_layers: spec.n_gpu_layers,
                 chat_template: spec.chat_template.to_string(),
+                remote: spec.remote,
+                price: spec.price,
+                price_source: spec.price_source,
             });
         }
         Ok(targets)

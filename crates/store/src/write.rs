@@ -81,7 +81,11 @@ impl Store {
                     position as i64,
                     target.id,
                     serde_json::to_string(target)?,
-                    target.model.path.to_string_lossy().into_owned(),
+                    // Where the model is: its file, or the API that serves it.
+                    target.remote.as_ref().map_or_else(
+                        || target.model.path.to_string_lossy().into_owned(),
+                        |r| r.base_url.clone()
+                    ),
                     model_sha256.get(position).cloned().flatten(),
                 ],
             )?;

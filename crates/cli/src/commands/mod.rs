@@ -2,6 +2,7 @@ pub mod bench;
 pub mod keys;
 pub mod models;
 pub mod plan;
+pub mod prices;
 pub mod quantize;
 pub mod report;
 pub mod run;

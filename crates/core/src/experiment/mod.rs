@@ -113,6 +113,10 @@ pub struct Target {
     /// sweeps are empty) and exactly one config per variant.
     #[serde(default)]
     pub remote: Option<crate::remote::RemoteTarget>,
+    /// Where `price` came from when the file did not give one: the price table's entry
+    /// (`built-in: openai gpt-4o-mini, $0.15/$0.60 per M tokens, https://…, as of 2025-06`).
+    #[serde(default)]
+    pub price_source: Option<String>,
 }
 
 fn default_kv_type() -> Vec<KvType> {

@@ -10,6 +10,7 @@ use super::{
     KvType, Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
 };
 use crate::paths;
+use crate::pricing::PriceTable;
 use crate::prompt::{template_fields, template_variables};
 use crate::remote::{
     self, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts,
@@ -353,6 +354,7 @@ fn target(
         sampling,
         price: spec.price,
         remote: None,
+        price_source: None,
     })
 }
 
@@ -479,6 +481,19 @@ fn remote_target(
             "is set by Tradeoff from the variant and the target's own settings; set it there",
         ));
     }
+    // A hosted model without a price of its own takes the price table's entry, recorded with
+    // the experiment so every cost can be traced to the price it used.
+    let (price, price_source) = match spec.price {
+        Some(price) => (Some(price), None),
+        None => {
+            let table = PriceTable::load()
+                .map_err(|e| check.problem(at("price"), format!("the price table cannot be read: {e}")))?;
+            match table.lookup(provider.as_str(), &model) {
+                Some(entry) => (Some(entry.price()), Some(entry.describe())),
+                None => (None, None),
+            }
+        }
+    };
     Ok(Target {
         id: spec.id,
         model: ModelRef {
@@ -494,7 +509,8 @@ fn remote_target(
         prefix_cache: Vec::new(),
         chat_template: ChatTemplateChoice::None,
         sampling,
-        price: spec.price,
+        price,
+        price_source,
         remote: Some(RemoteTarget {
             provider,
             model,

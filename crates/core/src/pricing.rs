@@ -1,0 +1,248 @@
+//! The price table: facts per hosted model (USD per million input, output and cached-input
+//! tokens, context window, source, date). A committed table (`data/prices.json`) ships with the
+//! binary; `<data folder>/prices.json` in the same format overrides or extends it. A target's own
+//! `price` wins over both; a remote target without one takes its model's entry, and the entry
+//! travels with the experiment, so a cost can always be traced to the price it used.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cost::Price;
+
+const BUILTIN: &str = include_str!("../data/prices.json");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceFile {
+    pub schema: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub models: Vec<PriceEntry>,
+}
+
+/// One model's prices as a fact with its origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceEntry {
+    /// `openai`, `anthropic` or `gemini`.
+    pub provider: String,
+    /// The model name, or its family without the date suffix (`claude-3-5-haiku` also prices
+    /// `claude-3-5-haiku-20241022`).
+    pub model: String,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u32>,
+    pub source: String,
+    /// When the price was read (`2025-06`).
+    pub as_of: String,
+    /// Where the entry came from: the built-in table or the user's file (set when loaded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl PriceEntry {
+    pub fn price(&self) -> Price {
+        Price {
+            input_per_mtok: Some(self.input_per_mtok),
+            output_per_mtok: Some(self.output_per_mtok),
+            cached_input_per_mtok: self.cached_input_per_mtok,
+            ..Price::default()
+        }
+    }
+
+    /// The entry in words, for reports: origin, model, prices, source and date.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}: {} {}, ${}/${} per M input/output tokens, {}, as of {}",
+            self.origin.as_deref().unwrap_or("price table"),
+            self.provider,
+            self.model,
+            self.input_per_mtok,
+            self.output_per_mtok,
+            self.source,
+            self.as_of
+        )
+    }
+
+    /// Whether this entry prices `model`: the same name, or a dated snapshot of it
+    /// (`gpt-4o-mini-2024-07-18`, `claude-3-5-haiku-20241022`).
+    fn prices(&self, provider: &str, model: &str) -> bool {
+        if self.provider != provider {
+            return false;
+        }
+        model == self.model
+            || model
+                .strip_prefix(self.model.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|rest| rest.starts_with("20") || rest == "latest")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PricingError {
+    #[error("{path}: cannot read the price file: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The built-in table with the user's entries applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceTable {
+    pub entries: Vec<PriceEntry>,
+    /// The override file, whether or not it exists.
+    pub overrides: PathBuf,
+}
+
+impl PriceTable {
+    /// The built-in table and `<data folder>/prices.json` when it exists.
+    pub fn load() -> Result<PriceTable, PricingError> {
+        PriceTable::load_with(&crate::paths::data_dir().join("prices.json"))
+    }
+
+    pub fn load_with(overrides: &Path) -> Result<PriceTable, PricingError> {
+        let mut entries = parse(BUILTIN, "built-in prices.json")?;
+        for entry in &mut entries {
+            entry.origin = Some("built-in".into());
+        }
+        if overrides.exists() {
+            let path = overrides.display().to_string();
+            let text = std::fs::read_to_string(overrides).map_err(|source| PricingError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            for mut entry in parse(&text, &path)? {
+                entry.origin = Some(path.clone());
+                match entries
+                    .iter_mut()
+                    .find(|e| e.provider == entry.provider && e.model == entry.model)
+                {
+                    Some(existing) => *existing = entry,
+                    None => entries.push(entry),
+                }
+            }
+        }
+        Ok(PriceTable {
+            entries,
+            overrides: overrides.to_path_buf(),
+        })
+    }
+
+    /// The entry for a provider's model; the most specific name wins.
+    pub fn lookup(&self, provider: &str, model: &str) -> Option<&PriceEntry> {
+        self.entries
+            .iter()
+            .filter(|e| e.prices(provider, model))
+            .max_by_key(|e| e.model.len())
+    }
+}
+
+fn parse(text: &str, path: &str) -> Result<Vec<PriceEntry>, PricingError> {
+    let invalid = |message: String| PricingError::Invalid {
+        path: path.to_string(),
+        message,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let file: PriceFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let inner = e.inner();
+        invalid(format!(
+            "line {}, column {}: {}: {inner}",
+            inner.line(),
+            inner.column(),
+            e.path()
+        ))
+    })?;
+    if file.schema != 1 {
+        return Err(invalid(format!(
+            "unsupported schema {}; this version reads schema 1",
+            file.schema
+        )));
+    }
+    for (index, entry) in file.models.iter().enumerate() {
+        let bad = [
+            ("input_per_mtok", Some(entry.input_per_mtok)),
+            ("output_per_mtok", Some(entry.output_per_mtok)),
+            ("cached_input_per_mtok", entry.cached_input_per_mtok),
+        ]
+        .into_iter()
+        .find(|(_, v)| v.is_some_and(|v| !(v.is_finite() && v >= 0.0)));
+        if let Some((field, value)) = bad {
+            return Err(invalid(format!(
+                "models[{index}].{field}: must be a number >= 0, found {}",
+                value.unwrap_or_default()
+            )));
+        }
+        if crate::remote::ProviderKind::parse(&entry.provider).is_none() {
+            return Err(invalid(format!(
+                "models[{index}].provider: `{}` is not openai, anthropic or gemini",
+                entry.provider
+            )));
+        }
+    }
+    Ok(file.models)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_table_loads_and_prices_dated_snapshots_of_a_model() {
+        let table = PriceTable::load_with(Path::new("/nonexistent/prices.json")).unwrap();
+        let mini = table.lookup("openai", "gpt-4o-mini-2024-07-18").unwrap();
+        assert_eq!(mini.model, "gpt-4o-mini");
+        assert_eq!(mini.input_per_mtok, 0.15);
+        // `gpt-4o` must not price `gpt-4o-mini`, and the most specific entry wins.
+        assert_eq!(
+            table.lookup("openai", "gpt-4o-mini").unwrap().model,
+            "gpt-4o-mini"
+        );
+        assert_eq!(table.lookup("openai", "gpt-4o").unwrap().model, "gpt-4o");
+        assert_eq!(
+            table
+                .lookup("anthropic", "claude-3-5-haiku-20241022")
+                .unwrap()
+                .model,
+            "claude-3-5-haiku"
+        );
+        assert!(table.lookup("openai", "my-finetune").is_none());
+        assert!(table.lookup("gemini", "gpt-4o").is_none(), "providers do not mix");
+    }
+
+    #[test]
+    fn the_users_file_overrides_and_extends_the_table_and_a_bad_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prices.json");
+        std::fs::write(
+            &path,
+            r#"{"schema": 1, "models": [
+  {"provider": "openai", "model": "gpt-4o-mini", "input_per_mtok": 0.1, "output_per_mtok": 0.5, "source": "our contract", "as_of": "2026-11"},
+  {"provider": "openai", "model": "qwen-farm", "input_per_mtok": 0.02, "output_per_mtok": 0.02, "source": "internal", "as_of": "2026-11"}
+]}"#,
+        )
+        .unwrap();
+        let table = PriceTable::load_with(&path).unwrap();
+        let mini = table.lookup("openai", "gpt-4o-mini").unwrap();
+        assert_eq!((mini.input_per_mtok, mini.source.as_str()), (0.1, "our contract"));
+        assert_eq!(mini.origin.as_deref(), Some(path.display().to_string().as_str()));
+        assert!(table.lookup("openai", "qwen-farm").is_some());
+
+        std::fs::write(
+            &path,
+            r#"{"schema": 1, "models": [{"provider": "openai", "model": "x", "input_per_mtok": -1, "output_per_mtok": 1, "source": "s", "as_of": "d"}]}"#,
+        )
+        .unwrap();
+        let error = PriceTable::load_with(&path).unwrap_err().to_string();
+        assert!(error.contains("models[0].input_per_mtok"), "{error}");
+        std::fs::write(&path, "{\"schema\": 1, \"models\": [{\"provider\": \"openai\"}]}").unwrap();
+        let error = PriceTable::load_with(&path).unwrap_err().to_string();
+        assert!(
+            error.contains("prices.json") && error.contains("line 1"),
+            "{error}"
+        );
+    }
+}
