@@ -562,7 +562,27 @@ checks: [{{type: json_valid}}]
         .output()
         .unwrap();
     assert!(winner.status.success(), "{}", stderr(&winner));
-    everything.push(std::fs::read_to_string(&winner_file).unwrap());
+    let winner_json = std::fs::read_to_string(&winner_file).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo_root().join("schemas/winner.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let exported: serde_json::Value = serde_json::from_str(&winner_json).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&exported)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "a remote winner follows the schema: {errors:?}"
+    );
+    assert!(exported["winner"]["settings"].is_null());
+    assert_eq!(
+        exported["winner"]["target"]["remote"]["api_key_env"],
+        "TRADEOFF_TEST_KEY"
+    );
+    everything.push(winner_json);
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
         everything.push(String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned());
@@ -718,7 +738,10 @@ targets: [{{id: api, provider: openai, model: gpt-4o-mini-2024-07-18, base_url: 
     .unwrap();
     let (cost, source) = cost_of_run(&home);
     assert!((cost - (61.0 + 24.0) / 1e6).abs() < 1e-12, "{cost}");
-    assert!(source.contains("our contract") && source.contains("prices.json"), "{source}");
+    assert!(
+        source.contains("our contract") && source.contains("prices.json"),
+        "{source}"
+    );
 
     std::fs::write(home.join("prices.json"), "{\"schema\": 1, \"models\": [").unwrap();
     let broken = tradeoff()
