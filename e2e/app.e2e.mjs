@@ -213,6 +213,21 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     const summary = await browser.$('[data-testid="summary-table"]');
     assert.match(await summary.getText(), /openai gpt-4o-mini/);
     await screenshot("remote-results.png");
+
+    // The decision: the winner card picks the only config and writes the winner file.
+    await (await browser.$('[data-testid="decide"]')).click();
+    const label = await browser.$('[data-testid="winner-label"]');
+    await label.waitForExist({ timeout: 20_000, timeoutMsg: "no winner was shown" });
+    assert.equal(await label.getText(), "json · fake · openai gpt-4o-mini");
+    await (await browser.$('[data-testid="export-winner"]')).click();
+    const wrote = await browser.$("p*=Wrote ");
+    await wrote.waitForExist({ timeout: 10_000 });
+    const winnerFile = (await wrote.getText()).replace(/^Wrote /, "").trim();
+    const exported = JSON.parse(fs.readFileSync(winnerFile, "utf8"));
+    assert.equal(exported.kind, "tradeoff.winner");
+    assert.equal(exported.winner.settings, null, "a remote winner has no local settings");
+    assert.equal(exported.winner.target.remote.provider, "openai");
+    await screenshot("winner.png");
   } finally {
     server.close();
   }

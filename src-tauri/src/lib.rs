@@ -2,6 +2,7 @@
 //! the engine (`tradeoff-core`, `tradeoff-store`); experiments run in a `tradeoff` child process
 //! (see `executor`). No business logic lives here.
 
+mod decision;
 mod draft;
 mod dto;
 mod endpoints;
@@ -20,6 +21,7 @@ use tradeoff_core::experiment::ExperimentFile;
 use tradeoff_core::export::export_config as export_config_of;
 use tradeoff_store::Store;
 
+use crate::decision::WinnerView;
 use crate::draft::ExperimentDraft;
 use crate::dto::{
     CellView, ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem,
@@ -297,27 +299,67 @@ async fn export_config(
         .with_store(move |store| {
             let id = i64::from(experiment_id);
             let export = export_config_of(&store.experiment(id)?, &store.report(id)?, config as usize)?;
-            let json = serde_json::to_string_pretty(&export)
-                .map_err(|e| AppError::new("io", format!("cannot encode the export: {e}")))?;
-            let target = PathBuf::from(&path);
-            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&target, json)?;
-            Ok(target.to_string_lossy().into_owned())
+            write_json(&path, &export)
         })
         .await
 }
 
-/// Where exports go by default.
+/// The config `objective` picks (JSON; empty: the experiment's own objective), with the
+/// runner-up, the margin and its interval, exclusions and the Pareto front.
 #[tauri::command]
 #[specta::specta]
-async fn default_export_path(experiment_id: u32, config: u32) -> Result<String, AppError> {
+async fn winner(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    objective: String,
+) -> Result<WinnerView, AppError> {
+    state
+        .with_store(move |store| {
+            let (export, config) = decision::winner_of(store, i64::from(experiment_id), &objective)?;
+            Ok(WinnerView::new(&export, config))
+        })
+        .await
+}
+
+/// Writes the winner file (`schemas/winner.schema.json`, as `tradeoff winner -o` writes it).
+#[tauri::command]
+#[specta::specta]
+async fn export_winner(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    objective: String,
+    path: String,
+) -> Result<String, AppError> {
+    state
+        .with_store(move |store| {
+            let (export, _) = decision::winner_of(store, i64::from(experiment_id), &objective)?;
+            write_json(&path, &export)
+        })
+        .await
+}
+
+/// Writes `value` as pretty JSON to `path` (creating its folder); returns the path written.
+fn write_json(path: &str, value: &impl serde::Serialize) -> Result<String, AppError> {
+    let json = serde_json::to_string_pretty(value)
+        .map_err(|e| AppError::new("io", format!("cannot encode {path}: {e}")))?;
+    let target = PathBuf::from(path);
+    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&target, format!("{json}\n"))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// Where exports go by default: a config's file, or with no config the winner file.
+#[tauri::command]
+#[specta::specta]
+async fn default_export_path(experiment_id: u32, config: Option<u32>) -> Result<String, AppError> {
     let dir = tradeoff_core::paths::data_dir().join("exports");
-    Ok(dir
-        .join(format!("experiment-{experiment_id}-config-{config}.json"))
-        .to_string_lossy()
-        .into_owned())
+    let name = match config {
+        Some(config) => format!("experiment-{experiment_id}-config-{config}.json"),
+        None => format!("experiment-{experiment_id}-winner.json"),
+    };
+    Ok(dir.join(name).to_string_lossy().into_owned())
 }
 
 /// Every command, for the app and for the bindings export. A macro because specta's
@@ -339,6 +381,8 @@ macro_rules! specta_builder_for {
             diff_runs,
             export_config,
             default_export_path,
+            winner,
+            export_winner,
             list_models,
             add_model_source,
             quantize_model,

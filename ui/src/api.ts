@@ -18,6 +18,7 @@ import type {
   QuantizeProgress_Deserialize,
   ResultsView_Serialize,
   RunOutcomeView_Serialize,
+  WinnerView_Serialize,
 } from "./bindings";
 
 export type AppError = AppError_Serialize;
@@ -34,6 +35,7 @@ export type ComparisonView = ComparisonView_Serialize;
 export type Endpoint = EndpointView_Serialize;
 export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
+export type Winner = WinnerView_Serialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -72,7 +74,8 @@ export const api = {
   runOutput: (runId: number) => unwrap<string>(commands.runOutput(runId)),
   diffRuns: (baseline: number, other: number, granularity: DiffGranularity) =>
     unwrap<DiffView>(commands.diffRuns(baseline, other, granularity)),
-  defaultExportPath: (experimentId: number, config: number) =>
+  /** A config's export file, or with `config` null the winner file. */
+  defaultExportPath: (experimentId: number, config: number | null) =>
     unwrap<string>(commands.defaultExportPath(experimentId, config)),
   exportConfig: (experimentId: number, config: number, path: string) =>
     unwrap<string>(commands.exportConfig(experimentId, config, path)),
@@ -83,6 +86,9 @@ export const api = {
     channel.onmessage = onEvent;
     return unwrap<string[]>(commands.quantizeModel(source, types, allowRequantize, channel));
   },
+  winner: (experimentId: number, objective: string) => unwrap<Winner>(commands.winner(experimentId, objective)),
+  exportWinner: (experimentId: number, objective: string, path: string) =>
+    unwrap<string>(commands.exportWinner(experimentId, objective, path)),
   listEndpoints: () => unwrap<Endpoint[]>(commands.listEndpoints()),
   saveEndpoint: (endpoint: Endpoint) => unwrap<Endpoint[]>(commands.saveEndpoint(endpoint)),
   deleteEndpoint: (name: string) => unwrap<Endpoint[]>(commands.deleteEndpoint(name)),

@@ -35,8 +35,15 @@ export const commands = {
 	diffRuns: (baselineRunId: number, otherRunId: number, granularity: DiffGranularity) => typedError<DiffView, AppError_Serialize>(__TAURI_INVOKE("diff_runs", { baselineRunId, otherRunId, granularity })),
 	/**  Writes one config (variant templates, target and settings, measured summary) as JSON. */
 	exportConfig: (experimentId: number, config: number, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_config", { experimentId, config, path })),
-	/**  Where exports go by default. */
-	defaultExportPath: (experimentId: number, config: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_export_path", { experimentId, config })),
+	/**  Where exports go by default: a config's file, or with no config the winner file. */
+	defaultExportPath: (experimentId: number, config: number | null) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_export_path", { experimentId, config })),
+	/**
+	 *  The config `objective` picks (JSON; empty: the experiment's own objective), with the
+	 *  runner-up, the margin and its interval, exclusions and the Pareto front.
+	 */
+	winner: (experimentId: number, objective: string) => typedError<WinnerView_Serialize, AppError_Serialize>(__TAURI_INVOKE("winner", { experimentId, objective })),
+	/**  Writes the winner file (`schemas/winner.schema.json`, as `tradeoff winner -o` writes it). */
+	exportWinner: (experimentId: number, objective: string, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_winner", { experimentId, objective, path })),
 	/**  The model library: the data folder's models and every registered file or folder. */
 	listModels: () => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_models")),
 	/**  Registers a GGUF file or a folder of them; returns the library. */
@@ -276,6 +283,11 @@ export type EndpointView_Serialize = {
 	include_usage: boolean,
 };
 
+export type ExcludedView = {
+	label: string,
+	reason: string,
+};
+
 export type ExperimentDraft = ExperimentDraft_Serialize | ExperimentDraft_Deserialize;
 
 export type ExperimentDraft_Deserialize = {
@@ -460,6 +472,24 @@ export type RunOutcomeView_Serialize = {
 	status: string,
 };
 
+export type RunnerUpView = RunnerUpView_Serialize | RunnerUpView_Deserialize;
+
+export type RunnerUpView_Deserialize = {
+	label: string,
+	/**  Winner minus runner-up, median latency, with its 95 % interval. */
+	latency: DifferenceView_Deserialize,
+	pass_rate_margin?: number | null,
+	cost_per_run_margin_usd?: number | null,
+};
+
+export type RunnerUpView_Serialize = {
+	label: string,
+	/**  Winner minus runner-up, median latency, with its 95 % interval. */
+	latency: DifferenceView_Serialize,
+	pass_rate_margin: number | null,
+	cost_per_run_margin_usd: number | null,
+};
+
 export type TargetDraft = TargetDraft_Serialize | TargetDraft_Deserialize;
 
 export type TargetDraft_Deserialize = {
@@ -573,6 +603,38 @@ export type VariantView = {
 	format: string,
 	/**  The templates, in order, labelled (`system: ...`, `user: ...` or the raw prompt). */
 	templates: string[],
+};
+
+export type WinnerView = WinnerView_Serialize | WinnerView_Deserialize;
+
+export type WinnerView_Deserialize = {
+	/**  The objective used, as JSON (the experiment's own unless one was given). */
+	objective: string,
+	/**  The winner's config index and label. */
+	config: number,
+	label: string,
+	runs: number,
+	pass_rate?: number | null,
+	latency_p95_ms?: number | null,
+	cost_per_1k_usd?: number | null,
+	runner_up?: RunnerUpView_Deserialize | null,
+	excluded: ExcludedView[],
+	pareto_front: string[],
+};
+
+export type WinnerView_Serialize = {
+	/**  The objective used, as JSON (the experiment's own unless one was given). */
+	objective: string,
+	/**  The winner's config index and label. */
+	config: number,
+	label: string,
+	runs: number,
+	pass_rate: number | null,
+	latency_p95_ms: number | null,
+	cost_per_1k_usd: number | null,
+	runner_up: RunnerUpView_Serialize | null,
+	excluded: ExcludedView[],
+	pareto_front: string[],
 };
 
 /* Tauri Specta runtime */

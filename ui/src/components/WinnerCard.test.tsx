@@ -1,0 +1,63 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { describe, expect, it } from "vitest";
+import type { Winner } from "../api";
+import { WinnerCard } from "./WinnerCard";
+
+const winner: Winner = {
+  objective: '{"constraints":["pass_rate >= 0.9"],"order":["cheapest","fastest"]}',
+  config: 0,
+  label: "fewshot · gemma · n_ctx 512",
+  runs: 8,
+  pass_rate: 1,
+  latency_p95_ms: 412.3,
+  cost_per_1k_usd: 0.0091,
+  runner_up: {
+    label: "fewshot · gemma · n_ctx 2048",
+    latency: { estimate_ms: -63, low_ms: -147, high_ms: 5, verdict: "no clear difference" },
+    pass_rate_margin: 0,
+    cost_per_run_margin_usd: -0.0000012,
+  },
+  excluded: [{ label: "bare · gemma · n_ctx 512", reason: "pass_rate 0.25 < 0.9" }],
+  pareto_front: ["fewshot · gemma · n_ctx 512"],
+};
+
+describe("WinnerCard", () => {
+  it("shows the winner with the runner-up's margin and interval, and exports the winner file", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      switch (cmd) {
+        case "default_export_path":
+          return "/data/exports/experiment-3-winner.json";
+        case "winner":
+          if ((args as { objective: string }).objective === "{bad") {
+            throw { code: "bad_input", message: "objective: key must be a string at line 1 column 2", details: null };
+          }
+          return winner;
+        case "export_winner":
+          return (args as { path: string }).path;
+        default:
+          throw new Error(cmd);
+      }
+    });
+    render(<WinnerCard experimentId={3} />);
+    fireEvent.change(screen.getByLabelText("winner objective"), { target: { value: "{bad" } });
+    fireEvent.click(screen.getByTestId("decide"));
+    expect((await screen.findByRole("alert")).textContent).toContain("objective: key must be a string");
+
+    fireEvent.change(screen.getByLabelText("winner objective"), { target: { value: "" } });
+    fireEvent.click(screen.getByTestId("decide"));
+    expect((await screen.findByTestId("winner-label")).textContent).toBe("fewshot · gemma · n_ctx 512");
+    const card = screen.getByTestId("winner").textContent ?? "";
+    expect(card).toContain("pass rate 100%");
+    expect(card).toContain("[-147, 5]");
+    expect(card).toContain("no clear difference");
+    expect(card).toContain("excluded bare · gemma · n_ctx 512: pass_rate 0.25 < 0.9");
+
+    await waitFor(() => expect((screen.getByLabelText("winner file") as HTMLInputElement).value).toBe("/data/exports/experiment-3-winner.json"));
+    fireEvent.click(screen.getByTestId("export-winner"));
+    expect(await screen.findByText("Wrote /data/exports/experiment-3-winner.json")).toBeTruthy();
+    expect(calls.find((c) => c.cmd === "export_winner")?.args).toMatchObject({ experimentId: 3, objective: "", path: "/data/exports/experiment-3-winner.json" });
+  });
+});
