@@ -265,6 +265,10 @@ pub struct ResultsView {
     /// Runs recorded so far (all repetitions); the cells themselves load page by page.
     pub recorded_runs: u32,
     pub warnings: Vec<String>,
+    /// Indices of the configs no other config beats on quality, cost and p95 latency at once.
+    pub pareto_front: Vec<u32>,
+    /// Every successful single-stream run's latency, per config (the latency distributions).
+    pub latencies_ms: Vec<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, Type)]

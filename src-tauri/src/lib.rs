@@ -19,6 +19,7 @@ use tauri_specta::{Builder, collect_commands};
 use tradeoff_core::diff::{Granularity, diff};
 use tradeoff_core::experiment::ExperimentFile;
 use tradeoff_core::export::export_config as export_config_of;
+use tradeoff_core::objective::{Objective, decide};
 use tradeoff_store::Store;
 
 use crate::decision::WinnerView;
@@ -199,6 +200,13 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
                 cases: experiment.cases.iter().map(|c| c.id.clone()).collect(),
                 recorded_runs: report.runs.len() as u32,
                 warnings: report.distinct_warnings(),
+                // The front of the trade-off itself: no constraints, every config with a run.
+                pareto_front: decide(&report, &Objective::default())
+                    .map(|d| d.pareto_front.iter().map(|&i| i as u32).collect())
+                    .unwrap_or_default(),
+                latencies_ms: (0..report.configs.len())
+                    .map(|i| report.samples(i, |m| m.batch_sequences.is_none().then_some(m.latency_ms)))
+                    .collect(),
             })
         })
         .await

@@ -15,6 +15,7 @@ import { ExperimentList } from "./components/ExperimentList";
 import { ModelsScreen } from "./components/ModelsScreen";
 import { SettingsScreen } from "./components/SettingsScreen";
 import { TargetsScreen } from "./components/TargetsScreen";
+import { TradeoffCharts } from "./components/TradeoffCharts";
 import { WinnerCard } from "./components/WinnerCard";
 import { ResultsGrid } from "./components/ResultsGrid";
 import { nextProgress, RunProgress, type Progress } from "./components/RunProgress";
@@ -302,6 +303,7 @@ export default function App() {
               </div>
             ))}
             <SummaryTable configs={results.configs} comparisons={shownComparisons} baseline={baseline} onExport={exportConfig} />
+            <TradeoffCharts results={results} />
             <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />
             {selected.length === 2 && (
               <SideBySide

@@ -446,6 +446,10 @@ export type ResultsView_Deserialize = {
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
 	warnings: string[],
+	/**  Indices of the configs no other config beats on quality, cost and p95 latency at once. */
+	pareto_front: number[],
+	/**  Every successful single-stream run's latency, per config (the latency distributions). */
+	latencies_ms: ((number | null)[])[],
 };
 
 export type ResultsView_Serialize = {
@@ -458,6 +462,10 @@ export type ResultsView_Serialize = {
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
 	warnings: string[],
+	/**  Indices of the configs no other config beats on quality, cost and p95 latency at once. */
+	pareto_front: number[],
+	/**  Every successful single-stream run's latency, per config (the latency distributions). */
+	latencies_ms: ((number | null)[])[],
 };
 
 export type RunOutcomeView = RunOutcomeView_Serialize | RunOutcomeView_Deserialize;

@@ -52,6 +52,8 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
     cases,
     recorded_runs: configs * cases.length,
     warnings: [],
+    pareto_front: [0],
+    latencies_ms: Array.from({ length: configs }, (_, index) => [100 + index * 50, 110 + index * 50]),
   };
 }
 

@@ -1,0 +1,108 @@
+import { CartesianGrid, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from "recharts";
+import type { ResultsView } from "../api";
+import { configLabel } from "../format";
+
+const FRONT = "#1f6fb2";
+const OTHER = "#9aa5b1";
+
+/** The two pictures of a trade-off: quality against cost (p95 latency as the bubble size, the
+ * Pareto front highlighted), and every run's latency per config. */
+export function TradeoffCharts({ results }: { results: ResultsView }) {
+  return (
+    <details className="charts" open data-testid="charts">
+      <summary>Charts</summary>
+      <div className="charts-row">
+        <ParetoChart results={results} />
+        <LatencyChart results={results} />
+      </div>
+    </details>
+  );
+}
+
+function ParetoChart({ results }: { results: ResultsView }) {
+  const configs = results.configs;
+  const hasCost = configs.some((c) => c.cost_per_1k_usd != null);
+  if (!configs.some((c) => c.pass_rate != null)) {
+    return <p className="muted chart-note">Quality against cost needs checks: add checks to the experiment to plot it.</p>;
+  }
+  const front = new Set(results.pareto_front);
+  const point = (c: (typeof configs)[number]) => ({
+    label: configLabel(c),
+    x: hasCost ? c.cost_per_1k_usd : c.latency_p95_ms,
+    y: c.pass_rate == null ? null : c.pass_rate * 100,
+    z: c.latency_p95_ms ?? 0,
+    text: [
+      `pass rate ${((c.pass_rate ?? 0) * 100).toFixed(0)}%`,
+      c.cost_per_1k_usd == null ? null : `$${c.cost_per_1k_usd.toFixed(4)} per 1k`,
+      c.latency_p95_ms == null ? null : `p95 ${c.latency_p95_ms.toFixed(0)} ms`,
+    ]
+      .filter(Boolean)
+      .join(" · "),
+  });
+  const plotted = configs.filter((c) => c.pass_rate != null && (hasCost ? c.cost_per_1k_usd != null : c.latency_p95_ms != null));
+  const onFront = plotted.filter((c) => front.has(c.index)).map(point);
+  const others = plotted.filter((c) => !front.has(c.index)).map(point);
+  return (
+    <figure className="chart" data-testid="pareto-chart">
+      <figcaption>
+        Pass rate against {hasCost ? "cost per 1,000 requests (bubble: p95 latency)" : "p95 latency (no prices)"}; Pareto front in blue
+      </figcaption>
+      <ScatterChart width={460} height={280} margin={{ top: 10, right: 20, bottom: 30, left: 10 }}>
+        <CartesianGrid strokeDasharray="3 3" />
+        <XAxis
+          type="number"
+          dataKey="x"
+          name={hasCost ? "$ per 1k requests" : "p95 latency (ms)"}
+          label={{ value: hasCost ? "$ per 1k requests" : "p95 latency (ms)", position: "bottom" }}
+          domain={["auto", "auto"]}
+        />
+        <YAxis type="number" dataKey="y" name="pass rate (%)" unit="%" domain={[0, 100]} />
+        <ZAxis type="number" dataKey="z" name="p95 latency (ms)" range={hasCost ? [40, 400] : [80, 80]} />
+        <Tooltip content={<PointTooltip />} />
+        <Scatter name="Pareto front" data={onFront} fill={FRONT} />
+        <Scatter name="others" data={others} fill={OTHER} />
+      </ScatterChart>
+    </figure>
+  );
+}
+
+function LatencyChart({ results }: { results: ResultsView }) {
+  // A strip per config; points spread sideways by a fixed pattern so equal latencies stay visible.
+  const points = results.latencies_ms.flatMap((samples, index) =>
+    samples.flatMap((latency, i) => (latency == null ? [] : [{
+      x: index + (((i * 37) % 21) - 10) / 40,
+      y: latency,
+      label: configLabel(results.configs[index]),
+      text: `${latency.toFixed(0)} ms`,
+    }])),
+  );
+  return (
+    <figure className="chart" data-testid="latency-chart">
+      <figcaption>Latency of every run, per config (successful single-stream runs)</figcaption>
+      <ScatterChart width={460} height={280} margin={{ top: 10, right: 20, bottom: 30, left: 10 }}>
+        <CartesianGrid strokeDasharray="3 3" />
+        <XAxis
+          type="number"
+          dataKey="x"
+          domain={[-0.5, results.configs.length - 0.5]}
+          ticks={results.configs.map((c) => c.index)}
+          tickFormatter={(v: number) => `#${v + 1}`}
+          label={{ value: "config (summary row)", position: "bottom" }}
+        />
+        <YAxis type="number" dataKey="y" name="latency" unit=" ms" />
+        <Tooltip content={<PointTooltip />} />
+        <Scatter name="runs" data={points} fill={FRONT} fillOpacity={0.5} />
+      </ScatterChart>
+    </figure>
+  );
+}
+
+function PointTooltip({ active, payload }: { active?: boolean; payload?: { payload: { label: string; text: string } }[] }) {
+  if (!active || !payload?.length) return null;
+  const p = payload[0].payload;
+  return (
+    <div className="chart-tooltip">
+      {p.label}: {p.text}
+    </div>
+  );
+}
