@@ -754,3 +754,23 @@ targets: [{{id: api, provider: openai, model: gpt-4o-mini-2024-07-18, base_url: 
     assert_eq!(broken.status.code(), Some(2));
     assert!(stderr(&broken).contains("prices.json"), "{}", stderr(&broken));
 }
+
+#[test]
+fn a_response_that_never_ends_a_line_is_cut_off_instead_of_filling_memory() {
+    let _turn = model_turn();
+    let server = FakeProvider::start(|_, _| Reply::Stream {
+        events: vec!["data: {\"choices\": [{\"delta\": {\"content\": \"x\"}}]}".into()],
+        first: Duration::ZERO,
+        gap: Duration::ZERO,
+        end: End::Flood,
+    });
+    let mut target = target(ProviderKind::Openai, server.base_url());
+    target.timeouts.total_s = 60.0;
+    let mut remote = remote_with_key("UNUSED", "unused-key");
+    let start = Instant::now();
+    let result = &run(&mut remote, &target, vec![chat("x")])[0];
+    let error = result.outcome.as_ref().unwrap_err();
+    assert_eq!(error.class, ErrorClass::BadResponse, "{error}");
+    assert!(error.message.contains("lines 1 MiB"), "{error}");
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+}

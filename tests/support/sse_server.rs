@@ -49,6 +49,8 @@ pub enum End {
     Stall,
     /// The last event is repeated every `Duration`, forever.
     Repeat(Duration),
+    /// Bytes without a line break, as fast as the connection takes them, forever.
+    Flood,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,11 @@ fn answer(
                     }
                     End::Stall => {
                         tx.closed().await;
+                    }
+                    End::Flood => {
+                        let block = Bytes::from(vec![b'a'; 1 << 20]);
+                        while tx.send(Ok(block.clone())).await.is_ok() {}
+                        return;
                     }
                     End::Repeat(every) => {
                         let last = events.last().cloned().unwrap_or_default();

@@ -421,6 +421,10 @@ fn local_settings_on_a_remote_target_and_remote_settings_on_a_local_one_are_refu
     )));
     assert_eq!(p.field.as_deref(), Some("targets[0].timeout.total"));
     let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: openai, model: m, timeout: {{first_token: 1e30}}}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].timeout.first_token"));
+    let p = problem(yaml(&format!(
         "{REMOTE}  - {{id: r, provider: openai, model: m, extra_body: {{cache_prompt: false, stream: false}}}}\n"
     )));
     assert_eq!(p.field.as_deref(), Some("targets[0].extra_body.stream"));

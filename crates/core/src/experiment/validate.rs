@@ -18,6 +18,9 @@ use crate::remote::{
 
 pub const SUPPORTED_SCHEMA: u32 = 1;
 
+/// A remote time limit beyond a day is a typo, not a setting.
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+
 struct Checker<'a> {
     origin: &'a str,
 }
@@ -461,10 +464,10 @@ fn remote_target(
             ("total", given.total, &mut timeouts.total_s),
         ] {
             if let Some(seconds) = value {
-                if !(seconds.is_finite() && seconds > 0.0) {
+                if !(seconds.is_finite() && seconds > 0.0 && seconds <= MAX_TIMEOUT_S) {
                     return Err(check.problem(
                         format!("{}.{field}", at("timeout")),
-                        format!("must be a number of seconds > 0, found {seconds}"),
+                        format!("must be a number of seconds in (0, {MAX_TIMEOUT_S}], found {seconds}"),
                     ));
                 }
                 *slot = seconds;

@@ -30,6 +30,20 @@ pub struct CallReport {
 /// How long to wait for the server to close a response after its end marker.
 const DRAIN_AFTER_END: Duration = Duration::from_millis(100);
 
+/// A streamed response larger than this is not a model's answer, nor an event line longer
+/// than this one of its chunks.
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
+const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Why the response body stopped.
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error(transparent)]
+    Http(reqwest::Error),
+    #[error("the response is too large")]
+    TooLarge,
+}
+
 /// Error bodies are read up to this size: enough for any provider's message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -143,7 +157,29 @@ pub async fn call_once(
         });
 
     let mut state = StreamState::default();
-    let mut events = response.bytes_stream().eventsource();
+    // A server that never ends a line would otherwise grow the parser's buffer (and its
+    // rescanning, which is quadratic) until the total timeout: lines are cut off at
+    // MAX_LINE_BYTES and whole responses at MAX_RESPONSE_BYTES.
+    let mut received = 0usize;
+    let mut since_line_break = 0usize;
+    let mut events = response
+        .bytes_stream()
+        .map(move |chunk| match chunk {
+            Err(error) => Err(BodyError::Http(error)),
+            Ok(bytes) => {
+                received += bytes.len();
+                since_line_break = match bytes.iter().rposition(|&b| b == b'\n') {
+                    Some(at) => bytes.len() - at - 1,
+                    None => since_line_break + bytes.len(),
+                };
+                if received > MAX_RESPONSE_BYTES || since_line_break > MAX_LINE_BYTES {
+                    Err(BodyError::TooLarge)
+                } else {
+                    Ok(bytes)
+                }
+            }
+        })
+        .eventsource();
     let ended: Result<(), (ErrorClass, String)> = loop {
         let deadline = if state.first_token.is_none() {
             first_token_deadline
@@ -176,7 +212,17 @@ pub async fn call_once(
                     "the stream ended before the response was complete".into(),
                 ));
             }
-            Some(Err(EventStreamError::Transport(error))) => {
+            Some(Err(EventStreamError::Transport(BodyError::TooLarge))) => {
+                break Err((
+                    ErrorClass::BadResponse,
+                    format!(
+                        "the response exceeded {} MiB, or one of its lines {} MiB",
+                        MAX_RESPONSE_BYTES >> 20,
+                        MAX_LINE_BYTES >> 20
+                    ),
+                ));
+            }
+            Some(Err(EventStreamError::Transport(BodyError::Http(error)))) => {
                 break Err((
                     ErrorClass::StreamBroken,
                     format!("the stream broke: {}", error_chain(&error)),

@@ -74,15 +74,18 @@ pub(crate) fn body_message(body: &str) -> String {
 /// an HTTP date.
 pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap, now: SystemTime) -> Option<Duration> {
     let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok())
-        && ms.is_finite()
-        && ms >= 0.0
+    // A value too large for a Duration is a wait longer than any retry is worth waiting for:
+    // `Duration::MAX` (never retried), not a panic.
+    let seconds = |s: f64| (s >= 0.0).then(|| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX));
+    if let Some(wait) = text("retry-after-ms")
+        .and_then(|v| v.parse::<f64>().ok())
+        .and_then(|ms| seconds(ms / 1000.0))
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        return Some(wait);
     }
     let value = text("retry-after")?;
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    if let Ok(parsed) = value.parse::<f64>() {
+        return seconds(parsed);
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
@@ -127,6 +130,12 @@ mod tests {
         headers.insert("retry-after-ms", HeaderValue::from_static("150"));
         assert_eq!(retry_after(&headers, now), Some(Duration::from_millis(150)));
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        // Absurd values from a broken server are waits too long to retry, never a crash.
+        let mut absurd = HeaderMap::new();
+        absurd.insert("retry-after", HeaderValue::from_static("1e300"));
+        assert_eq!(retry_after(&absurd, now), Some(Duration::MAX));
+        absurd.insert("retry-after", HeaderValue::from_static("-5"));
+        assert_eq!(retry_after(&absurd, now), None);
     }
 
     #[test]
