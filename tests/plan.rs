@@ -56,3 +56,49 @@ targets: [{{id: t, model: default, n_ctx: [128, 512], max_tokens: 64, stop: [\"\
         );
     }
 }
+
+#[test]
+fn a_hosted_model_is_planned_with_estimated_tokens_its_context_window_and_table_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "hosted.yaml",
+        "schema: 1
+variants: [{id: v, system: 'Answer with JSON.', user: '{{ text }}'}]
+cases: [{id: short, vars: {text: 'The Berlin Wall fell in 1989.'}}]
+targets: [{id: api, provider: openai, model: gpt-4o-mini, max_tokens: 100}]
+repetitions: 2
+",
+    );
+    let out = tradeoff()
+        .env("TRADEOFF_HOME", dir.path())
+        .args(["plan", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let cell = &plan["cells"][0];
+    // "Answer with JSON.\n\nThe Berlin Wall fell in 1989." is 48 characters: about 12 tokens.
+    assert_eq!(cell["input_tokens"], 12);
+    assert_eq!(cell["tokens_estimated"], true);
+    assert_eq!(cell["n_ctx"], 128000, "the context window from the price table");
+    assert_eq!(cell["fits_context"], true);
+    let bound = (12.0 * 0.15 + 100.0 * 0.60) / 1e6;
+    assert!(
+        (cell["max_token_cost_usd"].as_f64().unwrap() - bound).abs() < 1e-12,
+        "{cell}"
+    );
+    assert!((plan["max_token_cost_usd"].as_f64().unwrap() - 2.0 * bound).abs() < 1e-12);
+    let table = tradeoff()
+        .env("TRADEOFF_HOME", dir.path())
+        .arg("plan")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&table.stdout).contains("~12"),
+        "{}",
+        String::from_utf8_lossy(&table.stdout)
+    );
+}

@@ -437,8 +437,9 @@ fn finish_reason(reason: &str) -> Option<FinishReason> {
     }
 }
 
-/// About four characters per token: the usual rule for English text with BPE tokenizers.
-fn estimate_tokens(text: &str) -> u32 {
+/// About four characters per token: the usual rule for English text with BPE tokenizers. Used
+/// where no tokenizer of the model is at hand, and always labelled as an estimate.
+pub fn estimate_tokens(text: &str) -> u32 {
     u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)
 }
 
