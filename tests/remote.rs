@@ -774,3 +774,74 @@ fn a_response_that_never_ends_a_line_is_cut_off_instead_of_filling_memory() {
     assert!(error.message.contains("lines 1 MiB"), "{error}");
     assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }
+
+#[test]
+fn a_cache_hit_returns_the_stored_output_is_labelled_and_stays_out_of_the_statistics() {
+    let _turn = model_turn();
+    let server = FakeProvider::start(|_, _| Reply::stream(fixture_events("openai-chat.sse"), 20, 5));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let experiment = |mode: &str| {
+        write(
+            dir.path(),
+            &format!("{mode}.yaml"),
+            &format!(
+                "schema: 1
+variants: [{{id: v, user: '{{{{ n }}}}'}}]
+cases: [{{vars: {{n: one}}}}, {{vars: {{n: two}}}}]
+targets: [{{id: api, provider: openai, model: m, base_url: '{}', price: {{input_per_mtok: 1, output_per_mtok: 2}}}}]
+cache: {mode}
+",
+                server.base_url()
+            ),
+        )
+    };
+    let run = |file: &std::path::Path| {
+        let out = tradeoff()
+            .args(["run", "--json", "--db"])
+            .arg(&db)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = run(&experiment("read_write"));
+    assert_eq!(server.requests().len(), 2);
+    let second = run(&experiment("read_write"));
+    assert_eq!(server.requests().len(), 2, "answered from the cache, no request");
+    for (hit, original) in second["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(first["runs"].as_array().unwrap())
+    {
+        assert_eq!(hit["cache_hit"], true);
+        assert_eq!(hit["output"], original["output"]);
+        assert_eq!(hit["cost_usd"], 0.0);
+        assert_eq!(hit["cache_saved_usd"], original["cost_usd"]);
+    }
+    let config = &second["configs"][0];
+    assert_eq!(config["cache_hits"], 2);
+    assert!(
+        config["latency_p50_ms"].is_null(),
+        "no measured run, no latency statistic: {config}"
+    );
+    assert!(config["cost_per_run_usd"].is_null());
+    let saved = config["cache_saved_usd"].as_f64().unwrap();
+    assert!((saved - 2.0 * (61.0 + 24.0) / 1e6).abs() < 1e-12, "{saved}");
+    // The first experiment's statistics are untouched by the second's hits.
+    let again = tradeoff()
+        .args(["report", "1", "--format", "json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(
+        again["configs"][0]["latency_p50_ms"],
+        first["configs"][0]["latency_p50_ms"]
+    );
+
+    run(&experiment("refresh"));
+    assert_eq!(server.requests().len(), 4, "refresh calls the server again");
+}

@@ -24,6 +24,8 @@ pub struct ExperimentDraft {
     pub checks: String,
     /// The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none.
     pub objective: String,
+    /// The response cache: `off`, `read_write` or `refresh`; `None`: off.
+    pub cache: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -138,6 +140,7 @@ impl From<ExperimentFile> for ExperimentDraft {
                 })
                 .collect(),
             checks: checks_text(&f.checks),
+            cache: f.cache,
             objective: f
                 .objective
                 .as_ref()
@@ -283,6 +286,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
             schema: 1,
             checks,
             objective,
+            cache: d.cache.filter(|c| !c.trim().is_empty() && c != "off"),
             targets,
             name: d.name,
             description: d.description,

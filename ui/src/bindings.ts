@@ -301,6 +301,8 @@ export type ExperimentDraft_Deserialize = {
 	checks: string,
 	/**  The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none. */
 	objective: string,
+	/**  The response cache: `off`, `read_write` or `refresh`; `None`: off. */
+	cache?: string | null,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -314,6 +316,8 @@ export type ExperimentDraft_Serialize = {
 	checks: string,
 	/**  The objective as JSON (`{"constraints": [...], "order": [...]}`); empty: none. */
 	objective: string,
+	/**  The response cache: `off`, `read_write` or `refresh`; `None`: off. */
+	cache: string | null,
 };
 
 export type ExperimentItem = {

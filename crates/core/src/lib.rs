@@ -6,6 +6,7 @@
 //! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
 
 pub mod bench;
+pub mod cache;
 pub mod checks;
 pub mod compare;
 pub mod cost;

@@ -121,6 +121,11 @@ pub struct RunRow {
     /// Remote runs: every attempt the run took.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<crate::remote::Attempt>,
+    /// Answered from the response cache (its latency is the original run's, for reference).
+    #[serde(default)]
+    pub cache_hit: bool,
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
 }
 
 impl RunRow {
@@ -159,6 +164,8 @@ impl RunRow {
             warnings,
             metrics,
             attempts: Vec::new(),
+            cache_hit: false,
+            cache_saved_usd: None,
         }
     }
 }
@@ -241,6 +248,14 @@ pub struct ConfigSummary {
     /// Measured: p50 TTFT of the same config without prefix caching minus this config's, when
     /// the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
+    /// Runs answered from the response cache (outside every speed and cost statistic above),
+    /// and the time and money their original runs took.
+    #[serde(default)]
+    pub cache_hits: usize,
+    #[serde(default)]
+    pub cache_saved_ms: Option<f64>,
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
 }
 
 /// Summarizes runs per config, in the order of `configs`. `with_outputs` says whether the runs
@@ -265,8 +280,12 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 .map(Vec::as_slice)
                 .unwrap_or_default();
             let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.error.is_none()).collect();
-            let values =
-                |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> { ok.iter().filter_map(|r| f(r)).collect() };
+            // Cache hits made no call: their outputs count for quality, never for speed or cost.
+            let hits: Vec<&RunRow> = ok.iter().copied().filter(|r| r.cache_hit).collect();
+            let measured: Vec<&RunRow> = ok.iter().copied().filter(|r| !r.cache_hit).collect();
+            let values = |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> {
+                measured.iter().filter_map(|r| f(r)).collect()
+            };
             let latency = values(|r| r.latency_ms);
             let mut summary = ConfigSummary {
                 variant: key.variant.clone(),
@@ -286,8 +305,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 gen_tokens_per_s_mean: mean(&values(|r| r.gen_tokens_per_s)),
                 input_tokens_mean: mean(&values(|r| r.input_tokens.map(f64::from))),
                 output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
-                kv_cache_bytes: ok.iter().find_map(|r| r.kv_cache_bytes),
-                peak_rss_bytes_max: ok.iter().filter_map(|r| r.peak_rss_bytes).max(),
+                kv_cache_bytes: measured.iter().find_map(|r| r.kv_cache_bytes),
+                peak_rss_bytes_max: measured.iter().filter_map(|r| r.peak_rss_bytes).max(),
                 pass_rate: pass_rate(mine),
                 score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
                 consistency_similarity: None,
@@ -296,14 +315,17 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 cost_per_1k_usd: mean(&values(|r| r.cost_usd)).map(|c| c * 1000.0),
                 model_load_ms: None,
                 context_create_ms: None,
-                aggregate_tokens_per_s: aggregate_tokens_per_s(&ok),
-                warm_runs: ok
+                aggregate_tokens_per_s: aggregate_tokens_per_s(&measured),
+                warm_runs: measured
                     .iter()
                     .filter(|r| r.cached_tokens.is_some_and(|c| c > 0))
                     .count(),
                 cached_tokens_mean: mean(&values(|r| r.cached_tokens.map(f64::from))),
-                ttft_saved_ms_estimate: ttft_saved_ms_estimate(&ok),
+                ttft_saved_ms_estimate: ttft_saved_ms_estimate(&measured),
                 ttft_p50_saved_vs_cold_ms: None,
+                cache_hits: hits.len(),
+                cache_saved_ms: (!hits.is_empty()).then(|| hits.iter().filter_map(|r| r.latency_ms).sum()),
+                cache_saved_usd: hits.iter().filter_map(|r| r.cache_saved_usd).reduce(|a, b| a + b),
             };
             if with_outputs {
                 (summary.consistency_similarity, summary.consistency_exact_rate) = consistency(&ok);
@@ -541,6 +563,7 @@ impl Report {
             .iter()
             .filter(|r| {
                 r.error.is_none()
+                    && !r.cache_hit
                     && r.variant == config.variant
                     && r.target == config.target
                     && r.settings == config.settings

@@ -279,6 +279,13 @@ pub struct RunRecord {
     /// Remote runs: every attempt it took (empty for local runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<crate::remote::Attempt>,
+    /// The answer came from the response cache: no call was made, the metrics are the
+    /// original run's, and the run stays out of latency, throughput and cost statistics.
+    #[serde(default)]
+    pub cache_hit: bool,
+    /// A cache hit: what the original run cost, saved this time.
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
 }
 
 impl RunRecord {

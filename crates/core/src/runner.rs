@@ -1,11 +1,13 @@
 //! The runner: executes a plan against an engine and hands every finished run to a sink the
 //! moment it finishes, so an interrupted experiment keeps every run that completed.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{CachedRun, cache_key};
 use crate::checks::{self, Subject};
 use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
@@ -31,6 +33,16 @@ pub struct LoadEvent {
 pub trait RunSink {
     fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError>;
     fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError>;
+
+    /// The response cache's answer for `key` (see `tradeoff_core::cache`); none by default.
+    fn cached(&mut self, _key: &str) -> Result<Option<CachedRun>, SinkError> {
+        Ok(None)
+    }
+
+    /// Stores a finished run's answer under `key`.
+    fn remember(&mut self, _key: &str, _run: &RunRecord) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,6 +109,7 @@ pub fn run_experiment(
         cancel,
         total: plan.total_runs(),
         done: 0,
+        cache_keys: HashMap::new(),
     };
     for group in &plan.groups {
         if cancel.load(Ordering::Relaxed) {
@@ -127,6 +140,8 @@ struct Execution<'a> {
     cancel: &'a AtomicBool,
     total: usize,
     done: usize,
+    /// The cache key of every run that went to the model, to store its answer when it finishes.
+    cache_keys: HashMap<(usize, usize, u32), String>,
 }
 
 impl Execution<'_> {
@@ -144,7 +159,51 @@ impl Execution<'_> {
             checks: Vec::new(),
             cost_usd: None,
             attempts: Vec::new(),
+            cache_hit: false,
+            cache_saved_usd: None,
         }
+    }
+
+    /// Records the runs the response cache answers and returns the others, in order. With the
+    /// cache off every run is returned.
+    fn serve_from_cache(&mut self, group: &ContextGroup) -> Result<Vec<PlannedRun>, RunnerError> {
+        let mode = self.experiment.cache;
+        if !mode.writes() {
+            return Ok(group.runs.clone());
+        }
+        let target = &self.experiment.targets[group.target];
+        let mut misses = Vec::with_capacity(group.runs.len());
+        for planned in &group.runs {
+            // A run whose prompt does not render is recorded with that error by the caller.
+            let Ok(prompt) = self.render(planned) else {
+                misses.push(*planned);
+                continue;
+            };
+            let key = cache_key(target, group.settings, &prompt, planned.repetition);
+            let hit = if mode.reads() {
+                self.sink.cached(&key)?
+            } else {
+                None
+            };
+            match hit {
+                None => {
+                    self.cache_keys
+                        .insert((planned.config, planned.case, planned.repetition), key);
+                    misses.push(*planned);
+                }
+                Some(cached) => {
+                    self.observer.run_started(self.done, self.total, planned);
+                    let mut record = self.new_record(planned);
+                    record.output = cached.output;
+                    record.finish_reason = Some(cached.finish_reason);
+                    record.metrics = Some(cached.metrics);
+                    record.warnings = cached.warnings;
+                    record.cache_hit = true;
+                    self.finish(record)?;
+                }
+            }
+        }
+        Ok(misses)
     }
 
     fn render(&self, planned: &PlannedRun) -> Result<RenderedPrompt, RunError> {
@@ -157,11 +216,18 @@ impl Execution<'_> {
     /// Prices and checks a finished run, records it and reports it.
     fn finish(&mut self, mut record: RunRecord) -> Result<(), RunnerError> {
         let target = &self.experiment.targets[self.plan.configs[record.config].target];
-        record.cost_usd = target
+        let cost = target
             .price
             .as_ref()
             .zip(record.metrics.as_ref())
             .and_then(|(price, metrics)| run_cost(price, metrics));
+        // A cache hit made no call: it cost nothing and saved what the original run cost.
+        if record.cache_hit {
+            record.cost_usd = cost.map(|_| 0.0);
+            record.cache_saved_usd = cost;
+        } else {
+            record.cost_usd = cost;
+        }
         if record.error.is_none() {
             let subject = Subject {
                 output: &record.output,
@@ -172,6 +238,15 @@ impl Execution<'_> {
             record.checks = checks::evaluate(&self.case_checks[record.case], &subject);
         }
         self.sink.record_run(&record)?;
+        if self.experiment.cache.writes()
+            && !record.cache_hit
+            && record.error.is_none()
+            && let Some(key) = self
+                .cache_keys
+                .remove(&(record.config, record.case, record.repetition))
+        {
+            self.sink.remember(&key, &record)?;
+        }
         self.done += 1;
         self.observer.run_finished(self.done, self.total, &record);
         Ok(())
@@ -183,6 +258,11 @@ impl Execution<'_> {
         settings: LocalSettings,
         engine: &mut dyn LocalEngine,
     ) -> Result<RunOutcome, RunnerError> {
+        let runs = self.serve_from_cache(group)?;
+        if runs.is_empty() {
+            // Every run was answered from the cache: nothing to load.
+            return Ok(RunOutcome::Completed);
+        }
         let target = &self.experiment.targets[group.target];
         self.observer.loading(&target.id, settings.n_ctx);
         let load = settings.load_request(target.model.path.clone());
@@ -217,7 +297,7 @@ impl Execution<'_> {
 
         // Throughput mode decodes `parallel` runs at once; otherwise runs go one at a time.
         let chunk_size = settings.parallel.max(1) as usize;
-        for chunk in group.runs.chunks(chunk_size) {
+        for chunk in runs.chunks(chunk_size) {
             if self.cancel.load(Ordering::Relaxed) {
                 return Ok(RunOutcome::Cancelled);
             }
@@ -291,10 +371,11 @@ impl Execution<'_> {
         target: &RemoteTarget,
         remote: &mut dyn RemoteEngine,
     ) -> Result<RunOutcome, RunnerError> {
+        let runs = self.serve_from_cache(group)?;
         let sampling = &self.experiment.targets[group.target].sampling;
-        let mut jobs = Vec::with_capacity(group.runs.len());
-        let mut job_runs = Vec::with_capacity(group.runs.len());
-        for planned in &group.runs {
+        let mut jobs = Vec::with_capacity(runs.len());
+        let mut job_runs = Vec::with_capacity(runs.len());
+        for planned in &runs {
             match self.render(planned) {
                 Ok(prompt) => {
                     jobs.push(RemoteJob {
@@ -456,11 +537,25 @@ mod tests {
         loads: Vec<LoadEvent>,
         runs: Vec<RunRecord>,
         fail_after: Option<usize>,
+        cache: HashMap<String, CachedRun>,
     }
 
     impl RunSink for Collect {
         fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError> {
             self.loads.push(event.clone());
+            Ok(())
+        }
+        fn cached(&mut self, key: &str) -> Result<Option<CachedRun>, SinkError> {
+            Ok(self.cache.get(key).cloned())
+        }
+        fn remember(&mut self, key: &str, run: &RunRecord) -> Result<(), SinkError> {
+            let cached = CachedRun {
+                output: run.output.clone(),
+                finish_reason: run.finish_reason.unwrap_or(FinishReason::EndOfText),
+                metrics: run.metrics.clone().unwrap_or_else(|| RunMetrics::new(0.0, 0, 0)),
+                warnings: run.warnings.clone(),
+            };
+            self.cache.insert(key.to_string(), cached);
             Ok(())
         }
         fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
@@ -801,5 +896,70 @@ targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1
         .unwrap_err();
         assert!(error.to_string().contains("disk full"), "{error}");
         assert_eq!(sink.runs.len(), 1);
+    }
+
+    #[test]
+    fn a_cached_experiment_replays_stored_answers_without_loading_and_refresh_calls_again() {
+        let file = |mode: &str| {
+            parse_str(
+                &format!(
+                    "schema: 1
+variants: [{{id: a, prompt: 'A {{{{ x }}}}'}}]
+cases: [{{vars: {{x: '1'}}}}, {{vars: {{x: '2'}}}}]
+targets: [{{id: t, model: good.gguf, n_ctx: 256, price: {{per_hour: 3.6}}}}]
+repetitions: 2
+cache: {mode}
+"
+                ),
+                FileFormat::Yaml,
+                "t.yaml",
+                Path::new("/m"),
+            )
+            .unwrap()
+        };
+        let mut engine = Scripted::default();
+        let mut sink = Collect::default();
+        let run = |experiment: &Experiment, engine: &mut Scripted, sink: &mut Collect| {
+            sink.runs.clear();
+            sink.loads.clear();
+            run_experiment(
+                experiment,
+                &Plan::new(experiment),
+                engine,
+                &mut Unreachable,
+                sink,
+                &mut Quiet,
+                &AtomicBool::new(false),
+            )
+            .unwrap()
+        };
+        run(&file("read_write"), &mut engine, &mut sink);
+        assert_eq!(
+            (engine.generated, sink.cache.len()),
+            (4, 4),
+            "every answer stored"
+        );
+        assert!(sink.runs.iter().all(|r| !r.cache_hit));
+
+        run(&file("read_write"), &mut engine, &mut sink);
+        assert_eq!(engine.generated, 4, "no new call");
+        assert!(
+            sink.loads.is_empty(),
+            "nothing to load when every run is answered"
+        );
+        assert_eq!(sink.runs.len(), 4);
+        for hit in &sink.runs {
+            assert!(hit.cache_hit);
+            assert_eq!(hit.output, format!("A {}", hit.case + 1));
+            // 2 ms at $3.60 an hour: what the original run cost, saved; this one cost nothing.
+            assert_eq!(hit.cost_usd, Some(0.0));
+            assert!((hit.cache_saved_usd.unwrap() - 2e-6).abs() < 1e-15);
+        }
+
+        run(&file("refresh"), &mut engine, &mut sink);
+        assert_eq!(engine.generated, 8, "refresh calls the model again");
+        assert!(sink.runs.iter().all(|r| !r.cache_hit));
+        run(&file("off"), &mut engine, &mut sink);
+        assert_eq!(engine.generated, 12);
     }
 }

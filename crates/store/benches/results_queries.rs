@@ -70,6 +70,8 @@ repetitions: 5
                         checks: Vec::new(),
                         cost_usd: None,
                         attempts: Vec::new(),
+                        cache_hit: false,
+                        cache_saved_usd: None,
                     })
                     .expect("run");
             }

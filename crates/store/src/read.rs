@@ -216,7 +216,8 @@ impl Store {
                     CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
                     r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
                     r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, r.cost_usd, {SETTINGS_COLUMNS},
-                    r.attempts_json, r.first_reasoning_ms, r.tokens_estimated, r.new_connection
+                    r.attempts_json, r.first_reasoning_ms, r.tokens_estimated, r.new_connection,
+                    r.cache_hit, r.cache_saved_usd
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -310,6 +311,8 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
     row.score = r.get(25)?;
     row.cost_usd = r.get(27)?;
     let attempts: String = r.get(35)?;
+    row.cache_hit = r.get(39)?;
+    row.cache_saved_usd = r.get(40)?;
     row.attempts = serde_json::from_str(&attempts)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(35, rusqlite::types::Type::Text, e.into()))?;
     Ok((row, r.get(17)?, r.get(26)?))

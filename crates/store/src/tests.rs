@@ -56,6 +56,8 @@ fn measured(config: usize) -> RunRecord {
         checks: Vec::new(),
         cost_usd: None,
         attempts: Vec::new(),
+        cache_hit: false,
+        cache_saved_usd: None,
     }
 }
 

@@ -1,10 +1,11 @@
 //! Writing an experiment and its runs.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 use tradeoff_core::Experiment;
+use tradeoff_core::cache::CachedRun;
 use tradeoff_core::environment::Environment;
 use tradeoff_core::matrix::Plan;
-use tradeoff_core::run::RunRecord;
+use tradeoff_core::run::{FinishReason, RunRecord};
 use tradeoff_core::runner::{LoadEvent, RunSink, SinkError, now_rfc3339};
 
 use crate::{Store, StoreError};
@@ -163,9 +164,9 @@ impl ExperimentWriter<'_> {
                  gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
                  peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
                  decode_ms, passed, score, checks_json, cost_usd, attempts, attempts_json,
-                 first_reasoning_ms, tokens_estimated, new_connection)
+                 first_reasoning_ms, tokens_estimated, new_connection, cache_hit, cache_saved_usd)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)",
+                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
             params![
                 config_id,
                 case_id,
@@ -199,6 +200,8 @@ impl ExperimentWriter<'_> {
                 metrics.and_then(|m| m.first_reasoning_ms),
                 metrics.and_then(|m| m.tokens_estimated),
                 metrics.and_then(|m| m.new_connection),
+                run.cache_hit,
+                run.cache_saved_usd,
             ],
         )?;
         Ok(())
@@ -248,9 +251,79 @@ impl RunSink for ExperimentWriter<'_> {
     fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
         self.insert_run(run).map_err(|e| SinkError(e.to_string()))
     }
+
+    fn cached(&mut self, key: &str) -> Result<Option<CachedRun>, SinkError> {
+        self.store
+            .cached_response(key)
+            .map_err(|e| SinkError(e.to_string()))
+    }
+
+    fn remember(&mut self, key: &str, run: &RunRecord) -> Result<(), SinkError> {
+        self.store
+            .remember_response(key, run)
+            .map_err(|e| SinkError(e.to_string()))
+    }
 }
 
 /// SQLite integers are signed 64-bit; byte counts beyond that do not occur, but must not wrap.
 fn saturating_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// The stored answer for a response-cache key.
+    pub fn cached_response(&self, key: &str) -> Result<Option<CachedRun>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT output, finish_reason, metrics_json, warnings_json FROM response_cache WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((output, finish_reason, metrics, warnings)) = row else {
+            return Ok(None);
+        };
+        // An entry this version cannot read is a miss, not an error: the run is made again.
+        let Some(finish_reason) = FinishReason::parse(&finish_reason) else {
+            return Ok(None);
+        };
+        let (Ok(metrics), Ok(warnings)) = (serde_json::from_str(&metrics), serde_json::from_str(&warnings))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(CachedRun {
+            output,
+            finish_reason,
+            metrics,
+            warnings,
+        }))
+    }
+
+    /// Stores (or replaces) a finished run's answer under a response-cache key.
+    pub fn remember_response(&self, key: &str, run: &RunRecord) -> Result<(), StoreError> {
+        let (Some(metrics), Some(finish_reason)) = (&run.metrics, run.finish_reason) else {
+            return Ok(());
+        };
+        self.conn.execute(
+            "INSERT OR REPLACE INTO response_cache (key, output, finish_reason, metrics_json, warnings_json, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                key,
+                run.output,
+                finish_reason.as_str(),
+                serde_json::to_string(metrics)?,
+                serde_json::to_string(&run.warnings)?,
+                now_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
 }

@@ -18,6 +18,7 @@ const draft: ExperimentDraft = {
   repetitions: 2,
   checks: '[{"type": "json_valid"}]',
   objective: "",
+  cache: null,
 };
 
 describe("ExperimentEditor", () => {

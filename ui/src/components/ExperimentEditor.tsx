@@ -160,6 +160,15 @@ export function ExperimentEditor({
         <input value={draft.objective} onChange={(e) => setDraft({ ...draft, objective: e.target.value })} aria-label="objective" />
       </label>
 
+      <label>
+        response cache{" "}
+        <select value={draft.cache ?? "off"} onChange={(e) => setDraft({ ...draft, cache: e.target.value })} aria-label="cache">
+          <option value="off">off (every run calls the model)</option>
+          <option value="read_write">read_write (reuse stored answers, store new ones)</option>
+          <option value="refresh">refresh (call again, replace stored answers)</option>
+        </select>
+      </label>
+
       <h3>Targets</h3>
       {draft.targets.map((t, i) => (
         <div key={i} className="editor-card editor-target">

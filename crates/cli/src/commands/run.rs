@@ -47,7 +47,7 @@ pub fn run(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode,
 }
 
 fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode, Exit> {
-    let experiment = load_file(file).map_err(Exit::bad_input)?;
+    let mut experiment = load_file(file).map_err(Exit::bad_input)?;
     check_models(file, &experiment)?;
     let mut store = open_store(db)?;
     let hashes: Vec<Option<String>> = experiment
@@ -60,6 +60,10 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
                 .flatten()
         })
         .collect();
+    // The file's content, not its path, identifies a model in the response cache's keys.
+    for (target, sha256) in experiment.targets.iter_mut().zip(&hashes) {
+        target.model_sha256 = sha256.clone();
+    }
     // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
     let command = WorkerCommand::current_exe()
         .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;

@@ -33,6 +33,8 @@ pub struct Experiment {
     pub checks: Vec<CheckSpec>,
     #[serde(default)]
     pub objective: Option<crate::objective::Objective>,
+    #[serde(default)]
+    pub cache: crate::cache::CacheMode,
 }
 
 impl Experiment {
@@ -117,6 +119,10 @@ pub struct Target {
     /// (`built-in: openai gpt-4o-mini, $0.15/$0.60 per M tokens, https://…, as of 2025-06`).
     #[serde(default)]
     pub price_source: Option<String>,
+    /// The model file's sha256, when the caller hashed it (the CLI does before running): part
+    /// of the response cache's key and of provenance.
+    #[serde(default)]
+    pub model_sha256: Option<String>,
 }
 
 fn default_kv_type() -> Vec<KvType> {

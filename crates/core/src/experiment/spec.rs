@@ -25,6 +25,9 @@ pub struct ExperimentFile {
     /// Which config wins: constraints and order words (see `tradeoff_core::objective`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<crate::objective::Objective>,
+    /// The response cache: `off` (default), `read_write` or `refresh` (see `tradeoff_core::cache`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
     /// Checks every case's runs must pass (besides each case's own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,

@@ -104,6 +104,15 @@ pub(super) fn validate(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "experiment".to_string())
     });
+    let cache = match file.cache.as_deref().map(str::trim) {
+        None => crate::cache::CacheMode::Off,
+        Some(text) => crate::cache::CacheMode::parse(text).ok_or_else(|| {
+            check.problem(
+                "cache",
+                format!("`{text}` is not a cache mode; use off, read_write or refresh"),
+            )
+        })?,
+    };
     Ok(Experiment {
         name,
         description: file.description,
@@ -114,6 +123,7 @@ pub(super) fn validate(
         repetitions: file.repetitions,
         checks: file.checks,
         objective: file.objective,
+        cache,
     })
 }
 
@@ -358,6 +368,7 @@ fn target(
         price: spec.price,
         remote: None,
         price_source: None,
+        model_sha256: None,
     })
 }
 
@@ -514,6 +525,7 @@ fn remote_target(
         sampling,
         price,
         price_source,
+        model_sha256: None,
         remote: Some(RemoteTarget {
             provider,
             model,
