@@ -227,6 +227,8 @@ pub struct CellView {
     /// Whether the run passed its case's checks (`None`: no checks), and what it failed.
     pub passed: Option<bool>,
     pub failed_checks: Vec<String>,
+    /// Answered from the response cache (no call was made; timings are the original run's).
+    pub cache_hit: bool,
 }
 
 impl CellView {
@@ -250,6 +252,7 @@ impl CellView {
             },
             passed: c.passed,
             failed_checks: c.failed_checks,
+            cache_hit: c.cache_hit,
         })
     }
 }

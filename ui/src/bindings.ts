@@ -123,6 +123,8 @@ export type CellView_Deserialize = {
 	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
 	passed?: boolean | null,
 	failed_checks: string[],
+	/**  Answered from the response cache (no call was made; timings are the original run's). */
+	cache_hit: boolean,
 };
 
 export type CellView_Serialize = {
@@ -142,6 +144,8 @@ export type CellView_Serialize = {
 	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
 	passed: boolean | null,
 	failed_checks: string[],
+	/**  Answered from the response cache (no call was made; timings are the original run's). */
+	cache_hit: boolean,
 };
 
 /**  A config against the chosen baseline: median differences with 95 % bootstrap intervals. */

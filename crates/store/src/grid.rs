@@ -33,6 +33,8 @@ pub struct GridCell {
     /// Whether the run passed its checks (`None`: none apply), and the checks it failed.
     pub passed: Option<bool>,
     pub failed_checks: Vec<String>,
+    /// Answered from the response cache: its timings are the original run's.
+    pub cache_hit: bool,
 }
 
 impl Store {
@@ -63,7 +65,7 @@ impl Store {
             "SELECT r.id, c.position, k.position, r.repetition, r.latency_ms, r.ttft_ms,
                     r.input_tokens, r.output_tokens, r.gen_eval_ms, r.gen_eval_tokens,
                     substr(r.output, 1, ?2), length(r.output), r.error_class, r.error_message,
-                    r.passed, CASE WHEN r.passed = 0 THEN r.checks_json ELSE '[]' END
+                    r.passed, CASE WHEN r.passed = 0 THEN r.checks_json ELSE '[]' END, r.cache_hit
              FROM cases k
              JOIN runs r ON r.case_id = k.id
              JOIN configs c ON c.id = r.config_id
@@ -111,6 +113,7 @@ impl Store {
                     error_message: r.get(13)?,
                     passed: r.get(14)?,
                     failed_checks,
+                    cache_hit: r.get(16)?,
                 })
             },
         )?;

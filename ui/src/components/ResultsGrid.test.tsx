@@ -45,6 +45,14 @@ describe("ResultsGrid", () => {
     expect((window as unknown as { pwned?: number }).pwned).toBeUndefined();
   });
 
+  it("labels a cache hit and shows none of its original run's timings", async () => {
+    mockBackend([cell(1, 0, 0, "Berlin", { cache_hit: true }), cell(2, 1, 0, "Bonn")]);
+    render(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("cached")).toBeTruthy();
+    expect(screen.getAllByText("120 ms")).toHaveLength(1);
+    expect(screen.getAllByText("30→8 tok")).toHaveLength(2);
+  });
+
   it("shows a failed run's error instead of output", async () => {
     mockBackend([cell(1, 0, 0, "", { error: "context_overflow: the prompt is 600 tokens", latency_ms: null })]);
     render(<ResultsGrid results={results(1, ["long"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);

@@ -121,12 +121,21 @@ function GridCell({
             {cell.passed ? "✓ checks" : `✗ ${cell.failed_checks.length || ""} failed`}
           </span>
         )}
-        <span className="badge" title="latency">{ms(cell.latency_ms)}</span>
-        <span className="badge" title="time to first token">TTFT {ms(cell.ttft_ms)}</span>
+        {cell.cache_hit ? (
+          // No call was made: the original run's timings are not this cell's, and are not shown.
+          <span className="badge cache-hit" title="answered from the response cache: no call, no cost, not in the statistics">
+            cached
+          </span>
+        ) : (
+          <>
+            <span className="badge" title="latency">{ms(cell.latency_ms)}</span>
+            <span className="badge" title="time to first token">TTFT {ms(cell.ttft_ms)}</span>
+            <span className="badge" title="generation tokens per second">{num(cell.gen_tokens_per_s)} tok/s</span>
+          </>
+        )}
         <span className="badge" title="input / output tokens">
           {cell.input_tokens ?? "—"}→{cell.output_tokens ?? "—"} tok
         </span>
-        <span className="badge" title="generation tokens per second">{num(cell.gen_tokens_per_s)} tok/s</span>
         {diff && (
           <span className="badge similarity" title="similarity to the baseline cell">
             ≈ {percent(diff.similarity)}

@@ -17,6 +17,7 @@ export function cell(run_id: number, config: number, caseIndex: number, preview:
     error: null,
     passed: null,
     failed_checks: [],
+    cache_hit: false,
     ...extra,
   };
 }

@@ -29,7 +29,7 @@ use crate::experiment::Sampling;
 use crate::prompt::RenderedPrompt;
 use crate::run::RunError;
 
-pub use call::{CallReport, call_once, estimate_tokens};
+pub use call::estimate_tokens;
 pub use probe::{Probe, list_models};
 pub use provider::StreamItem;
 pub use scheduler::{HttpRemote, RemoteClientError, build_client};

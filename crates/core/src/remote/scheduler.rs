@@ -106,10 +106,6 @@ impl HttpRemote {
     pub fn client_for(&mut self, target: &RemoteTarget) -> Result<reqwest::Client, RemoteClientError> {
         self.client(target).map(|(client, _)| client)
     }
-
-    pub fn keyring(&self) -> &dyn Keyring {
-        self.keyring.as_ref()
-    }
 }
 
 /// What every job of one target shares.
