@@ -180,6 +180,9 @@ pub struct ConfigView {
     pub cost_per_1k_usd: Option<f64>,
     /// Prefix caching: p50 TTFT saved against the same config run cold.
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
+    /// Runs answered from the response cache (outside the statistics) and the cost they saved.
+    pub cache_hits: u32,
+    pub cache_saved_usd: Option<f64>,
 }
 
 impl ConfigView {
@@ -205,6 +208,8 @@ impl ConfigView {
             pass_rate: s.pass_rate,
             score_mean: s.score_mean,
             cost_per_1k_usd: s.cost_per_1k_usd,
+            cache_hits: s.cache_hits as u32,
+            cache_saved_usd: s.cache_saved_usd,
         }
     }
 }

@@ -195,6 +195,9 @@ export type ConfigView_Deserialize = {
 	cost_per_1k_usd?: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms?: number | null,
+	/**  Runs answered from the response cache (outside the statistics) and the cost they saved. */
+	cache_hits: number,
+	cache_saved_usd?: number | null,
 };
 
 export type ConfigView_Serialize = {
@@ -225,6 +228,9 @@ export type ConfigView_Serialize = {
 	cost_per_1k_usd: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
 	ttft_p50_saved_vs_cold_ms: number | null,
+	/**  Runs answered from the response cache (outside the statistics) and the cost they saved. */
+	cache_hits: number,
+	cache_saved_usd: number | null,
 };
 
 export type DiffGranularity = "word" | "char";

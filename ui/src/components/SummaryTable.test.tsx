@@ -38,4 +38,17 @@ describe("SummaryTable", () => {
     const cells = Array.from(container.querySelectorAll("td.versus")).map((c) => c.textContent);
     expect(cells).toEqual(["baseline", "−95 ms [−120, −70] faster", "+12 ms [−30, +50] no clear difference"]);
   });
+
+  it("shows a cache column only when runs came from the response cache", () => {
+    const plain = results(2);
+    const { unmount } = render(<SummaryTable configs={plain.configs} onExport={() => undefined} />);
+    expect(screen.queryByText("cached")).toBeNull();
+    unmount();
+    const cached = results(2);
+    cached.configs[1].cache_hits = 4;
+    cached.configs[1].cache_saved_usd = 0.0123;
+    render(<SummaryTable configs={cached.configs} onExport={() => undefined} />);
+    expect(screen.getByText("cached")).toBeTruthy();
+    expect(screen.getByText("4 (saved $0.0123)")).toBeTruthy();
+  });
 });

@@ -3,7 +3,7 @@ import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd" | "cache_hits";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -21,7 +21,18 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
   { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => (c.cost_per_1k_usd === null ? "—" : `$${c.cost_per_1k_usd.toFixed(4)}`) },
   { key: "peak_rss_bytes", label: "peak RSS", show: (c) => (c.peak_rss_bytes === null ? "—" : `${(c.peak_rss_bytes / (1 << 20)).toFixed(0)} MiB`) },
+  {
+    key: "cache_hits",
+    label: "cached",
+    show: (c) =>
+      c.cache_hits === 0 ? "—" : `${c.cache_hits}${c.cache_saved_usd === null ? "" : ` (saved $${c.cache_saved_usd.toFixed(4)})`}`,
+  },
 ];
+
+/** Columns shown: the cache column only when some run came from the response cache. */
+function columnsFor(configs: Config[]) {
+  return COLUMNS.filter((col) => col.key !== "cache_hits" || configs.some((c) => c.cache_hits > 0));
+}
 
 /** The comparison with the baseline sits next to the latency it is about. */
 const VERSUS_AFTER: Key = "latency_p95_ms";
@@ -54,12 +65,13 @@ export const SummaryTable = memo(function SummaryTable({
       return sort.descending ? -order : order;
     });
   }, [configs, sort]);
+  const columns = useMemo(() => columnsFor(configs), [configs]);
   return (
     <div className="summary-scroll">
       <table className="summary" data-testid="summary-table">
         <thead>
           <tr>
-            {COLUMNS.map((col) => (
+            {columns.map((col) => (
               <Fragment key={col.key}>
                 <th
                   onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
@@ -79,7 +91,7 @@ export const SummaryTable = memo(function SummaryTable({
         <tbody>
           {rows.map((c) => (
             <tr key={c.index} data-config={c.index}>
-              {COLUMNS.map((col) => (
+              {columns.map((col) => (
                 <Fragment key={col.key}>
                   <td>{col.show(c)}</td>
                   {col.key === VERSUS_AFTER && comparisons && (

@@ -49,6 +49,8 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
       cost_per_1k_usd: null,
       input_tokens_mean: 30,
       output_tokens_mean: 8,
+      cache_hits: 0,
+      cache_saved_usd: null,
     })),
     cases,
     recorded_runs: configs * cases.length,
