@@ -568,7 +568,7 @@ mod tests {
     }
 
     fn experiment() -> Experiment {
-        parse_str(
+        parse(
             "schema: 1
 variants: [{id: a, prompt: 'A {{ x }}'}, {id: b, prompt: 'B {{ x }}'}]
 cases: [{vars: {x: '1'}}, {vars: {x: '2'}}]
@@ -577,24 +577,33 @@ targets:
   - {id: bad, model: broken.gguf, n_ctx: 256}
 repetitions: 2
 ",
-            FileFormat::Yaml,
-            "t.yaml",
-            Path::new("/m"),
         )
-        .unwrap()
     }
 
-    fn run(engine: &mut Scripted, sink: &mut Collect) -> Result<RunOutcome, RunnerError> {
-        let experiment = experiment();
+    fn parse(yaml: &str) -> Experiment {
+        parse_str(yaml, FileFormat::Yaml, "t.yaml", Path::new("/m")).unwrap()
+    }
+
+    fn execute(
+        experiment: &Experiment,
+        engine: &mut Scripted,
+        remote: &mut dyn RemoteEngine,
+        sink: &mut Collect,
+    ) -> Result<RunOutcome, RunnerError> {
         run_experiment(
-            &experiment,
-            &Plan::new(&experiment),
+            experiment,
+            &Plan::new(experiment),
             engine,
-            &mut Unreachable,
+            remote,
             sink,
             &mut Quiet,
             &AtomicBool::new(false),
         )
+    }
+
+    fn run(engine: &mut Scripted, sink: &mut Collect) -> Result<RunOutcome, RunnerError> {
+        let experiment = experiment();
+        execute(&experiment, engine, &mut Unreachable, sink)
     }
 
     /// These experiments have no remote target.
@@ -704,29 +713,16 @@ repetitions: 2
 
     #[test]
     fn a_throughput_config_hands_its_runs_to_the_engine_in_batches_of_parallel() {
-        let experiment = parse_str(
+        let experiment = parse(
             "schema: 1
 variants: [{id: a, prompt: 'A {{ x }}'}]
 cases: [{vars: {x: '1'}}, {vars: {x: '2'}}, {vars: {x: '3'}}]
 targets: [{id: t, model: good.gguf, n_ctx: 256, parallel: [1, 2]}]
 repetitions: 2
 ",
-            FileFormat::Yaml,
-            "t.yaml",
-            Path::new("/m"),
-        )
-        .unwrap();
-        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
-        let plan = Plan::new(&experiment);
-        let outcome = run_experiment(
-            &experiment,
-            &plan,
-            &mut engine,
-            &mut Unreachable,
-            &mut sink,
-            &mut Quiet,
-            &AtomicBool::new(false),
         );
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        let outcome = execute(&experiment, &mut engine, &mut Unreachable, &mut sink);
         assert_eq!(outcome.unwrap(), RunOutcome::Completed);
         // parallel 1: six single generations; parallel 2: three batches of two.
         assert_eq!(engine.generated, 12);
@@ -737,7 +733,7 @@ repetitions: 2
 
     #[test]
     fn every_finished_run_is_checked_and_failed_runs_are_not() {
-        let experiment = parse_str(
+        let experiment = parse(
             "schema: 1
 variants: [{id: a, prompt: 'A {{ x }}'}]
 cases: [{vars: {x: '1'}, checks: [{type: contains, value: '1'}]}, {vars: {x: '2'}}]
@@ -746,23 +742,10 @@ targets:
   - {id: bad, model: broken.gguf, n_ctx: 256}
 checks: [{type: starts_with, value: A}]
 ",
-            FileFormat::Yaml,
-            "t.yaml",
-            Path::new("/m"),
-        )
-        .unwrap();
+        );
         let (mut engine, mut sink) = (Scripted::default(), Collect::default());
         let plan = Plan::new(&experiment);
-        run_experiment(
-            &experiment,
-            &plan,
-            &mut engine,
-            &mut Unreachable,
-            &mut sink,
-            &mut Quiet,
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        execute(&experiment, &mut engine, &mut Unreachable, &mut sink).unwrap();
         let by_case = |target: usize, case: usize| {
             sink.runs
                 .iter()
@@ -829,28 +812,18 @@ checks: [{type: starts_with, value: A}]
 
     #[test]
     fn remote_runs_are_recorded_as_they_finish_with_attempts_and_a_broken_one_keeps_its_partial_output() {
-        let experiment = parse_str(
-            "schema: 1
+        let experiment = parse("schema: 1
 variants: [{id: a, user: '{{ x }}'}]
 cases: [{vars: {x: ok}}, {vars: {x: fail}}, {vars: {x: fine}}]
 targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1', price: {output_per_mtok: 1000000}}]
 checks: [{type: contains, value: 'f'}]
-",
-            FileFormat::Yaml,
-            "t.yaml",
-            Path::new("/m"),
-        )
-        .unwrap();
-        let plan = Plan::new(&experiment);
+");
         let mut sink = Collect::default();
-        let outcome = run_experiment(
+        let outcome = execute(
             &experiment,
-            &plan,
             &mut Scripted::default(),
             &mut ScriptedRemote,
             &mut sink,
-            &mut Quiet,
-            &AtomicBool::new(false),
         );
         assert_eq!(outcome.unwrap(), RunOutcome::Completed);
         let outputs: Vec<&str> = sink.runs.iter().map(|r| r.output.as_str()).collect();
@@ -869,29 +842,22 @@ checks: [{type: contains, value: 'f'}]
 
     #[test]
     fn a_sink_that_cannot_record_stops_the_remote_runs_too() {
-        let experiment = parse_str(
+        let experiment = parse(
             "schema: 1
 variants: [{id: a, user: '{{ x }}'}]
 cases: [{vars: {x: '1'}}, {vars: {x: '2'}}, {vars: {x: '3'}}]
 targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1'}]
 ",
-            FileFormat::Yaml,
-            "t.yaml",
-            Path::new("/m"),
-        )
-        .unwrap();
+        );
         let mut sink = Collect {
             fail_after: Some(1),
             ..Collect::default()
         };
-        let error = run_experiment(
+        let error = execute(
             &experiment,
-            &Plan::new(&experiment),
             &mut Scripted::default(),
             &mut ScriptedRemote,
             &mut sink,
-            &mut Quiet,
-            &AtomicBool::new(false),
         )
         .unwrap_err();
         assert!(error.to_string().contains("disk full"), "{error}");
@@ -901,37 +867,22 @@ targets: [{id: api, provider: openai, model: m, base_url: 'http://127.0.0.1:9/v1
     #[test]
     fn a_cached_experiment_replays_stored_answers_without_loading_and_refresh_calls_again() {
         let file = |mode: &str| {
-            parse_str(
-                &format!(
-                    "schema: 1
+            parse(&format!(
+                "schema: 1
 variants: [{{id: a, prompt: 'A {{{{ x }}}}'}}]
 cases: [{{vars: {{x: '1'}}}}, {{vars: {{x: '2'}}}}]
 targets: [{{id: t, model: good.gguf, n_ctx: 256, price: {{per_hour: 3.6}}}}]
 repetitions: 2
 cache: {mode}
 "
-                ),
-                FileFormat::Yaml,
-                "t.yaml",
-                Path::new("/m"),
-            )
-            .unwrap()
+            ))
         };
         let mut engine = Scripted::default();
         let mut sink = Collect::default();
         let run = |experiment: &Experiment, engine: &mut Scripted, sink: &mut Collect| {
             sink.runs.clear();
             sink.loads.clear();
-            run_experiment(
-                experiment,
-                &Plan::new(experiment),
-                engine,
-                &mut Unreachable,
-                sink,
-                &mut Quiet,
-                &AtomicBool::new(false),
-            )
-            .unwrap()
+            execute(experiment, engine, &mut Unreachable, sink).unwrap()
         };
         run(&file("read_write"), &mut engine, &mut sink);
         assert_eq!(

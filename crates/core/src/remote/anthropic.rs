@@ -3,8 +3,10 @@
 use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
-use super::provider::{HttpRequest, RAW_AS_USER_MESSAGE, Sensitive, StreamItem, StreamParser, json, u32_at};
-use crate::experiment::{Role, Sampling};
+use super::provider::{
+    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at,
+};
+use crate::experiment::Sampling;
 use crate::prompt::RenderedPrompt;
 
 pub(crate) const API_VERSION: &str = "2023-06-01";
@@ -15,28 +17,17 @@ pub(crate) fn prepare(
     sampling: &Sampling,
     key: Option<&str>,
 ) -> (HttpRequest, Box<dyn StreamParser>) {
-    let mut warnings = Vec::new();
-    let mut system = Vec::new();
-    let mut messages = Vec::new();
-    match prompt {
-        RenderedPrompt::Chat { messages: chat } => {
-            for m in chat {
-                match m.role {
-                    Role::System => system.push(m.content.as_str()),
-                    role => messages.push(json!({"role": role.as_str(), "content": m.content})),
-                }
-            }
-        }
-        RenderedPrompt::Raw { prompt } => {
-            warnings.push(RAW_AS_USER_MESSAGE.to_string());
-            messages.push(json!({"role": "user", "content": prompt}));
-        }
-    }
+    let conversation = Conversation::of(prompt);
+    let messages: Vec<Value> = conversation
+        .turns
+        .iter()
+        .map(|(role, content)| json!({"role": role.as_str(), "content": content}))
+        .collect();
     let mut body = Map::new();
     body.insert("model".into(), json!(target.model));
     body.insert("max_tokens".into(), json!(sampling.max_tokens));
-    if !system.is_empty() {
-        body.insert("system".into(), json!(system.join("\n\n")));
+    if let Some(system) = conversation.system {
+        body.insert("system".into(), json!(system));
     }
     body.insert("messages".into(), Value::Array(messages));
     body.insert("stream".into(), json!(true));
@@ -52,13 +43,14 @@ pub(crate) fn prepare(
     }
     let mut headers = vec![("anthropic-version", API_VERSION.to_string(), Sensitive::No)];
     if let Some(key) = key {
-        headers.push(("x-api-key", key.to_string(), Sensitive::Yes));
+        let (name, value) = key_header(target.provider, key);
+        headers.push((name, value, Sensitive::Yes));
     }
     let request = HttpRequest {
         url: format!("{}/messages", target.base_url),
         headers,
         body: Value::Object(body),
-        warnings,
+        warnings: conversation.warnings,
     };
     (request, Box::new(Parser))
 }

@@ -3,7 +3,9 @@
 use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
-use super::provider::{HttpRequest, RAW_AS_USER_MESSAGE, Sensitive, StreamItem, StreamParser, json, u32_at};
+use super::provider::{
+    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at,
+};
 use crate::experiment::{Role, Sampling};
 use crate::prompt::RenderedPrompt;
 
@@ -13,25 +15,16 @@ pub(crate) fn prepare(
     sampling: &Sampling,
     key: Option<&str>,
 ) -> (HttpRequest, Box<dyn StreamParser>) {
-    let mut warnings = Vec::new();
-    let mut system = Vec::new();
-    let mut contents = Vec::new();
-    let turn = |role: &str, text: &str| json!({"role": role, "parts": [{"text": text}]});
-    match prompt {
-        RenderedPrompt::Chat { messages } => {
-            for m in messages {
-                match m.role {
-                    Role::System => system.push(m.content.as_str()),
-                    Role::User => contents.push(turn("user", &m.content)),
-                    Role::Assistant => contents.push(turn("model", &m.content)),
-                }
-            }
-        }
-        RenderedPrompt::Raw { prompt } => {
-            warnings.push(RAW_AS_USER_MESSAGE.to_string());
-            contents.push(turn("user", prompt));
-        }
-    }
+    let conversation = Conversation::of(prompt);
+    // Gemini calls the assistant `model`.
+    let contents: Vec<Value> = conversation
+        .turns
+        .iter()
+        .map(|(role, text)| {
+            let role = if *role == Role::Assistant { "model" } else { "user" };
+            json!({"role": role, "parts": [{"text": text}]})
+        })
+        .collect();
     let mut generation = Map::new();
     generation.insert("temperature".into(), json!(sampling.temperature));
     generation.insert("maxOutputTokens".into(), json!(sampling.max_tokens));
@@ -46,17 +39,15 @@ pub(crate) fn prepare(
         generation.insert("stopSequences".into(), json!(sampling.stop));
     }
     let mut body = Map::new();
-    if !system.is_empty() {
-        body.insert(
-            "systemInstruction".into(),
-            json!({"parts": [{"text": system.join("\n\n")}]}),
-        );
+    if let Some(system) = conversation.system {
+        body.insert("systemInstruction".into(), json!({"parts": [{"text": system}]}));
     }
     body.insert("contents".into(), Value::Array(contents));
     body.insert("generationConfig".into(), Value::Object(generation));
     let mut headers = Vec::new();
     if let Some(key) = key {
-        headers.push(("x-goog-api-key", key.to_string(), Sensitive::Yes));
+        let (name, value) = key_header(target.provider, key);
+        headers.push((name, value, Sensitive::Yes));
     }
     let request = HttpRequest {
         url: format!(
@@ -65,7 +56,7 @@ pub(crate) fn prepare(
         ),
         headers,
         body: Value::Object(body),
-        warnings,
+        warnings: conversation.warnings,
     };
     (request, Box::new(Parser))
 }

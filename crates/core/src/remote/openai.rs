@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
-use super::provider::{HttpRequest, Sensitive, StreamItem, StreamParser, json, u32_at};
+use super::provider::{HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at};
 use crate::experiment::Sampling;
 use crate::prompt::RenderedPrompt;
 
@@ -50,7 +50,8 @@ pub(crate) fn prepare(
     }
     let mut headers = Vec::new();
     if let Some(key) = key {
-        headers.push(("authorization", format!("Bearer {key}"), Sensitive::Yes));
+        let (name, value) = key_header(target.provider, key);
+        headers.push((name, value, Sensitive::Yes));
     }
     let request = HttpRequest {
         url: format!("{}/{path}", target.base_url),

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::classify::{body_message, status_class};
+use super::provider::key_header;
 use super::secrets::{ApiKey, Redactor};
 use super::{ProviderKind, RemoteTarget, anthropic};
 use crate::run::{ErrorClass, RunError};
@@ -31,21 +32,14 @@ pub async fn list_models(
     let url = format!("{}/models", target.base_url);
     let mut request = client.get(&url);
     if let Some(key) = key {
-        let header = |name: &'static str, value: String| {
-            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
-                RunError::new(
-                    ErrorClass::Auth,
-                    "the key contains characters a header cannot hold",
-                )
-            })?;
-            value.set_sensitive(true);
-            Ok::<_, RunError>((name, value))
-        };
-        let (name, value) = match target.provider {
-            ProviderKind::Openai => header("authorization", format!("Bearer {}", key.expose()))?,
-            ProviderKind::Anthropic => header("x-api-key", key.expose().to_string())?,
-            ProviderKind::Gemini => header("x-goog-api-key", key.expose().to_string())?,
-        };
+        let (name, value) = key_header(target.provider, key.expose());
+        let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+            RunError::new(
+                ErrorClass::Auth,
+                "the key contains characters a header cannot hold",
+            )
+        })?;
+        value.set_sensitive(true);
         request = request.header(name, value);
     }
     if target.provider == ProviderKind::Anthropic {

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::{ProviderKind, RemoteTarget, anthropic, gemini, openai};
-use crate::experiment::Sampling;
+use crate::experiment::{Role, Sampling};
 use crate::prompt::RenderedPrompt;
 
 /// A request ready to send: URL, headers (the key among them) and JSON body.
@@ -105,3 +105,85 @@ pub(crate) fn u32_at(value: &Value, pointer: &str) -> Option<u32> {
 /// A raw prompt sent to an API that only takes messages.
 pub(crate) const RAW_AS_USER_MESSAGE: &str =
     "raw prompt sent as a single user message: this provider has no completion endpoint";
+
+/// The header that carries a provider's key, and its value.
+pub(crate) fn key_header(provider: ProviderKind, key: &str) -> (&'static str, String) {
+    match provider {
+        ProviderKind::Openai => ("authorization", format!("Bearer {key}")),
+        ProviderKind::Anthropic => ("x-api-key", key.to_string()),
+        ProviderKind::Gemini => ("x-goog-api-key", key.to_string()),
+    }
+}
+
+/// A prompt for an API that takes the system prompt apart from the turns (Anthropic, Gemini).
+pub(crate) struct Conversation<'a> {
+    /// System messages joined by blank lines; `None` without any.
+    pub system: Option<String>,
+    pub turns: Vec<(Role, &'a str)>,
+    pub warnings: Vec<String>,
+}
+
+impl<'a> Conversation<'a> {
+    /// A raw prompt becomes one user turn, with a warning: these APIs have no completion endpoint.
+    pub fn of(prompt: &'a RenderedPrompt) -> Conversation<'a> {
+        match prompt {
+            RenderedPrompt::Chat { messages } => {
+                let system: Vec<&str> = messages
+                    .iter()
+                    .filter(|m| m.role == Role::System)
+                    .map(|m| m.content.as_str())
+                    .collect();
+                Conversation {
+                    system: (!system.is_empty()).then(|| system.join("\n\n")),
+                    turns: messages
+                        .iter()
+                        .filter(|m| m.role != Role::System)
+                        .map(|m| (m.role, m.content.as_str()))
+                        .collect(),
+                    warnings: Vec::new(),
+                }
+            }
+            RenderedPrompt::Raw { prompt } => Conversation {
+                system: None,
+                turns: vec![(Role::User, prompt.as_str())],
+                warnings: vec![RAW_AS_USER_MESSAGE.to_string()],
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::ChatMessage;
+
+    #[test]
+    fn system_messages_go_apart_and_a_raw_prompt_becomes_one_user_turn_with_a_warning() {
+        let message = |role, content: &str| ChatMessage {
+            role,
+            content: content.into(),
+        };
+        let chat = RenderedPrompt::Chat {
+            messages: vec![
+                message(Role::System, "Be brief."),
+                message(Role::User, "Q"),
+                message(Role::Assistant, "A"),
+                message(Role::System, "JSON only."),
+                message(Role::User, "Q2"),
+            ],
+        };
+        let c = Conversation::of(&chat);
+        assert_eq!(c.system.as_deref(), Some("Be brief.\n\nJSON only."));
+        assert_eq!(
+            c.turns,
+            [(Role::User, "Q"), (Role::Assistant, "A"), (Role::User, "Q2")]
+        );
+        assert!(c.warnings.is_empty());
+        let raw = RenderedPrompt::Raw {
+            prompt: "Text:".into(),
+        };
+        let c = Conversation::of(&raw);
+        assert_eq!((c.system, c.turns), (None, vec![(Role::User, "Text:")]));
+        assert_eq!(c.warnings, [RAW_AS_USER_MESSAGE]);
+    }
+}
