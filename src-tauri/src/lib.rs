@@ -204,9 +204,8 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
                 pareto_front: decide(&report, &Objective::default())
                     .map(|d| d.pareto_front.iter().map(|&i| i as u32).collect())
                     .unwrap_or_default(),
-                latencies_ms: (0..report.configs.len())
-                    .map(|i| report.samples(i, |m| m.batch_sequences.is_none().then_some(m.latency_ms)))
-                    .collect(),
+                latencies_ms: report
+                    .samples_by_config(|m| m.batch_sequences.is_none().then_some(m.latency_ms)),
             })
         })
         .await

@@ -540,36 +540,46 @@ impl Report {
                 configs: self.configs.len(),
             });
         }
-        let latency = |m: &RunMetrics| Some(m.latency_ms);
-        let ttft = |m: &RunMetrics| m.ttft_ms;
-        let (base_latency, base_ttft) = (self.samples(baseline, latency), self.samples(baseline, ttft));
+        let latency = self.samples_by_config(|m| Some(m.latency_ms));
+        let ttft = self.samples_by_config(|m| m.ttft_ms);
         let configs = (0..self.configs.len())
             .map(|index| ConfigComparison {
                 config: index,
-                latency_ms: difference(&base_latency, &self.samples(index, latency)),
-                ttft_ms: difference(&base_ttft, &self.samples(index, ttft)),
+                latency_ms: difference(&latency[baseline], &latency[index]),
+                ttft_ms: difference(&ttft[baseline], &ttft[index]),
             })
             .collect();
         self.comparison = Some(Comparison { baseline, configs });
         Ok(())
     }
 
-    /// A metric of every successful run of config `index`.
+    /// A metric of every measured run (successful, not a cache hit) of config `index`.
     pub fn samples(&self, index: usize, metric: impl Fn(&RunMetrics) -> Option<f64>) -> Vec<f64> {
-        let Some(config) = self.configs.get(index) else {
-            return Vec::new();
-        };
-        self.runs
+        self.samples_by_config(metric)
+            .into_iter()
+            .nth(index)
+            .unwrap_or_default()
+    }
+
+    /// A metric of every measured run, per config in report order: one pass over the runs
+    /// (an experiment can hold 100,000 of them).
+    pub fn samples_by_config(&self, metric: impl Fn(&RunMetrics) -> Option<f64>) -> Vec<Vec<f64>> {
+        let index: HashMap<(&str, &str, Option<LocalSettings>), usize> = self
+            .configs
             .iter()
-            .filter(|r| {
-                r.error.is_none()
-                    && !r.cache_hit
-                    && r.variant == config.variant
-                    && r.target == config.target
-                    && r.settings == config.settings
-            })
-            .filter_map(|r| r.metrics.as_ref().and_then(&metric))
-            .collect()
+            .enumerate()
+            .map(|(i, c)| ((c.variant.as_str(), c.target.as_str(), c.settings), i))
+            .collect();
+        let mut samples = vec![Vec::new(); self.configs.len()];
+        for run in self.runs.iter().filter(|r| r.error.is_none() && !r.cache_hit) {
+            if let (Some(&config), Some(value)) = (
+                index.get(&(run.variant.as_str(), run.target.as_str(), run.settings)),
+                run.metrics.as_ref().and_then(&metric),
+            ) {
+                samples[config].push(value);
+            }
+        }
+        samples
     }
 
     /// Fills each config's load and context-creation times from its target's loads.
