@@ -9,6 +9,7 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod judge;
 mod local_model;
 mod plan;
 mod quantize;

@@ -26,6 +26,9 @@ pub struct ExperimentDraft {
     pub objective: String,
     /// The response cache: `off`, `read_write` or `refresh`; `None`: off.
     pub cache: Option<String>,
+    /// Models that grade `judge` checks, as a JSON list of targets (`[{"id": "grader",
+    /// "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
+    pub graders: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -141,6 +144,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                 .collect(),
             checks: checks_text(&f.checks),
             cache: f.cache,
+            graders: if f.graders.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string_pretty(&f.graders).unwrap_or_default()
+            },
             objective: f
                 .objective
                 .as_ref()
@@ -282,7 +290,9 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
             });
         }
         let objective = optional_json("objective", &d.objective)?;
+        let graders = optional_json::<Vec<TargetSpec>>("graders", &d.graders)?.unwrap_or_default();
         Ok(ExperimentFile {
+            graders,
             schema: 1,
             checks,
             objective,

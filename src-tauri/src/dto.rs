@@ -136,6 +136,11 @@ pub enum ProgressEvent {
         latency_ms: Option<f64>,
         error: Option<String>,
     },
+    /// Judge checks being graded, after every run has finished.
+    Graded {
+        done: u32,
+        total: u32,
+    },
     Finished {
         experiment_id: u32,
         status: String,

@@ -200,6 +200,10 @@ impl<'a> Forwarder<'a> {
                     error: record.error.as_ref().map(ToString::to_string),
                 });
             }
+            RunEvent::Graded { done, total } => (self.emit)(ProgressEvent::Graded {
+                done: done as u32,
+                total: total as u32,
+            }),
             RunEvent::Finished {
                 experiment_id,
                 status,

@@ -281,3 +281,30 @@ pub fn fixture_events(name: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// An OpenAI chat stream (in the shape of the committed recording) that says `text` and
+/// reports the given usage.
+pub fn openai_chat_events(text: &str, prompt_tokens: u32, completion_tokens: u32) -> Vec<String> {
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        let body = serde_json::json!({
+            "id": "chatcmpl-grader", "object": "chat.completion.chunk", "created": 1735000000,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            "usage": null
+        });
+        format!("data: {body}")
+    };
+    let usage = serde_json::json!({
+        "id": "chatcmpl-grader", "object": "chat.completion.chunk", "created": 1735000000,
+        "model": "gpt-4o-mini-2024-07-18", "choices": [],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens}
+    });
+    vec![
+        chunk(serde_json::json!({"role": "assistant", "content": ""}), None),
+        chunk(serde_json::json!({"content": text}), None),
+        chunk(serde_json::json!({}), Some("stop")),
+        format!("data: {usage}"),
+        "data: [DONE]".to_string(),
+    ]
+}

@@ -313,6 +313,11 @@ export type ExperimentDraft_Deserialize = {
 	objective: string,
 	/**  The response cache: `off`, `read_write` or `refresh`; `None`: off. */
 	cache?: string | null,
+	/**
+	 *  Models that grade `judge` checks, as a JSON list of targets (`[{"id": "grader",
+	 *  "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
+	 */
+	graders: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -328,6 +333,11 @@ export type ExperimentDraft_Serialize = {
 	objective: string,
 	/**  The response cache: `off`, `read_write` or `refresh`; `None`: off. */
 	cache: string | null,
+	/**
+	 *  Models that grade `judge` checks, as a JSON list of targets (`[{"id": "grader",
+	 *  "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
+	 */
+	graders: string,
 };
 
 export type ExperimentItem = {
@@ -432,12 +442,16 @@ export type ProgressEvent = ProgressEvent_Serialize | ProgressEvent_Deserialize;
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */
 export type ProgressEvent_Deserialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
-{ kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms?: number | null; error?: string | null } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
+{ kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms?: number | null; error?: string | null } | 
+/**  Judge checks being graded, after every run has finished. */
+{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
 
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */
 export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
-{ kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
+{ kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | 
+/**  Judge checks being graded, after every run has finished. */
+{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
 
 /**  Progress of a quantization started from the Models screen. */
 export type QuantizeProgress = QuantizeProgress_Serialize | QuantizeProgress_Deserialize;

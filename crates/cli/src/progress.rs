@@ -53,6 +53,11 @@ impl RunObserver for Progress {
             .set_message(format!("{config} · case {case} · rep {}", run.repetition + 1));
     }
 
+    fn graded(&mut self, done: usize, total: usize) {
+        self.bar
+            .set_message(format!("grading judge checks {done}/{total}"));
+    }
+
     fn run_finished(&mut self, done: usize, _total: usize, record: &RunRecord) {
         self.bar.set_position(done as u64);
         if let Some(error) = &record.error {

@@ -23,6 +23,9 @@ pub fn print_report(report: &Report) {
         }
     }
     println!("{table}");
+    for line in report.grading_lines() {
+        println!("{line} (not in the configs' numbers)");
+    }
 
     // Numbers alone do not show quality: one output per variant and case, so a reader can
     // judge what each variant actually produced (first target, its first settings, first repetition).

@@ -34,6 +34,11 @@ pub enum RunEvent {
         total: usize,
         record: Box<RunRecord>,
     },
+    /// A judge check was graded (after every run has finished).
+    Graded {
+        done: usize,
+        total: usize,
+    },
     Finished {
         experiment_id: i64,
         status: String,
@@ -92,6 +97,10 @@ impl<W: Write> RunObserver for EventWriter<W> {
             total,
             record: Box::new(record.clone()),
         });
+    }
+
+    fn graded(&mut self, done: usize, total: usize) {
+        self.emit(&RunEvent::Graded { done, total });
     }
 }
 

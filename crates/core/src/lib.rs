@@ -17,6 +17,7 @@ pub mod events;
 pub mod experiment;
 pub mod export;
 pub mod gguf;
+pub mod grading;
 pub mod library;
 pub mod matrix;
 pub mod memory;

@@ -365,6 +365,8 @@ mod tests {
             configs,
             runs: vec![],
             comparison: None,
+            grading: vec![],
+            judgements: vec![],
         }
     }
 

@@ -31,6 +31,82 @@ pub struct Report {
     /// Every config against a baseline config, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// What grading the judge checks took, per grader: never part of the runs' own numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grading: Vec<GraderSummary>,
+    /// Every grader call (see `tradeoff_core::grading`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judgements: Vec<JudgementRow>,
+}
+
+/// One grader call as a report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgementRow {
+    pub variant: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub settings: Option<LocalSettings>,
+    pub case: String,
+    pub repetition: u32,
+    pub check_index: usize,
+    pub grader: String,
+    pub passed: bool,
+    pub score: f64,
+    pub reason: Option<String>,
+    pub error: Option<RunError>,
+    pub latency_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub cost_usd: Option<f64>,
+    /// The grader's answer (empty in reports read without outputs).
+    pub answer: String,
+}
+
+/// What one grader's calls took, kept apart from the configs they graded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraderSummary {
+    pub grader: String,
+    pub calls: usize,
+    /// Calls that failed or whose answer could not be read as a verdict.
+    pub errors: usize,
+    pub passed: usize,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_total_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// `None` when the grader has no price.
+    pub cost_usd: Option<f64>,
+}
+
+impl GraderSummary {
+    /// One summary per grader, in order of first appearance.
+    pub fn of(judgements: &[JudgementRow]) -> Vec<GraderSummary> {
+        let mut graders: Vec<&str> = Vec::new();
+        for row in judgements {
+            if !graders.contains(&row.grader.as_str()) {
+                graders.push(&row.grader);
+            }
+        }
+        graders
+            .into_iter()
+            .map(|grader| {
+                let mine: Vec<&JudgementRow> = judgements.iter().filter(|j| j.grader == grader).collect();
+                let latencies: Vec<f64> = mine.iter().filter_map(|j| j.latency_ms).collect();
+                let costs: Vec<f64> = mine.iter().filter_map(|j| j.cost_usd).collect();
+                GraderSummary {
+                    grader: grader.to_string(),
+                    calls: mine.len(),
+                    errors: mine.iter().filter(|j| j.error.is_some()).count(),
+                    passed: mine.iter().filter(|j| j.error.is_none() && j.passed).count(),
+                    latency_p50_ms: percentile(&latencies, 50.0),
+                    latency_total_ms: latencies.iter().sum(),
+                    input_tokens: mine.iter().filter_map(|j| j.input_tokens).map(u64::from).sum(),
+                    output_tokens: mine.iter().filter_map(|j| j.output_tokens).map(u64::from).sum(),
+                    cost_usd: (!costs.is_empty()).then(|| costs.iter().sum()),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Every config against one baseline config: confidence intervals (bootstrap, 95 %) for the
@@ -763,6 +839,15 @@ impl Report {
                 );
             }
         }
+        if !self.grading.is_empty() {
+            let _ = writeln!(
+                md,
+                "\n## Grading\n\nJudge checks graded after the runs; these calls are not part of any config's latency or cost.\n"
+            );
+            for line in self.grading_lines() {
+                let _ = writeln!(md, "- {}", escape_md(&line));
+            }
+        }
         let warnings = self.distinct_warnings();
         if !warnings.is_empty() {
             let _ = writeln!(md, "\n## Warnings\n");
@@ -790,6 +875,32 @@ impl Report {
             }
         }
         md
+    }
+
+    /// One line per grader: calls, verdicts, time, tokens and cost.
+    pub fn grading_lines(&self) -> Vec<String> {
+        self.grading
+            .iter()
+            .map(|g| {
+                format!(
+                    "grader {}: {} calls{}, {} passed; latency p50 {} ms, {:.1} s in all; {} input + {} output tokens; {}",
+                    g.grader,
+                    g.calls,
+                    if g.errors > 0 {
+                        format!(" ({} without a verdict)", g.errors)
+                    } else {
+                        String::new()
+                    },
+                    g.passed,
+                    number(g.latency_p50_ms, 0),
+                    g.latency_total_ms / 1000.0,
+                    g.input_tokens,
+                    g.output_tokens,
+                    g.cost_usd
+                        .map_or_else(|| "no price".to_string(), |c| format!("${c:.6}"))
+                )
+            })
+            .collect()
     }
 
     fn comparison_markdown(&self, md: &mut String, comparison: &Comparison) {

@@ -176,10 +176,12 @@ pub enum ErrorClass {
     Connect,
     /// Remote: another 4xx answer (unknown model, a parameter the server rejects…).
     BadRequest,
+    /// A grader answered, but not with a verdict (PASS/FAIL or a JSON verdict).
+    UnreadableVerdict,
 }
 
 impl ErrorClass {
-    pub const ALL: [ErrorClass; 21] = [
+    pub const ALL: [ErrorClass; 22] = [
         ErrorClass::ModelLoad,
         ErrorClass::ContextCreate,
         ErrorClass::InsufficientMemory,
@@ -201,6 +203,7 @@ impl ErrorClass {
         ErrorClass::ContextTooLong,
         ErrorClass::Connect,
         ErrorClass::BadRequest,
+        ErrorClass::UnreadableVerdict,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -226,6 +229,7 @@ impl ErrorClass {
             ErrorClass::ContextTooLong => "context_too_long",
             ErrorClass::Connect => "connect",
             ErrorClass::BadRequest => "bad_request",
+            ErrorClass::UnreadableVerdict => "unreadable_verdict",
         }
     }
 

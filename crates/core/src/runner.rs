@@ -12,6 +12,7 @@ use crate::checks::{self, Subject};
 use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
+use crate::grading::{Judgement, Ungraded, grade};
 use crate::matrix::{ContextGroup, Plan, PlannedRun};
 use crate::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
 use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob, RemoteTarget};
@@ -43,6 +44,10 @@ pub trait RunSink {
     fn remember(&mut self, _key: &str, _run: &RunRecord) -> Result<(), SinkError> {
         Ok(())
     }
+
+    /// A grader's judgement of one of `run`'s checks; `run` carries its checks with that
+    /// judgement applied, to replace the ones recorded before grading.
+    fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +60,8 @@ pub trait RunObserver {
     fn run_started(&mut self, _done: usize, _total: usize, _run: &PlannedRun) {}
     fn text(&mut self, _chunk: &str) {}
     fn run_finished(&mut self, _done: usize, _total: usize, _record: &RunRecord) {}
+    /// A judge check was graded (see `tradeoff_core::grading`).
+    fn graded(&mut self, _done: usize, _total: usize) {}
 }
 
 /// An observer that ignores everything.
@@ -110,6 +117,7 @@ pub fn run_experiment(
         total: plan.total_runs(),
         done: 0,
         cache_keys: HashMap::new(),
+        ungraded: Vec::new(),
     };
     for group in &plan.groups {
         if cancel.load(Ordering::Relaxed) {
@@ -126,7 +134,24 @@ pub fn run_experiment(
             return Ok(RunOutcome::Cancelled);
         }
     }
-    Ok(RunOutcome::Completed)
+    if run.ungraded.is_empty() {
+        return Ok(RunOutcome::Completed);
+    }
+    let judges_of_case: Vec<Vec<_>> = run
+        .case_checks
+        .iter()
+        .map(|checks| checks.iter().map(|c| c.as_judge()).collect())
+        .collect();
+    grade(
+        experiment,
+        &judges_of_case,
+        std::mem::take(&mut run.ungraded),
+        engine,
+        remote,
+        run.sink,
+        run.observer,
+        cancel,
+    )
 }
 
 /// One experiment being executed: what every group needs, and the progress count.
@@ -142,6 +167,8 @@ struct Execution<'a> {
     done: usize,
     /// The cache key of every run that went to the model, to store its answer when it finishes.
     cache_keys: HashMap<(usize, usize, u32), String>,
+    /// Runs with judge checks, graded once every run has finished.
+    ungraded: Vec<Ungraded>,
 }
 
 impl Execution<'_> {
@@ -238,6 +265,18 @@ impl Execution<'_> {
             record.checks = checks::evaluate(&self.case_checks[record.case], &subject);
         }
         self.sink.record_run(&record)?;
+        let judges: Vec<usize> = self.case_checks[record.case]
+            .iter()
+            .enumerate()
+            .filter(|(_, check)| check.as_judge().is_some())
+            .map(|(index, _)| index)
+            .collect();
+        if record.error.is_none() && !judges.is_empty() {
+            self.ungraded.push(Ungraded {
+                record: record.clone(),
+                judges,
+            });
+        }
         if self.experiment.cache.writes()
             && !record.cache_hit
             && record.error.is_none()
@@ -502,7 +541,21 @@ mod tests {
                 cancel.store(true, Ordering::Relaxed);
                 return Err(GenerateError::Cancelled);
             }
-            let output = request.prompt.plain_text();
+            let mut output = request.prompt.plain_text();
+            // A model named `grader…` grades: PASS when the graded answer starts with "A".
+            if request
+                .load
+                .model_path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("grader"))
+            {
+                let answer = output.rsplit("Answer: ").next().unwrap_or_default();
+                output = if answer.starts_with('A') {
+                    "PASS (starts with A)\n\nRubric: more few-shot text".into()
+                } else {
+                    "FAIL (it does not)".into()
+                };
+            }
             on_text(&output);
             Ok(Generation {
                 output,
@@ -538,6 +591,7 @@ mod tests {
         runs: Vec<RunRecord>,
         fail_after: Option<usize>,
         cache: HashMap<String, CachedRun>,
+        judgements: Vec<Judgement>,
     }
 
     impl RunSink for Collect {
@@ -563,6 +617,16 @@ mod tests {
                 return Err(SinkError("disk full".into()));
             }
             self.runs.push(run.clone());
+            Ok(())
+        }
+        fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError> {
+            self.judgements.push(judgement.clone());
+            let recorded = self
+                .runs
+                .iter_mut()
+                .find(|r| (r.config, r.case, r.repetition) == (run.config, run.case, run.repetition))
+                .ok_or_else(|| SinkError("judgement of a run never recorded".into()))?;
+            *recorded = run.clone();
             Ok(())
         }
     }
@@ -617,6 +681,96 @@ repetitions: 2
             _: &mut dyn FnMut(RemoteEvent) -> ControlFlow<()>,
         ) -> Result<(), GenerateError> {
             panic!("no remote target in this experiment")
+        }
+    }
+
+    const JUDGED: &str = "schema: 1
+variants: [{id: a, prompt: 'A {{ x }}'}, {id: b, prompt: 'B {{ x }}'}]
+cases: [{vars: {x: '1'}, checks: [{type: judge, rubric: 'Starts with A for {{ x }}'}]}]
+targets: [{id: t, model: model.gguf, price: {per_hour: 3.6}}]
+graders: [{id: g, model: grader.gguf, max_tokens: 8, price: {per_hour: 36}}]
+checks: [{type: contains, value: '1'}]
+";
+
+    #[test]
+    fn judge_checks_are_graded_after_every_run_and_the_grader_costs_are_its_own() {
+        let experiment = parse(JUDGED);
+        let (mut engine, mut sink) = (Scripted::default(), Collect::default());
+        execute(&experiment, &mut engine, &mut Unreachable, &mut sink).unwrap();
+        let loads: Vec<&str> = engine.loads.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            loads,
+            ["model.gguf", "grader.gguf"],
+            "the grader is loaded once, after the runs"
+        );
+        assert_eq!(sink.judgements.len(), 2);
+        let verdicts: Vec<(&str, bool, Option<&str>)> = sink
+            .runs
+            .iter()
+            .map(|r| {
+                (
+                    r.output.as_str(),
+                    r.checks[1].passed,
+                    r.checks[1].detail.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("A 1", true, Some("starts with A")),
+                ("B 1", false, Some("it does not"))
+            ]
+        );
+        assert_eq!(
+            sink.runs[0].checks[1].check,
+            "judge \"Starts with A for {{ x }}\""
+        );
+        assert_eq!(sink.runs[0].passed(true), Some(true));
+        assert_eq!(sink.runs[1].passed(true), Some(false));
+        let judgement = &sink.judgements[0];
+        assert_eq!(judgement.grader, "g");
+        assert!(
+            judgement
+                .prompt
+                .contains("Rubric: Starts with A for 1\nAnswer: A 1\nGrade:")
+        );
+        // The grader's 2 ms at $36/h are the judgement's; the run keeps its own 2 ms at $3.6/h.
+        assert!((judgement.cost_usd.unwrap() - 2.0e-5).abs() < 1e-12);
+        assert!((sink.runs[0].cost_usd.unwrap() - 2.0e-6).abs() < 1e-12);
+        assert_eq!(sink.runs[0].metrics.as_ref().unwrap().latency_ms, 2.0);
+    }
+
+    #[test]
+    fn a_judge_check_reads_as_not_passed_until_graded() {
+        let experiment = parse(JUDGED);
+        let (mut engine, mut sink) = (
+            Scripted {
+                // The third generation is the grader's first: cancelled there, nothing graded.
+                cancel_after: Some(3),
+                ..Scripted::default()
+            },
+            Collect::default(),
+        );
+        let cancel = AtomicBool::new(false);
+        let plan = Plan::new(&experiment);
+        let outcome = run_experiment(
+            &experiment,
+            &plan,
+            &mut engine,
+            &mut Unreachable,
+            &mut sink,
+            &mut Quiet,
+            &cancel,
+        )
+        .unwrap();
+        assert_eq!(outcome, RunOutcome::Cancelled);
+        assert_eq!(sink.runs.len(), 2);
+        assert!(sink.judgements.is_empty());
+        for run in &sink.runs {
+            assert!(!run.checks[1].passed);
+            assert_eq!(run.checks[1].detail.as_deref(), Some(checks::judge::NOT_GRADED));
+            assert_eq!(run.passed(true), Some(false));
         }
     }
 

@@ -5,7 +5,9 @@ use serde::Serialize;
 use tradeoff_core::engine::{KvType, LocalSettings};
 use tradeoff_core::environment::Environment;
 use tradeoff_core::experiment::Target;
-use tradeoff_core::report::{ConfigKey, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize};
+use tradeoff_core::report::{
+    ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize,
+};
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 
 use crate::{Store, StoreError};
@@ -83,7 +85,10 @@ impl Store {
         let environment: Environment = serde_json::from_str(&environment_json)?;
         let runs = self.runs(experiment_id, with_output)?;
         let configs = summarize(&self.config_keys(experiment_id)?, &runs, with_output);
+        let judgements = self.judgements(experiment_id, with_output)?;
         let mut report = Report {
+            grading: GraderSummary::of(&judgements),
+            judgements,
             experiment_id,
             name,
             source,
@@ -235,6 +240,45 @@ impl Store {
             runs.push(row);
         }
         Ok(runs)
+    }
+}
+
+impl Store {
+    fn judgements(&self, experiment_id: i64, with_output: bool) -> Result<Vec<JudgementRow>, StoreError> {
+        let mut statement = self.conn.prepare_cached(&format!(
+            "SELECT v.key, t.key, k.key, r.repetition, j.check_index, j.grader, j.passed, j.score,
+                    j.reason, j.error_class, j.error_message, j.latency_ms, j.input_tokens,
+                    j.output_tokens, j.cost_usd, CASE WHEN ?2 THEN j.answer ELSE '' END, {SETTINGS_COLUMNS}
+             FROM judgements j
+             JOIN runs r ON r.id = j.run_id
+             JOIN configs c ON c.id = r.config_id
+             JOIN variants v ON v.id = c.variant_id
+             JOIN targets t ON t.id = c.target_id
+             JOIN cases k ON k.id = r.case_id
+             WHERE c.experiment_id = ?1
+             ORDER BY c.position, k.position, r.repetition, j.check_index"
+        ))?;
+        let rows = statement.query_map(params![experiment_id, with_output], |r| {
+            Ok(JudgementRow {
+                variant: r.get(0)?,
+                target: r.get(1)?,
+                case: r.get(2)?,
+                repetition: r.get::<_, i64>(3)? as u32,
+                check_index: r.get::<_, i64>(4)? as usize,
+                grader: r.get(5)?,
+                passed: r.get(6)?,
+                score: r.get(7)?,
+                reason: r.get(8)?,
+                error: run_error(r.get(9)?, r.get(10)?),
+                latency_ms: r.get(11)?,
+                input_tokens: r.get::<_, Option<i64>>(12)?.map(|v| v as u32),
+                output_tokens: r.get::<_, Option<i64>>(13)?.map(|v| v as u32),
+                cost_usd: r.get(14)?,
+                answer: r.get(15)?,
+                settings: settings_at(r, 16)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

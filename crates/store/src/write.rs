@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, params};
 use tradeoff_core::Experiment;
 use tradeoff_core::cache::CachedRun;
 use tradeoff_core::environment::Environment;
+use tradeoff_core::grading::Judgement;
 use tradeoff_core::matrix::Plan;
 use tradeoff_core::run::{FinishReason, RunRecord};
 use tradeoff_core::runner::{LoadEvent, RunSink, SinkError, now_rfc3339};
@@ -207,6 +208,66 @@ impl ExperimentWriter<'_> {
         Ok(())
     }
 
+    /// Records a judgement and gives its run the checks, pass and score it now has, in one
+    /// transaction: a run never shows a verdict whose judgement is not recorded.
+    fn insert_judgement(&self, judgement: &Judgement, run: &RunRecord) -> Result<(), StoreError> {
+        let (Some(config_id), Some(case_id)) = (
+            self.config_ids.get(run.config).copied(),
+            self.case_ids.get(run.case).copied(),
+        ) else {
+            return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
+                format!(
+                    "judgement refers to config {} / case {}, which this experiment does not have",
+                    run.config, run.case
+                ),
+            )));
+        };
+        let has_checks = self.case_has_checks.get(run.case).copied().unwrap_or(false);
+        let tx = self.store.conn.unchecked_transaction()?;
+        let run_id: i64 = tx.query_row(
+            "SELECT id FROM runs WHERE config_id = ?1 AND case_id = ?2 AND repetition = ?3",
+            params![config_id, case_id, i64::from(run.repetition)],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE runs SET checks_json = ?2, passed = ?3, score = ?4 WHERE id = ?1",
+            params![
+                run_id,
+                serde_json::to_string(&run.checks)?,
+                run.passed(has_checks),
+                run.score(has_checks),
+            ],
+        )?;
+        let metrics = judgement.metrics.as_ref();
+        tx.execute(
+            "INSERT OR REPLACE INTO judgements (run_id, check_index, grader, started_at, prompt, answer,
+                 passed, score, reason, error_class, error_message, metrics_json, latency_ms,
+                 input_tokens, output_tokens, cost_usd, warnings_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+            params![
+                run_id,
+                judgement.check_index as i64,
+                judgement.grader,
+                judgement.started_at,
+                judgement.prompt,
+                judgement.answer,
+                judgement.passed,
+                judgement.score,
+                judgement.reason,
+                judgement.error.as_ref().map(|e| e.class.as_str()),
+                judgement.error.as_ref().map(|e| e.message.as_str()),
+                metrics.map(serde_json::to_string).transpose()?,
+                metrics.map(|m| m.latency_ms),
+                metrics.map(|m| i64::from(m.input_tokens)),
+                metrics.map(|m| i64::from(m.output_tokens)),
+                judgement.cost_usd,
+                serde_json::to_string(&judgement.warnings)?,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn insert_load(&self, event: &LoadEvent) -> Result<(), StoreError> {
         let Some(target_id) = self.target_ids.get(event.target).copied() else {
             return Err(StoreError::Sqlite(rusqlite::Error::InvalidParameterName(
@@ -250,6 +311,11 @@ impl RunSink for ExperimentWriter<'_> {
 
     fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
         self.insert_run(run).map_err(|e| SinkError(e.to_string()))
+    }
+
+    fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError> {
+        self.insert_judgement(judgement, run)
+            .map_err(|e| SinkError(e.to_string()))
     }
 
     fn cached(&mut self, key: &str) -> Result<Option<CachedRun>, SinkError> {

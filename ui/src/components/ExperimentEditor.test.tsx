@@ -19,6 +19,7 @@ const draft: ExperimentDraft = {
   checks: '[{"type": "json_valid"}]',
   objective: "",
   cache: null,
+  graders: "",
 };
 
 describe("ExperimentEditor", () => {

@@ -150,8 +150,14 @@ export function ExperimentEditor({
       <h3>Checks</h3>
       <label className="editor-checks">
         every case&apos;s runs must pass (JSON list: contains, not_contains, icontains, equals, starts_with, regex, json_valid,
-        json_schema, max_tokens, similarity, latency_ms, cost_usd)
+        json_schema, max_tokens, similarity, latency_ms, cost_usd, judge)
         <textarea value={draft.checks} onChange={(e) => setDraft({ ...draft, checks: e.target.value })} aria-label="checks" />
+      </label>
+
+      <label className="editor-checks">
+        graders for judge checks (JSON list of targets, e.g. [{"{"}&quot;id&quot;: &quot;grader&quot;, &quot;provider&quot;: &quot;openai&quot;,
+        &quot;model&quot;: &quot;gpt-4o-mini&quot;{"}"}] or a local model; graded after the runs, their cost kept apart)
+        <textarea value={draft.graders} onChange={(e) => setDraft({ ...draft, graders: e.target.value })} aria-label="graders" />
       </label>
 
       <label className="editor-checks">

@@ -36,6 +36,8 @@ export function nextProgress(
       const eta = event.done > 0 ? (elapsed / event.done) * (event.total - event.done) : null;
       return { ...base, done: event.done, total: event.total, eta };
     }
+    case "graded":
+      return { ...base, label: `grading judge checks ${event.done}/${event.total}`, text: "", eta: null };
     default:
       return null;
   }

@@ -146,19 +146,29 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
 /// A model path that does not exist is a mistake in the file, refused before anything runs.
 /// (A file that exists but is not a loadable model fails its runs instead, recorded.)
 fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
-    for (index, target) in experiment.targets.iter().enumerate() {
+    let targets = experiment
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ("targets", i, t));
+    let graders = experiment
+        .graders
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ("graders", i, t));
+    for (list, index, target) in targets.chain(graders) {
         if target.remote.is_some() || target.model.path.exists() {
             continue;
         }
         let path = target.model.path.display();
         let message = if target.model.is_default() {
             format!(
-                "{}: targets[{index}].model: the default model is not installed (expected at {path}); run `make model` to fetch it",
+                "{}: {list}[{index}].model: the default model is not installed (expected at {path}); run `make model` to fetch it",
                 file.display()
             )
         } else {
             format!(
-                "{}: targets[{index}].model: model file not found: {path}",
+                "{}: {list}[{index}].model: model file not found: {path}",
                 file.display()
             )
         };

@@ -11,6 +11,7 @@ mod cost;
 mod equals;
 mod json_schema;
 mod json_valid;
+pub mod judge;
 mod latency;
 mod max_tokens;
 mod regex_match;
@@ -56,6 +57,11 @@ pub struct CheckResult {
 /// A parsed check, ready to evaluate.
 pub trait Check: fmt::Debug + Send + Sync {
     fn evaluate(&self, subject: &Subject<'_>) -> CheckResult;
+
+    /// A `judge` check, graded by another model after the runs; others are evaluated at once.
+    fn as_judge(&self) -> Option<&judge::Judge> {
+        None
+    }
 }
 
 /// A parameter problem, named by parameter; the experiment loader adds where the check is.
@@ -89,7 +95,7 @@ const REGISTRY: [(&str, Parser); 13] = [
     ("similarity", similarity::parse),
     ("latency_ms", latency::parse),
     ("cost_usd", cost::parse),
-    ("judge", judge_not_available),
+    ("judge", judge::parse),
 ];
 
 pub fn kinds() -> impl Iterator<Item = &'static str> {
@@ -114,12 +120,6 @@ pub fn parse(spec: &CheckSpec) -> Result<Box<dyn Check>, CheckError> {
 /// Evaluates every check; a run passes when all pass, and scores their mean.
 pub fn evaluate(checks: &[Box<dyn Check>], subject: &Subject<'_>) -> Vec<CheckResult> {
     checks.iter().map(|c| c.evaluate(subject)).collect()
-}
-
-fn judge_not_available(_: &Params) -> Result<Box<dyn Check>, CheckError> {
-    Err(CheckError::new(
-        "`judge` checks need a grading target, which comes with remote targets; not available yet",
-    ))
 }
 
 /// A check's parameters, tracking which were read so that unknown ones are refused.

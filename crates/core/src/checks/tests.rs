@@ -142,5 +142,85 @@ fn bad_checks_are_refused_with_what_is_wrong() {
         refused(json!({"type": "json_schema", "schema": {"type": 12}})).contains("not a valid JSON Schema")
     );
     assert!(refused(json!({"type": "similarity", "threshold": 2})).contains("between 0 and 1"));
-    assert!(refused(json!({"type": "judge", "rubric": "x"})).contains("not available yet"));
+    assert_eq!(refused(json!({"type": "judge"})), "needs `rubric`");
+    assert!(refused(json!({"type": "judge", "rubric": " "})).contains("must say what a good output does"));
+    assert!(refused(json!({"type": "judge", "rubric": "x", "threshold": 1.5})).contains("between 0 and 1"));
+    assert!(refused(json!({"type": "judge", "rubric": "{{ x"})).contains("`rubric` is not a valid template"));
+    assert!(
+        refused(json!({"type": "judge", "rubric": "x", "prompt": "Grade {{ rubric }}"}))
+            .contains("{{ output }}")
+    );
+}
+
+#[test]
+fn a_judge_reads_pass_fail_lines_and_json_verdicts_and_refuses_anything_else() {
+    let parsed = check(json!({"type": "judge", "rubric": "names a city"}));
+    let judge = parsed.as_judge().unwrap();
+    let read = |answer: &str| judge.read_verdict(answer);
+    let pass = read(" PASS (Berlin is a city)\n\nRubric: more").unwrap();
+    assert!(pass.passed);
+    assert_eq!(pass.score, 1.0);
+    assert_eq!(pass.reason.as_deref(), Some("Berlin is a city"));
+    assert!(!read("Grade: **FAIL** - no city").unwrap().passed);
+    assert_eq!(
+        read("Grade: **FAIL** - no city").unwrap().reason.as_deref(),
+        Some("no city")
+    );
+    assert!(read("yes").unwrap().passed);
+    assert!(!read("No.").unwrap().passed);
+    let json = read(r#"Here: {"pass": true, "score": 0.75, "reason": "close"}"#).unwrap();
+    assert_eq!(
+        (json.passed, json.score, json.reason.as_deref()),
+        (true, 0.75, Some("close"))
+    );
+    assert!(
+        !read(r#"{"pass": false, "score": 0.9}"#).unwrap().passed,
+        "pass false wins"
+    );
+    assert!(
+        !read(r#"{"score": 0.25}"#).unwrap().passed,
+        "below the default threshold 0.5"
+    );
+    assert!(read(r#"{"score": 7}"#).unwrap_err().contains("[0, 1]"));
+    assert!(read("Passing grade").unwrap_err().contains("neither PASS/FAIL"));
+    assert!(read("").is_err());
+
+    let strict = check(json!({"type": "judge", "rubric": "x", "threshold": 0.8}));
+    assert!(
+        !strict
+            .as_judge()
+            .unwrap()
+            .read_verdict(r#"{"score": 0.7}"#)
+            .unwrap()
+            .passed
+    );
+}
+
+#[test]
+fn a_judge_fills_its_prompt_with_the_rubric_output_expected_and_case_variables() {
+    let custom = check(json!({
+        "type": "judge",
+        "rubric": "mentions {{ city }}",
+        "prompt": "Q about {{ city }}. Rubric: {{ rubric }}. Expected: {{ expected }}. Output: {{ output }}"
+    }));
+    let vars = [("city".to_string(), json!("Berlin"))].into_iter().collect();
+    let prompt = custom
+        .as_judge()
+        .unwrap()
+        .grading_prompt("  in Berlin \n", Some("Berlin"), &vars)
+        .unwrap();
+    assert_eq!(
+        prompt,
+        "Q about Berlin. Rubric: mentions Berlin. Expected: Berlin. Output: in Berlin"
+    );
+    let missing = custom
+        .as_judge()
+        .unwrap()
+        .grading_prompt("x", None, &Default::default())
+        .unwrap_err();
+    assert!(missing.contains("rubric does not render"), "{missing}");
+    // A judge check never passes on its own: until graded it is "not graded".
+    let pending = custom.evaluate(&on("in Berlin"));
+    assert!(!pending.passed);
+    assert_eq!(pending.detail.as_deref(), Some(judge::NOT_GRADED));
 }

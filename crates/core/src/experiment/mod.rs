@@ -35,6 +35,9 @@ pub struct Experiment {
     pub objective: Option<crate::objective::Objective>,
     #[serde(default)]
     pub cache: crate::cache::CacheMode,
+    /// The models that grade `judge` checks (see `tradeoff_core::checks::judge`).
+    #[serde(default)]
+    pub graders: Vec<Target>,
 }
 
 impl Experiment {

@@ -31,6 +31,10 @@ pub struct ExperimentFile {
     /// Checks every case's runs must pass (besides each case's own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<CheckSpec>,
+    /// Models that grade `judge` checks: targets written the same way, one setting each. They
+    /// are not configs of the experiment; their calls are recorded as judgements.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graders: Vec<TargetSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

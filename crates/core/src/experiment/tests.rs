@@ -444,3 +444,38 @@ fn a_key_pasted_where_the_variable_name_belongs_is_refused_without_repeating_it(
     );
     assert!(!text.contains(key), "{text}");
 }
+
+#[test]
+fn judge_checks_need_a_grader_they_can_name_and_graders_are_not_swept() {
+    let with = |extra: &str| yaml(&format!("{MINIMAL}{extra}"));
+    let judged = "checks: [{type: judge, rubric: 'answers the question'}]\n";
+    let p = problem(with(judged));
+    assert_eq!(p.field.as_deref(), Some("checks[0]"), "{p}");
+    assert!(p.message.contains("add one under `graders`"), "{p}");
+
+    let one = with(&format!("{judged}graders: [{{id: g, model: grader.gguf}}]\n")).unwrap();
+    assert_eq!(one.graders[0].id, "g");
+    assert_eq!(one.graders[0].model.path, Path::new("/models/grader.gguf"));
+
+    let two = "graders: [{id: g, model: a.gguf}, {id: h, provider: openai, model: gpt-4o-mini}]\n";
+    let p = problem(with(&format!("{judged}{two}")));
+    assert_eq!(p.field.as_deref(), Some("checks[0].grader"), "{p}");
+    assert!(p.message.contains("`g`, `h`"), "{p}");
+    let named = "cases: [{vars: {q: one}, checks: [{type: judge, rubric: r, grader: x}]}]\n";
+    let p = problem(yaml(&format!(
+        "schema: 1\nvariants: [{{id: v, prompt: '{{{{ q }}}}'}}]\n{named}targets: [{{id: t, model: m.gguf}}]\n{two}"
+    )));
+    assert_eq!(p.field.as_deref(), Some("cases[0].checks[0].grader"), "{p}");
+    assert!(p.message.contains("no grader `x`"), "{p}");
+
+    let p = problem(with(&format!(
+        "{judged}graders: [{{id: g, model: a.gguf, n_ctx: [512, 1024]}}]\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("graders[0].n_ctx"), "{p}");
+    assert!(p.message.contains("one setting"), "{p}");
+    let p = problem(with("graders: [{id: g, model: a.gguf, temprature: 1}]\n"));
+    assert!(
+        p.field.as_deref().is_some_and(|f| f.starts_with("graders[0]")),
+        "{p}"
+    );
+}

@@ -85,12 +85,22 @@ pub(super) fn validate(
         .targets
         .into_iter()
         .enumerate()
-        .map(|(i, t)| target(&check, i, t, base_dir))
+        .map(|(i, t)| target(&check, "targets", i, t, base_dir))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "targets", targets.iter().map(|t| t.id.as_str()))?;
+    let graders = file
+        .graders
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| grader(&check, i, t, base_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "graders", graders.iter().map(|t| t.id.as_str()))?;
 
     variables_defined(&check, &variants, &cases)?;
-    checks_valid(&check, "checks", &file.checks)?;
+    checks_valid(&check, "checks", &file.checks, &graders)?;
+    for (index, case) in cases.iter().enumerate() {
+        checks_valid(&check, &format!("cases[{index}].checks"), &case.checks, &graders)?;
+    }
     if let Some(objective) = &file.objective {
         for (index, constraint) in objective.constraints.iter().enumerate() {
             crate::objective::Constraint::parse(constraint)
@@ -124,16 +134,90 @@ pub(super) fn validate(
         checks: file.checks,
         objective: file.objective,
         cache,
+        graders,
     })
 }
 
 /// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
 /// the check's place in the file.
-fn checks_valid(check: &Checker, list: &str, checks: &[CheckSpec]) -> Result<(), ExperimentError> {
+/// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
+/// the check's place in the file. A `judge` check must name one of the graders (or there must
+/// be exactly one).
+fn checks_valid(
+    check: &Checker,
+    list: &str,
+    checks: &[CheckSpec],
+    graders: &[Target],
+) -> Result<(), ExperimentError> {
     for (index, spec) in checks.iter().enumerate() {
-        crate::checks::parse(spec).map_err(|e| check.problem(format!("{list}[{index}]"), e.message))?;
+        let parsed =
+            crate::checks::parse(spec).map_err(|e| check.problem(format!("{list}[{index}]"), e.message))?;
+        let Some(judge) = parsed.as_judge() else {
+            continue;
+        };
+        let ids = || {
+            graders
+                .iter()
+                .map(|g| format!("`{}`", g.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (&judge.grader, graders) {
+            (_, []) => {
+                return Err(check.problem(
+                    format!("{list}[{index}]"),
+                    "a judge check needs a grader: add one under `graders` (a target, local or remote)",
+                ));
+            }
+            (None, [_]) => {}
+            (None, _) => {
+                return Err(check.problem(
+                    format!("{list}[{index}].grader"),
+                    format!("say which grader grades this check: one of {}", ids()),
+                ));
+            }
+            (Some(id), _) if !graders.iter().any(|g| &g.id == id) => {
+                return Err(check.problem(
+                    format!("{list}[{index}].grader"),
+                    format!("no grader `{id}`; the graders are {}", ids()),
+                ));
+            }
+            (Some(_), _) => {}
+        }
     }
     Ok(())
+}
+
+/// A grader is a target with one setting: it grades, it is not swept.
+fn grader(
+    check: &Checker,
+    index: usize,
+    spec: TargetSpec,
+    base_dir: &Path,
+) -> Result<Target, ExperimentError> {
+    let target = target(check, "graders", index, spec, base_dir)?;
+    let swept = [
+        ("n_ctx", target.n_ctx.len()),
+        ("threads", target.threads.len()),
+        ("batch", target.batch.len()),
+        ("kv_type", target.kv_type.len()),
+        ("n_gpu_layers", target.n_gpu_layers.len()),
+        ("parallel", target.parallel.len()),
+        ("prefix_cache", target.prefix_cache.len()),
+    ];
+    if let Some((field, count)) = swept.iter().find(|(_, count)| *count > 1) {
+        return Err(check.problem(
+            format!("graders[{index}].{field}"),
+            format!("a grader runs with one setting; {count} values are a sweep, which only targets have"),
+        ));
+    }
+    if target.parallel.first().is_some_and(|p| *p > 1) {
+        return Err(check.problem(
+            format!("graders[{index}].parallel"),
+            "a grader grades one output at a time",
+        ));
+    }
+    Ok(target)
 }
 
 fn unique_ids<'a>(
@@ -227,7 +311,6 @@ fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, Experimen
         }
         None => (index + 1).to_string(),
     };
-    checks_valid(check, &format!("cases[{index}].checks"), &spec.checks)?;
     Ok(Case {
         id,
         vars: spec.vars,
@@ -238,11 +321,12 @@ fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, Experimen
 
 fn target(
     check: &Checker,
+    list: &str,
     index: usize,
     spec: TargetSpec,
     base_dir: &Path,
 ) -> Result<Target, ExperimentError> {
-    let at = |field: &str| format!("targets[{index}].{field}");
+    let at = |field: &str| format!("{list}[{index}].{field}");
     id_ok(check, at("id"), &spec.id)?;
     let sampling = sampling(check, &at, &spec)?;
     if let Some((field, message)) = spec.price.as_ref().and_then(|p| p.problem()) {
