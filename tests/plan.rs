@@ -58,7 +58,7 @@ targets: [{{id: t, model: default, n_ctx: [128, 512], max_tokens: 64, stop: [\"\
 }
 
 #[test]
-fn a_hosted_model_is_planned_with_estimated_tokens_its_context_window_and_table_prices() {
+fn hosted_models_are_planned_with_tiktoken_or_a_marked_estimate_their_context_window_and_table_prices() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -66,7 +66,9 @@ fn a_hosted_model_is_planned_with_estimated_tokens_its_context_window_and_table_
         "schema: 1
 variants: [{id: v, system: 'Answer with JSON.', user: '{{ text }}'}]
 cases: [{id: short, vars: {text: 'The Berlin Wall fell in 1989.'}}]
-targets: [{id: api, provider: openai, model: gpt-4o-mini, max_tokens: 100}]
+targets:
+  - {id: openai, provider: openai, model: gpt-4o-mini, max_tokens: 100}
+  - {id: claude, provider: anthropic, model: claude-3-5-haiku-latest, max_tokens: 100}
 repetitions: 2
 ",
     );
@@ -78,27 +80,37 @@ repetitions: 2
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let cell = &plan["cells"][0];
-    // "Answer with JSON.\n\nThe Berlin Wall fell in 1989." is 48 characters: about 12 tokens.
-    assert_eq!(cell["input_tokens"], 12);
-    assert_eq!(cell["tokens_estimated"], true);
-    assert_eq!(cell["n_ctx"], 128000, "the context window from the price table");
-    assert_eq!(cell["fits_context"], true);
-    let bound = (12.0 * 0.15 + 100.0 * 0.60) / 1e6;
+    let openai = &plan["cells"][0];
+    // o200k_base (Python tiktoken): "Answer with JSON." 4 tokens, "The Berlin Wall fell in
+    // 1989." 9, each role 1; OpenAI's chat framing 3 per message + 3: (3+1+4) + (3+1+9) + 3.
+    assert_eq!(openai["input_tokens"], 24, "{openai}");
+    assert_eq!(openai["tokens_estimated"], false);
+    assert_eq!(openai["counted_by"], "tiktoken o200k_base");
+    assert_eq!(openai["n_ctx"], 128000, "the context window from the price table");
+    assert_eq!(openai["fits_context"], true);
+    let openai_bound = (24.0 * 0.15 + 100.0 * 0.60) / 1e6;
     assert!(
-        (cell["max_token_cost_usd"].as_f64().unwrap() - bound).abs() < 1e-12,
-        "{cell}"
+        (openai["max_token_cost_usd"].as_f64().unwrap() - openai_bound).abs() < 1e-12,
+        "{openai}"
     );
-    assert!((plan["max_token_cost_usd"].as_f64().unwrap() - 2.0 * bound).abs() < 1e-12);
+    // No public tokenizer: "Answer with JSON.\n\nThe Berlin Wall fell in 1989." is 48
+    // characters, about 12 tokens, marked as an estimate.
+    let claude = &plan["cells"][1];
+    assert_eq!(claude["input_tokens"], 12, "{claude}");
+    assert_eq!(claude["tokens_estimated"], true);
+    assert_eq!(claude["n_ctx"], 200000);
+    let claude_bound = (12.0 * 0.80 + 100.0 * 4.00) / 1e6;
+    let total = plan["max_token_cost_usd"].as_f64().unwrap();
+    assert!(
+        (total - 2.0 * (openai_bound + claude_bound)).abs() < 1e-12,
+        "{total}"
+    );
     let table = tradeoff()
         .env("TRADEOFF_HOME", dir.path())
         .arg("plan")
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        String::from_utf8_lossy(&table.stdout).contains("~12"),
-        "{}",
-        String::from_utf8_lossy(&table.stdout)
-    );
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("~12") && table.contains("24"), "{table}");
 }

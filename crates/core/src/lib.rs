@@ -23,6 +23,7 @@ pub mod matrix;
 pub mod memory;
 pub mod objective;
 pub mod paths;
+pub mod preflight;
 pub mod pricing;
 pub mod prompt;
 pub mod quantize;
@@ -32,6 +33,7 @@ pub mod run;
 pub mod runner;
 pub mod stats;
 pub mod stop;
+pub mod tokens;
 pub mod winner;
 pub mod worker;
 

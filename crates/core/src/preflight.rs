@@ -1,0 +1,177 @@
+//! What an experiment will send and cost before it runs (`tradeoff plan`, the editor's plan
+//! view): every config × case's input tokens after templating — llama.cpp's tokenizer with the
+//! chat template for local models (in the worker), tiktoken for OpenAI models, a marked estimate
+//! otherwise — whether prompt + `max_tokens` fits the context, each config's memory, and the
+//! bound on token cost.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::LoadRequest;
+use crate::experiment::{ChatTemplateChoice, Experiment};
+use crate::matrix::Plan;
+use crate::memory::{available_memory, estimate};
+use crate::pricing::PriceTable;
+use crate::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
+use crate::run::RunError;
+use crate::tokens::{TokenCount, count_hosted};
+
+/// Counts a local model's prompt tokens with the model's own tokenizer (the worker does).
+pub trait LocalTokenCounter {
+    fn count_prompt_tokens(
+        &mut self,
+        load: &LoadRequest,
+        prompt: &RenderedPrompt,
+        chat_template: &ChatTemplateChoice,
+    ) -> Result<(u32, Vec<String>), RunError>;
+}
+
+impl LocalTokenCounter for crate::worker::WorkerEngine {
+    fn count_prompt_tokens(
+        &mut self,
+        load: &LoadRequest,
+        prompt: &RenderedPrompt,
+        chat_template: &ChatTemplateChoice,
+    ) -> Result<(u32, Vec<String>), RunError> {
+        crate::worker::WorkerEngine::count_prompt_tokens(self, load, prompt, chat_template)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedCell {
+    pub config: String,
+    pub case: String,
+    pub input_tokens: Option<u32>,
+    /// `true` when no tokenizer of the model is at hand: about 4 characters per token.
+    pub tokens_estimated: bool,
+    /// `llama.cpp`, `tiktoken o200k_base`, or `estimate (~4 characters per token)`.
+    pub counted_by: Option<String>,
+    pub max_tokens: u32,
+    /// n_ctx, or a hosted model's context window from the price table.
+    pub n_ctx: Option<u32>,
+    /// prompt + max_tokens <= n_ctx
+    pub fits_context: Option<bool>,
+    /// Upper bound from token prices (all `max_tokens` generated); `None` without token prices.
+    pub max_token_cost_usd: Option<f64>,
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedConfig {
+    pub config: String,
+    pub memory_bytes: Option<u64>,
+    pub fits_memory: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preflight {
+    pub runs: usize,
+    pub repetitions: u32,
+    pub configs: Vec<PlannedConfig>,
+    pub cells: Vec<PlannedCell>,
+    /// Sum over every run (repetitions included) of the token-price bound.
+    pub max_token_cost_usd: Option<f64>,
+}
+
+/// Plans every config × case. A prompt that does not render or a model that cannot be read is
+/// that cell's `problem`, not a failure of the whole plan.
+pub fn preflight(
+    experiment: &Experiment,
+    prices: &PriceTable,
+    local: &mut dyn LocalTokenCounter,
+) -> Result<Preflight, TemplateError> {
+    let plan = Plan::new(experiment);
+    let labels = plan.config_labels(experiment);
+    let renderer = PromptRenderer::new(&experiment.variants)?;
+    let available = available_memory();
+    let mut configs = Vec::new();
+    let mut cells = Vec::new();
+    let mut total_cost: Option<f64> = None;
+    for (index, config) in plan.configs.iter().enumerate() {
+        let target = &experiment.targets[config.target];
+        let variant = &experiment.variants[config.variant];
+        let max_tokens = target.sampling.max_tokens;
+        // Local: the model's memory and n_ctx. Remote: the server holds the model; its context
+        // window comes from the price table when the model is there.
+        let (memory, context) = match (config.settings, &target.remote) {
+            (Some(settings), _) => {
+                let memory = crate::gguf::read(&target.model.path)
+                    .ok()
+                    .map(|info| estimate(&info, &settings).total_bytes());
+                (memory, Some(settings.n_ctx))
+            }
+            (None, Some(remote)) => (
+                None,
+                prices
+                    .lookup(remote.provider.as_str(), &remote.model)
+                    .and_then(|e| e.context_window),
+            ),
+            (None, None) => (None, None),
+        };
+        configs.push(PlannedConfig {
+            config: labels[index].clone(),
+            memory_bytes: memory,
+            fits_memory: memory.zip(available).map(|(m, a)| m <= a),
+        });
+        for case in &experiment.cases {
+            let counted: Result<TokenCount, String> = renderer
+                .render(variant, case)
+                .map_err(|e| e.to_string())
+                .and_then(|prompt| match (config.settings, &target.remote) {
+                    (Some(settings), _) => local
+                        .count_prompt_tokens(
+                            &settings.load_request(target.model.path.clone()),
+                            &prompt,
+                            &target.chat_template,
+                        )
+                        .map(|(tokens, _)| TokenCount {
+                            tokens,
+                            exact: true,
+                            counted_by: "llama.cpp".into(),
+                        })
+                        .map_err(|e| e.to_string()),
+                    (None, Some(remote)) => Ok(count_hosted(remote.provider, &remote.model, &prompt)),
+                    (None, None) => Err("the target has neither a model file nor a provider".into()),
+                });
+            let mut cell = PlannedCell {
+                config: labels[index].clone(),
+                case: case.id.clone(),
+                input_tokens: None,
+                tokens_estimated: false,
+                counted_by: None,
+                max_tokens,
+                n_ctx: context,
+                fits_context: None,
+                max_token_cost_usd: None,
+                problem: None,
+            };
+            match counted {
+                Ok(count) => {
+                    let tokens = count.tokens;
+                    cell.input_tokens = Some(tokens);
+                    cell.tokens_estimated = !count.exact;
+                    cell.counted_by = Some(count.counted_by);
+                    cell.fits_context =
+                        context.map(|n| u64::from(tokens) + u64::from(max_tokens) <= u64::from(n));
+                    cell.max_token_cost_usd = target.price.as_ref().and_then(|p| {
+                        (p.input_per_mtok.is_some() || p.output_per_mtok.is_some()).then(|| {
+                            p.input_per_mtok.unwrap_or(0.0) * f64::from(tokens) / 1e6
+                                + p.output_per_mtok.unwrap_or(0.0) * f64::from(max_tokens) / 1e6
+                        })
+                    });
+                    if let Some(cost) = cell.max_token_cost_usd {
+                        *total_cost.get_or_insert(0.0) += cost * f64::from(experiment.repetitions);
+                    }
+                }
+                Err(problem) => cell.problem = Some(problem),
+            }
+            cells.push(cell);
+        }
+    }
+    Ok(Preflight {
+        runs: plan.total_runs(),
+        repetitions: experiment.repetitions,
+        configs,
+        cells,
+        max_token_cost_usd: total_cost,
+    })
+}
