@@ -181,6 +181,10 @@ pub struct ConfigView {
     /// Share of runs that passed every check, and the mean check score (`None`: no checks).
     pub pass_rate: Option<f64>,
     pub score_mean: Option<f64>,
+    /// Repetitions of a case compared pairwise: mean word similarity and exact-match rate
+    /// (`None` without repetitions).
+    pub consistency_similarity: Option<f64>,
+    pub consistency_exact_rate: Option<f64>,
     /// Cost of 1,000 requests like this config's runs, by the target's price.
     pub cost_per_1k_usd: Option<f64>,
     /// Prefix caching: p50 TTFT saved against the same config run cold.
@@ -212,6 +216,8 @@ impl ConfigView {
             ttft_p50_saved_vs_cold_ms: s.ttft_p50_saved_vs_cold_ms,
             pass_rate: s.pass_rate,
             score_mean: s.score_mean,
+            consistency_similarity: s.consistency_similarity,
+            consistency_exact_rate: s.consistency_exact_rate,
             cost_per_1k_usd: s.cost_per_1k_usd,
             cache_hits: s.cache_hits as u32,
             cache_saved_usd: s.cache_saved_usd,
@@ -278,6 +284,9 @@ pub struct ResultsView {
     /// Runs recorded so far (all repetitions); the cells themselves load page by page.
     pub recorded_runs: u32,
     pub warnings: Vec<String>,
+    /// One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of
+    /// any config's numbers).
+    pub grading: Vec<String>,
     /// Indices of the configs no other config beats on quality, cost and p95 latency at once.
     pub pareto_front: Vec<u32>,
     /// Every successful single-stream run's latency, per config (the latency distributions).

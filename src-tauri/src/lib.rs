@@ -8,6 +8,8 @@ mod dto;
 mod endpoints;
 mod error;
 mod executor;
+mod planner;
+mod prices;
 mod quantizer;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ pub struct AppState {
     db: PathBuf,
     store: Arc<Mutex<Option<Store>>>,
     running: Arc<Running>,
+    planner: Arc<planner::Planner>,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
             db,
             store: Arc::new(Mutex::new(None)),
             running: Arc::new(Running::default()),
+            planner: Arc::new(planner::Planner::default()),
         }
     }
 
@@ -146,6 +150,20 @@ async fn save_experiment(path: String, draft: ExperimentDraft) -> Result<Experim
     .await
 }
 
+/// What the edited experiment will send and cost before it runs: input tokens per config ×
+/// case (llama.cpp for local models, tiktoken for OpenAI, marked estimates otherwise), context
+/// fit, memory and the token-cost bound.
+#[tauri::command]
+#[specta::specta]
+async fn plan_experiment(
+    state: State<'_, AppState>,
+    path: String,
+    draft: ExperimentDraft,
+) -> Result<planner::PlanView, AppError> {
+    let planner = Arc::clone(&state.planner);
+    blocking(move || planner.plan(&executor::tradeoff_binary(), Path::new(&path), draft)).await
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn run_experiment(
@@ -185,7 +203,12 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
         .with_store(move |store| {
             let id = i64::from(experiment_id);
             let experiment = store.experiment(id)?;
-            let report = store.report_without_outputs(id)?;
+            // Consistency compares the repetitions' outputs, so only then are outputs read.
+            let report = if experiment.repetitions > 1 {
+                store.report(id)?
+            } else {
+                store.report_without_outputs(id)?
+            };
             Ok(ResultsView {
                 experiment_id,
                 name: report.name.clone(),
@@ -200,6 +223,7 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
                 cases: experiment.cases.iter().map(|c| c.id.clone()).collect(),
                 recorded_runs: report.runs.len() as u32,
                 warnings: report.distinct_warnings(),
+                grading: report.grading_lines(),
                 // The front of the trade-off itself: no constraints, every config with a run.
                 pareto_front: decide(&report, &Objective::default())
                     .map(|d| d.pareto_front.iter().map(|&i| i as u32).collect())
@@ -379,6 +403,7 @@ macro_rules! specta_builder_for {
             open_experiment,
             read_experiment,
             save_experiment,
+            plan_experiment,
             run_experiment,
             cancel_run,
             results,
@@ -399,6 +424,8 @@ macro_rules! specta_builder_for {
             test_endpoint,
             key_status,
             set_api_key,
+            prices,
+            save_price_overrides,
             delete_api_key,
         ])
     };
@@ -500,6 +527,21 @@ async fn test_endpoint(endpoint: EndpointView) -> Result<ProbeView, AppError> {
 }
 
 /// Where each variable's key would come from (environment, keyring, missing); never the key.
+/// The price table in force: built-in facts with the user's overrides, and the override file.
+#[tauri::command]
+#[specta::specta]
+async fn prices() -> Result<prices::PricesView, AppError> {
+    blocking(prices::prices).await
+}
+
+/// Replaces the user's price overrides with `text` (a price file; empty removes them) once it
+/// reads as one.
+#[tauri::command]
+#[specta::specta]
+async fn save_price_overrides(text: String) -> Result<prices::PricesView, AppError> {
+    blocking(move || prices::save(&text)).await
+}
+
 #[tauri::command]
 #[specta::specta]
 async fn key_status(variables: Vec<String>) -> Result<Vec<KeyStatus>, AppError> {

@@ -302,6 +302,11 @@ export default function App() {
                 {w}
               </div>
             ))}
+            {results.grading.map((line) => (
+              <div key={line} className="message" data-testid="grading">
+                {line} — graded after the runs, not in the configs&apos; numbers
+              </div>
+            ))}
             <SummaryTable configs={results.configs} comparisons={shownComparisons} baseline={baseline} onExport={exportConfig} />
             <TradeoffCharts results={results} />
             <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />

@@ -13,6 +13,8 @@ import type {
   ExperimentView,
   KeyStatus_Serialize,
   ModelView_Serialize,
+  PlanView_Serialize,
+  PricesView_Serialize,
   ProbeView,
   ProgressEvent_Deserialize,
   QuantizeProgress_Deserialize,
@@ -36,6 +38,8 @@ export type Endpoint = EndpointView_Serialize;
 export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
+export type PlanView = PlanView_Serialize;
+export type Prices = PricesView_Serialize;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -60,6 +64,8 @@ export const api = {
   openExperiment: (path: string) => unwrap<ExperimentView>(commands.openExperiment(path)),
   readExperiment: (path: string) => unwrap<ExperimentDraft>(commands.readExperiment(path)),
   saveExperiment: (path: string, draft: ExperimentDraft) => unwrap<ExperimentView>(commands.saveExperiment(path, draft)),
+  /** Tokens, context fit, memory and cost bound of a draft, before it runs. */
+  planExperiment: (path: string, draft: ExperimentDraft) => unwrap<PlanView>(commands.planExperiment(path, draft)),
   runExperiment: (path: string, onEvent: (event: ProgressEvent) => void) => {
     const channel = new Channel<ProgressEvent>();
     channel.onmessage = onEvent;
@@ -93,6 +99,9 @@ export const api = {
   saveEndpoint: (endpoint: Endpoint) => unwrap<Endpoint[]>(commands.saveEndpoint(endpoint)),
   deleteEndpoint: (name: string) => unwrap<Endpoint[]>(commands.deleteEndpoint(name)),
   testEndpoint: (endpoint: Endpoint) => unwrap<Probe>(commands.testEndpoint(endpoint)),
+  prices: () => unwrap<Prices>(commands.prices()),
+  /** Replaces the price overrides (a price file as JSON; empty removes them) once it reads as one. */
+  savePriceOverrides: (text: string) => unwrap<Prices>(commands.savePriceOverrides(text)),
   keyStatus: (variables: string[]) => unwrap<KeyStatus[]>(commands.keyStatus(variables)),
   setApiKey: (variable: string, key: string) => unwrap<KeyStatus>(commands.setApiKey(variable, key)),
   deleteApiKey: (variable: string) => unwrap<KeyStatus>(commands.deleteApiKey(variable)),

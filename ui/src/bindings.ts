@@ -15,6 +15,12 @@ export const commands = {
 	readExperiment: (path: string) => typedError<ExperimentDraft_Serialize, AppError_Serialize>(__TAURI_INVOKE("read_experiment", { path })),
 	/**  Validates the edited experiment and, when valid, writes it to `path` (YAML or JSON by extension). */
 	saveExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<ExperimentView, AppError_Serialize>(__TAURI_INVOKE("save_experiment", { path, draft })),
+	/**
+	 *  What the edited experiment will send and cost before it runs: input tokens per config ×
+	 *  case (llama.cpp for local models, tiktoken for OpenAI, marked estimates otherwise), context
+	 *  fit, memory and the token-cost bound.
+	 */
+	planExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<PlanView_Serialize, AppError_Serialize>(__TAURI_INVOKE("plan_experiment", { path, draft })),
 	runExperiment: (path: string, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("run_experiment", { path, onEvent })),
 	/**  Returns whether an experiment was running. */
 	cancelRun: () => typedError<boolean, AppError_Serialize>(__TAURI_INVOKE("cancel_run")),
@@ -60,10 +66,19 @@ export const commands = {
 	deleteEndpoint: (name: string) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("delete_endpoint", { name })),
 	/**  Asks the endpoint's server for its models: proves URL, key and API shape in one request. */
 	testEndpoint: (endpoint: EndpointView_Deserialize) => typedError<ProbeView, AppError_Serialize>(__TAURI_INVOKE("test_endpoint", { endpoint })),
-	/**  Where each variable's key would come from (environment, keyring, missing); never the key. */
 	keyStatus: (variables: string[]) => typedError<KeyStatus_Serialize[], AppError_Serialize>(__TAURI_INVOKE("key_status", { variables })),
 	/**  Stores a key in the OS keyring under a variable name. */
 	setApiKey: (variable: string, key: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("set_api_key", { variable, key })),
+	/**
+	 *  Where each variable's key would come from (environment, keyring, missing); never the key.
+	 *  The price table in force: built-in facts with the user's overrides, and the override file.
+	 */
+	prices: () => typedError<PricesView_Serialize, AppError_Serialize>(__TAURI_INVOKE("prices")),
+	/**
+	 *  Replaces the user's price overrides with `text` (a price file; empty removes them) once it
+	 *  reads as one.
+	 */
+	savePriceOverrides: (text: string) => typedError<PricesView_Serialize, AppError_Serialize>(__TAURI_INVOKE("save_price_overrides", { text })),
 	deleteApiKey: (variable: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("delete_api_key", { variable })),
 };
 
@@ -191,6 +206,12 @@ export type ConfigView_Deserialize = {
 	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
 	pass_rate?: number | null,
 	score_mean?: number | null,
+	/**
+	 *  Repetitions of a case compared pairwise: mean word similarity and exact-match rate
+	 *  (`None` without repetitions).
+	 */
+	consistency_similarity?: number | null,
+	consistency_exact_rate?: number | null,
 	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
 	cost_per_1k_usd?: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
@@ -224,6 +245,12 @@ export type ConfigView_Serialize = {
 	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
 	pass_rate: number | null,
 	score_mean: number | null,
+	/**
+	 *  Repetitions of a case compared pairwise: mean word similarity and exact-match rate
+	 *  (`None` without repetitions).
+	 */
+	consistency_similarity: number | null,
+	consistency_exact_rate: number | null,
 	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
 	cost_per_1k_usd: number | null,
 	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
@@ -428,6 +455,112 @@ export type ModelView_Serialize = {
 	error: string | null,
 };
 
+export type PlanView = PlanView_Serialize | PlanView_Deserialize;
+
+export type PlanView_Deserialize = {
+	runs: number,
+	repetitions: number,
+	configs: PlannedConfigView_Deserialize[],
+	cells: PlannedCellView_Deserialize[],
+	/**  Every run's token-price bound summed; `None` without token prices. */
+	max_token_cost_usd?: number | null,
+};
+
+export type PlanView_Serialize = {
+	runs: number,
+	repetitions: number,
+	configs: PlannedConfigView_Serialize[],
+	cells: PlannedCellView_Serialize[],
+	/**  Every run's token-price bound summed; `None` without token prices. */
+	max_token_cost_usd: number | null,
+};
+
+export type PlannedCellView = PlannedCellView_Serialize | PlannedCellView_Deserialize;
+
+export type PlannedCellView_Deserialize = {
+	config: string,
+	case: string,
+	input_tokens?: number | null,
+	tokens_estimated: boolean,
+	counted_by?: string | null,
+	max_tokens: number,
+	n_ctx?: number | null,
+	fits_context?: boolean | null,
+	max_token_cost_usd?: number | null,
+	problem?: string | null,
+};
+
+export type PlannedCellView_Serialize = {
+	config: string,
+	case: string,
+	input_tokens: number | null,
+	tokens_estimated: boolean,
+	counted_by: string | null,
+	max_tokens: number,
+	n_ctx: number | null,
+	fits_context: boolean | null,
+	max_token_cost_usd: number | null,
+	problem: string | null,
+};
+
+export type PlannedConfigView = PlannedConfigView_Serialize | PlannedConfigView_Deserialize;
+
+export type PlannedConfigView_Deserialize = {
+	config: string,
+	memory_bytes?: number | null,
+	fits_memory?: boolean | null,
+};
+
+export type PlannedConfigView_Serialize = {
+	config: string,
+	memory_bytes: number | null,
+	fits_memory: boolean | null,
+};
+
+export type PriceEntryView = PriceEntryView_Serialize | PriceEntryView_Deserialize;
+
+export type PriceEntryView_Deserialize = {
+	provider: string,
+	model: string,
+	input_per_mtok: number | null,
+	output_per_mtok: number | null,
+	cached_input_per_mtok?: number | null,
+	context_window?: number | null,
+	source: string,
+	as_of: string,
+	/**  `built-in` or the override file's path. */
+	origin: string,
+};
+
+export type PriceEntryView_Serialize = {
+	provider: string,
+	model: string,
+	input_per_mtok: number | null,
+	output_per_mtok: number | null,
+	cached_input_per_mtok: number | null,
+	context_window: number | null,
+	source: string,
+	as_of: string,
+	/**  `built-in` or the override file's path. */
+	origin: string,
+};
+
+export type PricesView = PricesView_Serialize | PricesView_Deserialize;
+
+export type PricesView_Deserialize = {
+	overrides_path: string,
+	/**  The override file's text; empty when there is none. */
+	overrides_text: string,
+	entries: PriceEntryView_Deserialize[],
+};
+
+export type PricesView_Serialize = {
+	overrides_path: string,
+	/**  The override file's text; empty when there is none. */
+	overrides_text: string,
+	entries: PriceEntryView_Serialize[],
+};
+
 /**  What a connection test found. */
 export type ProbeView = {
 	latency_ms: number | null,
@@ -474,6 +607,11 @@ export type ResultsView_Deserialize = {
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
 	warnings: string[],
+	/**
+	 *  One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of
+	 *  any config's numbers).
+	 */
+	grading: string[],
 	/**  Indices of the configs no other config beats on quality, cost and p95 latency at once. */
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */
@@ -490,6 +628,11 @@ export type ResultsView_Serialize = {
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
 	warnings: string[],
+	/**
+	 *  One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of
+	 *  any config's numbers).
+	 */
+	grading: string[],
 	/**  Indices of the configs no other config beats on quality, cost and p95 latency at once. */
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */

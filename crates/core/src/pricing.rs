@@ -141,6 +141,30 @@ impl PriceTable {
     }
 }
 
+/// Replaces the override file with `text` once it reads as a price file (the same checks as
+/// loading); an empty `text` removes the file, leaving the built-in table. The file is written
+/// whole or not at all, so a refused or interrupted save keeps the previous overrides.
+pub fn save_overrides(path: &Path, text: &str) -> Result<(), PricingError> {
+    let shown = path.display().to_string();
+    let write_error = |source: std::io::Error| PricingError::Read {
+        path: shown.clone(),
+        source,
+    };
+    if text.trim().is_empty() {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_error(e)),
+            _ => Ok(()),
+        };
+    }
+    parse(text, &shown)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(write_error)?;
+    }
+    let partial = path.with_extension("json.partial");
+    std::fs::write(&partial, text).map_err(write_error)?;
+    std::fs::rename(&partial, path).map_err(write_error)
+}
+
 fn parse(text: &str, path: &str) -> Result<Vec<PriceEntry>, PricingError> {
     let invalid = |message: String| PricingError::Invalid {
         path: path.to_string(),
@@ -243,6 +267,34 @@ mod tests {
         assert!(
             error.contains("prices.json") && error.contains("line 1"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn saving_overrides_refuses_a_bad_file_and_keeps_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("prices.json");
+        let good = r#"{"schema": 1, "models": [{"provider": "openai", "model": "gpt-4o-mini", "input_per_mtok": 0.1, "output_per_mtok": 0.5, "source": "our contract", "as_of": "2026-11"}]}"#;
+        save_overrides(&path, good).unwrap();
+        let table = PriceTable::load_with(&path).unwrap();
+        assert_eq!(table.lookup("openai", "gpt-4o-mini").unwrap().input_per_mtok, 0.1);
+
+        let error = save_overrides(&path, r#"{"schema": 1, "models": [{"provider": "openai"}]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("models[0]"), "{error}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            good,
+            "the refused text is not written"
+        );
+
+        save_overrides(&path, "  ").unwrap();
+        assert!(!path.exists(), "empty overrides: back to the built-in table");
+        let table = PriceTable::load_with(&path).unwrap();
+        assert_eq!(
+            table.lookup("openai", "gpt-4o-mini").unwrap().input_per_mtok,
+            0.15
         );
     }
 }

@@ -82,4 +82,40 @@ describe("ExperimentEditor", () => {
     expect(target.n_ctx).toEqual([]);
     expect(target.threads).toEqual([]);
   });
+
+  it("shows the draft's plan and counts again after an edit", async () => {
+    const planned: ExperimentDraft[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "plan_experiment") throw new Error(cmd);
+      const sent = (args as { draft: ExperimentDraft }).draft;
+      planned.push(sent);
+      const user = sent.variants[1].user ?? "";
+      const cell = (config: string, tokens: number, estimated: boolean, fits: boolean) => ({
+        config,
+        case: "1",
+        input_tokens: tokens,
+        tokens_estimated: estimated,
+        counted_by: estimated ? "estimate (~4 characters per token)" : "llama.cpp",
+        max_tokens: 64,
+        n_ctx: 128,
+        fits_context: fits,
+        max_token_cost_usd: null,
+        problem: null,
+      });
+      return {
+        runs: 2,
+        repetitions: 1,
+        configs: [{ config: "raw · gemma · n_ctx 128", memory_bytes: 300 * 1024 * 1024, fits_memory: true }],
+        cells: [cell("raw · gemma · n_ctx 128", user.length, false, user.length + 64 <= 128), cell("claude", 12, true, true)],
+        max_token_cost_usd: null,
+      };
+    });
+    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    await waitFor(() => expect(screen.getAllByTestId("plan-tokens").map((c) => c.textContent)).toEqual([String((draft.variants[1].user ?? "").length), "~12"]));
+    expect(screen.getByTestId("plan-preview").textContent).toContain("300.0 MiB");
+    fireEvent.change(screen.getByLabelText("variant chat user"), { target: { value: "x".repeat(100) } });
+    await waitFor(() => expect(screen.getAllByTestId("plan-tokens")[0].textContent).toBe("100"));
+    expect(screen.getByTestId("plan-cells").textContent).toContain("NO: raise n_ctx or lower max_tokens");
+    expect(planned[planned.length - 1].variants[1].user).toBe("x".repeat(100));
+  });
 });

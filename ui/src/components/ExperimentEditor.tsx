@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, errorText, type ExperimentDraft, type ExperimentView, type TargetDraft } from "../api";
+import { PlanPreview } from "./PlanPreview";
 
 type Variant = ExperimentDraft["variants"][number];
 type Case = ExperimentDraft["cases"][number];
@@ -307,6 +308,8 @@ export function ExperimentEditor({
           </label>
         </div>
       ))}
+
+      <PlanPreview path={target} draft={draft} />
 
       <footer>
         <input value={target} onChange={(e) => setTarget(e.target.value)} aria-label="save as" />

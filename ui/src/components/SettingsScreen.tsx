@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, errorText, type KeyStatus } from "../api";
+import { PriceTable } from "./PriceTable";
 
 const DEFAULT_VARIABLES = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
 
@@ -122,6 +123,7 @@ export function SettingsScreen() {
           {error}
         </p>
       )}
+      <PriceTable />
     </section>
   );
 }

@@ -51,4 +51,19 @@ describe("SummaryTable", () => {
     expect(screen.getByText("cached")).toBeTruthy();
     expect(screen.getByText("4 (saved $0.0123)")).toBeTruthy();
   });
+
+  it("shows consistency next to quality when configs have repetitions", () => {
+    const single = results(2);
+    const { unmount } = render(<SummaryTable configs={single.configs} onExport={() => undefined} />);
+    expect(screen.queryByText("consistency")).toBeNull();
+    unmount();
+    const repeated = results(2);
+    repeated.configs[0].consistency_similarity = 0.875;
+    repeated.configs[0].consistency_exact_rate = 0.5;
+    render(<SummaryTable configs={repeated.configs} onExport={() => undefined} />);
+    const headers = screen.getAllByRole("columnheader").map((h) => h.textContent ?? "");
+    const pass = headers.findIndex((h) => h.startsWith("pass"));
+    expect(headers[pass + 1]).toMatch(/^consistency/);
+    expect(screen.getByText("0.88 (50% same)")).toBeTruthy();
+  });
 });

@@ -3,7 +3,7 @@ import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd" | "cache_hits";
+type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -12,6 +12,12 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "runs", label: "runs", show: (c) => String(c.runs) },
   { key: "errors", label: "errors", show: (c) => String(c.errors) },
   { key: "pass_rate", label: "pass", show: (c) => percent(c.pass_rate) },
+  {
+    key: "consistency_similarity",
+    label: "consistency",
+    show: (c) =>
+      c.consistency_similarity === null ? "—" : `${c.consistency_similarity.toFixed(2)} (${percent(c.consistency_exact_rate)} same)`,
+  },
   { key: "latency_p50_ms", label: "p50", show: (c) => ms(c.latency_p50_ms) },
   { key: "latency_p95_ms", label: "p95", show: (c) => ms(c.latency_p95_ms) },
   { key: "ttft_p50_ms", label: "p50 TTFT", show: (c) => ms(c.ttft_p50_ms) },
@@ -29,9 +35,14 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   },
 ];
 
-/** Columns shown: the cache column only when some run came from the response cache. */
+/** Columns shown: the cache column only when some run came from the response cache, the
+ * consistency column only when some config has repetitions to compare. */
 function columnsFor(configs: Config[]) {
-  return COLUMNS.filter((col) => col.key !== "cache_hits" || configs.some((c) => c.cache_hits > 0));
+  return COLUMNS.filter(
+    (col) =>
+      (col.key !== "cache_hits" || configs.some((c) => c.cache_hits > 0)) &&
+      (col.key !== "consistency_similarity" || configs.some((c) => c.consistency_similarity !== null)),
+  );
 }
 
 /** The comparison with the baseline sits next to the latency it is about. */

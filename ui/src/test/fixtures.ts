@@ -46,6 +46,8 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
       ttft_p50_saved_vs_cold_ms: null,
       pass_rate: index === 0 ? 1 : 0.5,
       score_mean: null,
+      consistency_similarity: null,
+      consistency_exact_rate: null,
       cost_per_1k_usd: null,
       input_tokens_mean: 30,
       output_tokens_mean: 8,
@@ -55,6 +57,7 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
     cases,
     recorded_runs: configs * cases.length,
     warnings: [],
+    grading: [],
     pareto_front: [0],
     latencies_ms: Array.from({ length: configs }, (_, index) => [100 + index * 50, 110 + index * 50]),
   };

@@ -65,6 +65,12 @@ pub fn write_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, Expe
     Ok(experiment)
 }
 
+/// Validates `file` as if it were at `path` (relative model paths from its folder), without
+/// writing it: the editor's plan view of a draft.
+pub fn validate_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, ExperimentError> {
+    validate_as(file.clone(), path)
+}
+
 fn format_of(path: &Path) -> Result<FileFormat, ExperimentError> {
     FileFormat::from_path(path).ok_or_else(|| ExperimentError::UnknownFormat {
         path: path.display().to_string(),

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::engine::{KvType, LocalSettings};
 
-pub use load::{FileFormat, load_file, parse_str, read_spec, write_spec};
+pub use load::{FileFormat, load_file, parse_str, read_spec, validate_spec, write_spec};
 pub use spec::Role;
 pub use spec::{CheckSpec, ExperimentFile};
 

@@ -1,0 +1,121 @@
+//! The editor's plan view: what a draft will send and cost before it runs — the same
+//! `tradeoff_core::preflight` as `tradeoff plan` — recomputed as the draft changes. Local token
+//! counts come from a `tradeoff worker` child kept between calls, so the model stays loaded
+//! while the user types.
+
+use std::path::Path;
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use specta::Type;
+use tradeoff_core::experiment::{ExperimentFile, validate_spec};
+use tradeoff_core::preflight::{Preflight, preflight};
+use tradeoff_core::pricing::PriceTable;
+use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+
+use crate::draft::ExperimentDraft;
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PlanView {
+    pub runs: u32,
+    pub repetitions: u32,
+    pub configs: Vec<PlannedConfigView>,
+    pub cells: Vec<PlannedCellView>,
+    /// Every run's token-price bound summed; `None` without token prices.
+    pub max_token_cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PlannedConfigView {
+    pub config: String,
+    pub memory_bytes: Option<f64>,
+    pub fits_memory: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PlannedCellView {
+    pub config: String,
+    pub case: String,
+    pub input_tokens: Option<u32>,
+    pub tokens_estimated: bool,
+    pub counted_by: Option<String>,
+    pub max_tokens: u32,
+    pub n_ctx: Option<u32>,
+    pub fits_context: Option<bool>,
+    pub max_token_cost_usd: Option<f64>,
+    pub problem: Option<String>,
+}
+
+impl From<Preflight> for PlanView {
+    fn from(p: Preflight) -> Self {
+        PlanView {
+            runs: u32::try_from(p.runs).unwrap_or(u32::MAX),
+            repetitions: p.repetitions,
+            configs: p
+                .configs
+                .into_iter()
+                .map(|c| PlannedConfigView {
+                    config: c.config,
+                    memory_bytes: c.memory_bytes.map(|b| b as f64),
+                    fits_memory: c.fits_memory,
+                })
+                .collect(),
+            cells: p
+                .cells
+                .into_iter()
+                .map(|c| PlannedCellView {
+                    config: c.config,
+                    case: c.case,
+                    input_tokens: c.input_tokens,
+                    tokens_estimated: c.tokens_estimated,
+                    counted_by: c.counted_by,
+                    max_tokens: c.max_tokens,
+                    n_ctx: c.n_ctx,
+                    fits_context: c.fits_context,
+                    max_token_cost_usd: c.max_token_cost_usd,
+                    problem: c.problem,
+                })
+                .collect(),
+            max_token_cost_usd: p.max_token_cost_usd,
+        }
+    }
+}
+
+/// The worker that counts local prompt tokens for the plan view, started on first use.
+#[derive(Debug, Default)]
+pub struct Planner {
+    worker: Mutex<Option<WorkerEngine>>,
+}
+
+impl Planner {
+    /// Plans `draft` as if saved at `path` (relative model paths from its folder).
+    pub fn plan(&self, binary: &Path, path: &Path, draft: ExperimentDraft) -> Result<PlanView, AppError> {
+        let file = ExperimentFile::try_from(draft)?;
+        let experiment = validate_spec(path, &file)?;
+        let prices = PriceTable::load().map_err(|e| AppError::new("bad_input", e.to_string()))?;
+        let mut guard = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
+        if guard.is_none() {
+            let command = WorkerCommand {
+                program: binary.to_path_buf(),
+                args: vec!["worker".into()],
+            };
+            let worker = WorkerEngine::start(command).map_err(|e| {
+                AppError::new(
+                    "executor",
+                    format!("cannot start {} worker: {e}", binary.display()),
+                )
+            })?;
+            *guard = Some(worker);
+        }
+        let Some(worker) = guard.as_mut() else {
+            return Err(AppError::new(
+                "executor",
+                "the token-counting worker is not running",
+            ));
+        };
+        let planned =
+            preflight(&experiment, &prices, worker).map_err(|e| AppError::new("bad_input", e.to_string()))?;
+        Ok(planned.into())
+    }
+}

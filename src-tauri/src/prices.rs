@@ -1,0 +1,69 @@
+//! The Settings screen's price table: the built-in facts with the user's overrides applied, and
+//! the override file (`<data folder>/prices.json`) to edit. A save is checked as a price file
+//! before it replaces the old one, so a typo never loses the overrides in force.
+
+use serde::Serialize;
+use specta::Type;
+use tradeoff_core::pricing::{PriceTable, save_overrides};
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PricesView {
+    pub overrides_path: String,
+    /// The override file's text; empty when there is none.
+    pub overrides_text: String,
+    pub entries: Vec<PriceEntryView>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct PriceEntryView {
+    pub provider: String,
+    pub model: String,
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    pub cached_input_per_mtok: Option<f64>,
+    pub context_window: Option<u32>,
+    pub source: String,
+    pub as_of: String,
+    /// `built-in` or the override file's path.
+    pub origin: String,
+}
+
+fn pricing_error(error: tradeoff_core::pricing::PricingError) -> AppError {
+    AppError::new("bad_input", error.to_string())
+}
+
+pub fn prices() -> Result<PricesView, AppError> {
+    let table = PriceTable::load().map_err(pricing_error)?;
+    let overrides_text = match std::fs::read_to_string(&table.overrides) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(PricesView {
+        overrides_path: table.overrides.display().to_string(),
+        overrides_text,
+        entries: table
+            .entries
+            .into_iter()
+            .map(|e| PriceEntryView {
+                provider: e.provider,
+                model: e.model,
+                input_per_mtok: e.input_per_mtok,
+                output_per_mtok: e.output_per_mtok,
+                cached_input_per_mtok: e.cached_input_per_mtok,
+                context_window: e.context_window,
+                source: e.source,
+                as_of: e.as_of,
+                origin: e.origin.unwrap_or_default(),
+            })
+            .collect(),
+    })
+}
+
+pub fn save(text: &str) -> Result<PricesView, AppError> {
+    let path = tradeoff_core::paths::data_dir().join("prices.json");
+    save_overrides(&path, text).map_err(pricing_error)?;
+    prices()
+}

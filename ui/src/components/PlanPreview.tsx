@@ -1,0 +1,118 @@
+import { useEffect, useState } from "react";
+import { api, errorText, type ExperimentDraft, type PlanView } from "../api";
+
+const DEBOUNCE_MS = 400;
+
+const bytes = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
+const usd = (c: number | null) => (c === null ? "—" : `$${c.toFixed(6)}`);
+
+/** What the draft will send and cost, recomputed as it changes (the same plan as `tradeoff plan`). */
+export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDraft }) {
+  const [plan, setPlan] = useState<PlanView | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    // Only the latest draft's answer is shown; a slower earlier answer is dropped.
+    let current = true;
+    const timer = setTimeout(() => {
+      setBusy(true);
+      api
+        .planExperiment(path, draft)
+        .then((p) => {
+          if (!current) return;
+          setPlan(p);
+          setError(null);
+        })
+        .catch((e) => {
+          if (current) setError(errorText(e));
+        })
+        .finally(() => {
+          if (current) setBusy(false);
+        });
+    }, DEBOUNCE_MS);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
+  }, [path, draft]);
+
+  return (
+    <section className="plan-preview" data-testid="plan-preview">
+      <h3>
+        Plan <span className="muted">{busy ? "counting…" : ""}</span>
+      </h3>
+      {error && (
+        <p className="error" data-testid="plan-error">
+          {error}
+        </p>
+      )}
+      {plan && (
+        <>
+          <p data-testid="plan-summary">
+            {plan.runs} runs ({plan.repetitions} repetition{plan.repetitions === 1 ? "" : "s"})
+            {plan.max_token_cost_usd === null ? "" : `; token cost at most $${plan.max_token_cost_usd.toFixed(4)}`}
+          </p>
+          <table className="plan-configs">
+            <thead>
+              <tr>
+                <th>config</th>
+                <th>memory</th>
+                <th>fits in memory</th>
+              </tr>
+            </thead>
+            <tbody>
+              {plan.configs.map((c) => (
+                <tr key={c.config}>
+                  <td>{c.config}</td>
+                  <td>{c.memory_bytes === null ? "—" : bytes(c.memory_bytes)}</td>
+                  <td>{c.fits_memory === null ? "unknown" : c.fits_memory ? "yes" : "NO: would be refused"}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <table className="plan-cells" data-testid="plan-cells">
+            <thead>
+              <tr>
+                <th>config</th>
+                <th>case</th>
+                <th>input tokens</th>
+                <th>+ max out</th>
+                <th>context</th>
+                <th>fits</th>
+                <th>max token cost</th>
+              </tr>
+            </thead>
+            <tbody>
+              {plan.cells.map((c) => (
+                <tr key={`${c.config}\u001f${c.case}`} className={c.fits_context === false || c.problem ? "plan-bad" : ""}>
+                  <td>{c.config}</td>
+                  <td>{c.case}</td>
+                  <td title={c.counted_by ?? ""} data-testid="plan-tokens">
+                    {c.input_tokens === null ? "—" : `${c.tokens_estimated ? "~" : ""}${c.input_tokens}`}
+                  </td>
+                  <td>{c.max_tokens}</td>
+                  <td>{c.n_ctx ?? "—"}</td>
+                  <td>
+                    {c.problem
+                      ? `error: ${c.problem}`
+                      : c.fits_context === null
+                        ? "—"
+                        : c.fits_context
+                          ? "yes"
+                          : "NO: raise n_ctx or lower max_tokens"}
+                  </td>
+                  <td>{usd(c.max_token_cost_usd)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p className="muted">
+            counted by {Array.from(new Set(plan.cells.flatMap((c) => (c.counted_by ? [c.counted_by] : [])))).join(", ") || "—"}
+            {plan.cells.some((c) => c.tokens_estimated) ? "; ~ marks an estimate (no public tokenizer of the model)" : ""}
+          </p>
+        </>
+      )}
+    </section>
+  );
+}

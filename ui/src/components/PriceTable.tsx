@@ -1,0 +1,96 @@
+import { useEffect, useState } from "react";
+import { api, errorText, type Prices } from "../api";
+
+const EXAMPLE = `{
+  "schema": 1,
+  "models": [
+    {"provider": "openai", "model": "gpt-4o-mini", "input_per_mtok": 0.1, "output_per_mtok": 0.5,
+     "source": "our contract", "as_of": "2026-11"}
+  ]
+}`;
+
+const money = (v: number | null) => (v === null ? "—" : `$${v}`);
+
+/** The price table in force and the user's overrides, editable; a save that does not read as a
+ * price file is refused and the overrides in force stay. */
+export function PriceTable() {
+  const [prices, setPrices] = useState<Prices | null>(null);
+  const [text, setText] = useState("");
+  const [error, setError] = useState<string | null>(null);
+  const [saved, setSaved] = useState(false);
+
+  useEffect(() => {
+    api.prices().then(
+      (p) => {
+        setPrices(p);
+        setText(p.overrides_text);
+      },
+      (e) => setError(errorText(e)),
+    );
+  }, []);
+
+  const save = async () => {
+    setError(null);
+    setSaved(false);
+    try {
+      const p = await api.savePriceOverrides(text);
+      setPrices(p);
+      setSaved(true);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
+  return (
+    <section className="price-table" data-testid="prices">
+      <h3>Prices</h3>
+      <p className="muted">
+        Facts per hosted model (USD per million tokens). A target&apos;s own <code>price</code> wins; otherwise its model&apos;s entry here
+        is used and recorded with the experiment.
+      </p>
+      {prices && (
+        <table className="keys">
+          <thead>
+            <tr>
+              <th>provider</th>
+              <th>model</th>
+              <th>input</th>
+              <th>output</th>
+              <th>cached input</th>
+              <th>context</th>
+              <th>as of</th>
+              <th>from</th>
+            </tr>
+          </thead>
+          <tbody>
+            {prices.entries.map((e) => (
+              <tr key={`${e.provider}/${e.model}`} data-testid="price-row">
+                <td>{e.provider}</td>
+                <td>{e.model}</td>
+                <td>{money(e.input_per_mtok)}</td>
+                <td>{money(e.output_per_mtok)}</td>
+                <td>{money(e.cached_input_per_mtok)}</td>
+                <td>{e.context_window ?? "—"}</td>
+                <td>{e.as_of}</td>
+                <td title={e.source}>{e.origin === "built-in" ? "built-in" : "your overrides"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <label className="editor-checks">
+        your overrides ({prices?.overrides_path ?? "prices.json"}; same format, empty for none)
+        <textarea value={text} placeholder={EXAMPLE} onChange={(e) => setText(e.target.value)} aria-label="price overrides" rows={6} />
+      </label>
+      <button onClick={save} data-testid="save-prices">
+        Save overrides
+      </button>
+      {saved && <span className="muted"> saved</span>}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </section>
+  );
+}
