@@ -53,6 +53,26 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   await editor.waitForExist({ timeout: 10_000 });
   assert.equal(await (await browser.$('[aria-label="variant 1 id"]')).getValue(), "fewshot");
   assert.equal(await (await browser.$('[aria-label="target gemma-270m-q4 n_ctx"]')).getValue(), "512, 2048");
+  // The plan view counts every config × case with the model's own tokenizer (a worker the app
+  // starts), and counts again after a template changes.
+  const tokens = async () => {
+    const texts = [];
+    for (const cell of await browser.$$('[data-testid="plan-tokens"]')) texts.push(await cell.getText());
+    return texts;
+  };
+  await browser.waitUntil(async () => (await tokens()).length > 0 && (await tokens()).every((t) => /^\d+$/.test(t)), {
+    timeout: 60_000,
+    timeoutMsg: "the plan view showed no exact token counts",
+  });
+  const before = await tokens();
+  await (await browser.$('[aria-label="variant bare prompt"]')).addValue(" Answer briefly, in one short line.");
+  await browser.waitUntil(async () => (await tokens()).join() !== before.join(), {
+    timeout: 30_000,
+    timeoutMsg: "the plan view did not count again after an edit",
+  });
+  await (await browser.$('[data-testid="plan-preview"]')).scrollIntoView();
+  await screenshot("plan.png");
+  await (await browser.$('[data-testid="editor"]')).scrollIntoView();
   await screenshot("editor.png");
   await (await editor.$("button=Close")).click();
   await editor.waitForExist({ reverse: true, timeout: 10_000 });
@@ -178,6 +198,11 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     const status = await browser.$('[data-testid="key-status-OPENAI_API_KEY"]');
     await status.waitForExist({ timeout: 10_000 });
     assert.ok((await status.getText()).length > 0);
+    // The price table in force, built-in entries listed.
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="price-row"]')).length > 5, {
+      timeout: 10_000,
+      timeoutMsg: "the price table is empty",
+    });
     await screenshot("settings.png");
 
     // An experiment whose only target is the remote server runs in the app like a local one.
