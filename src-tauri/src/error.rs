@@ -7,7 +7,7 @@ use specta::Type;
 #[derive(Debug, Clone, Serialize, Type, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
-    /// `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`.
+    /// `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`.
     pub code: String,
     pub message: String,
     pub details: Option<String>,

@@ -4,6 +4,7 @@
 //! while the user types.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
@@ -86,15 +87,22 @@ impl From<Preflight> for PlanView {
 #[derive(Debug, Default)]
 pub struct Planner {
     worker: Mutex<Option<WorkerEngine>>,
+    /// The newest request's number: a request that waited for the worker while the user kept
+    /// typing is dropped instead of counting a draft nobody will see.
+    latest: AtomicU64,
 }
 
 impl Planner {
     /// Plans `draft` as if saved at `path` (relative model paths from its folder).
     pub fn plan(&self, binary: &Path, path: &Path, draft: ExperimentDraft) -> Result<PlanView, AppError> {
+        let ticket = self.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let file = ExperimentFile::try_from(draft)?;
         let experiment = validate_spec(path, &file)?;
         let prices = PriceTable::load().map_err(|e| AppError::new("bad_input", e.to_string()))?;
         let mut guard = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.latest.load(Ordering::SeqCst) != ticket {
+            return Err(AppError::new("superseded", "a newer draft is being planned"));
+        }
         if guard.is_none() {
             let command = WorkerCommand {
                 program: binary.to_path_buf(),

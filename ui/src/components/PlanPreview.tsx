@@ -2,6 +2,8 @@ import { useEffect, useState } from "react";
 import { api, errorText, type ExperimentDraft, type PlanView } from "../api";
 
 const DEBOUNCE_MS = 400;
+/** Rows drawn; the totals above cover every cell. */
+const SHOWN_CELLS = 300;
 
 const bytes = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 const usd = (c: number | null) => (c === null ? "—" : `$${c.toFixed(6)}`);
@@ -84,7 +86,7 @@ export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDr
               </tr>
             </thead>
             <tbody>
-              {plan.cells.map((c) => (
+              {plan.cells.slice(0, SHOWN_CELLS).map((c) => (
                 <tr key={`${c.config}\u001f${c.case}`} className={c.fits_context === false || c.problem ? "plan-bad" : ""}>
                   <td>{c.config}</td>
                   <td>{c.case}</td>
@@ -107,6 +109,12 @@ export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDr
               ))}
             </tbody>
           </table>
+          {plan.cells.length > SHOWN_CELLS && (
+            <p className="muted">
+              … {plan.cells.length - SHOWN_CELLS} more config × case rows
+              {plan.cells.slice(SHOWN_CELLS).some((c) => c.fits_context === false) ? ", some of which do not fit their context" : ""}
+            </p>
+          )}
           <p className="muted">
             counted by {Array.from(new Set(plan.cells.flatMap((c) => (c.counted_by ? [c.counted_by] : [])))).join(", ") || "—"}
             {plan.cells.some((c) => c.tokens_estimated) ? "; ~ marks an estimate (no public tokenizer of the model)" : ""}
