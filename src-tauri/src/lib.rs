@@ -526,7 +526,6 @@ async fn test_endpoint(endpoint: EndpointView) -> Result<ProbeView, AppError> {
     endpoints::probe(target).await
 }
 
-/// Where each variable's key would come from (environment, keyring, missing); never the key.
 /// The price table in force: built-in facts with the user's overrides, and the override file.
 #[tauri::command]
 #[specta::specta]
@@ -542,6 +541,7 @@ async fn save_price_overrides(text: String) -> Result<prices::PricesView, AppErr
     blocking(move || prices::save(&text)).await
 }
 
+/// Where each variable's key would come from (environment, keyring, missing); never the key.
 #[tauri::command]
 #[specta::specta]
 async fn key_status(variables: Vec<String>) -> Result<Vec<KeyStatus>, AppError> {

@@ -66,13 +66,11 @@ export const commands = {
 	deleteEndpoint: (name: string) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("delete_endpoint", { name })),
 	/**  Asks the endpoint's server for its models: proves URL, key and API shape in one request. */
 	testEndpoint: (endpoint: EndpointView_Deserialize) => typedError<ProbeView, AppError_Serialize>(__TAURI_INVOKE("test_endpoint", { endpoint })),
+	/**  Where each variable's key would come from (environment, keyring, missing); never the key. */
 	keyStatus: (variables: string[]) => typedError<KeyStatus_Serialize[], AppError_Serialize>(__TAURI_INVOKE("key_status", { variables })),
 	/**  Stores a key in the OS keyring under a variable name. */
 	setApiKey: (variable: string, key: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("set_api_key", { variable, key })),
-	/**
-	 *  Where each variable's key would come from (environment, keyring, missing); never the key.
-	 *  The price table in force: built-in facts with the user's overrides, and the override file.
-	 */
+	/**  The price table in force: built-in facts with the user's overrides, and the override file. */
 	prices: () => typedError<PricesView_Serialize, AppError_Serialize>(__TAURI_INVOKE("prices")),
 	/**
 	 *  Replaces the user's price overrides with `text` (a price file; empty removes them) once it
@@ -86,14 +84,14 @@ export const commands = {
 export type AppError = AppError_Serialize | AppError_Deserialize;
 
 export type AppError_Deserialize = {
-	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`. */
+	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`. */
 	code: string,
 	message: string,
 	details?: string | null,
 };
 
 export type AppError_Serialize = {
-	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`. */
+	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`. */
 	code: string,
 	message: string,
 	details: string | null,
