@@ -4,7 +4,6 @@
 //! tokens and cost; the run's own numbers never include it.
 
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -15,9 +14,11 @@ use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine};
 use crate::experiment::{Experiment, Role, Target};
 use crate::prompt::{ChatMessage, RenderedPrompt};
-use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob};
+use crate::remote::{RemoteEngine, RemoteJob};
 use crate::run::{ErrorClass, RunError, RunMetrics, RunRecord};
-use crate::runner::{RunObserver, RunOutcome, RunSink, RunnerError, now_rfc3339};
+use crate::runner::{
+    RemoteProgress, RunObserver, RunOutcome, RunSink, RunnerError, now_rfc3339, run_remote_jobs,
+};
 
 /// One grader call about one check of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,38 +310,19 @@ impl Grading<'_, '_> {
         if jobs.is_empty() {
             return Ok(RunOutcome::Completed);
         }
-        let mut started_at: Vec<Option<String>> = vec![None; job_calls.len()];
-        let mut failure: Option<RunnerError> = None;
-        let outcome = remote.run_jobs(remote_target, jobs, cancel, &mut |event| match event {
-            RemoteEvent::Started(index) => {
-                started_at[index] = Some(now_rfc3339());
-                ControlFlow::Continue(())
-            }
-            RemoteEvent::Finished(index, result) => {
+        run_remote_jobs(remote, remote_target, jobs, cancel, &mut |event| match event {
+            RemoteProgress::Started(_) => Ok(()),
+            RemoteProgress::Finished(index, started_at, result) => {
                 let call = &job_calls[index];
                 let mut judgement = self.judgement(grader, call);
-                if let Some(started) = started_at[index].take() {
+                if let Some(started) = started_at {
                     judgement.started_at = started;
                 }
                 let answer = result
                     .outcome
                     .map(|generation| (generation.output, generation.metrics, generation.warnings));
-                match self.finish(grader, call, judgement, answer) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(error) => {
-                        failure = Some(error);
-                        ControlFlow::Break(())
-                    }
-                }
+                self.finish(grader, call, judgement, answer)
             }
-        });
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        match outcome {
-            Ok(()) => Ok(RunOutcome::Completed),
-            Err(GenerateError::Cancelled) => Ok(RunOutcome::Cancelled),
-            Err(GenerateError::Failed(error)) => Err(RunnerError::Remote(error)),
-        }
+        })
     }
 }

@@ -15,7 +15,7 @@ use crate::experiment::Experiment;
 use crate::grading::{Judgement, Ungraded, grade};
 use crate::matrix::{ContextGroup, Plan, PlannedRun};
 use crate::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
-use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob, RemoteTarget};
+use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob, RemoteResult, RemoteTarget};
 use crate::run::{ErrorClass, RunError, RunRecord};
 
 /// Model load and context creation for one group of runs, recorded beside the runs.
@@ -434,20 +434,17 @@ impl Execution<'_> {
         if jobs.is_empty() {
             return Ok(RunOutcome::Completed);
         }
-        let mut started_at: Vec<Option<String>> = vec![None; job_runs.len()];
-        let mut failure: Option<RunnerError> = None;
-        let outcome = remote.run_jobs(target, jobs, self.cancel, &mut |event| match event {
-            RemoteEvent::Started(index) => {
-                started_at[index] = Some(now_rfc3339());
+        run_remote_jobs(remote, target, jobs, self.cancel, &mut |event| match event {
+            RemoteProgress::Started(index) => {
                 self.observer.run_started(self.done, self.total, &job_runs[index]);
-                ControlFlow::Continue(())
+                Ok(())
             }
-            RemoteEvent::Finished(index, result) => {
-                let result = *result;
+            RemoteProgress::Finished(index, started_at, result) => {
                 let mut record = self.new_record(&job_runs[index]);
-                if let Some(started) = started_at[index].take() {
+                if let Some(started) = started_at {
                     record.started_at = started;
                 }
+                let result = *result;
                 record.attempts = result.attempts;
                 match result.outcome {
                     Ok(generation) => {
@@ -461,23 +458,58 @@ impl Execution<'_> {
                         record.error = Some(error);
                     }
                 }
-                match self.finish(record) {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(error) => {
-                        failure = Some(error);
-                        ControlFlow::Break(())
-                    }
-                }
+                self.finish(record)
             }
-        });
-        if let Some(error) = failure {
-            return Err(error);
+        })
+    }
+}
+
+/// A remote job's progress as [`run_remote_jobs`] reports it.
+pub(crate) enum RemoteProgress {
+    Started(usize),
+    /// The job's index, when its first attempt started (RFC 3339), and its result.
+    Finished(usize, Option<String>, Box<RemoteResult>),
+}
+
+/// Runs `jobs` on a remote target, reporting each start and each result with its start time;
+/// an error from `on_progress` (a sink that cannot record) stops the target's other requests.
+pub(crate) fn run_remote_jobs(
+    remote: &mut dyn RemoteEngine,
+    target: &RemoteTarget,
+    jobs: Vec<RemoteJob>,
+    cancel: &AtomicBool,
+    on_progress: &mut dyn FnMut(RemoteProgress) -> Result<(), RunnerError>,
+) -> Result<RunOutcome, RunnerError> {
+    let mut started_at: Vec<Option<String>> = vec![None; jobs.len()];
+    let mut failure: Option<RunnerError> = None;
+    let outcome = remote.run_jobs(target, jobs, cancel, &mut |event| {
+        let progress = match event {
+            RemoteEvent::Started(index) => {
+                if let Some(slot) = started_at.get_mut(index) {
+                    *slot = Some(now_rfc3339());
+                }
+                RemoteProgress::Started(index)
+            }
+            RemoteEvent::Finished(index, result) => {
+                let started = started_at.get_mut(index).and_then(Option::take);
+                RemoteProgress::Finished(index, started, result)
+            }
+        };
+        match on_progress(progress) {
+            Ok(()) => ControlFlow::Continue(()),
+            Err(error) => {
+                failure = Some(error);
+                ControlFlow::Break(())
+            }
         }
-        match outcome {
-            Ok(()) => Ok(RunOutcome::Completed),
-            Err(GenerateError::Cancelled) => Ok(RunOutcome::Cancelled),
-            Err(GenerateError::Failed(error)) => Err(RunnerError::Remote(error)),
-        }
+    });
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    match outcome {
+        Ok(()) => Ok(RunOutcome::Completed),
+        Err(GenerateError::Cancelled) => Ok(RunOutcome::Cancelled),
+        Err(GenerateError::Failed(error)) => Err(RunnerError::Remote(error)),
     }
 }
 
