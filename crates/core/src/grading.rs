@@ -65,14 +65,6 @@ impl Judgement {
     }
 }
 
-/// A run waiting for its judge checks to be graded.
-#[derive(Debug)]
-pub(crate) struct Ungraded {
-    pub record: RunRecord,
-    /// Positions of the run's judge checks among its checks.
-    pub judges: Vec<usize>,
-}
-
 /// One grader call to make.
 struct Call {
     run: usize,
@@ -86,7 +78,7 @@ struct Call {
 pub(crate) fn grade(
     experiment: &Experiment,
     judges_of_case: &[Vec<Option<&Judge>>],
-    mut ungraded: Vec<Ungraded>,
+    mut ungraded: Vec<RunRecord>,
     engine: &mut dyn LocalEngine,
     remote: &mut dyn RemoteEngine,
     sink: &mut dyn RunSink,
@@ -100,12 +92,10 @@ pub(crate) fn grade(
         .map(|(i, g)| (g.id.as_str(), i))
         .collect();
     let mut calls_by_grader: Vec<Vec<Call>> = experiment.graders.iter().map(|_| Vec::new()).collect();
-    for (run, waiting) in ungraded.iter().enumerate() {
-        let case = &experiment.cases[waiting.record.case];
-        for &check_index in &waiting.judges {
-            let Some(judge) = judges_of_case[waiting.record.case][check_index] else {
-                continue;
-            };
+    for (run, record) in ungraded.iter().enumerate() {
+        let case = &experiment.cases[record.case];
+        let judges = judges_of_case[record.case].iter().enumerate();
+        for (check_index, judge) in judges.filter_map(|(i, j)| j.map(|j| (i, j))) {
             // Validation made sure the grader exists (or that there is exactly one).
             let grader = judge
                 .grader
@@ -116,11 +106,7 @@ pub(crate) fn grade(
                 calls.push(Call {
                     run,
                     check_index,
-                    prompt: judge.grading_prompt(
-                        &waiting.record.output,
-                        case.expected.as_deref(),
-                        &case.vars,
-                    ),
+                    prompt: judge.grading_prompt(&record.output, case.expected.as_deref(), &case.vars),
                 });
             }
         }
@@ -155,7 +141,7 @@ pub(crate) fn grade(
 
 struct Grading<'a, 'j> {
     judges_of_case: &'a [Vec<Option<&'j Judge>>],
-    ungraded: &'a mut [Ungraded],
+    ungraded: &'a mut [RunRecord],
     sink: &'a mut dyn RunSink,
     observer: &'a mut dyn RunObserver,
     done: usize,
@@ -173,7 +159,7 @@ fn grading_prompt(text: String) -> RenderedPrompt {
 
 impl Grading<'_, '_> {
     fn judgement(&self, grader: &Target, call: &Call) -> Judgement {
-        let record = &self.ungraded[call.run].record;
+        let record = &self.ungraded[call.run];
         Judgement {
             config: record.config,
             case: record.case,
@@ -202,8 +188,8 @@ impl Grading<'_, '_> {
         mut judgement: Judgement,
         answer: Result<(String, RunMetrics, Vec<String>), RunError>,
     ) -> Result<(), RunnerError> {
-        let waiting = &mut self.ungraded[call.run];
-        let Some(judge) = self.judges_of_case[waiting.record.case][call.check_index] else {
+        let record = &mut self.ungraded[call.run];
+        let Some(judge) = self.judges_of_case[record.case][call.check_index] else {
             return Ok(());
         };
         match answer {
@@ -225,10 +211,10 @@ impl Grading<'_, '_> {
                 judgement.answer = text;
             }
         }
-        if let Some(check) = waiting.record.checks.get_mut(call.check_index) {
+        if let Some(check) = record.checks.get_mut(call.check_index) {
             *check = judgement.check_result(judge.label());
         }
-        self.sink.record_judgement(&judgement, &waiting.record)?;
+        self.sink.record_judgement(&judgement, record)?;
         self.done += 1;
         self.observer.graded(self.done, self.total);
         Ok(())

@@ -12,7 +12,7 @@ use crate::checks::{self, Subject};
 use crate::cost::run_cost;
 use crate::engine::{GenerateError, GenerateRequest, LocalEngine, LocalSettings};
 use crate::experiment::Experiment;
-use crate::grading::{Judgement, Ungraded, grade};
+use crate::grading::{Judgement, grade};
 use crate::matrix::{ContextGroup, Plan, PlannedRun};
 use crate::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
 use crate::remote::{RemoteEngine, RemoteEvent, RemoteJob, RemoteResult, RemoteTarget};
@@ -168,7 +168,7 @@ struct Execution<'a> {
     /// The cache key of every run that went to the model, to store its answer when it finishes.
     cache_keys: HashMap<(usize, usize, u32), String>,
     /// Runs with judge checks, graded once every run has finished.
-    ungraded: Vec<Ungraded>,
+    ungraded: Vec<RunRecord>,
 }
 
 impl Execution<'_> {
@@ -265,17 +265,12 @@ impl Execution<'_> {
             record.checks = checks::evaluate(&self.case_checks[record.case], &subject);
         }
         self.sink.record_run(&record)?;
-        let judges: Vec<usize> = self.case_checks[record.case]
-            .iter()
-            .enumerate()
-            .filter(|(_, check)| check.as_judge().is_some())
-            .map(|(index, _)| index)
-            .collect();
-        if record.error.is_none() && !judges.is_empty() {
-            self.ungraded.push(Ungraded {
-                record: record.clone(),
-                judges,
-            });
+        if record.error.is_none()
+            && self.case_checks[record.case]
+                .iter()
+                .any(|c| c.as_judge().is_some())
+        {
+            self.ungraded.push(record.clone());
         }
         if self.experiment.cache.writes()
             && !record.cache_hit
