@@ -142,7 +142,7 @@ pub fn template_variables(source: &str) -> Result<BTreeSet<String>, minijinja::E
     Ok(template.undeclared_variables(false).into_iter().collect())
 }
 
-fn strict_environment() -> Environment<'static> {
+pub(crate) fn strict_environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Prompts are text, not HTML: nothing may be escaped behind the user's back.

@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+use minijinja::Environment;
 
 use super::{Check, CheckError, CheckResult, Params, Subject, short};
+use crate::prompt::{strict_environment, template_variables};
 
 /// The grading prompt unless the check gives its own. Few-shot, so that base models without a
 /// chat template answer in the same shape as chat models.
@@ -57,7 +58,10 @@ pub(super) fn parse(params: &Params) -> Result<Box<dyn Check>, CheckError> {
         Ok(_) => params.string("prompt")?,
         Err(_) => DEFAULT_GRADING_PROMPT.to_string(),
     };
-    if !prompt.contains("output") {
+    let shows_output = template_variables(&prompt)
+        .map_err(|e| CheckError::new(format!("`prompt` is not a valid template: {e}")))?
+        .contains("output");
+    if !shows_output {
         return Err(CheckError::new(
             "`prompt` must show the grader the output: use {{ output }} (and {{ rubric }})",
         ));
@@ -66,9 +70,7 @@ pub(super) fn parse(params: &Params) -> Result<Box<dyn Check>, CheckError> {
     if !(0.0..=1.0).contains(&threshold) {
         return Err(CheckError::new("`threshold` must be between 0 and 1"));
     }
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_auto_escape_callback(|_| AutoEscape::None);
+    let mut env = strict_environment();
     env.add_template_owned(RUBRIC, rubric.clone())
         .map_err(|e| CheckError::new(format!("`rubric` is not a valid template: {e}")))?;
     env.add_template_owned(PROMPT, prompt)

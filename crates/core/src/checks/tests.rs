@@ -150,6 +150,11 @@ fn bad_checks_are_refused_with_what_is_wrong() {
         refused(json!({"type": "judge", "rubric": "x", "prompt": "Grade {{ rubric }}"}))
             .contains("{{ output }}")
     );
+    assert!(
+        refused(json!({"type": "judge", "rubric": "x", "prompt": "Grade the output: {{ rubric }}"}))
+            .contains("{{ output }}"),
+        "the word alone is not the variable"
+    );
 }
 
 #[test]
