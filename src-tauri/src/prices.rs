@@ -13,6 +13,8 @@ pub struct PricesView {
     pub overrides_path: String,
     /// The override file's text; empty when there is none.
     pub overrides_text: String,
+    /// Why the override file does not read (the built-in table is shown meanwhile).
+    pub problem: Option<String>,
     pub entries: Vec<PriceEntryView>,
 }
 
@@ -35,7 +37,15 @@ fn pricing_error(error: tradeoff_core::pricing::PricingError) -> AppError {
 }
 
 pub fn prices() -> Result<PricesView, AppError> {
-    let table = PriceTable::load().map_err(pricing_error)?;
+    let overrides = PriceTable::overrides_path();
+    // A broken override file must still be shown, or the screen meant to mend it could not.
+    let (table, problem) = match PriceTable::load_with(&overrides) {
+        Ok(table) => (table, None),
+        Err(error) => (
+            PriceTable::builtin(&overrides).map_err(pricing_error)?,
+            Some(error.to_string()),
+        ),
+    };
     let overrides_text = match std::fs::read_to_string(&table.overrides) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -44,6 +54,7 @@ pub fn prices() -> Result<PricesView, AppError> {
     Ok(PricesView {
         overrides_path: table.overrides.display().to_string(),
         overrides_text,
+        problem,
         entries: table
             .entries
             .into_iter()
@@ -63,7 +74,7 @@ pub fn prices() -> Result<PricesView, AppError> {
 }
 
 pub fn save(text: &str) -> Result<PricesView, AppError> {
-    let path = tradeoff_core::paths::data_dir().join("prices.json");
+    let path = PriceTable::overrides_path();
     save_overrides(&path, text).map_err(pricing_error)?;
     prices()
 }

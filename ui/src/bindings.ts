@@ -549,6 +549,8 @@ export type PricesView_Deserialize = {
 	overrides_path: string,
 	/**  The override file's text; empty when there is none. */
 	overrides_text: string,
+	/**  Why the override file does not read (the built-in table is shown meanwhile). */
+	problem?: string | null,
 	entries: PriceEntryView_Deserialize[],
 };
 
@@ -556,6 +558,8 @@ export type PricesView_Serialize = {
 	overrides_path: string,
 	/**  The override file's text; empty when there is none. */
 	overrides_text: string,
+	/**  Why the override file does not read (the built-in table is shown meanwhile). */
+	problem: string | null,
 	entries: PriceEntryView_Serialize[],
 };
 

@@ -101,14 +101,29 @@ pub struct PriceTable {
 impl PriceTable {
     /// The built-in table and `<data folder>/prices.json` when it exists.
     pub fn load() -> Result<PriceTable, PricingError> {
-        PriceTable::load_with(&crate::paths::data_dir().join("prices.json"))
+        PriceTable::load_with(&PriceTable::overrides_path())
     }
 
-    pub fn load_with(overrides: &Path) -> Result<PriceTable, PricingError> {
+    /// The user's override file: `<data folder>/prices.json`.
+    pub fn overrides_path() -> PathBuf {
+        crate::paths::data_dir().join("prices.json")
+    }
+
+    /// The built-in table alone, with `overrides` named but not read: what the app shows next
+    /// to an override file that does not read, so the user can mend it.
+    pub fn builtin(overrides: &Path) -> Result<PriceTable, PricingError> {
         let mut entries = parse(BUILTIN, "built-in prices.json")?;
         for entry in &mut entries {
             entry.origin = Some("built-in".into());
         }
+        Ok(PriceTable {
+            entries,
+            overrides: overrides.to_path_buf(),
+        })
+    }
+
+    pub fn load_with(overrides: &Path) -> Result<PriceTable, PricingError> {
+        let PriceTable { mut entries, .. } = PriceTable::builtin(overrides)?;
         if overrides.exists() {
             let path = overrides.display().to_string();
             let text = std::fs::read_to_string(overrides).map_err(|source| PricingError::Read {

@@ -22,6 +22,7 @@ describe("PriceTable", () => {
       const view = () => ({
         overrides_path: "/data/prices.json",
         overrides_text: stored,
+        problem: null,
         entries: [entry("gpt-4o-mini", stored ? 0.1 : 0.15, stored ? "/data/prices.json" : "built-in")],
       });
       if (cmd === "prices") return view();
@@ -49,5 +50,21 @@ describe("PriceTable", () => {
     await waitFor(() => expect(screen.getByTestId("price-row").textContent).toContain("$0.1"));
     expect(screen.getByTestId("price-row").textContent).toContain("your overrides");
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("shows an override file that does not read, so it can be mended", async () => {
+    mockIPC((cmd) => {
+      if (cmd !== "prices") throw new Error(cmd);
+      return {
+        overrides_path: "/data/prices.json",
+        overrides_text: '{"schema": 1, "models": [{"provider": "openai"}]}',
+        problem: "/data/prices.json: line 1, column 49: models[0]: missing field `model`",
+        entries: [entry("gpt-4o-mini", 0.15, "built-in")],
+      };
+    });
+    render(<PriceTable />);
+    expect((await screen.findByTestId("prices-problem")).textContent).toContain("missing field `model`");
+    expect((screen.getByLabelText("price overrides") as HTMLTextAreaElement).value).toContain('"provider": "openai"');
+    expect(screen.getByTestId("price-row").textContent).toContain("built-in");
   });
 });

@@ -48,6 +48,11 @@ export function PriceTable() {
         Facts per hosted model (USD per million tokens). A target&apos;s own <code>price</code> wins; otherwise its model&apos;s entry here
         is used and recorded with the experiment.
       </p>
+      {prices?.problem && (
+        <p className="error" role="alert" data-testid="prices-problem">
+          {prices.problem} — experiments that need prices are refused until it reads again (the built-in table is shown); fix it below.
+        </p>
+      )}
       {prices && (
         <table className="keys">
           <thead>
