@@ -11,7 +11,7 @@ use tokio::time::timeout_at;
 
 use super::classify::{body_message, retry_after, status_class};
 use super::provider::{Sensitive, StreamItem, prepare};
-use super::secrets::{ApiKey, Redactor};
+use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
 use super::{RemoteJob, RemoteTarget};
 use crate::engine::Generation;
 use crate::run::{ErrorClass, FinishReason, RunError, RunMetrics};
@@ -61,7 +61,7 @@ pub async fn call_once(
     let fail = |status: Option<u16>, class: ErrorClass, message: String| CallReport {
         status,
         retry_after: None,
-        outcome: Err(RunError::new(class, redactor.redact(&message))),
+        outcome: Err(redactor.error(class, &message)),
         partial_output: String::new(),
     };
     let body = match serde_json::to_vec(&request.body) {
@@ -267,10 +267,7 @@ pub async fn call_once(
             CallReport {
                 status: Some(status),
                 retry_after: None,
-                outcome: Err(RunError::new(
-                    class,
-                    redactor.redact(&format!("{}: {message}", request.url)),
-                )),
+                outcome: Err(redactor.error(class, &format!("{}: {message}", request.url))),
                 partial_output: state.output,
             }
         }
@@ -284,6 +281,11 @@ pub async fn call_once(
                 &job.prompt.plain_text(),
                 &mut warnings,
             );
+            // Some warnings quote the server (an unknown finish reason), which may echo a key.
+            let warnings = warnings
+                .iter()
+                .map(|w| redactor.redact_and_shorten(w, MAX_ERROR_CHARS))
+                .collect();
             CallReport {
                 status: Some(status),
                 retry_after: None,

@@ -47,7 +47,8 @@ pub(crate) fn retryable(class: ErrorClass) -> bool {
 }
 
 /// The provider's own message from an error body (`{"error": {"message": ...}}` in all three
-/// wire formats), or the start of the body as it came.
+/// wire formats), or the body as it came. Never shortened here: the body may hold a key, and
+/// [`Redactor::error`](super::secrets::Redactor::error) shortens only after redacting all of it.
 pub(crate) fn body_message(body: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(body).ok();
     let message = parsed.as_ref().and_then(|v| {
@@ -58,15 +59,7 @@ pub(crate) fn body_message(body: &str) -> String {
     });
     match message {
         Some(message) => message.to_string(),
-        None => {
-            let trimmed = body.trim();
-            let shown: String = trimmed.chars().take(500).collect();
-            if shown.len() < trimmed.len() {
-                format!("{shown}…")
-            } else {
-                shown
-            }
-        }
+        None => body.trim().to_string(),
     }
 }
 
@@ -145,6 +138,5 @@ mod tests {
             "Rate limit reached"
         );
         assert_eq!(body_message("upstream connect error"), "upstream connect error");
-        assert!(body_message(&"x".repeat(2000)).chars().count() <= 501);
     }
 }

@@ -14,11 +14,15 @@ mod anthropic;
 mod call;
 mod classify;
 mod gemini;
+#[cfg(test)]
+mod hostile_servers;
 mod openai;
 mod probe;
 mod provider;
 mod scheduler;
 pub mod secrets;
+#[cfg(test)]
+mod test_server;
 
 use std::sync::atomic::AtomicBool;
 

@@ -46,7 +46,7 @@ pub async fn list_models(
         request = request.header("anthropic-version", anthropic::API_VERSION);
     }
     let start = Instant::now();
-    let fail = |class: ErrorClass, message: String| RunError::new(class, redactor.redact(&message));
+    let fail = |class: ErrorClass, message: String| redactor.error(class, &message);
     let response = request
         .timeout(Duration::from_secs_f64(target.timeouts.first_token_s.min(30.0)))
         .send()

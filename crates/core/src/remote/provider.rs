@@ -87,12 +87,10 @@ pub(crate) fn prepare(
     (request, parser)
 }
 
-/// Parses a `data:` payload as JSON, with a message that quotes the start of what came.
+/// Parses a `data:` payload as JSON, with a message that quotes what came. The quote is whole:
+/// it may hold a key, and the error is shortened only after redaction (`Redactor::error`).
 pub(crate) fn json(data: &str) -> Result<Value, String> {
-    serde_json::from_str(data).map_err(|error| {
-        let shown: String = data.chars().take(120).collect();
-        format!("malformed JSON in the stream ({error}): {shown}")
-    })
+    serde_json::from_str(data).map_err(|error| format!("malformed JSON in the stream ({error}): {data}"))
 }
 
 pub(crate) fn u32_at(value: &Value, pointer: &str) -> Option<u32> {

@@ -6,6 +6,8 @@
 //! a remote call passes through [`Redactor::redact`] before it leaves this module, because
 //! providers echo keys back in error bodies.
 
+use std::ops::Range;
+
 use crate::run::{ErrorClass, RunError};
 
 /// The service name under which keys are kept in the OS keyring; the entry's user name is the
@@ -125,6 +127,18 @@ pub struct Redactor {
 
 pub const REDACTED: &str = "[redacted]";
 
+/// The longest error message kept from a remote call: room for any provider's message, while a
+/// server cannot make one run's record megabytes long.
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// A key's start this long at the very end of a text is cut out too: text read up to a limit can
+/// end inside a key, and that start no longer matches the whole key. Shorter starts reveal
+/// almost nothing, and cutting them would redact ordinary endings.
+const MIN_KEY_START: usize = 4;
+
+/// Percent-encoding is undone this many times over, so a key encoded twice (`%252D`) still matches.
+const DECODE_LEVELS: usize = 3;
+
 impl Redactor {
     pub fn new(keys: impl IntoIterator<Item = ApiKey>) -> Redactor {
         // Very short "keys" would redact ordinary words; no real key is that short.
@@ -133,15 +147,131 @@ impl Redactor {
         }
     }
 
+    /// `text` without any known key: as sent, percent-encoded (any mix of encoded and plain
+    /// characters, up to [`DECODE_LEVELS`] times over), or its start where the text ends.
     pub fn redact(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for key in &self.keys {
-            if text.contains(key.expose()) {
-                text = text.replace(key.expose(), REDACTED);
+        if self.keys.is_empty() {
+            return text.to_string();
+        }
+        let mut spans = Vec::new();
+        // The text at each decoding level, with the span of the original text each byte came
+        // from, so a key found in decoded text is cut out of the text as it came.
+        let mut decoded = text.as_bytes().to_vec();
+        let mut origin: Vec<Range<usize>> = (0..decoded.len()).map(|i| i..i + 1).collect();
+        for level in 0..=DECODE_LEVELS {
+            for key in &self.keys {
+                key_spans(&decoded, &origin, key.expose().as_bytes(), &mut spans);
+            }
+            if level == DECODE_LEVELS {
+                break;
+            }
+            match percent_decode(&decoded, &origin) {
+                Some((next, next_origin)) => (decoded, origin) = (next, next_origin),
+                None => break,
             }
         }
-        text
+        cut_out(text, spans)
     }
+
+    /// Text from a server made fit to keep: redacted whole, and only then shortened to
+    /// `max_chars` (with an ellipsis). The other order would let a key that the shortening cut
+    /// in two survive, since its remaining start no longer matches.
+    pub fn redact_and_shorten(&self, text: &str, max_chars: usize) -> String {
+        let redacted = self.redact(text);
+        match redacted.char_indices().nth(max_chars) {
+            Some((at, _)) => format!("{}…", &redacted[..at]),
+            None => redacted,
+        }
+    }
+
+    /// A failed remote call's error as it is recorded: every message from a remote call is made
+    /// here, so none skips redaction or is shortened before it.
+    pub fn error(&self, class: ErrorClass, message: &str) -> RunError {
+        RunError::new(class, self.redact_and_shorten(message, MAX_ERROR_CHARS))
+    }
+}
+
+/// Adds the spans of `text` (as mapped by `origin`) holding `key`, or a start of it that ends
+/// the text.
+fn key_spans(decoded: &[u8], origin: &[Range<usize>], key: &[u8], spans: &mut Vec<Range<usize>>) {
+    let span = |from: usize, to: usize| origin[from].start..origin[to - 1].end;
+    let mut at = 0;
+    while let Some(found) = decoded
+        .get(at..)
+        .and_then(|rest| rest.windows(key.len()).position(|w| w == key))
+    {
+        spans.push(span(at + found, at + found + key.len()));
+        at += found + key.len();
+    }
+    let longest_start = (MIN_KEY_START..key.len())
+        .rev()
+        .find(|&len| decoded.ends_with(&key[..len]));
+    if let Some(len) = longest_start {
+        spans.push(span(decoded.len() - len, decoded.len()));
+    }
+}
+
+/// `text` with every `%XX` decoded, each byte with the span of the original text it came
+/// from; `None` when there was nothing to decode.
+fn percent_decode(text: &[u8], origin: &[Range<usize>]) -> Option<(Vec<u8>, Vec<Range<usize>>)> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut decoded = Vec::with_capacity(text.len());
+    let mut decoded_origin = Vec::with_capacity(text.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < text.len() {
+        let escape = (text[i] == b'%')
+            .then(|| Some((hex(*text.get(i + 1)?)?, hex(*text.get(i + 2)?)?)))
+            .flatten();
+        match escape {
+            Some((high, low)) => {
+                // Two hex digits make at most 255.
+                decoded.push((high * 16 + low) as u8);
+                decoded_origin.push(origin[i].start..origin[i + 2].end);
+                changed = true;
+                i += 3;
+            }
+            None => {
+                decoded.push(text[i]);
+                decoded_origin.push(origin[i].clone());
+                i += 1;
+            }
+        }
+    }
+    changed.then_some((decoded, decoded_origin))
+}
+
+/// `text` with each span (widened to whole characters, overlaps merged) replaced by [`REDACTED`].
+fn cut_out(text: &str, spans: Vec<Range<usize>>) -> String {
+    let widen = |span: Range<usize>| {
+        let mut start = span.start.min(text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = span.end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        start..end
+    };
+    let mut spans: Vec<Range<usize>> = spans.into_iter().map(widen).collect();
+    spans.sort_by_key(|s| s.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.start <= last.end => last.end = last.end.max(span.end),
+            _ => merged.push(span),
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for span in merged {
+        out.push_str(&text[copied..span.start]);
+        out.push_str(REDACTED);
+        copied = span.end;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// Whether a target's `api_key_env` looks like a key pasted where a variable name belongs.
@@ -185,6 +315,43 @@ mod tests {
             redactor.redact("Incorrect API key provided: sk-test-0123456789abcdef."),
             "Incorrect API key provided: [redacted]."
         );
+    }
+
+    #[test]
+    fn a_percent_encoded_echo_of_a_key_is_redacted_whether_encoded_wholly_partly_or_twice() {
+        let redactor = Redactor::new([ApiKey::new("sk-test-0123456789abcdef")]);
+        for echo in [
+            "sk%2Dtest%2D0123456789abcdef",
+            "sk%2dtest-0123456789abcdef",
+            "%73%6B%2D%74%65%73%74%2D%30%31%32%33%34%35%36%37%38%39%61%62%63%64%65%66",
+            "sk%252Dtest%252D0123456789abcdef",
+        ] {
+            assert_eq!(
+                redactor.redact(&format!("GET /v1?key={echo}&x=1 refused")),
+                "GET /v1?key=[redacted]&x=1 refused",
+                "{echo}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_start_of_a_key_where_the_text_ends_is_redacted_as_a_body_read_up_to_a_limit_can_end_inside_one() {
+        let redactor = Redactor::new([ApiKey::new("sk-test-0123456789abcdef")]);
+        assert_eq!(redactor.redact("bad key sk-test-0123"), "bad key [redacted]");
+        assert_eq!(redactor.redact("bad key sk%2Dtest%2D01"), "bad key [redacted]");
+        // A start too short to reveal anything is ordinary text.
+        assert_eq!(redactor.redact("ask"), "ask");
+    }
+
+    #[test]
+    fn shortening_comes_after_redaction_so_a_key_the_cut_falls_in_leaves_no_fragment() {
+        let key = "sk-test-0123456789abcdef";
+        let redactor = Redactor::new([ApiKey::new(key)]);
+        let text = format!("{}{key} and more", "x".repeat(490));
+        let shortened = redactor.redact_and_shorten(&text, 500);
+        assert!(!shortened.contains("sk-test-01"), "{shortened}");
+        assert!(shortened.ends_with("[redacted]…"), "{shortened}");
+        assert_eq!(redactor.redact_and_shorten("short", 500), "short");
     }
 
     #[test]
