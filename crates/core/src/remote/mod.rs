@@ -17,6 +17,7 @@ mod gemini;
 #[cfg(test)]
 mod hostile_servers;
 mod openai;
+mod origin;
 mod probe;
 mod provider;
 mod scheduler;
@@ -74,15 +75,19 @@ impl ProviderKind {
         }
     }
 
-    /// The variable a key is looked up under when the target names none. A self-hosted
-    /// OpenAI-compatible server usually needs no key, so only the public endpoint has a default.
+    /// The variable a key is looked up under when the target names none: only for the
+    /// provider's own API (its default URL's origin). The provider's key sent to any other
+    /// `base_url` would go to whoever runs that server, and a self-hosted one usually needs no
+    /// key; a target that wants one there names its variable.
     pub fn default_key_variable(self, base_url: &str) -> Option<&'static str> {
-        match self {
-            ProviderKind::Openai if base_url == self.default_base_url() => Some("OPENAI_API_KEY"),
-            ProviderKind::Openai => None,
-            ProviderKind::Anthropic => Some("ANTHROPIC_API_KEY"),
-            ProviderKind::Gemini => Some("GEMINI_API_KEY"),
+        if !origin::same_origin(base_url, self.default_base_url()) {
+            return None;
         }
+        Some(match self {
+            ProviderKind::Openai => "OPENAI_API_KEY",
+            ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
+            ProviderKind::Gemini => "GEMINI_API_KEY",
+        })
     }
 }
 
@@ -271,4 +276,45 @@ pub trait RemoteEngine {
         cancel: &AtomicBool,
         on_event: &mut dyn FnMut(RemoteEvent) -> std::ops::ControlFlow<()>,
     ) -> Result<(), GenerateError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_key_variable_is_used_only_with_the_providers_own_host() {
+        for (provider, variable) in [
+            (ProviderKind::Openai, "OPENAI_API_KEY"),
+            (ProviderKind::Anthropic, "ANTHROPIC_API_KEY"),
+            (ProviderKind::Gemini, "GEMINI_API_KEY"),
+        ] {
+            let own = provider.default_base_url();
+            assert_eq!(key_variable(provider, own, None), Ok(Some(variable.into())));
+            let own_host_other_path = format!("{own}/../v1");
+            assert_eq!(
+                key_variable(provider, &own_host_other_path, None),
+                Ok(Some(variable.into()))
+            );
+            for elsewhere in [
+                "https://attacker.example/v1",
+                "http://127.0.0.1:8080/v1",
+                // The same host over plain HTTP, or on another port, is another server.
+                &own.replacen("https://", "http://", 1),
+                &own.replacen(".com/", ".com:8443/", 1),
+                "https://api.anthropic.com.attacker.example/v1",
+            ] {
+                assert_eq!(
+                    key_variable(provider, elsewhere, None),
+                    Ok(None),
+                    "{provider} at {elsewhere}"
+                );
+                assert_eq!(
+                    key_variable(provider, elsewhere, Some("FARM_KEY")),
+                    Ok(Some("FARM_KEY".into())),
+                    "a named variable is still used"
+                );
+            }
+        }
+    }
 }
