@@ -9,6 +9,7 @@ use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use tokio::time::timeout_at;
 
+use super::body::{BodyError, Limit, limited, read_whole};
 use super::classify::{body_message, retry_after, status_class};
 use super::provider::{Sensitive, StreamItem, prepare};
 use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
@@ -29,20 +30,6 @@ pub struct CallReport {
 
 /// How long to wait for the server to close a response after its end marker.
 const DRAIN_AFTER_END: Duration = Duration::from_millis(100);
-
-/// A streamed response larger than this is not a model's answer, nor an event line longer
-/// than this one of its chunks.
-const MAX_RESPONSE_BYTES: usize = 64 << 20;
-const MAX_LINE_BYTES: usize = 1 << 20;
-
-/// Why the response body stopped.
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error(transparent)]
-    Http(reqwest::Error),
-    #[error("the response is too large")]
-    TooLarge,
-}
 
 /// Error bodies are read up to this size: enough for any provider's message.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -158,28 +145,8 @@ pub async fn call_once(
 
     let mut state = StreamState::default();
     // A server that never ends a line would otherwise grow the parser's buffer (and its
-    // rescanning, which is quadratic) until the total timeout: lines are cut off at
-    // MAX_LINE_BYTES and whole responses at MAX_RESPONSE_BYTES.
-    let mut received = 0usize;
-    let mut since_line_break = 0usize;
-    let mut events = response
-        .bytes_stream()
-        .map(move |chunk| match chunk {
-            Err(error) => Err(BodyError::Http(error)),
-            Ok(bytes) => {
-                received += bytes.len();
-                since_line_break = match bytes.iter().rposition(|&b| b == b'\n') {
-                    Some(at) => bytes.len() - at - 1,
-                    None => since_line_break + bytes.len(),
-                };
-                if received > MAX_RESPONSE_BYTES || since_line_break > MAX_LINE_BYTES {
-                    Err(BodyError::TooLarge)
-                } else {
-                    Ok(bytes)
-                }
-            }
-        })
-        .eventsource();
+    // rescanning, which is quadratic) until the total timeout.
+    let mut events = limited(response, Limit::STREAM).eventsource();
     let ended: Result<(), (ErrorClass, String)> = loop {
         let deadline = if state.first_token.is_none() {
             first_token_deadline
@@ -217,8 +184,8 @@ pub async fn call_once(
                     ErrorClass::BadResponse,
                     format!(
                         "the response exceeded {} MiB, or one of its lines {} MiB",
-                        MAX_RESPONSE_BYTES >> 20,
-                        MAX_LINE_BYTES >> 20
+                        Limit::STREAM.total >> 20,
+                        Limit::STREAM.line >> 20
                     ),
                 ));
             }
@@ -453,17 +420,10 @@ fn timeout_class(deadline: tokio::time::Instant, total: tokio::time::Instant) ->
     }
 }
 
+/// The start of an error body; the rest, past the limit or the deadline, is not waited for.
 async fn read_error_body(response: reqwest::Response, deadline: tokio::time::Instant) -> String {
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while body.len() < MAX_ERROR_BODY {
-        match timeout_at(deadline, chunks.next()).await {
-            Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    body.truncate(MAX_ERROR_BODY);
-    String::from_utf8_lossy(&body).into_owned()
+    let read = read_whole(response, MAX_ERROR_BODY, deadline).await;
+    String::from_utf8_lossy(&read.bytes).into_owned()
 }
 
 /// An error with its causes (reqwest's top-level message alone says little: "error sending request").

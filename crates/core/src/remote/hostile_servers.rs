@@ -4,11 +4,19 @@
 use std::ops::ControlFlow;
 use std::sync::atomic::AtomicBool;
 
+use futures_util::StreamExt;
+
+use axum::body::{Body, Bytes};
+
 use super::scheduler::HttpRemote;
+use super::secrets::ApiKey;
 use super::test_server::{MemoryKeyring, TestServer, respond};
-use super::{ProviderKind, RemoteEngine, RemoteEvent, RemoteJob, RemoteResult, RemoteTarget};
+use super::{
+    Probe, ProviderKind, RemoteEngine, RemoteEvent, RemoteJob, RemoteResult, RemoteTarget, list_models,
+};
 use crate::experiment::{Role, Sampling};
 use crate::prompt::{ChatMessage, RenderedPrompt};
+use crate::run::{ErrorClass, RunError};
 
 /// The test's key: no window of it should show up in anything recorded.
 const KEY: &str = "tk-7Q9x2LmZ4pR8sV1wK6yB3nD5";
@@ -52,6 +60,13 @@ fn run_one(target: &RemoteTarget) -> RemoteResult {
         })
         .expect("runs");
     result.expect("the job finished")
+}
+
+/// The app's "test connection": lists the server's models with the test's key.
+fn probe(target: &RemoteTarget) -> Result<Probe, RunError> {
+    let mut remote = HttpRemote::with_keyring(Box::new(MemoryKeyring::default())).expect("client");
+    let client = remote.client_for(target).expect("client");
+    remote.block_on(list_models(&client, target, Some(&ApiKey::new(KEY))))
 }
 
 /// `text` with `%XX` escapes undone, as a reader of the record could undo them.
@@ -118,4 +133,45 @@ fn an_error_body_echoing_the_key_plainly_encoded_and_across_the_messages_cut_lea
         "the message is still shortened: {} characters",
         error.message.chars().count()
     );
+}
+
+#[test]
+fn a_model_list_larger_than_1_mib_or_without_end_is_refused_with_a_clear_error_instead_of_read_whole() {
+    let entry = r#"{"id":"a-model-name-padded-out-to-make-the-list-long"},"#;
+    let huge = format!(
+        r#"{{"data":[{}{{"id":"m"}}]}}"#,
+        entry.repeat((2 << 20) / entry.len())
+    );
+    let endless = move |_: &_| {
+        let chunks = futures_util::stream::iter(std::iter::once(r#"{"data":["#.to_string()))
+            .chain(futures_util::stream::repeat(entry.repeat(1000)))
+            .map(|text| Ok::<_, std::io::Error>(Bytes::from(text)));
+        respond(
+            200,
+            &[("content-type", "application/json")],
+            Body::from_stream(chunks),
+        )
+    };
+    let servers = [
+        TestServer::start(move |_| respond(200, &[("content-type", "application/json")], huge.clone())),
+        TestServer::start(endless),
+    ];
+    for server in &servers {
+        let mut target = target(ProviderKind::Openai, format!("{}/v1", server.origin()));
+        // Without a bound the endless list would be read until this timeout.
+        target.timeouts.first_token_s = 5.0;
+        let error = probe(&target).expect_err("the list is too large");
+        assert_eq!(error.class, ErrorClass::BadResponse, "{error}");
+        assert!(error.message.contains("exceeded 1 MiB"), "{error}");
+    }
+    // A list of ordinary size is still read.
+    let server = TestServer::start(|_| {
+        respond(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"data":[{"id":"m"}]}"#,
+        )
+    });
+    let listed = probe(&target(ProviderKind::Openai, format!("{}/v1", server.origin()))).expect("a list");
+    assert!(listed.model_listed, "{listed:?}");
 }

@@ -11,6 +11,7 @@
 //! for a concurrency slot, a rate-limit slot or a retry is never part of a run's latency.
 
 mod anthropic;
+mod body;
 mod call;
 mod classify;
 mod gemini;

@@ -6,11 +6,16 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::body::{BodyError, Stopped, read_whole};
 use super::classify::{body_message, status_class};
 use super::provider::key_header;
 use super::secrets::{ApiKey, Redactor};
 use super::{ProviderKind, RemoteTarget, anthropic};
 use crate::run::{ErrorClass, RunError};
+
+/// A model list larger than this is not one: the biggest servers list a few hundred models in
+/// tens of kilobytes.
+const MAX_LISTING_BYTES: usize = 1 << 20;
 
 /// What the server answered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -46,30 +51,51 @@ pub async fn list_models(
         request = request.header("anthropic-version", anthropic::API_VERSION);
     }
     let start = Instant::now();
+    let limit = Duration::from_secs_f64(target.timeouts.first_token_s.min(30.0));
+    let deadline = tokio::time::Instant::from_std(start + limit);
     let fail = |class: ErrorClass, message: String| redactor.error(class, &message);
-    let response = request
-        .timeout(Duration::from_secs_f64(target.timeouts.first_token_s.min(30.0)))
-        .send()
-        .await
-        .map_err(|e| {
-            let class = if e.is_timeout() {
-                ErrorClass::TimeoutConnect
-            } else {
-                ErrorClass::Connect
-            };
-            fail(class, format!("{url}: {e}"))
-        })?;
+    let response = request.timeout(limit).send().await.map_err(|e| {
+        let class = if e.is_timeout() {
+            ErrorClass::TimeoutConnect
+        } else {
+            ErrorClass::Connect
+        };
+        fail(class, format!("{url}: {e}"))
+    })?;
     let status = response.status().as_u16();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| fail(ErrorClass::StreamBroken, format!("{url}: {e}")))?;
+    let read = read_whole(response, MAX_LISTING_BYTES, deadline).await;
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let body = String::from_utf8_lossy(&read.bytes);
     if !(200..300).contains(&status) {
+        // What arrived of an error body is enough for its message.
         return Err(fail(
             status_class(status, &body),
             format!("HTTP {status} from {url}: {}", body_message(&body)),
         ));
+    }
+    match read.stopped {
+        None => {}
+        Some(Stopped::Body(BodyError::TooLarge)) => {
+            return Err(fail(
+                ErrorClass::BadResponse,
+                format!(
+                    "{url}: the answer exceeded {} MiB, which no list of models needs",
+                    MAX_LISTING_BYTES >> 20
+                ),
+            ));
+        }
+        Some(Stopped::Deadline) => {
+            return Err(fail(
+                ErrorClass::TimeoutTotal,
+                format!(
+                    "{url}: the answer did not end within {:.1} s",
+                    limit.as_secs_f64()
+                ),
+            ));
+        }
+        Some(Stopped::Body(BodyError::Http(e))) => {
+            return Err(fail(ErrorClass::StreamBroken, format!("{url}: {e}")));
+        }
     }
     let parsed: Value = serde_json::from_str(&body).map_err(|e| {
         fail(
