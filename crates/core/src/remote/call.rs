@@ -12,6 +12,7 @@ use tokio::time::timeout_at;
 use super::body::{BodyError, Limit, limited, read_whole};
 use super::classify::{body_message, retry_after, status_class};
 use super::provider::{Sensitive, StreamItem, prepare};
+use super::redirect;
 use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
 use super::{RemoteJob, RemoteTarget};
 use crate::engine::Generation;
@@ -97,6 +98,14 @@ pub async fn call_once(
             );
         }
         Ok(Err(error)) => {
+            if let Some(refused) = redirect::refused(&error) {
+                // Not retried: the server would only point elsewhere again.
+                return fail(
+                    Some(refused.status()),
+                    ErrorClass::BadResponse,
+                    format!("{}: {refused}", request.url),
+                );
+            }
             let class =
                 if error.is_timeout() || (error.is_connect() && start.elapsed() >= secs(limits.connect_s)) {
                     ErrorClass::TimeoutConnect
@@ -134,6 +143,16 @@ pub async fn call_once(
             ),
         );
     }
+    // A followed redirect (the same request to the same server) is part of the measured latency.
+    let redirected = reqwest::Url::parse(&request.url)
+        .is_ok_and(|sent| &sent != response.url())
+        .then(|| {
+            format!(
+                "the server redirected the request to {}: the latency includes the detour; set \
+                 base_url to where it points",
+                response.url()
+            )
+        });
     let new_connection = response
         .extensions()
         .get::<hyper_util::client::legacy::connect::HttpInfo>()
@@ -240,6 +259,7 @@ pub async fn call_once(
         }
         Ok(()) => {
             let mut warnings = request.warnings;
+            warnings.extend(redirected);
             warnings.append(&mut state.warnings);
             let generation = state.into_generation(
                 start,

@@ -10,7 +10,7 @@ use axum::body::{Body, Bytes};
 
 use super::scheduler::HttpRemote;
 use super::secrets::ApiKey;
-use super::test_server::{MemoryKeyring, TestServer, respond};
+use super::test_server::{MemoryKeyring, TestServer, openai_stream, respond};
 use super::{
     Probe, ProviderKind, RemoteEngine, RemoteEvent, RemoteJob, RemoteResult, RemoteTarget, list_models,
 };
@@ -174,4 +174,113 @@ fn a_model_list_larger_than_1_mib_or_without_end_is_refused_with_a_clear_error_i
     });
     let listed = probe(&target(ProviderKind::Openai, format!("{}/v1", server.origin()))).expect("a list");
     assert!(listed.model_listed, "{listed:?}");
+}
+
+/// A server that redirects every request to the same path on `to`.
+fn redirecting(status: u16, to: String) -> TestServer {
+    TestServer::start(move |seen| respond(status, &[("location", &format!("{to}{}", seen.path))], ""))
+}
+
+#[test]
+fn no_provider_follows_a_redirect_to_another_host_so_neither_the_key_nor_the_prompt_leaves() {
+    let elsewhere = TestServer::start(|_| openai_stream("taken"));
+    for provider in [
+        ProviderKind::Openai,
+        ProviderKind::Anthropic,
+        ProviderKind::Gemini,
+    ] {
+        for status in [302, 307, 308] {
+            let configured = redirecting(status, elsewhere.origin());
+            let mut target = target(provider, format!("{}/v1", configured.origin()));
+            target.max_attempts = 3;
+            let result = run_one(&target);
+            let error = result.outcome.expect_err("the redirect is refused");
+            assert_eq!(
+                error.class,
+                ErrorClass::BadResponse,
+                "{provider} {status}: {error}"
+            );
+            assert!(
+                error
+                    .message
+                    .contains("keys are sent only to the configured host")
+                    && error
+                        .message
+                        .contains(&format!("redirected to {}", elsewhere.origin())),
+                "{provider} {status}: {error}"
+            );
+            assert_eq!(result.attempts.len(), 1, "not retried: {provider} {status}");
+            assert_eq!(result.attempts[0].status, Some(status));
+            assert_eq!(configured.requests().len(), 1);
+        }
+    }
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the other host was sent: {:?}",
+        elsewhere.requests()
+    );
+}
+
+#[test]
+fn the_connection_test_does_not_follow_a_redirect_to_another_host() {
+    let elsewhere = TestServer::start(|_| respond(200, &[], r#"{"data":[{"id":"m"}]}"#));
+    let configured = redirecting(307, elsewhere.origin());
+    for provider in [
+        ProviderKind::Openai,
+        ProviderKind::Anthropic,
+        ProviderKind::Gemini,
+    ] {
+        let error = probe(&target(provider, format!("{}/v1", configured.origin())))
+            .expect_err("the redirect is refused");
+        assert_eq!(error.class, ErrorClass::BadResponse, "{provider}: {error}");
+        assert!(
+            error
+                .message
+                .contains("keys are sent only to the configured host"),
+            "{provider}: {error}"
+        );
+    }
+    assert!(elsewhere.requests().is_empty(), "{:?}", elsewhere.requests());
+}
+
+#[test]
+fn a_307_within_the_host_is_followed_and_noted_while_a_302_that_would_drop_the_prompt_and_a_loop_are_refused()
+{
+    let moved = TestServer::start(|seen| match seen.path.strip_prefix("/old") {
+        Some(path) => respond(307, &[("location", &format!("/new{path}"))], ""),
+        None => openai_stream("fine"),
+    });
+    let result = run_one(&target(
+        ProviderKind::Openai,
+        format!("{}/old/v1", moved.origin()),
+    ));
+    let generation = result
+        .outcome
+        .expect("the same request to the same server is followed");
+    assert_eq!(generation.output, "fine");
+    assert!(
+        generation
+            .warnings
+            .iter()
+            .any(|w| w.contains("redirected the request to")),
+        "{:?}",
+        generation.warnings
+    );
+    let requests = moved.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests[1].body.contains(PROMPT), "a 307 keeps the body");
+
+    let to_get = TestServer::start(|_| respond(302, &[("location", "/elsewhere")], ""));
+    let error = run_one(&target(ProviderKind::Openai, format!("{}/v1", to_get.origin())))
+        .outcome
+        .expect_err("a 302 is refused");
+    assert!(error.message.contains("into a GET without its body"), "{error}");
+    assert_eq!(to_get.requests().len(), 1);
+
+    let looping = TestServer::start(|seen| respond(307, &[("location", seen.path.as_str())], ""));
+    let error = run_one(&target(ProviderKind::Openai, format!("{}/v1", looping.origin())))
+        .outcome
+        .expect_err("a loop ends");
+    assert!(error.message.contains("redirected more than 5 times"), "{error}");
+    assert_eq!(looping.requests().len(), 1 + super::redirect::MAX_REDIRECTS);
 }

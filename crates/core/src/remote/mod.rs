@@ -21,6 +21,7 @@ mod openai;
 mod origin;
 mod probe;
 mod provider;
+mod redirect;
 mod scheduler;
 pub mod secrets;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::body::{BodyError, Stopped, read_whole};
 use super::classify::{body_message, status_class};
 use super::provider::key_header;
+use super::redirect;
 use super::secrets::{ApiKey, Redactor};
 use super::{ProviderKind, RemoteTarget, anthropic};
 use crate::run::{ErrorClass, RunError};
@@ -55,6 +56,9 @@ pub async fn list_models(
     let deadline = tokio::time::Instant::from_std(start + limit);
     let fail = |class: ErrorClass, message: String| redactor.error(class, &message);
     let response = request.timeout(limit).send().await.map_err(|e| {
+        if let Some(refused) = redirect::refused(&e) {
+            return fail(ErrorClass::BadResponse, format!("{url}: {refused}"));
+        }
         let class = if e.is_timeout() {
             ErrorClass::TimeoutConnect
         } else {

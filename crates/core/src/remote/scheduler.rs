@@ -84,7 +84,8 @@ impl HttpRemote {
     }
 }
 
-/// One shared client (and so one connection pool) per target.
+/// One shared client (and so one connection pool) per target, following only the redirects
+/// `redirect` allows.
 pub fn build_client(target: &RemoteTarget) -> Result<reqwest::Client, RemoteClientError> {
     // rustls with ring; installing the process-wide provider twice is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -93,6 +94,8 @@ pub fn build_client(target: &RemoteTarget) -> Result<reqwest::Client, RemoteClie
         .tcp_nodelay(true)
         .pool_max_idle_per_host(target.max_concurrency as usize)
         .user_agent(concat!("tradeoff/", env!("CARGO_PKG_VERSION")))
+        // The client carries keys: it must not carry them to wherever a server points.
+        .redirect(super::redirect::policy())
         .build()
         .map_err(|e| RemoteClientError::Client(e.to_string()))
 }

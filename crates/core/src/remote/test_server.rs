@@ -112,6 +112,20 @@ pub(crate) fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Bod
     response.body(body.into()).expect("response")
 }
 
+/// An OpenAI-compatible stream that answers `text`.
+pub(crate) fn openai_stream(text: &str) -> Response {
+    let chunk = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+    let end = serde_json::json!({
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1}
+    });
+    respond(
+        200,
+        &[("content-type", "text/event-stream")],
+        format!("data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n"),
+    )
+}
+
 /// A keyring held in memory, so tests never touch the machine's own.
 #[derive(Debug, Default)]
 pub(crate) struct MemoryKeyring(Mutex<HashMap<String, String>>);
