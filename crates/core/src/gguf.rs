@@ -4,21 +4,50 @@
 //!
 //! Format: <https://github.com/ggml-org/ggml/blob/master/docs/gguf.md> (little-endian).
 
+mod file;
+mod types;
+
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+pub use file::{NotRegularFile, open_model, sha256_file};
+pub use types::{file_type_by_name, file_type_name};
+use types::{scalar_size, tensor_bytes, type_name};
 
 const MAGIC: &[u8; 4] = b"GGUF";
 const DEFAULT_ALIGNMENT: u64 = 32;
+/// The bytes of the smallest tensor entry: an empty name (its u64 length), the dimension count,
+/// the type and the offset.
+const MIN_TENSOR_ENTRY: u64 = 24;
+/// The GGUF specification limits keys to 65,535 bytes.
+const MAX_KEY_BYTES: u64 = 65_535;
+/// ggml refuses tensor names of 64 bytes or more; this leaves room for a future ggml.
+const MAX_TENSOR_NAME_BYTES: u64 = 1024;
+/// The longest string value a converter writes is a whole `tokenizer.json`
+/// (`tokenizer.huggingface.json`): a few MiB. A longer one is corruption, and it would be
+/// allocated whole.
+const MAX_STRING_VALUE_BYTES: u64 = 64 << 20;
+/// Architecture keys that size tensors and the memory estimate (which multiplies them): no
+/// tensor of a file has more elements in one dimension than the file has bytes.
+const DIMENSION_KEYS: [&str; 6] = [
+    "embedding_length",
+    "feed_forward_length",
+    "attention.head_count",
+    "attention.head_count_kv",
+    "attention.key_length",
+    "attention.value_length",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
     #[error("{path}: model file not found")]
     NotFound { path: PathBuf },
+    #[error("{path}: {reason}")]
+    NotAFile { path: PathBuf, reason: NotRegularFile },
     #[error("{path}: cannot read: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a GGUF model file (it starts with {found:?}, a GGUF file starts with \"GGUF\")")]
@@ -38,6 +67,18 @@ pub enum GgufError {
         what: String,
         size: u64,
     },
+    /// A header value no file of this size can hold, named with the key or tensor it belongs to.
+    #[error("{path}: corrupt header: {what} is {value}, more than {limit}: {why}")]
+    ImplausibleValue {
+        path: PathBuf,
+        what: String,
+        value: u64,
+        limit: u64,
+        why: String,
+    },
+    /// Sizes computed from the header that exceed 64 bits: only a corrupt header says that.
+    #[error("{path}: corrupt header: {what} exceeds 2^64")]
+    Overflow { path: PathBuf, what: String },
     #[error("{path}: malformed GGUF: {message}")]
     Malformed { path: PathBuf, message: String },
 }
@@ -163,23 +204,10 @@ impl GgufInfo {
 }
 
 /// Reads the header, metadata and tensor table, and checks that the file holds every tensor's data.
+/// Every value read from the header is bounded by the file's size before it is used to allocate,
+/// loop or compute a size, so a corrupt or hostile header ends in an error, not a hang.
 pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
-    let file = File::open(path).map_err(|source| match source.kind() {
-        std::io::ErrorKind::NotFound => GgufError::NotFound {
-            path: path.to_path_buf(),
-        },
-        _ => GgufError::Io {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
-    let file_size = file
-        .metadata()
-        .map_err(|source| GgufError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
+    let (file, file_size) = open_model(path)?;
     let mut reader = Reader {
         inner: BufReader::with_capacity(1 << 16, file),
         path,
@@ -206,24 +234,30 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     let kv_count = reader.u64("the metadata count")?;
     // Each entry needs at least 12 bytes; a larger count can only come from a corrupt header.
     reader.plausible_count(kv_count, 12, "metadata entries")?;
-    reader.plausible_count(tensor_count, 24, "tensors")?;
+    reader.plausible_count(tensor_count, MIN_TENSOR_ENTRY, "tensors")?;
 
     let mut metadata = BTreeMap::new();
     for index in 0..kv_count {
-        let key = reader.string(&format!("metadata key #{index}"))?;
+        let what = format!("metadata key #{index}");
+        let key = reader.string(&what, MAX_KEY_BYTES, "GGUF keys are at most 65,535 bytes")?;
         let value_type = reader.u32(&format!("the type of `{key}`"))?;
         let value = reader.value(value_type, &key)?;
         metadata.insert(key, value);
     }
+    check_dimensions(&metadata, path, file_size)?;
 
-    let mut tensors = Vec::with_capacity(tensor_count.min(1 << 16) as usize);
+    let mut tensors = Vec::with_capacity(usize::try_from(tensor_count.min(1 << 16)).unwrap_or(0));
     for index in 0..tensor_count {
-        let name = reader.string(&format!("tensor #{index}"))?;
+        let name = reader.string(
+            &format!("the name of tensor #{index}"),
+            MAX_TENSOR_NAME_BYTES,
+            "ggml refuses tensor names of 64 bytes or more",
+        )?;
         let n_dims = reader.u32(&format!("tensor `{name}`"))?;
         if n_dims > 8 {
             return Err(reader.malformed(format!("tensor `{name}` has {n_dims} dimensions")));
         }
-        let mut dims = Vec::with_capacity(n_dims as usize);
+        let mut dims = Vec::with_capacity(8);
         for _ in 0..n_dims {
             dims.push(reader.u64(&format!("tensor `{name}`"))?);
         }
@@ -237,12 +271,20 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
         });
     }
 
-    let alignment = metadata
-        .get("general.alignment")
-        .and_then(MetaValue::as_u64)
-        .filter(|a| *a > 0)
-        .unwrap_or(DEFAULT_ALIGNMENT);
-    let data_offset = reader.position.div_ceil(alignment) * alignment;
+    // llama.cpp refuses an alignment that is not a power of two; so does the arithmetic below.
+    let alignment = match metadata.get("general.alignment").and_then(MetaValue::as_u64) {
+        None => DEFAULT_ALIGNMENT,
+        Some(a) if a.is_power_of_two() => a,
+        Some(a) => return Err(reader.malformed(format!("`general.alignment` is {a}, not a power of two"))),
+    };
+    let overflow = |what: String| GgufError::Overflow {
+        path: path.to_path_buf(),
+        what,
+    };
+    let data_offset = reader
+        .position
+        .checked_next_multiple_of(alignment)
+        .ok_or_else(|| overflow("the start of the tensor data".into()))?;
 
     let mut parameter_count: u64 = 0;
     let mut weight_bytes: u64 = 0;
@@ -253,13 +295,21 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
         let Some(elements) = elements else {
             return Err(reader.malformed(format!("tensor `{}` has an impossible shape", tensor.name)));
         };
-        parameter_count = parameter_count.saturating_add(elements);
+        parameter_count = parameter_count
+            .checked_add(elements)
+            .ok_or_else(|| overflow("the parameter count".into()))?;
         if let Some(bytes) = tensor_bytes(tensor.ggml_type, elements) {
-            weight_bytes = weight_bytes.saturating_add(bytes);
+            let bytes = bytes.ok_or_else(|| overflow(format!("the size of tensor `{}`", tensor.name)))?;
+            weight_bytes = weight_bytes
+                .checked_add(bytes)
+                .ok_or_else(|| overflow("the size of all tensors".into()))?;
             if tensor.name == "token_embd.weight" {
                 embedding_bytes = bytes;
             }
-            let end = data_offset.saturating_add(tensor.offset).saturating_add(bytes);
+            let end = data_offset
+                .checked_add(tensor.offset)
+                .and_then(|start| start.checked_add(bytes))
+                .ok_or_else(|| overflow(format!("the end of tensor `{}`", tensor.name)))?;
             needed = needed.max(end);
         }
     }
@@ -272,10 +322,11 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     }
 
     let tied_embeddings = !tensors.iter().any(|t| t.name == "output.weight");
+    // A duplicated `token_embd.weight` is counted in the total at least once more than here.
     let bytes_read_per_token = if tied_embeddings {
         weight_bytes
     } else {
-        weight_bytes - embedding_bytes
+        weight_bytes.saturating_sub(embedding_bytes)
     };
     Ok(GgufInfo {
         path: path.to_path_buf(),
@@ -290,23 +341,54 @@ pub fn read(path: &Path) -> Result<GgufInfo, GgufError> {
     })
 }
 
-/// sha256 of a file, hex-encoded.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
+/// Refuses architecture values that no file of `size` bytes can describe. The memory estimate
+/// multiplies them (and once looped over `block_count`); bounded here, its arithmetic is checked
+/// as well.
+fn check_dimensions(metadata: &BTreeMap<String, MetaValue>, path: &Path, size: u64) -> Result<(), GgufError> {
+    let Some(arch) = metadata.get("general.architecture").and_then(MetaValue::as_str) else {
+        return Ok(());
+    };
+    let value = |key: &str| {
+        let key = format!("{arch}.{key}");
+        let value = metadata.get(&key).and_then(MetaValue::as_u64);
+        value.map(|v| (key, v))
+    };
+    let implausible = |key: String, value: u64, limit: u64, why: String| GgufError::ImplausibleValue {
+        path: path.to_path_buf(),
+        what: format!("`{key}`"),
+        value,
+        limit,
+        why,
+    };
+    let max_layers = size / MIN_TENSOR_ENTRY;
+    if let Some((key, layers)) = value("block_count")
+        && layers > max_layers
+    {
+        return Err(implausible(
+            key,
+            layers,
+            max_layers,
+            format!("every layer has a tensor, and {size} bytes describe at most {max_layers} tensors"),
+        ));
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    for name in DIMENSION_KEYS {
+        if let Some((key, dimension)) = value(name)
+            && dimension > size
+        {
+            return Err(implausible(
+                key,
+                dimension,
+                size,
+                format!("no tensor that wide fits in the file's {size} bytes"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 struct Reader<'a> {
     inner: BufReader<File>,
+    /// The size the opened file reported; nothing past it is read, even from a file that grows.
     path: &'a Path,
     size: u64,
     position: u64,
@@ -329,6 +411,9 @@ impl Reader<'_> {
     }
 
     fn read_up_to(&mut self, buf: &mut [u8]) -> Result<usize, GgufError> {
+        let left = usize::try_from(self.size.saturating_sub(self.position)).unwrap_or(usize::MAX);
+        let wanted = buf.len().min(left);
+        let buf = &mut buf[..wanted];
         let mut filled = 0;
         while filled < buf.len() {
             let n = self
@@ -363,24 +448,41 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(self.exact(what)?))
     }
 
-    fn plausible_count(&self, count: u64, min_bytes: u64, what: &str) -> Result<(), GgufError> {
-        if count.saturating_mul(min_bytes) > self.size.saturating_sub(self.position) {
-            return Err(GgufError::Implausible {
+    fn remaining(&self) -> u64 {
+        self.size.saturating_sub(self.position)
+    }
+
+    /// The bytes `count` items of at least `min_bytes` each take, if the rest of the file holds them.
+    fn plausible_count(&self, count: u64, min_bytes: u64, what: &str) -> Result<u64, GgufError> {
+        match count.checked_mul(min_bytes) {
+            Some(bytes) if bytes <= self.remaining() => Ok(bytes),
+            _ => Err(GgufError::Implausible {
                 path: self.path.to_path_buf(),
                 count,
                 what: what.to_string(),
                 size: self.size,
-            });
+            }),
         }
-        Ok(())
     }
 
-    fn string(&mut self, what: &str) -> Result<String, GgufError> {
+    /// A string of at most `limit` bytes (`why` says where the limit comes from). A length past
+    /// the end of the file reads as truncation, which is what a cut-off download looks like.
+    fn string(&mut self, what: &str, limit: u64, why: &str) -> Result<String, GgufError> {
         let len = self.u64(what)?;
-        if len > self.size.saturating_sub(self.position) {
+        if len > self.remaining() {
             return Err(self.truncated(what));
         }
-        let mut bytes = vec![0u8; len as usize];
+        if len > limit {
+            return Err(GgufError::ImplausibleValue {
+                path: self.path.to_path_buf(),
+                what: format!("the length of {what}"),
+                value: len,
+                limit,
+                why: why.to_string(),
+            });
+        }
+        let len = usize::try_from(len).map_err(|_| self.truncated(what))?;
+        let mut bytes = vec![0u8; len];
         if self.read_up_to(&mut bytes)? < bytes.len() {
             return Err(self.truncated(what));
         }
@@ -388,15 +490,15 @@ impl Reader<'_> {
     }
 
     fn skip(&mut self, bytes: u64, what: &str) -> Result<(), GgufError> {
-        if bytes > self.size.saturating_sub(self.position) {
+        if bytes > self.remaining() {
             return Err(self.truncated(what));
         }
-        self.inner
-            .seek(SeekFrom::Current(bytes as i64))
-            .map_err(|source| GgufError::Io {
-                path: self.path.to_path_buf(),
-                source,
-            })?;
+        let offset = i64::try_from(bytes).map_err(|_| self.truncated(what))?;
+        // Relative seeks within the buffer keep it: a vocabulary is 262,144 short skips.
+        self.inner.seek_relative(offset).map_err(|source| GgufError::Io {
+            path: self.path.to_path_buf(),
+            source,
+        })?;
         self.position += bytes;
         Ok(())
     }
@@ -412,12 +514,19 @@ impl Reader<'_> {
             5 => MetaValue::Int(i64::from(i32::from_le_bytes(self.exact(&what)?))),
             6 => MetaValue::Float(f64::from(f32::from_le_bytes(self.exact(&what)?))),
             7 => MetaValue::Bool(self.exact::<1>(&what)?[0] != 0),
-            8 => MetaValue::String(self.string(&what)?),
+            8 => MetaValue::String(self.string(
+                &format!("the string `{key}`"),
+                MAX_STRING_VALUE_BYTES,
+                "no GGUF string value is that long",
+            )?),
             9 => {
                 let element_type = self.u32(&what)?;
                 let len = self.u64(&what)?;
                 match scalar_size(element_type) {
-                    Some(size) => self.skip(len.saturating_mul(size), &what)?,
+                    Some(size) => {
+                        let bytes = self.plausible_count(len, size, &format!("entries in `{key}`"))?;
+                        self.skip(bytes, &what)?;
+                    }
                     None if element_type == 8 => {
                         self.plausible_count(len, 8, &format!("entries in `{key}`"))?;
                         for _ in 0..len {
@@ -448,238 +557,5 @@ impl Reader<'_> {
     }
 }
 
-fn scalar_size(value_type: u32) -> Option<u64> {
-    match value_type {
-        0 | 1 | 7 => Some(1),
-        2 | 3 => Some(2),
-        4..=6 => Some(4),
-        10..=12 => Some(8),
-        _ => None,
-    }
-}
-
-fn type_name(value_type: u32) -> &'static str {
-    match value_type {
-        0 => "u8",
-        1 => "i8",
-        2 => "u16",
-        3 => "i16",
-        4 => "u32",
-        5 => "i32",
-        6 => "f32",
-        7 => "bool",
-        8 => "string",
-        9 => "array",
-        10 => "u64",
-        11 => "i64",
-        12 => "f64",
-        _ => "unknown",
-    }
-}
-
-/// Bytes of a tensor of `elements` elements of a ggml type: (block bytes, elements per block)
-/// from ggml's type traits. Unknown types (newer than this table) are skipped by the size check.
-fn tensor_bytes(ggml_type: u32, elements: u64) -> Option<u64> {
-    let (block_bytes, block_elements): (u64, u64) = match ggml_type {
-        0 => (4, 1),      // F32
-        1 => (2, 1),      // F16
-        2 => (18, 32),    // Q4_0
-        3 => (20, 32),    // Q4_1
-        6 => (22, 32),    // Q5_0
-        7 => (24, 32),    // Q5_1
-        8 => (34, 32),    // Q8_0
-        9 => (36, 32),    // Q8_1
-        10 => (84, 256),  // Q2_K
-        11 => (110, 256), // Q3_K
-        12 => (144, 256), // Q4_K
-        13 => (176, 256), // Q5_K
-        14 => (210, 256), // Q6_K
-        15 => (292, 256), // Q8_K
-        16 => (66, 256),  // IQ2_XXS
-        17 => (74, 256),  // IQ2_XS
-        18 => (98, 256),  // IQ3_XXS
-        19 => (50, 256),  // IQ1_S
-        20 => (18, 32),   // IQ4_NL
-        21 => (110, 256), // IQ3_S
-        22 => (82, 256),  // IQ2_S
-        23 => (136, 256), // IQ4_XS
-        24 => (1, 1),     // I8
-        25 => (2, 1),     // I16
-        26 => (4, 1),     // I32
-        27 => (8, 1),     // I64
-        28 => (8, 1),     // F64
-        29 => (56, 256),  // IQ1_M
-        30 => (2, 1),     // BF16
-        _ => return None,
-    };
-    Some(elements.div_ceil(block_elements).saturating_mul(block_bytes))
-}
-
-/// `general.file_type` values and llama.cpp's names for them (`llama_ftype`).
-const FILE_TYPES: [(u64, &str); 33] = [
-    (0, "F32"),
-    (1, "F16"),
-    (2, "Q4_0"),
-    (3, "Q4_1"),
-    (7, "Q8_0"),
-    (8, "Q5_0"),
-    (9, "Q5_1"),
-    (10, "Q2_K"),
-    (11, "Q3_K_S"),
-    (12, "Q3_K_M"),
-    (13, "Q3_K_L"),
-    (14, "Q4_K_S"),
-    (15, "Q4_K_M"),
-    (16, "Q5_K_S"),
-    (17, "Q5_K_M"),
-    (18, "Q6_K"),
-    (19, "IQ2_XXS"),
-    (20, "IQ2_XS"),
-    (21, "Q2_K_S"),
-    (22, "IQ3_XS"),
-    (23, "IQ3_XXS"),
-    (24, "IQ1_S"),
-    (25, "IQ4_NL"),
-    (26, "IQ3_S"),
-    (27, "IQ3_M"),
-    (28, "IQ2_S"),
-    (29, "IQ2_M"),
-    (30, "IQ4_XS"),
-    (31, "IQ1_M"),
-    (32, "BF16"),
-    (36, "TQ1_0"),
-    (37, "TQ2_0"),
-    (38, "MXFP4_MOE"),
-];
-
-pub fn file_type_name(file_type: u64) -> String {
-    FILE_TYPES.iter().find(|(id, _)| *id == file_type).map_or_else(
-        || format!("file type {file_type}"),
-        |(_, name)| (*name).to_string(),
-    )
-}
-
-/// The `general.file_type` value of a type name (case-insensitive), e.g. `q8_0` → 7.
-pub fn file_type_by_name(name: &str) -> Option<u64> {
-    FILE_TYPES
-        .iter()
-        .find(|(_, n)| n.eq_ignore_ascii_case(name))
-        .map(|(id, _)| *id)
-}
-
-impl GgufInfo {
-    /// The model's quantization (`general.file_type`), if the header says.
-    pub fn file_type(&self) -> Option<u64> {
-        self.metadata.get("general.file_type").and_then(MetaValue::as_u64)
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-
-    use super::*;
-
-    /// A tiny but complete GGUF v3 file: two metadata entries and one F32 tensor of 8 values.
-    fn tiny_gguf() -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend(b"GGUF");
-        b.extend(3u32.to_le_bytes());
-        b.extend(1u64.to_le_bytes()); // tensors
-        b.extend(3u64.to_le_bytes()); // metadata entries
-        let string = |b: &mut Vec<u8>, s: &str| {
-            b.extend((s.len() as u64).to_le_bytes());
-            b.extend(s.as_bytes());
-        };
-        string(&mut b, "general.architecture");
-        b.extend(8u32.to_le_bytes());
-        string(&mut b, "tiny");
-        string(&mut b, "tiny.context_length");
-        b.extend(4u32.to_le_bytes());
-        b.extend(4096u32.to_le_bytes());
-        string(&mut b, "tokenizer.ggml.tokens");
-        b.extend(9u32.to_le_bytes());
-        b.extend(8u32.to_le_bytes());
-        b.extend(2u64.to_le_bytes());
-        string(&mut b, "a");
-        string(&mut b, "bc");
-        string(&mut b, "weight");
-        b.extend(2u32.to_le_bytes());
-        b.extend(4u64.to_le_bytes());
-        b.extend(2u64.to_le_bytes());
-        b.extend(0u32.to_le_bytes()); // F32
-        b.extend(0u64.to_le_bytes());
-        while b.len() % 32 != 0 {
-            b.push(0);
-        }
-        b.extend([0u8; 32]); // 8 × f32
-        b
-    }
-
-    fn write(bytes: &[u8]) -> tempfile::NamedTempFile {
-        let mut file = tempfile::NamedTempFile::new().unwrap();
-        file.write_all(bytes).unwrap();
-        file
-    }
-
-    #[test]
-    fn a_complete_file_yields_its_metadata() {
-        let file = write(&tiny_gguf());
-        let info = read(file.path()).unwrap();
-        let summary = info.summary();
-        assert_eq!(summary.architecture.as_deref(), Some("tiny"));
-        assert_eq!(summary.trained_context, Some(4096));
-        assert_eq!(summary.parameters, 8);
-        assert!(!summary.has_chat_template);
-        assert_eq!(
-            info.metadata.get("tokenizer.ggml.tokens"),
-            Some(&MetaValue::Array {
-                element_type: "string".into(),
-                len: 2
-            })
-        );
-    }
-
-    #[test]
-    fn a_file_that_is_not_gguf_says_so() {
-        let file = write(b"PK\x03\x04 this is a zip");
-        let error = read(file.path()).unwrap_err();
-        assert!(matches!(error, GgufError::NotGguf { .. }));
-        assert!(error.to_string().contains("not a GGUF model file"), "{error}");
-    }
-
-    #[test]
-    fn truncation_anywhere_is_reported_as_truncation() {
-        let full = tiny_gguf();
-        for cut in [6, 20, 40, 90, full.len() - 32, full.len() - 1] {
-            let file = write(&full[..cut]);
-            let error = read(file.path()).unwrap_err();
-            assert!(error.to_string().contains("truncated"), "cut at {cut}: {error}");
-        }
-    }
-
-    #[test]
-    fn an_absurd_count_in_a_corrupt_header_is_refused_without_allocating() {
-        let mut bytes = tiny_gguf();
-        bytes[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        let error = read(write(&bytes).path()).unwrap_err();
-        assert!(error.to_string().contains("more than its"), "{error}");
-    }
-
-    #[test]
-    fn a_missing_file_is_not_found() {
-        assert!(matches!(
-            read(Path::new("/nonexistent/m.gguf")),
-            Err(GgufError::NotFound { .. })
-        ));
-    }
-
-    #[test]
-    fn sha256_matches_a_known_digest() {
-        let file = write(b"abc");
-        assert_eq!(
-            sha256_file(file.path()).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-    }
-}
+mod tests;
