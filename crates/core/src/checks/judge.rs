@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use minijinja::Environment;
 
 use super::{Check, CheckError, CheckResult, Params, Subject, short};
+use crate::prompt::limits::{self, MAX_RENDERED_BYTES};
 use crate::prompt::{strict_environment, template_variables};
 
 /// The grading prompt unless the check gives its own. Few-shot, so that base models without a
@@ -97,9 +98,7 @@ impl Judge {
         vars: &BTreeMap<String, serde_json::Value>,
     ) -> Result<String, String> {
         let rubric = self
-            .env
-            .get_template(RUBRIC)
-            .and_then(|t| t.render(vars))
+            .render(RUBRIC, vars)
             .map_err(|e| format!("the rubric does not render for this case: {e}"))?;
         let mut context = serde_json::Map::new();
         for (name, value) in vars {
@@ -108,10 +107,17 @@ impl Judge {
         context.insert("rubric".into(), rubric.into());
         context.insert("output".into(), output.trim().into());
         context.insert("expected".into(), expected.unwrap_or_default().into());
-        self.env
-            .get_template(PROMPT)
-            .and_then(|t| t.render(&context))
+        self.render(PROMPT, &context)
             .map_err(|e| format!("the grading prompt does not render for this case: {e}"))
+    }
+
+    /// A grading prompt is a prompt: it renders within the same limits as a variant's.
+    fn render(&self, name: &str, context: impl serde::Serialize) -> Result<String, String> {
+        let template = self.env.get_template(name).map_err(|e| e.to_string())?;
+        limits::render(&template, context, MAX_RENDERED_BYTES).map_err(|e| match e.line() {
+            Some(line) => format!("line {line}: {e}"),
+            None => e.to_string(),
+        })
     }
 
     /// Reads the grader's answer: a JSON object `{"pass": bool, "score": 0..1, "reason": "…"}`

@@ -229,3 +229,32 @@ fn a_judge_fills_its_prompt_with_the_rubric_output_expected_and_case_variables()
     assert!(!pending.passed);
     assert_eq!(pending.detail.as_deref(), Some(judge::NOT_GRADED));
 }
+
+#[test]
+fn a_judge_grading_prompt_is_held_to_the_same_template_limits_as_a_variant() {
+    let huge = check(json!({"type": "judge", "rubric": "{{ 'x' * 40000000 }}"}));
+    let error = huge
+        .as_judge()
+        .unwrap()
+        .grading_prompt("x", None, &Default::default())
+        .unwrap_err();
+    assert!(
+        error.contains("rubric does not render") && error.contains("over 4 MiB"),
+        "{error}"
+    );
+
+    let spinning = check(json!({
+        "type": "judge",
+        "rubric": "fine",
+        "prompt": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}{{ output }}"
+    }));
+    let error = spinning
+        .as_judge()
+        .unwrap()
+        .grading_prompt("x", None, &Default::default())
+        .unwrap_err();
+    assert!(
+        error.contains("grading prompt does not render") && error.contains("steps"),
+        "{error}"
+    );
+}

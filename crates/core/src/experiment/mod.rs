@@ -1,6 +1,7 @@
 //! Experiments: what to run. Loaded from a JSON or YAML file (schema 1), validated once, and
 //! then only handled through the validated domain types below.
 
+mod limits;
 mod load;
 pub mod spec;
 mod validate;
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::engine::{KvType, LocalSettings};
 
+pub use limits::thousands;
 pub use load::{FileFormat, load_file, parse_str, read_spec, validate_spec, write_spec};
 pub use spec::Role;
 pub use spec::{CheckSpec, ExperimentFile};
