@@ -59,15 +59,20 @@ impl Plan {
         // a context interleaves variants and cases repetition by repetition, so a slow drift of
         // the machine (thermal, background load) spreads over every config instead of biasing
         // whichever config happened to run last.
+        let per_variant: usize = target_settings.iter().map(Vec::len).sum();
         let mut groups = Vec::new();
+        let mut position = 0;
         for (target, settings) in target_settings.iter().enumerate() {
             for &settings in settings {
+                // The group's configs (one per variant) by their place in `configs`: scanning
+                // every config for every group is quadratic in a large sweep.
+                let members: Vec<usize> = (0..experiment.variants.len())
+                    .map(|variant| variant * per_variant + position)
+                    .collect();
+                position += 1;
                 let mut runs = Vec::new();
                 for repetition in 0..experiment.repetitions {
-                    for (config, c) in configs.iter().enumerate() {
-                        if c.target != target || c.settings != settings {
-                            continue;
-                        }
+                    for &config in &members {
                         for case in 0..experiment.cases.len() {
                             runs.push(PlannedRun {
                                 config,

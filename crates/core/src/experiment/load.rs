@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use super::limits::PlanLimits;
 use super::spec::ExperimentFile;
 use super::{Experiment, ExperimentError, Problem, validate};
 
@@ -22,9 +23,15 @@ impl FileFormat {
 }
 
 /// Loads and validates an experiment file. Relative model paths resolve against its folder.
+/// The plan may be as large as [`PlanLimits::default`].
 pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
+    load_file_with(path, &PlanLimits::default())
+}
+
+/// [`load_file`] with the caller's plan limits (`tradeoff run/plan --max-runs`).
+pub fn load_file_with(path: &Path, limits: &PlanLimits) -> Result<Experiment, ExperimentError> {
     let file = read_spec(path)?;
-    validate_as(file, path)
+    validate_as(file, path, limits)
 }
 
 /// Reads an experiment file as written, for editing: syntax and schema are checked, values not.
@@ -44,9 +51,18 @@ pub fn read_spec(path: &Path) -> Result<ExperimentFile, ExperimentError> {
 /// Validates `file` as if it were at `path` and, only if it is valid, writes it there as YAML
 /// or JSON (by the file's extension). Comments of a file read earlier are not kept.
 pub fn write_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, ExperimentError> {
+    write_spec_with(path, file, &PlanLimits::default())
+}
+
+/// [`write_spec`] with the caller's plan limits.
+pub fn write_spec_with(
+    path: &Path,
+    file: &ExperimentFile,
+    limits: &PlanLimits,
+) -> Result<Experiment, ExperimentError> {
     let shown = path.display().to_string();
     let format = format_of(path)?;
-    let experiment = validate_as(file.clone(), path)?;
+    let experiment = validate_as(file.clone(), path, limits)?;
     let write_error = |message: String| ExperimentError::Write {
         path: shown.clone(),
         message,
@@ -68,7 +84,16 @@ pub fn write_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, Expe
 /// Validates `file` as if it were at `path` (relative model paths from its folder), without
 /// writing it: the editor's plan view of a draft.
 pub fn validate_spec(path: &Path, file: &ExperimentFile) -> Result<Experiment, ExperimentError> {
-    validate_as(file.clone(), path)
+    validate_spec_with(path, file, &PlanLimits::default())
+}
+
+/// [`validate_spec`] with the caller's plan limits.
+pub fn validate_spec_with(
+    path: &Path,
+    file: &ExperimentFile,
+    limits: &PlanLimits,
+) -> Result<Experiment, ExperimentError> {
+    validate_as(file.clone(), path, limits)
 }
 
 fn format_of(path: &Path) -> Result<FileFormat, ExperimentError> {
@@ -77,9 +102,13 @@ fn format_of(path: &Path) -> Result<FileFormat, ExperimentError> {
     })
 }
 
-fn validate_as(file: ExperimentFile, path: &Path) -> Result<Experiment, ExperimentError> {
+fn validate_as(
+    file: ExperimentFile,
+    path: &Path,
+    limits: &PlanLimits,
+) -> Result<Experiment, ExperimentError> {
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let mut experiment = validate::validate(file, &path.display().to_string(), base_dir)?;
+    let mut experiment = validate::validate(file, &path.display().to_string(), base_dir, limits)?;
     experiment.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     Ok(experiment)
 }
@@ -92,11 +121,22 @@ pub fn parse_str(
     origin: &str,
     base_dir: &Path,
 ) -> Result<Experiment, ExperimentError> {
+    parse_str_with(text, format, origin, base_dir, &PlanLimits::default())
+}
+
+/// [`parse_str`] with the caller's plan limits.
+pub fn parse_str_with(
+    text: &str,
+    format: FileFormat,
+    origin: &str,
+    base_dir: &Path,
+    limits: &PlanLimits,
+) -> Result<Experiment, ExperimentError> {
     let file = match format {
         FileFormat::Json => parse_json(text, origin)?,
         FileFormat::Yaml => parse_yaml(text, origin)?,
     };
-    validate::validate(file, origin, base_dir)
+    validate::validate(file, origin, base_dir, limits)
 }
 
 fn parse_json(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {

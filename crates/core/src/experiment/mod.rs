@@ -14,8 +14,11 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::engine::{KvType, LocalSettings};
 
-pub use limits::thousands;
-pub use load::{FileFormat, load_file, parse_str, read_spec, validate_spec, write_spec};
+pub use limits::{DEFAULT_MAX_CONFIGS, DEFAULT_MAX_RUNS, PlanLimits, thousands};
+pub use load::{
+    FileFormat, load_file, load_file_with, parse_str, parse_str_with, read_spec, validate_spec,
+    validate_spec_with, write_spec, write_spec_with,
+};
 pub use spec::Role;
 pub use spec::{CheckSpec, ExperimentFile};
 

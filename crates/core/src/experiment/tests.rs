@@ -479,3 +479,67 @@ fn judge_checks_need_a_grader_they_can_name_and_graders_are_not_swept() {
         "{p}"
     );
 }
+
+#[test]
+fn a_huge_repetition_count_is_refused_naming_the_field_and_the_numbers() {
+    let p = problem(yaml(&format!("{MINIMAL}repetitions: 4294967295\n")));
+    assert_eq!(p.field.as_deref(), Some("repetitions"));
+    assert_eq!(
+        p.message,
+        "the plan has 1 configs × 2 cases × 4,294,967,295 repetitions = 8,589,934,590 runs; \
+         the limit is 100,000 (raise it with --max-runs)"
+    );
+}
+
+#[test]
+fn a_sweep_of_a_hundred_thousand_values_is_refused_at_once_naming_the_sweep() {
+    let values: Vec<String> = (1..=100_000).map(|n| n.to_string()).collect();
+    let text = MINIMAL.replace("n_ctx: 512}", &format!("n_ctx: [{}]}}", values.join(", ")));
+    let started = std::time::Instant::now();
+    let p = problem(yaml(&text));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    assert_eq!(p.field.as_deref(), Some("targets[0].n_ctx"));
+    assert!(
+        p.message.contains("= 100,000 configs; the limit is 1,000"),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("--max-configs"), "{}", p.message);
+}
+
+#[test]
+fn sweeps_whose_product_overflows_are_refused_not_wrapped_around() {
+    let list = |n: usize| {
+        format!(
+            "[{}]",
+            (1..=n).map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        )
+    };
+    let text = MINIMAL.replace(
+        "n_ctx: 512}",
+        &format!(
+            "n_ctx: {l}, threads: {l}, batch: {l}, n_gpu_layers: {l}, parallel: {l}}}",
+            l = list(10_000)
+        ),
+    );
+    let p = problem(yaml(&text));
+    assert!(
+        p.message.contains("100,000,000,000,000,000,000 target settings"),
+        "{}",
+        p.message
+    );
+}
+
+#[test]
+fn raised_plan_limits_accept_a_plan_the_defaults_refuse() {
+    let text = format!("{MINIMAL}repetitions: 200000\n");
+    problem(yaml(&text));
+    let limits = PlanLimits {
+        max_runs: 400_000,
+        ..PlanLimits::default()
+    };
+    let e = parse_str_with(&text, FileFormat::Yaml, "exp.yaml", Path::new("/models"), &limits).unwrap();
+    assert_eq!(e.repetitions, 200_000);
+    // The limit itself is allowed.
+    yaml(&format!("{MINIMAL}repetitions: 50000\n")).unwrap();
+}

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::limits::{PlanLimits, check_plan_size};
 use super::spec::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
 use super::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
@@ -41,6 +42,7 @@ pub(super) fn validate(
     file: ExperimentFile,
     origin: &str,
     base_dir: &Path,
+    limits: &PlanLimits,
 ) -> Result<Experiment, ExperimentError> {
     let check = Checker { origin };
     if file.schema != SUPPORTED_SCHEMA {
@@ -95,6 +97,8 @@ pub(super) fn validate(
         .map(|(i, t)| grader(&check, i, t, base_dir))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "graders", graders.iter().map(|t| t.id.as_str()))?;
+    check_plan_size(variants.len(), &targets, cases.len(), file.repetitions, limits)
+        .map_err(|too_large| check.problem(too_large.field, too_large.message))?;
 
     variables_defined(&check, &variants, &cases)?;
     checks_valid(&check, "checks", &file.checks, &graders)?;
@@ -642,8 +646,11 @@ fn sweep<T: PartialOrd + Copy + std::fmt::Display>(
             format!("must be at least {minimum}"),
         ));
     }
-    for (position, value) in values.iter().enumerate() {
-        if values[..position].iter().any(|earlier| earlier == value) {
+    // By their text, in one pass: comparing each value with every earlier one is quadratic in
+    // a long sweep. The swept types (integers, KV types, booleans) print distinct values apart.
+    let mut seen = HashSet::with_capacity(values.len());
+    for value in &values {
+        if !seen.insert(value.to_string()) {
             return Err(check.problem(field, format!("{value} is listed twice")));
         }
     }
