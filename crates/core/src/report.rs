@@ -15,6 +15,8 @@ use crate::environment::Environment;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::stats::{mean, percentile, std_dev};
 
+mod csv_export;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub experiment_id: i64,
@@ -587,10 +589,6 @@ fn mib(bytes: u64) -> String {
 }
 
 /// A local setting of a run for a CSV cell; empty for a remote run.
-fn setting(run: &RunRow, f: impl Fn(&LocalSettings) -> String) -> String {
-    run.settings.as_ref().map(f).unwrap_or_default()
-}
-
 fn number(value: Option<f64>, decimals: usize) -> String {
     value.map_or_else(|| "—".to_string(), |v| format!("{v:.decimals$}"))
 }
@@ -676,88 +674,6 @@ impl Report {
 
     pub fn to_json(&self) -> Result<String, ReportError> {
         Ok(serde_json::to_string_pretty(self)?)
-    }
-
-    /// One line per run; the summary is derivable from it and lives in the other formats.
-    pub fn to_csv(&self) -> Result<String, ReportError> {
-        let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record([
-            "experiment_id",
-            "variant",
-            "target",
-            "n_ctx",
-            "threads",
-            "batch",
-            "kv_type",
-            "n_gpu_layers",
-            "case",
-            "repetition",
-            "started_at",
-            "latency_ms",
-            "ttft_ms",
-            "input_tokens",
-            "output_tokens",
-            "prompt_tokens_per_s",
-            "gen_tokens_per_s",
-            "peak_rss_bytes",
-            "kv_cache_bytes",
-            "cached_tokens",
-            "batch_sequences",
-            "passed",
-            "score",
-            "failed_checks",
-            "cost_usd",
-            "finish_reason",
-            "error_class",
-            "error",
-            "output",
-        ])?;
-        let opt = |v: Option<f64>| v.map(|v| format!("{v:.3}")).unwrap_or_default();
-        for run in &self.runs {
-            writer.write_record([
-                self.experiment_id.to_string(),
-                run.variant.clone(),
-                run.target.clone(),
-                setting(run, |s| s.n_ctx.to_string()),
-                setting(run, |s| s.threads.to_string()),
-                setting(run, |s| s.batch.to_string()),
-                setting(run, |s| s.kv_type.to_string()),
-                setting(run, |s| s.n_gpu_layers.to_string()),
-                run.case.clone(),
-                run.repetition.to_string(),
-                run.started_at.clone(),
-                opt(run.latency_ms),
-                opt(run.ttft_ms),
-                run.input_tokens.map(|v| v.to_string()).unwrap_or_default(),
-                run.output_tokens.map(|v| v.to_string()).unwrap_or_default(),
-                opt(run.prompt_tokens_per_s),
-                opt(run.gen_tokens_per_s),
-                run.peak_rss_bytes.map(|v| v.to_string()).unwrap_or_default(),
-                run.kv_cache_bytes.map(|v| v.to_string()).unwrap_or_default(),
-                run.cached_tokens.map(|v| v.to_string()).unwrap_or_default(),
-                run.batch_sequences.map(|v| v.to_string()).unwrap_or_default(),
-                run.passed.map(|p| p.to_string()).unwrap_or_default(),
-                opt(run.score),
-                run.checks
-                    .iter()
-                    .filter(|c| !c.passed)
-                    .map(|c| c.check.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                run.cost_usd.map(|c| format!("{c:.8}")).unwrap_or_default(),
-                run.finish_reason
-                    .map(|f| f.as_str().to_string())
-                    .unwrap_or_default(),
-                run.error
-                    .as_ref()
-                    .map(|e| e.class.as_str().to_string())
-                    .unwrap_or_default(),
-                run.error.as_ref().map(|e| e.message.clone()).unwrap_or_default(),
-                run.output.clone(),
-            ])?;
-        }
-        let bytes = writer.into_inner().map_err(|e| ReportError::Io(e.into_error()))?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     pub fn to_markdown(&self) -> String {
