@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
 use super::provider::{
-    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at,
+    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, add_counts, count_at, json, key_header,
 };
 use crate::experiment::Sampling;
 use crate::prompt::RenderedPrompt;
@@ -66,7 +66,10 @@ impl StreamParser for Parser {
         let items = match kind {
             "message_start" => {
                 let usage = value.pointer("/message/usage");
-                usage.map_or_else(Vec::new, |u| vec![usage_item(u)])
+                match usage {
+                    Some(usage) => vec![usage_item(usage)?],
+                    None => Vec::new(),
+                }
             }
             "content_block_delta" => {
                 let delta = value.get("delta");
@@ -91,7 +94,7 @@ impl StreamParser for Parser {
                     items.push(StreamItem::Finish(reason.to_string()));
                 }
                 if let Some(usage) = value.get("usage") {
-                    items.push(usage_item(usage));
+                    items.push(usage_item(usage)?);
                 }
                 items
             }
@@ -113,15 +116,71 @@ impl StreamParser for Parser {
     }
 }
 
-/// Anthropic's usage: input tokens exclude cached ones, which are reported apart.
-fn usage_item(usage: &Value) -> StreamItem {
-    let uncached = u32_at(usage, "/input_tokens");
-    let cache_read = u32_at(usage, "/cache_read_input_tokens");
-    let cache_write = u32_at(usage, "/cache_creation_input_tokens");
-    let input = uncached.map(|n| n + cache_read.unwrap_or(0) + cache_write.unwrap_or(0));
-    StreamItem::Usage {
+/// Anthropic's usage: input tokens exclude cached ones, which are reported apart. Counts that
+/// are no counts, or whose sum does not fit, are a bad response (see [`count_at`]).
+fn usage_item(usage: &Value) -> Result<StreamItem, String> {
+    let count = |pointer| count_at(usage, "usage", pointer);
+    let uncached = count("/input_tokens")?;
+    let cache_read = count("/cache_read_input_tokens")?;
+    let cache_write = count("/cache_creation_input_tokens")?;
+    let input = match uncached {
+        Some(uncached) => Some(add_counts(&[
+            ("usage.input_tokens", uncached),
+            ("usage.cache_read_input_tokens", cache_read.unwrap_or(0)),
+            ("usage.cache_creation_input_tokens", cache_write.unwrap_or(0)),
+        ])?),
+        None => None,
+    };
+    Ok(StreamItem::Usage {
         input,
-        output: u32_at(usage, "/output_tokens"),
+        output: count("/output_tokens")?,
         cached_input: cache_read,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(data: &str) -> Result<Vec<StreamItem>, String> {
+        Parser.parse("message_start", data)
+    }
+
+    #[test]
+    fn usage_whose_input_and_cached_tokens_add_past_u32_max_is_a_bad_response_naming_the_fields() {
+        let error = parse(
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":4294967295,"cache_read_input_tokens":1,"output_tokens":1}}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("`usage.input_tokens` 4294967295 + `usage.cache_read_input_tokens` 1"),
+            "{error}"
+        );
+        assert!(error.contains("more than 4294967295"), "{error}");
+    }
+
+    #[test]
+    fn usage_adds_cached_input_to_input_tokens_and_refuses_counts_that_are_no_counts() {
+        let items = parse(
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":10,"cache_read_input_tokens":5,"cache_creation_input_tokens":2,"output_tokens":1}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            items,
+            [StreamItem::Usage {
+                input: Some(17),
+                output: Some(1),
+                cached_input: Some(5),
+            }]
+        );
+        for count in ["-1", "1.5", "4294967296"] {
+            let error = Parser
+                .parse(
+                    "message_delta",
+                    &format!(r#"{{"type":"message_delta","usage":{{"output_tokens":{count}}}}}"#),
+                )
+                .unwrap_err();
+            assert!(error.contains("`usage.output_tokens`"), "{count}: {error}");
+        }
     }
 }

@@ -100,6 +100,52 @@ pub(crate) fn u32_at(value: &Value, pointer: &str) -> Option<u32> {
         .and_then(|n| u32::try_from(n).ok())
 }
 
+/// The token count at `pointer` in `object` (`usage`, `timings`, …, named for errors): `None`
+/// when the field is absent or not a number. A number that cannot be a count (negative,
+/// fractional, past `u32::MAX`) is a bad response: token counts are what users trust, so one is
+/// never clamped, wrapped or quietly dropped for an estimate.
+pub(crate) fn count_at(value: &Value, object: &str, pointer: &str) -> Result<Option<u32>, String> {
+    let Some(number) = value.pointer(pointer).filter(|v| v.is_number()) else {
+        return Ok(None);
+    };
+    let count = match number.as_u64() {
+        Some(n) => u32::try_from(n).ok(),
+        // Some servers write counts as floats (`12.0`): whole ones in range are counts too.
+        None => number
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(n))
+            .map(|n| n as u32),
+    };
+    count.map(Some).ok_or_else(|| {
+        format!(
+            "the server reported {number} as `{}`, which is not a token count (a whole number up to {})",
+            field_name(object, pointer),
+            u32::MAX
+        )
+    })
+}
+
+/// The sum of token counts the server reported, each with its field's name: a sum past
+/// `u32::MAX` means the counts are wrong, and is a bad response naming them.
+pub(crate) fn add_counts(counts: &[(&str, u32)]) -> Result<u32, String> {
+    counts
+        .iter()
+        .try_fold(0u32, |sum, (_, n)| sum.checked_add(*n))
+        .ok_or_else(|| {
+            let terms: Vec<String> = counts.iter().map(|(name, n)| format!("`{name}` {n}")).collect();
+            format!(
+                "the server reported token counts that add up to more than {}: {}",
+                u32::MAX,
+                terms.join(" + ")
+            )
+        })
+}
+
+/// `usage` and `/prompt_tokens_details/cached_tokens` → `usage.prompt_tokens_details.cached_tokens`.
+pub(crate) fn field_name(object: &str, pointer: &str) -> String {
+    format!("{object}{}", pointer.replace('/', "."))
+}
+
 /// A raw prompt sent to an API that only takes messages.
 pub(crate) const RAW_AS_USER_MESSAGE: &str =
     "raw prompt sent as a single user message: this provider has no completion endpoint";
