@@ -4,7 +4,7 @@ use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
 use super::provider::{
-    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at,
+    Conversation, HttpRequest, Sensitive, StreamItem, StreamParser, add_counts, count_at, json, key_header,
 };
 use crate::experiment::{Role, Sampling};
 use crate::prompt::RenderedPrompt;
@@ -91,18 +91,19 @@ impl StreamParser for Parser {
             }
         }
         if let Some(usage) = value.get("usageMetadata") {
+            let count = |pointer| count_at(usage, "usageMetadata", pointer);
             // Thinking tokens are billed as output.
-            let output = match (
-                u32_at(usage, "/candidatesTokenCount"),
-                u32_at(usage, "/thoughtsTokenCount"),
-            ) {
+            let output = match (count("/candidatesTokenCount")?, count("/thoughtsTokenCount")?) {
                 (None, None) => None,
-                (answer, thoughts) => Some(answer.unwrap_or(0) + thoughts.unwrap_or(0)),
+                (answer, thoughts) => Some(add_counts(&[
+                    ("usageMetadata.candidatesTokenCount", answer.unwrap_or(0)),
+                    ("usageMetadata.thoughtsTokenCount", thoughts.unwrap_or(0)),
+                ])?),
             };
             items.push(StreamItem::Usage {
-                input: u32_at(usage, "/promptTokenCount"),
+                input: count("/promptTokenCount")?,
                 output,
-                cached_input: u32_at(usage, "/cachedContentTokenCount"),
+                cached_input: count("/cachedContentTokenCount")?,
             });
         }
         Ok(items)
@@ -110,5 +111,40 @@ impl StreamParser for Parser {
 
     fn finish_ends_stream(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_whose_answer_and_thought_tokens_add_past_u32_max_is_a_bad_response_naming_the_fields() {
+        let error = Parser
+            .parse(
+                "message",
+                r#"{"candidates":[{"content":{"parts":[{"text":"x"}]},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":1,"candidatesTokenCount":4294967295,"thoughtsTokenCount":1}}"#,
+            )
+            .unwrap_err();
+        assert!(
+            error.contains(
+                "`usageMetadata.candidatesTokenCount` 4294967295 + `usageMetadata.thoughtsTokenCount` 1"
+            ),
+            "{error}"
+        );
+        let items = Parser
+            .parse(
+                "message",
+                r#"{"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":3,"thoughtsTokenCount":2}}"#,
+            )
+            .unwrap();
+        assert_eq!(
+            items,
+            [StreamItem::Usage {
+                input: Some(7),
+                output: Some(5),
+                cached_input: None,
+            }]
+        );
     }
 }
