@@ -11,7 +11,7 @@ use tokio::time::timeout_at;
 
 use super::body::{BodyError, Limit, limited, read_whole};
 use super::classify::{body_message, retry_after, status_class};
-use super::provider::{Sensitive, StreamItem, prepare};
+use super::provider::{Sensitive, StreamItem, add_counts, prepare};
 use super::redirect;
 use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
 use super::{RemoteJob, RemoteTarget};
@@ -243,6 +243,13 @@ pub async fn call_once(
         let drain = async { while events.next().await.is_some() {} };
         let _ = tokio::time::timeout(DRAIN_AFTER_END, drain).await;
     }
+    // Counts that only disagree once the stream is whole (llama-server's evaluated and cached
+    // prompt tokens) are checked now, as a bad response like any other wrong count.
+    let ended = ended.and_then(|()| {
+        state
+            .server_tokens()
+            .map_err(|message| (ErrorClass::BadResponse, message))
+    });
     match ended {
         Err((class, message)) => {
             let class = if class == ErrorClass::ServerError && !state.output.is_empty() {
@@ -257,7 +264,7 @@ pub async fn call_once(
                 partial_output: state.output,
             }
         }
-        Ok(()) => {
+        Ok(server_tokens) => {
             let mut warnings = request.warnings;
             warnings.extend(redirected);
             warnings.append(&mut state.warnings);
@@ -265,6 +272,7 @@ pub async fn call_once(
                 start,
                 end,
                 new_connection,
+                server_tokens,
                 &job.prompt.plain_text(),
                 &mut warnings,
             );
@@ -295,6 +303,8 @@ struct StreamState {
     usage_input: Option<u32>,
     usage_output: Option<u32>,
     cached_input: Option<u32>,
+    /// Whether `cached_input` is llama-server's `timings.cache_n` rather than usage's count.
+    cached_from_timings: bool,
     server: Option<(u32, f64, u32, f64)>,
     finish: Option<String>,
     done: bool,
@@ -319,7 +329,10 @@ impl StreamState {
                 } => {
                     self.usage_input = input.or(self.usage_input);
                     self.usage_output = output.or(self.usage_output);
-                    self.cached_input = cached_input.or(self.cached_input);
+                    if cached_input.is_some() {
+                        self.cached_input = cached_input;
+                        self.cached_from_timings = false;
+                    }
                 }
                 StreamItem::ServerTimings {
                     cached_tokens,
@@ -331,7 +344,10 @@ impl StreamState {
                     self.server = Some((prompt_tokens, prompt_ms, predicted_tokens, predicted_ms));
                     // llama-server reuses a cached prompt prefix by default; older builds say so
                     // only in `timings`.
-                    self.cached_input = self.cached_input.or(cached_tokens);
+                    if self.cached_input.is_none() && cached_tokens.is_some() {
+                        self.cached_input = cached_tokens;
+                        self.cached_from_timings = true;
+                    }
                 }
                 StreamItem::Finish(reason) => self.finish = Some(reason),
                 StreamItem::Done => self.done = true,
@@ -346,11 +362,33 @@ impl StreamState {
         Ok(())
     }
 
+    /// llama-server's (input, output) tokens from its `timings`, if it sent them. `prompt_n`
+    /// counts only the prompt tokens the server evaluated, not those it reused from its cache,
+    /// so the cached ones are added; a sum past `u32::MAX` is a bad response naming both.
+    fn server_tokens(&self) -> Result<Option<(u32, u32)>, String> {
+        let Some((prompt, _, predicted, _)) = self.server else {
+            return Ok(None);
+        };
+        // Only OpenAI-compatible servers send `timings`: usage's cached count is theirs.
+        let cached = if self.cached_from_timings {
+            "timings.cache_n"
+        } else {
+            "usage.prompt_tokens_details.cached_tokens"
+        };
+        let input = add_counts(&[
+            ("timings.prompt_n", prompt),
+            (cached, self.cached_input.unwrap_or(0)),
+        ])?;
+        Ok(Some((input, predicted)))
+    }
+
+    /// The generation the stream made; `server_tokens` is [`StreamState::server_tokens`].
     fn into_generation(
         self,
         start: Instant,
         end: Instant,
         new_connection: Option<bool>,
+        server_tokens: Option<(u32, u32)>,
         prompt_text: &str,
         warnings: &mut Vec<String>,
     ) -> Generation {
@@ -358,11 +396,6 @@ impl StreamState {
         let latency_ms = ms(end);
         // Usage from the provider is the truth; llama.cpp's server counters are exact too;
         // otherwise the counts are estimates and say so.
-        // `prompt_n` counts only the prompt tokens the server evaluated, not those it reused.
-        let cached = self.cached_input.unwrap_or(0);
-        let server_tokens = self
-            .server
-            .map(|(prompt, _, predicted, _)| (prompt + cached, predicted));
         let (input, output, estimated) = match (self.usage_input, self.usage_output, server_tokens) {
             (Some(input), Some(output), _) => (input, output, false),
             (_, _, Some((input, output))) => (input, output, false),

@@ -26,6 +26,8 @@ mod scheduler;
 pub mod secrets;
 #[cfg(test)]
 mod test_server;
+#[cfg(test)]
+mod wrong_streams;
 
 use std::sync::atomic::AtomicBool;
 

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value, json};
 
 use super::RemoteTarget;
-use super::provider::{HttpRequest, Sensitive, StreamItem, StreamParser, json, key_header, u32_at};
+use super::provider::{HttpRequest, Sensitive, StreamItem, StreamParser, count_at, json, key_header};
 use crate::experiment::Sampling;
 use crate::prompt::RenderedPrompt;
 
@@ -105,25 +105,26 @@ impl StreamParser for Parser {
             }
         }
         if let Some(usage) = value.get("usage").filter(|u| u.is_object()) {
+            let count = |pointer| count_at(usage, "usage", pointer);
             items.push(StreamItem::Usage {
-                input: u32_at(usage, "/prompt_tokens"),
-                output: u32_at(usage, "/completion_tokens"),
-                cached_input: u32_at(usage, "/prompt_tokens_details/cached_tokens"),
+                input: count("/prompt_tokens")?,
+                output: count("/completion_tokens")?,
+                cached_input: count("/prompt_tokens_details/cached_tokens")?,
             });
         }
         if let Some(timings) = value.get("timings") {
-            let number = |name: &str| timings.get(name).and_then(Value::as_f64);
-            if let (Some(pn), Some(pm), Some(gn), Some(gm)) = (
-                number("prompt_n"),
-                number("prompt_ms"),
-                number("predicted_n"),
-                number("predicted_ms"),
-            ) {
+            let count = |pointer| count_at(timings, "timings", pointer);
+            let ms = |name: &str| timings.get(name).and_then(Value::as_f64);
+            // Counts are checked like usage: a cast would clamp 1e12 tokens to u32::MAX.
+            let (prompt_n, predicted_n) = (count("/prompt_n")?, count("/predicted_n")?);
+            if let (Some(pn), Some(pm), Some(gn), Some(gm)) =
+                (prompt_n, ms("prompt_ms"), predicted_n, ms("predicted_ms"))
+            {
                 items.push(StreamItem::ServerTimings {
-                    cached_tokens: u32_at(timings, "/cache_n"),
-                    prompt_tokens: pn as u32,
+                    cached_tokens: count("/cache_n")?,
+                    prompt_tokens: pn,
                     prompt_ms: pm,
-                    predicted_tokens: gn as u32,
+                    predicted_tokens: gn,
                     predicted_ms: gm,
                 });
             }

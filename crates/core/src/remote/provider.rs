@@ -93,13 +93,6 @@ pub(crate) fn json(data: &str) -> Result<Value, String> {
     serde_json::from_str(data).map_err(|error| format!("malformed JSON in the stream ({error}): {data}"))
 }
 
-pub(crate) fn u32_at(value: &Value, pointer: &str) -> Option<u32> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_u64)
-        .and_then(|n| u32::try_from(n).ok())
-}
-
 /// The token count at `pointer` in `object` (`usage`, `timings`, …, named for errors): `None`
 /// when the field is absent or not a number. A number that cannot be a count (negative,
 /// fractional, past `u32::MAX`) is a bad response: token counts are what users trust, so one is
