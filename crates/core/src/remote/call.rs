@@ -9,7 +9,7 @@ use eventsource_stream::{EventStreamError, Eventsource};
 use futures_util::StreamExt;
 use tokio::time::timeout_at;
 
-use super::body::{BodyError, Limit, limited, read_whole};
+use super::body::{BodyError, Limit, limited, read_whole, without_leading_bom};
 use super::classify::{body_message, retry_after, status_class};
 use super::provider::{Sensitive, StreamItem, add_counts, prepare};
 use super::redirect;
@@ -164,8 +164,9 @@ pub async fn call_once(
 
     let mut state = StreamState::default();
     // A server that never ends a line would otherwise grow the parser's buffer (and its
-    // rescanning, which is quadratic) until the total timeout.
-    let mut events = limited(response, Limit::STREAM).eventsource();
+    // rescanning, which is quadratic) until the total timeout. A leading byte order mark would
+    // make the parser panic.
+    let mut events = without_leading_bom(limited(response, Limit::STREAM)).eventsource();
     let ended: Result<(), (ErrorClass, String)> = loop {
         let deadline = if state.first_token.is_none() {
             first_token_deadline

@@ -1,6 +1,7 @@
 //! Remote calls against servers whose event streams are wrong in ways a parser could trip on:
-//! token counts that add past what a count holds. Each must end as a classified run of its own,
-//! never as a panic that fails every job of the target.
+//! token counts that add past what a count holds, byte order marks before the first event. Each
+//! must end as a run of its own (read, or classified), never as a panic that fails every job of
+//! the target.
 
 use std::ops::ControlFlow;
 use std::sync::atomic::AtomicBool;
@@ -88,4 +89,13 @@ fn a_token_count_too_large_for_a_count_is_a_bad_response_not_clamped_or_dropped(
         assert_eq!(error.class, ErrorClass::BadResponse, "{error}");
         assert!(error.message.contains("which is not a token count"), "{error}");
     }
+}
+
+#[test]
+fn a_stream_that_starts_with_byte_order_marks_is_read_as_if_they_were_not_there() {
+    let body = "\u{feff}\u{feff}data: {\"choices\":[{\"delta\":{\"content\":\"fine\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\ndata: [DONE]\n\n";
+    let result = run_against(ProviderKind::Openai, body);
+    let generation = result.outcome.expect("the stream is read");
+    assert_eq!(generation.output, "fine");
+    assert_eq!(generation.metrics.output_tokens, 1);
 }

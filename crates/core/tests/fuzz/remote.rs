@@ -82,11 +82,8 @@ const WORDS: &[&str] = &[
     "overloaded_error",
 ];
 
-/// What a known wrong stream makes the code do, reported to the owner of `remote/`.
-const KNOWN: &[Known] = &[Known {
-    needles: &["char boundary", "eventsource-stream"],
-    what: "eventsource-stream panics on a stream that starts with a byte order mark",
-}];
+/// What a known wrong stream makes the code do, reported to the owner of `remote/` (none now).
+const KNOWN: &[Known] = &[];
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -354,7 +351,6 @@ fn server_timings_whose_prompt_and_cached_tokens_add_past_u32_max_end_the_run_wi
 }
 
 #[test]
-#[ignore = "known issue reported to the owner of remote/: eventsource-stream 0.2.3 panics at event_stream.rs:271"]
 fn a_stream_that_starts_with_a_byte_order_mark_ends_the_run_without_a_panic() {
     let case = Case {
         provider: ProviderKind::Openai,
