@@ -6,6 +6,7 @@
 //! render may cost (steps, rendered size, filter sizes) is bounded by [`limits`].
 
 pub mod limits;
+mod unwind;
 
 use std::collections::BTreeSet;
 
@@ -432,6 +433,32 @@ mod tests {
                 "{}|5000|a\n    b|{{\n  \"k\": 1\n}}|  2.5|none|0, 1",
                 "-".repeat(40)
             )
+        );
+    }
+
+    #[test]
+    fn reversing_an_empty_list_or_text_is_a_template_error_naming_the_variant_and_case_not_a_panic() {
+        for (template, vars) in [
+            ("{{ text[::-1] }}", serde_json::json!({ "text": [] })),
+            ("{{ text[::-1] }}", serde_json::json!({ "text": "" })),
+            (
+                "{% for x in [][::-1] %}{{ x }}{% endfor %}",
+                serde_json::json!({}),
+            ),
+        ] {
+            let error = render_raw(template, vars).unwrap_err();
+            assert_eq!((error.variant.as_str(), error.case.as_deref()), ("v", Some("c")));
+            // The place comes from the scoped panic hook, which kept the panic off stderr.
+            assert!(
+                error.message.contains("crashed") && error.message.contains("minijinja-2."),
+                "{template}: {error}"
+            );
+            assert!(error.message.contains("| reverse"), "{error}");
+        }
+        // The same slice of a non-empty list works, and rendering goes on after a panic.
+        assert_eq!(
+            render_raw("{{ text[::-1] | join }}", serde_json::json!({ "text": [1, 2] })).unwrap(),
+            "21"
         );
     }
 

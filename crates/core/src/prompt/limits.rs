@@ -65,13 +65,19 @@ pub enum RenderError {
     OutOfFuel { line: Option<usize> },
     #[error("{}", describe(.0))]
     Template(minijinja::Error),
+    /// minijinja panicked (see `unwind.rs`); the text is the panic's message and place.
+    #[error(
+        "the template engine (minijinja) crashed on this template: {0}. Slicing an empty list or \
+         text with a negative step (`x[::-1]`) does this; `x | reverse` does not"
+    )]
+    EnginePanicked(String),
 }
 
 impl RenderError {
     /// The template line the render stopped at, when minijinja knows it.
     pub fn line(&self) -> Option<usize> {
         match self {
-            RenderError::TooLarge => None,
+            RenderError::TooLarge | RenderError::EnginePanicked(_) => None,
             RenderError::OutOfFuel { line } => *line,
             RenderError::Template(error) => error.line(),
         }
@@ -121,7 +127,8 @@ pub(crate) fn render<S: Serialize>(
         limit,
         exceeded: false,
     };
-    let rendered = template.render_captured_to(context, &mut out);
+    let rendered = super::unwind::catch_panic(|| template.render_captured_to(context, &mut out))
+        .map_err(RenderError::EnginePanicked)?;
     if out.exceeded {
         return Err(RenderError::TooLarge);
     }
