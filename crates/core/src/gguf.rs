@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use file::{NotRegularFile, open_model, sha256_file};
+pub use crate::files::NotRegularFile;
+pub use file::{open_model, sha256_file};
 pub use types::{file_type_by_name, file_type_name};
 use types::{scalar_size, tensor_bytes, type_name};
 
@@ -46,7 +47,7 @@ const DIMENSION_KEYS: [&str; 6] = [
 pub enum GgufError {
     #[error("{path}: model file not found")]
     NotFound { path: PathBuf },
-    #[error("{path}: {reason}")]
+    #[error("{path}: {reason}; a model is a .gguf file")]
     NotAFile { path: PathBuf, reason: NotRegularFile },
     #[error("{path}: cannot read: {source}")]
     Io { path: PathBuf, source: std::io::Error },

@@ -16,6 +16,7 @@ pub mod environment;
 pub mod events;
 pub mod experiment;
 pub mod export;
+pub mod files;
 pub mod gguf;
 pub mod grading;
 pub mod library;

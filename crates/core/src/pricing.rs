@@ -9,8 +9,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::cost::Price;
+use crate::files::{ReadError, read_text};
 
 const BUILTIN: &str = include_str!("../data/prices.json");
+
+/// The largest override file read or saved: the built-in table of every hosted model is a few
+/// kilobytes; past this, the path is more likely `/dev/zero`'s kind than a price file.
+pub const MAX_OVERRIDES_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +90,9 @@ impl PriceEntry {
 #[derive(Debug, thiserror::Error)]
 pub enum PricingError {
     #[error("{path}: cannot read the price file: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read { path: String, source: ReadError },
+    #[error("{path}: cannot write the price file: {source}")]
+    Write { path: String, source: std::io::Error },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -124,12 +131,8 @@ impl PriceTable {
 
     pub fn load_with(overrides: &Path) -> Result<PriceTable, PricingError> {
         let PriceTable { mut entries, .. } = PriceTable::builtin(overrides)?;
-        if overrides.exists() {
+        if let Some(text) = read_overrides(overrides)? {
             let path = overrides.display().to_string();
-            let text = std::fs::read_to_string(overrides).map_err(|source| PricingError::Read {
-                path: path.clone(),
-                source,
-            })?;
             for mut entry in parse(&text, &path)? {
                 entry.origin = Some(path.clone());
                 match entries
@@ -156,12 +159,26 @@ impl PriceTable {
     }
 }
 
+/// The override file's text, `None` when there is none. It is read only if it is a regular file
+/// of at most [`MAX_OVERRIDES_BYTES`]: a FIFO or a link to `/dev/zero` is refused, not waited on
+/// or read without end.
+pub fn read_overrides(path: &Path) -> Result<Option<String>, PricingError> {
+    match read_text(path, MAX_OVERRIDES_BYTES, "a price file") {
+        Ok(text) => Ok(Some(text)),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(source) => Err(PricingError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
 /// Replaces the override file with `text` once it reads as a price file (the same checks as
 /// loading); an empty `text` removes the file, leaving the built-in table. The file is written
 /// whole or not at all, so a refused or interrupted save keeps the previous overrides.
 pub fn save_overrides(path: &Path, text: &str) -> Result<(), PricingError> {
     let shown = path.display().to_string();
-    let write_error = |source: std::io::Error| PricingError::Read {
+    let write_error = |source: std::io::Error| PricingError::Write {
         path: shown.clone(),
         source,
     };
@@ -170,6 +187,18 @@ pub fn save_overrides(path: &Path, text: &str) -> Result<(), PricingError> {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(write_error(e)),
             _ => Ok(()),
         };
+    }
+    // What loading would refuse is not saved.
+    if text.len() as u64 > MAX_OVERRIDES_BYTES {
+        let too_large = ReadError::TooLarge {
+            size: Some(text.len() as u64),
+            limit: MAX_OVERRIDES_BYTES,
+            what: "a price file",
+        };
+        return Err(PricingError::Invalid {
+            path: shown,
+            message: too_large.to_string(),
+        });
     }
     parse(text, &shown)?;
     if let Some(parent) = path.parent() {
@@ -282,6 +311,49 @@ mod tests {
         assert!(
             error.contains("prices.json") && error.contains("line 1"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn an_override_file_that_is_a_fifo_a_link_to_dev_zero_or_too_large_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.json");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let zero = dir.path().join("zero.json");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let large = dir.path().join("large.json");
+        std::fs::write(&large, " ".repeat(MAX_OVERRIDES_BYTES as usize + 1)).unwrap();
+        let paths = [fifo.clone(), zero, large.clone()];
+        let errors = crate::files::tests::within_seconds(10, move || {
+            paths.map(|path| PriceTable::load_with(&path).map(|_| ()).unwrap_err().to_string())
+        });
+        assert!(
+            errors[0].contains("not a regular file but a FIFO (named pipe)"),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[1].contains("not a regular file but a character device"),
+            "{}",
+            errors[1]
+        );
+        assert!(
+            errors[2].contains("over 1 MiB, the limit for a price file"),
+            "{}",
+            errors[2]
+        );
+        // Saving refuses what loading would, and leaves the file as it was.
+        let error = save_overrides(&large, &"x".repeat(MAX_OVERRIDES_BYTES as usize + 1)).unwrap_err();
+        assert!(error.to_string().contains("over 1 MiB"), "{error}");
+        assert_eq!(
+            std::fs::read(&large).unwrap(),
+            " ".repeat(MAX_OVERRIDES_BYTES as usize + 1).as_bytes()
         );
     }
 

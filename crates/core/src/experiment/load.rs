@@ -22,6 +22,10 @@ impl FileFormat {
     }
 }
 
+/// The largest experiment file read: cases with their inputs written out run to hundreds of
+/// kilobytes; past this, a path is more likely `/dev/zero`'s kind than an experiment.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+
 /// Loads and validates an experiment file. Relative model paths resolve against its folder.
 /// The plan may be as large as [`PlanLimits::default`].
 pub fn load_file(path: &Path) -> Result<Experiment, ExperimentError> {
@@ -38,9 +42,11 @@ pub fn load_file_with(path: &Path, limits: &PlanLimits) -> Result<Experiment, Ex
 pub fn read_spec(path: &Path) -> Result<ExperimentFile, ExperimentError> {
     let shown = path.display().to_string();
     let format = format_of(path)?;
-    let text = std::fs::read_to_string(path).map_err(|source| ExperimentError::Read {
-        path: shown.clone(),
-        source,
+    let text = crate::files::read_text(path, MAX_FILE_BYTES, "an experiment file").map_err(|source| {
+        ExperimentError::Read {
+            path: shown.clone(),
+            source,
+        }
     })?;
     match format {
         FileFormat::Json => parse_json(&text, &shown),
@@ -215,4 +221,43 @@ fn strip_location_suffix(message: &str) -> String {
         }
     }
     message.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_experiment_path_that_is_a_fifo_a_link_to_dev_zero_or_over_8_mib_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let zero = dir.path().join("zero.yaml");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let large = dir.path().join("large.json");
+        std::fs::write(&large, " ".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
+        let paths = [fifo, zero, large];
+        let errors = crate::files::tests::within_seconds(10, move || {
+            paths.map(|path| {
+                let loaded = load_file(&path).map(|_| ()).unwrap_err().to_string();
+                let read = read_spec(&path).map(|_| ()).unwrap_err().to_string();
+                assert_eq!(loaded, read, "the editor reads as loading does");
+                loaded
+            })
+        });
+        for (error, says) in errors.iter().zip([
+            "cannot read the experiment file: not a regular file but a FIFO (named pipe)",
+            "cannot read the experiment file: not a regular file but a character device",
+            "cannot read the experiment file: 8,388,609 bytes: it is over 8 MiB, the limit for an \
+             experiment file",
+        ]) {
+            assert!(error.contains(says), "{error}");
+        }
+    }
 }

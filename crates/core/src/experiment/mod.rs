@@ -263,7 +263,10 @@ pub const DEFAULT_BATCH: u32 = 2048;
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
     #[error("{path}: cannot read the experiment file: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: crate::files::ReadError,
+    },
     #[error("{path}: unknown experiment file type; use .yaml, .yml or .json")]
     UnknownFormat { path: String },
     #[error("{path}: cannot write the experiment file: {message}")]
