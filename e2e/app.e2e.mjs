@@ -198,6 +198,13 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     const status = await browser.$('[data-testid="key-status-OPENAI_API_KEY"]');
     await status.waitForExist({ timeout: 10_000 });
     assert.ok((await status.getText()).length > 0);
+    // Local inference was proved when the app started: a test decode, with the CPU variant named.
+    const inference = await browser.$('[data-testid="local-inference-status"]');
+    await browser.waitUntil(async () => /^Verified on \S+ \(.*\) by a test decode on this machine$/.test(await inference.getText()), {
+      timeout: 120_000,
+      interval: 500,
+      timeoutMsg: "Settings did not show local inference as verified",
+    });
     // The price table in force, built-in entries listed.
     await browser.waitUntil(async () => (await browser.$$('[data-testid="price-row"]')).length > 5, {
       timeout: 10_000,
@@ -244,6 +251,16 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     const label = await browser.$('[data-testid="winner-label"]');
     await label.waitForExist({ timeout: 20_000, timeoutMsg: "no winner was shown" });
     assert.equal(await label.getText(), "json · fake · openai gpt-4o-mini");
+    // A path outside the data folder that the user did not choose in the save dialog is refused.
+    const winnerPath = await browser.$('[aria-label="winner file"]');
+    const suggested = await winnerPath.getValue();
+    await winnerPath.setValue(path.join(path.dirname(file), "winner.json"));
+    await (await browser.$('[data-testid="export-winner"]')).click();
+    const refusal = await browser.$('[data-testid="winner-card"] [role="alert"]');
+    await refusal.waitForExist({ timeout: 10_000, timeoutMsg: "an export outside the data folder was not refused" });
+    assert.match(await refusal.getText(), /outside the data folder/);
+    assert.ok(!fs.existsSync(path.join(path.dirname(file), "winner.json")));
+    await winnerPath.setValue(suggested);
     await (await browser.$('[data-testid="export-winner"]')).click();
     const wrote = await browser.$("p*=Wrote ");
     await wrote.waitForExist({ timeout: 10_000 });

@@ -48,6 +48,8 @@ pub struct ExperimentView {
     pub variants: Vec<VariantView>,
     pub cases: Vec<String>,
     pub targets: Vec<String>,
+    /// The local targets and graders: they need local inference to work on this machine.
+    pub local_targets: Vec<String>,
     /// `variant · target · settings` of every config, in report order.
     pub configs: Vec<String>,
     pub runs: u32,
@@ -99,6 +101,13 @@ impl ExperimentView {
                 .collect(),
             cases: e.cases.iter().map(|c| c.id.clone()).collect(),
             targets: e.targets.iter().map(|t| t.id.clone()).collect(),
+            local_targets: e
+                .targets
+                .iter()
+                .chain(&e.graders)
+                .filter(|t| t.remote.is_none())
+                .map(|t| t.id.clone())
+                .collect(),
             configs: plan.config_labels(e),
             runs: plan.total_runs() as u32,
         }

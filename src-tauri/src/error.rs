@@ -7,7 +7,8 @@ use specta::Type;
 #[derive(Debug, Clone, Serialize, Type, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
-    /// `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`.
+    /// `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
+    /// `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
     pub code: String,
     pub message: String,
     pub details: Option<String>,

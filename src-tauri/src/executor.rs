@@ -2,7 +2,7 @@
 //! batched progress for the UI. The app never links llama.cpp: a crash there ends the child,
 //! and every run it finished is already in the database.
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, PoisonError};
@@ -12,12 +12,15 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tradeoff_core::events::RunEvent;
 
+use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::{ProgressEvent, RunOutcomeView, id32};
 use crate::error::AppError;
 
 /// Streamed text reaches the UI at most this often (≈ 20 Hz), never once per token.
 const TEXT_INTERVAL: Duration = Duration::from_millis(50);
-const STDERR_TAIL: usize = 4000;
+/// The live preview keeps the end of the run's text: a long generation is recorded whole in the
+/// database, but resending all of it 20 times a second would grow without bound.
+const LIVE_TEXT_BYTES: usize = 16 * 1024;
 
 /// The `tradeoff` binary: `$TRADEOFF_BIN`, else next to the app's own executable, else `PATH`.
 pub fn tradeoff_binary() -> PathBuf {
@@ -29,6 +32,15 @@ pub fn tradeoff_binary() -> PathBuf {
         .and_then(|exe| exe.parent().map(|dir| dir.join("tradeoff")))
         .filter(|candidate| candidate.exists())
         .unwrap_or_else(|| PathBuf::from("tradeoff"))
+}
+
+/// `--name=path` as one argument: a value joined to its option is never read as an option,
+/// whatever it starts with.
+pub fn path_option(name: &str, path: &Path) -> OsString {
+    let mut argument = OsString::from(name);
+    argument.push("=");
+    argument.push(path);
+    argument
 }
 
 /// The process of the experiment in flight, if any.
@@ -67,12 +79,13 @@ pub fn run_experiment(
         if slot.is_some() {
             return Err(AppError::new("busy", "an experiment is already running"));
         }
+        // Paths after `--` (or joined to their option), so none is ever taken for an option.
         let child = Command::new(binary)
             .arg("run")
-            .arg(file)
             .arg("--events")
-            .arg("--db")
-            .arg(db)
+            .arg(path_option("--db", db))
+            .arg("--")
+            .arg(file)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -81,32 +94,30 @@ pub fn run_experiment(
         *slot = Some(child.id());
         child
     };
-    let stderr = child.stderr.take();
-    let stderr_tail = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        let start = text.len().saturating_sub(STDERR_TAIL);
-        let start = (start..text.len())
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(text.len());
-        text[start..].to_string()
-    });
+    // llama.cpp can log without end: all of stderr is read, only its end is kept.
+    let stderr_tail = spawn_tail(child.stderr.take(), STDERR_TAIL_BYTES);
 
     let mut forwarder = Forwarder::new(emit);
+    let mut forward_error = None;
     if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str::<RunEvent>(&line) {
-                Ok(event) => forwarder.forward(event)?,
-                Err(_) => continue,
+        // Every line is read to the end of the stream, even after one that is not an event or
+        // cannot be forwarded: a child must never block on a full pipe while we wait for it.
+        for line in BoundedLines::new(stdout, MAX_EVENT_LINE_BYTES) {
+            let Line::Text(line) = line else { continue };
+            let Ok(event) = serde_json::from_str::<RunEvent>(&line) else {
+                continue;
+            };
+            if let Err(error) = forwarder.forward(event) {
+                forward_error.get_or_insert(error);
             }
         }
     }
     let status = child.wait();
     *running.pid.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let tail = stderr_tail.join().unwrap_or_default();
+    if let Some(error) = forward_error {
+        return Err(error);
+    }
     let status =
         status.map_err(|e| AppError::new("executor", format!("lost the experiment process: {e}")))?;
 
@@ -183,6 +194,7 @@ impl<'a> Forwarder<'a> {
             }
             RunEvent::Text { chunk } => {
                 self.text.push_str(&chunk);
+                keep_end(&mut self.text, LIVE_TEXT_BYTES);
                 if self.last_text.elapsed() >= TEXT_INTERVAL {
                     self.send_text();
                 }
@@ -241,4 +253,17 @@ impl<'a> Forwarder<'a> {
             self.last_text = Instant::now();
         }
     }
+}
+
+/// Cuts `text` to about its last `bytes` bytes (at a character boundary) once it is twice that,
+/// so the cost of cutting is spread over many chunks.
+fn keep_end(text: &mut String, bytes: usize) {
+    if text.len() <= 2 * bytes {
+        return;
+    }
+    let mut start = text.len() - bytes;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text.drain(..start);
 }

@@ -2,12 +2,16 @@
 //! the engine (`tradeoff-core`, `tradeoff-store`); experiments run in a `tradeoff` child process
 //! (see `executor`). No business logic lives here.
 
+mod child;
 mod decision;
 mod draft;
 mod dto;
 mod endpoints;
 mod error;
 mod executor;
+mod exports;
+mod file_access;
+mod local_inference;
 mod planner;
 mod prices;
 mod quantizer;
@@ -20,7 +24,6 @@ use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
 use tradeoff_core::diff::{Granularity, diff};
 use tradeoff_core::experiment::ExperimentFile;
-use tradeoff_core::export::export_config as export_config_of;
 use tradeoff_core::objective::{Objective, decide};
 use tradeoff_store::Store;
 
@@ -43,6 +46,10 @@ pub struct AppState {
     store: Arc<Mutex<Option<Store>>>,
     running: Arc<Running>,
     planner: Arc<planner::Planner>,
+    /// The native dialogs and the save paths the user chose in them (what the UI may write).
+    files: Arc<file_access::Files>,
+    /// The start-up CPU self-test's verdict.
+    local_inference: Arc<local_inference::LocalInference>,
 }
 
 impl AppState {
@@ -61,6 +68,8 @@ impl AppState {
             store: Arc::new(Mutex::new(None)),
             running: Arc::new(Running::default()),
             planner: Arc::new(planner::Planner::default()),
+            files: Arc::new(file_access::Files::default()),
+            local_inference: Arc::new(local_inference::LocalInference::default()),
         }
     }
 
@@ -125,7 +134,7 @@ async fn quickstart_file() -> Result<String, AppError> {
 #[specta::specta]
 async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
     blocking(move || {
-        let experiment = tradeoff_core::experiment::load_file(Path::new(&path))?;
+        let experiment = tradeoff_core::experiment::load_file(&file_access::readable_file(&path)?)?;
         Ok(ExperimentView::new(path, &experiment))
     })
     .await
@@ -135,16 +144,23 @@ async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
 #[tauri::command]
 #[specta::specta]
 async fn read_experiment(path: String) -> Result<ExperimentDraft, AppError> {
-    blocking(move || Ok(tradeoff_core::experiment::read_spec(Path::new(&path))?.into())).await
+    blocking(move || Ok(tradeoff_core::experiment::read_spec(&file_access::readable_file(&path)?)?.into()))
+        .await
 }
 
 /// Validates the edited experiment and, when valid, writes it to `path` (YAML or JSON by extension).
 #[tauri::command]
 #[specta::specta]
-async fn save_experiment(path: String, draft: ExperimentDraft) -> Result<ExperimentView, AppError> {
+async fn save_experiment(
+    state: State<'_, AppState>,
+    path: String,
+    draft: ExperimentDraft,
+) -> Result<ExperimentView, AppError> {
+    let files = Arc::clone(&state.files);
     blocking(move || {
+        let target = files.writable(&path)?;
         let file = ExperimentFile::try_from(draft)?;
-        let experiment = tradeoff_core::experiment::write_spec(Path::new(&path), &file)?;
+        let experiment = tradeoff_core::experiment::write_spec(&target, &file)?;
         Ok(ExperimentView::new(path, &experiment))
     })
     .await
@@ -173,17 +189,15 @@ async fn run_experiment(
 ) -> Result<RunOutcomeView, AppError> {
     let db = state.db.clone();
     let running = Arc::clone(&state.running);
+    let check = Arc::clone(&state.local_inference);
     blocking(move || {
+        let file = file_access::readable_file(&path)?;
+        // The start-up self-test must not share the CPU with measured runs.
+        check.wait_while_checking(local_inference::CHECK_TIMEOUT);
         let emit = |event: ProgressEvent| {
             let _ = on_event.send(event);
         };
-        executor::run_experiment(
-            &executor::tradeoff_binary(),
-            &db,
-            Path::new(&path),
-            &running,
-            &emit,
-        )
+        executor::run_experiment(&executor::tradeoff_binary(), &db, &file, &running, &emit)
     })
     .await
 }
@@ -317,24 +331,6 @@ async fn diff_runs(
         .await
 }
 
-/// Writes one config (variant templates, target and settings, measured summary) as JSON.
-#[tauri::command]
-#[specta::specta]
-async fn export_config(
-    state: State<'_, AppState>,
-    experiment_id: u32,
-    config: u32,
-    path: String,
-) -> Result<String, AppError> {
-    state
-        .with_store(move |store| {
-            let id = i64::from(experiment_id);
-            let export = export_config_of(&store.experiment(id)?, &store.report(id)?, config as usize)?;
-            write_json(&path, &export)
-        })
-        .await
-}
-
 /// The config `objective` picks (JSON; empty: the experiment's own objective), with the
 /// runner-up, the margin and its interval, exclusions and the Pareto front.
 #[tauri::command]
@@ -350,47 +346,6 @@ async fn winner(
             Ok(WinnerView::new(&export, config))
         })
         .await
-}
-
-/// Writes the winner file (`schemas/winner.schema.json`, as `tradeoff winner -o` writes it).
-#[tauri::command]
-#[specta::specta]
-async fn export_winner(
-    state: State<'_, AppState>,
-    experiment_id: u32,
-    objective: String,
-    path: String,
-) -> Result<String, AppError> {
-    state
-        .with_store(move |store| {
-            let (export, _) = decision::winner_of(store, i64::from(experiment_id), &objective)?;
-            write_json(&path, &export)
-        })
-        .await
-}
-
-/// Writes `value` as pretty JSON to `path` (creating its folder); returns the path written.
-fn write_json(path: &str, value: &impl serde::Serialize) -> Result<String, AppError> {
-    let json = serde_json::to_string_pretty(value)
-        .map_err(|e| AppError::new("io", format!("cannot encode {path}: {e}")))?;
-    let target = PathBuf::from(path);
-    if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&target, format!("{json}\n"))?;
-    Ok(target.to_string_lossy().into_owned())
-}
-
-/// Where exports go by default: a config's file, or with no config the winner file.
-#[tauri::command]
-#[specta::specta]
-async fn default_export_path(experiment_id: u32, config: Option<u32>) -> Result<String, AppError> {
-    let dir = tradeoff_core::paths::data_dir().join("exports");
-    let name = match config {
-        Some(config) => format!("experiment-{experiment_id}-config-{config}.json"),
-        None => format!("experiment-{experiment_id}-winner.json"),
-    };
-    Ok(dir.join(name).to_string_lossy().into_owned())
 }
 
 /// Every command, for the app and for the bindings export. A macro because specta's
@@ -411,10 +366,10 @@ macro_rules! specta_builder_for {
             grid_page,
             run_output,
             diff_runs,
-            export_config,
-            default_export_path,
+            exports::export_config,
+            exports::default_export_path,
             winner,
-            export_winner,
+            exports::export_winner,
             list_models,
             add_model_source,
             quantize_model,
@@ -427,6 +382,9 @@ macro_rules! specta_builder_for {
             prices,
             save_price_overrides,
             delete_api_key,
+            file_access::pick_save_path,
+            file_access::pick_open_path,
+            local_inference::local_inference,
         ])
     };
 }
@@ -446,7 +404,7 @@ async fn list_models(state: State<'_, AppState>) -> Result<Vec<ModelView>, AppEr
 async fn add_model_source(state: State<'_, AppState>, path: String) -> Result<Vec<ModelView>, AppError> {
     state
         .with_store(move |store| {
-            store.add_model_source(Path::new(path.trim()))?;
+            store.add_model_source(&file_access::readable_file_or_folder(path.trim())?)?;
             Ok(store.model_library(false)?.iter().map(ModelView::new).collect())
         })
         .await
@@ -579,10 +537,19 @@ pub fn export_bindings(path: &Path) -> Result<(), String> {
 pub fn run() {
     let builder = specta_builder();
     let result = tauri::Builder::default()
+        // Its Rust side only: the page gets no dialog permission, the backend shows the dialogs
+        // and so knows which paths the user chose (see `file_access`).
+        .plugin(tauri_plugin_dialog::init())
         .manage(AppState::from_env())
         .invoke_handler(builder.invoke_handler())
         .setup(move |app| {
+            use tauri::Manager as _;
             builder.mount_events(app);
+            let state = app.state::<AppState>();
+            state
+                .files
+                .set_picker(Box::new(file_access::NativePicker(app.handle().clone())));
+            local_inference::start(Arc::clone(&state.local_inference), executor::tradeoff_binary());
             Ok(())
         })
         .run(tauri::generate_context!());
@@ -594,3 +561,5 @@ pub fn run() {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_boundaries;

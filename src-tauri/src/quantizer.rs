@@ -1,14 +1,15 @@
 //! Quantizes models in a `tradeoff quantize --events` child process (the app never links
 //! llama.cpp) and forwards its progress.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use tradeoff_core::quantize::QuantizeEvent;
 
+use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::QuantizeProgress;
 use crate::error::AppError;
+use crate::executor::path_option;
 
 /// Makes every type in `types` from `source` (blocking); returns the paths written. Types that
 /// fail are reported through `emit` and do not stop the others.
@@ -26,37 +27,46 @@ pub fn quantize(
             "choose at least one type to quantize to",
         ));
     }
+    // Type names are llama.cpp's (Q4_K_M, IQ2_XXS, F16…): letters, digits and `_`, nothing
+    // that could read as another option or a second list.
+    if let Some(bad) = types
+        .iter()
+        .find(|t| t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(AppError::new(
+            "bad_input",
+            format!("`{bad}` is not a quantization type (letters, digits and _)"),
+        ));
+    }
+    // `default` or a regular file, checked before the child sees it.
+    if source != "default" {
+        crate::file_access::readable_file(source)?;
+    }
     let mut command = Command::new(binary);
     command
         .arg("quantize")
-        .arg(source)
-        .arg("--type")
-        .arg(types.join(","))
+        .arg(format!("--type={}", types.join(",")))
         .arg("--events")
-        .arg("--db")
-        .arg(db)
+        .arg(path_option("--db", db))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if allow_requantize {
         command.arg("--allow-requantize");
     }
+    // The source last, after `--`, so no path is ever taken for an option.
+    command.arg("--").arg(source);
     let mut child = command
         .spawn()
         .map_err(|e| AppError::new("executor", format!("cannot start {}: {e}", binary.display())))?;
-    let stderr = child.stderr.take();
-    let stderr_text = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        text
-    });
+    // llama.cpp logs every tensor: all of stderr is read, only its end is kept.
+    let stderr_text = spawn_tail(child.stderr.take(), STDERR_TAIL_BYTES);
     let mut written = Vec::new();
     let mut failure = None;
     if let Some(stdout) = child.stdout.take() {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
+        // Read to the end whatever a line holds, so the child never blocks on a full pipe.
+        for line in BoundedLines::new(stdout, MAX_EVENT_LINE_BYTES) {
+            let Line::Text(line) = line else { continue };
             let Ok(event) = serde_json::from_str::<QuantizeEvent>(&line) else {
                 continue;
             };

@@ -24,7 +24,7 @@ fn the_committed_typescript_bindings_are_up_to_date() {
     );
 }
 
-fn invoke(
+pub(crate) fn invoke(
     app: &tauri::App<MockRuntime>,
     cmd: &str,
     body: serde_json::Value,
@@ -49,7 +49,7 @@ fn invoke(
     .map(|r| r.deserialize::<serde_json::Value>().unwrap())
 }
 
-fn mock_app(db: &Path) -> tauri::App<MockRuntime> {
+pub(crate) fn mock_app(db: &Path) -> tauri::App<MockRuntime> {
     let builder = specta_builder_for!(MockRuntime);
     mock_builder()
         .manage(AppState::new(db.to_path_buf()))

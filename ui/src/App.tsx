@@ -12,6 +12,7 @@ import {
 } from "./api";
 import { ExperimentEditor } from "./components/ExperimentEditor";
 import { ExperimentList } from "./components/ExperimentList";
+import { LocalInferenceBanner, useLocalInference } from "./components/LocalInference";
 import { ModelsScreen } from "./components/ModelsScreen";
 import { SettingsScreen } from "./components/SettingsScreen";
 import { TargetsScreen } from "./components/TargetsScreen";
@@ -41,6 +42,8 @@ export default function App() {
   const [screen, setScreen] = useState<"experiments" | "models" | "targets" | "settings">("experiments");
   const [comparisons, setComparisons] = useState<{ key: string; data: ComparisonView[] } | null>(null);
   const lastRefresh = useRef(0);
+  // The start-up CPU self-test's verdict, for the banner on experiments with local targets.
+  const { view: localInference } = useLocalInference();
 
   // Statistics against the chosen baseline, recomputed when the results or the baseline change.
   const experimentId = results?.experiment_id ?? null;
@@ -90,6 +93,16 @@ export default function App() {
     if (!opened) return;
     try {
       setEditing(await api.readExperiment(opened.path));
+    } catch (e) {
+      setMessage({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  /** The native open dialog; the file chosen is opened at once. */
+  const browse = async () => {
+    try {
+      const chosen = await api.pickOpenPath(false);
+      if (chosen !== null) await openExperiment(chosen);
     } catch (e) {
       setMessage({ kind: "error", text: errorText(e) });
     }
@@ -202,6 +215,9 @@ export default function App() {
         >
           <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/experiment.yaml" aria-label="experiment file" />
           <button type="submit">Open</button>
+          <button type="button" onClick={() => void browse()} data-testid="browse-experiment">
+            Browse…
+          </button>
         </form>
         <h2>Experiments</h2>
         <ExperimentList experiments={experiments} current={results?.experiment_id ?? null} onOpen={(id) => void showResults(id)} />
@@ -229,6 +245,7 @@ export default function App() {
                 Edit
               </button>
             </header>
+            <LocalInferenceBanner view={localInference} localTargets={opened.local_targets} />
             <div className="variants">
               {opened.variants.map((v) => (
                 <details key={v.id}>

@@ -12,6 +12,7 @@ import type {
   EndpointView_Serialize,
   ExperimentView,
   KeyStatus_Serialize,
+  LocalInferenceView,
   ModelView_Serialize,
   PlanView_Serialize,
   PricesView_Serialize,
@@ -40,6 +41,7 @@ export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
 export type PlanView = PlanView_Serialize;
 export type Prices = PricesView_Serialize;
+export type LocalInference = LocalInferenceView;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
@@ -105,6 +107,13 @@ export const api = {
   keyStatus: (variables: string[]) => unwrap<KeyStatus[]>(commands.keyStatus(variables)),
   setApiKey: (variable: string, key: string) => unwrap<KeyStatus>(commands.setApiKey(variable, key)),
   deleteApiKey: (variable: string) => unwrap<KeyStatus>(commands.deleteApiKey(variable)),
+  /** The native save dialog at `suggested`; the path chosen (which exports and saves may then
+   * write), or null when cancelled. */
+  pickSavePath: (suggested: string) => unwrap<string | null>(commands.pickSavePath(suggested)),
+  /** The native open dialog for a file, or a folder; null when cancelled. */
+  pickOpenPath: (folder: boolean) => unwrap<string | null>(commands.pickOpenPath(folder)),
+  /** The start-up CPU self-test's verdict: checking, verified, failed or not checked. */
+  localInference: () => unwrap<LocalInference>(commands.localInference()),
 };
 
 export function errorText(error: unknown): string {

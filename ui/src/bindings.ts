@@ -78,20 +78,38 @@ export const commands = {
 	 */
 	savePriceOverrides: (text: string) => typedError<PricesView_Serialize, AppError_Serialize>(__TAURI_INVOKE("save_price_overrides", { text })),
 	deleteApiKey: (variable: string) => typedError<KeyStatus_Serialize, AppError_Serialize>(__TAURI_INVOKE("delete_api_key", { variable })),
+	/**
+	 *  Opens the native save dialog at `suggested` and remembers the path chosen, so that the
+	 *  export or save that follows may write it. `None` when the user cancelled.
+	 */
+	pickSavePath: (suggested: string) => typedError<string | null, AppError_Serialize>(__TAURI_INVOKE("pick_save_path", { suggested })),
+	/**
+	 *  Opens the native open dialog for a file (or a folder); reading needs no permission, so the
+	 *  choice is only returned.
+	 */
+	pickOpenPath: (folder: boolean) => typedError<string | null, AppError_Serialize>(__TAURI_INVOKE("pick_open_path", { folder })),
+	/**  Whether local inference was proved on this machine (the start-up self-test's verdict). */
+	localInference: () => typedError<LocalInferenceView, AppError_Serialize>(__TAURI_INVOKE("local_inference")),
 };
 
 /* Types */
 export type AppError = AppError_Serialize | AppError_Deserialize;
 
 export type AppError_Deserialize = {
-	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`. */
+	/**
+	 *  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
+	 *  `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
+	 */
 	code: string,
 	message: string,
 	details?: string | null,
 };
 
 export type AppError_Serialize = {
-	/**  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`. */
+	/**
+	 *  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
+	 *  `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
+	 */
 	code: string,
 	message: string,
 	details: string | null,
@@ -382,6 +400,8 @@ export type ExperimentView = {
 	variants: VariantView[],
 	cases: string[],
 	targets: string[],
+	/**  The local targets and graders: they need local inference to work on this machine. */
+	local_targets: string[],
 	/**  `variant · target · settings` of every config, in report order. */
 	configs: string[],
 	runs: number,
@@ -405,6 +425,24 @@ export type KeyStatus_Serialize = {
 	source: string,
 	message: string | null,
 };
+
+/**  What the start-up self-test found. */
+export type LocalInferenceView = 
+/**  The self-test is running. */
+{ state: "checking" } | 
+/**  A test decode with this CPU variant worked on this machine. */
+{ state: "verified"; 
+/**  e.g. `zen4`, or `built-in` for a build with one CPU backend. */
+variant: string; 
+/**  The CPU features that variant's code uses (AVX2, AVX512, …). */
+features: string[] } | 
+/**
+ *  Local inference cannot run here; `message` says which variants failed and how, and the
+ *  way out (`TRADEOFF_CPU_BACKEND`).
+ */
+{ state: "failed"; message: string } | 
+/**  The self-test did not run (the default model it decodes with is missing). */
+{ state: "not_checked"; reason: string };
 
 export type MessageDraft = {
 	/**  `system`, `user` or `assistant`. */

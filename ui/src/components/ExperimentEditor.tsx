@@ -43,6 +43,17 @@ export function ExperimentEditor({
     }
   };
 
+  /** Saving outside the data folder needs the user's choice in the native dialog. */
+  const choose = async () => {
+    try {
+      setError(null);
+      const chosen = await api.pickSavePath(target);
+      if (chosen !== null) setTarget(chosen);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
   return (
     <section className="editor" data-testid="editor">
       <header>
@@ -313,11 +324,16 @@ export function ExperimentEditor({
 
       <footer>
         <input value={target} onChange={(e) => setTarget(e.target.value)} aria-label="save as" />
+        <button onClick={() => void choose()} data-testid="choose-save-path">
+          Choose…
+        </button>
         <button onClick={save} data-testid="save-experiment">
           Save
         </button>
         <button onClick={onClose}>Close</button>
-        <span className="muted">.yaml or .json; comments in the original file are not kept</span>
+        <span className="muted">
+          .yaml or .json; comments in the original file are not kept; outside the data folder, choose the file with Choose…
+        </span>
       </footer>
     </section>
   );

@@ -37,6 +37,16 @@ export function ModelsScreen() {
     }
   };
 
+  /** The native open dialog for a model file or a folder of them; the choice goes into the field. */
+  const browse = async (folder: boolean) => {
+    try {
+      const chosen = await api.pickOpenPath(folder);
+      if (chosen !== null) setSource(chosen);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
   const quantize = async (model: ModelView) => {
     setJob({ done: 0, total: 0, typeName: types[0] ?? "", notes: [] });
     setError(null);
@@ -73,6 +83,12 @@ export function ModelsScreen() {
           }}
         >
           <input value={source} onChange={(e) => setSource(e.target.value)} placeholder="/path/to/model.gguf or a folder" aria-label="model file or folder" />
+          <button type="button" onClick={() => void browse(false)}>
+            File…
+          </button>
+          <button type="button" onClick={() => void browse(true)}>
+            Folder…
+          </button>
           <button type="submit" disabled={source.trim() === ""}>
             Add
           </button>

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, errorText, type KeyStatus } from "../api";
+import { LocalInferenceStatus } from "./LocalInference";
 import { PriceTable } from "./PriceTable";
 
 const DEFAULT_VARIABLES = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
@@ -62,6 +63,7 @@ export function SettingsScreen() {
   return (
     <section className="settings-screen">
       <h2>Settings</h2>
+      <LocalInferenceStatus />
       <h3>API keys</h3>
       <p className="muted">
         Targets name a variable (<code>api_key_env</code>); its key comes from the environment or from the OS keyring entry of that name. Keys

@@ -60,4 +60,41 @@ describe("WinnerCard", () => {
     expect(await screen.findByText("Wrote /data/exports/experiment-3-winner.json")).toBeTruthy();
     expect(calls.find((c) => c.cmd === "export_winner")?.args).toMatchObject({ experimentId: 3, objective: "", path: "/data/exports/experiment-3-winner.json" });
   });
+
+  it("writes outside the data folder only where the user chose in the save dialog, and shows a refusal", async () => {
+    const calls: { cmd: string; args: unknown }[] = [];
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      switch (cmd) {
+        case "default_export_path":
+          return "/data/exports/experiment-3-winner.json";
+        case "winner":
+          return winner;
+        case "pick_save_path":
+          return "/home/me/deploy/winner.json";
+        case "export_winner": {
+          const path = (args as { path: string }).path;
+          if (path.startsWith("/data/") || path === "/home/me/deploy/winner.json") return path;
+          throw { code: "not_allowed", message: `${path} is outside the data folder: choose where to save with “Choose…”`, details: null };
+        }
+        default:
+          throw new Error(cmd);
+      }
+    });
+    render(<WinnerCard experimentId={3} />);
+    fireEvent.click(screen.getByTestId("decide"));
+    await screen.findByTestId("winner-label");
+    await waitFor(() => expect((screen.getByLabelText("winner file") as HTMLInputElement).value).toBe("/data/exports/experiment-3-winner.json"));
+
+    fireEvent.change(screen.getByLabelText("winner file"), { target: { value: "/etc/winner.json" } });
+    fireEvent.click(screen.getByTestId("export-winner"));
+    expect((await screen.findByRole("alert")).textContent).toContain("outside the data folder");
+
+    fireEvent.click(screen.getByTestId("choose-winner-file"));
+    await waitFor(() => expect((screen.getByLabelText("winner file") as HTMLInputElement).value).toBe("/home/me/deploy/winner.json"));
+    expect(calls.find((c) => c.cmd === "pick_save_path")?.args).toMatchObject({ suggested: "/etc/winner.json" });
+    fireEvent.click(screen.getByTestId("export-winner"));
+    expect(await screen.findByText("Wrote /home/me/deploy/winner.json")).toBeTruthy();
+    expect(screen.queryByRole("alert")).toBeNull();
+  });
 });

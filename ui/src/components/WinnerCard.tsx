@@ -37,6 +37,17 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
     }
   };
 
+  /** Writing outside the data folder needs the user's choice in the native dialog. */
+  const choose = async () => {
+    setError(null);
+    try {
+      const chosen = await api.pickSavePath(path);
+      if (chosen !== null) setPath(chosen);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+
   const margin = winner?.runner_up?.latency;
   return (
     <section className="winner-card" data-testid="winner-card">
@@ -89,6 +100,9 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
           <p className="muted">Pareto front (quality, cost, p95): {winner.pareto_front.join("; ")}</p>
           <div className="winner-controls">
             <input value={path} onChange={(e) => setPath(e.target.value)} aria-label="winner file" />
+            <button onClick={() => void choose()} data-testid="choose-winner-file">
+              Choose…
+            </button>
             <button onClick={exportWinner} data-testid="export-winner">
               Export winner
             </button>
