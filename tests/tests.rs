@@ -15,6 +15,7 @@ mod plan;
 mod quantize;
 mod remote;
 mod served;
+mod soak;
 mod sweeps;
 mod throughput;
 mod winner;
