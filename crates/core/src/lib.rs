@@ -30,6 +30,7 @@ pub mod prompt;
 pub mod quantize;
 pub mod remote;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod runner;
 pub mod stats;

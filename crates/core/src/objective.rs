@@ -360,6 +360,7 @@ mod tests {
             created_at: String::new(),
             finished_at: None,
             status: "completed".into(),
+            planned_runs: 0,
             environment: Environment::detect(None),
             targets: vec![],
             configs,

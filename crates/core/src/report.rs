@@ -26,6 +26,9 @@ pub struct Report {
     pub finished_at: Option<String>,
     /// `running`, `completed`, `cancelled` or `interrupted`.
     pub status: String,
+    /// Runs the plan has; fewer in `runs` means some are missing (an unfinished experiment).
+    #[serde(default)]
+    pub planned_runs: usize,
     pub environment: Environment,
     pub targets: Vec<TargetInfo>,
     pub configs: Vec<ConfigSummary>,
@@ -682,7 +685,7 @@ impl Report {
         let _ = writeln!(
             md,
             "Status: {}. Started {}{}. Machine: {} ({} logical cores, {:.1} GiB RAM). {}\n",
-            self.status,
+            crate::resume::status_text(&self.status, self.runs.len(), self.planned_runs),
             self.created_at,
             self.finished_at
                 .as_deref()

@@ -34,7 +34,13 @@ repetitions: 5
     let started = std::time::Instant::now();
     let id = {
         let mut writer = store
-            .begin_experiment(&experiment, &plan, &Environment::detect(None), &[])
+            .begin_experiment(
+                &experiment,
+                &plan,
+                &Environment::detect(None),
+                &[],
+                &tradeoff_store::Owner::current(),
+            )
             .expect("experiment row");
         for group in &plan.groups {
             for run in &group.runs {

@@ -8,7 +8,10 @@ pub mod endpoints;
 mod grid;
 mod migrations;
 mod models;
+mod owner;
 mod read;
+mod resume;
+mod status;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +21,7 @@ use rusqlite::{Connection, OptionalExtension};
 
 pub use grid::{GridCell, PREVIEW_CHARS};
 pub use models::{LibraryModel, ModelOrigin};
+pub use owner::Owner;
 pub use read::ExperimentListing;
 pub use write::ExperimentWriter;
 
@@ -38,6 +42,16 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("no experiment with id {0}")]
     NotFound(i64),
+    #[error("experiment {id} is still running (process {pid}); resume it once that process has ended")]
+    StillRunning { id: i64, pid: u32 },
+    #[error("experiment {0} is completed: every planned run is recorded, nothing to resume")]
+    AlreadyCompleted(i64),
+    #[error(
+        "experiment {id} cannot be resumed: the model of target `{target}` is not the file it began with (its sha256 differs), so new runs would not be comparable"
+    )]
+    ModelChanged { id: i64, target: String },
+    #[error("experiment {id} cannot be resumed: its recorded plan does not match ({reason})")]
+    PlanMismatch { id: i64, reason: String },
     #[error("no run with id {0}")]
     RunNotFound(i64),
     #[error("the database holds no experiment yet")]
@@ -150,3 +164,5 @@ fn file_stamp(path: &Path) -> Result<(i64, i64), StoreError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_interrupted;

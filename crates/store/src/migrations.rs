@@ -12,6 +12,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/006_remote_targets.sql")).foreign_key_check(),
         M::up(include_str!("migrations/007_response_cache.sql")),
         M::up(include_str!("migrations/008_judgements.sql")),
+        M::up(include_str!("migrations/009_owners.sql")),
     ])
 }
 

@@ -10,6 +10,7 @@ use tradeoff_core::report::{
 };
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 
+use crate::status::{STATUS_COLUMNS, status_at};
 use crate::{Store, StoreError};
 
 /// One line of the experiment list.
@@ -18,10 +19,15 @@ pub struct ExperimentListing {
     pub id: i64,
     pub name: String,
     pub created_at: String,
+    /// `running`, `completed`, `cancelled` or `interrupted` (also a `running` experiment whose
+    /// process is gone; see [`crate::Owner`]).
     pub status: String,
     pub configs: i64,
+    /// Runs recorded.
     pub runs: i64,
     pub errors: i64,
+    /// Runs the plan has (config × case × repetition); fewer recorded means some are missing.
+    pub planned_runs: i64,
 }
 
 impl Store {
@@ -34,23 +40,25 @@ impl Store {
     }
 
     pub fn list_experiments(&self) -> Result<Vec<ExperimentListing>, StoreError> {
-        let mut statement = self.conn.prepare(
-            "SELECT e.id, e.name, e.created_at, e.status,
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT e.id, e.name, e.created_at, {STATUS_COLUMNS},
                     (SELECT count(*) FROM configs c WHERE c.experiment_id = e.id),
                     (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id WHERE c.experiment_id = e.id),
                     (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id
-                      WHERE c.experiment_id = e.id AND r.error_class IS NOT NULL)
-             FROM experiments e ORDER BY e.id DESC",
-        )?;
+                      WHERE c.experiment_id = e.id AND r.error_class IS NOT NULL),
+                    coalesce(e.planned_runs, 0)
+             FROM experiments e ORDER BY e.id DESC"
+        ))?;
         let rows = statement.query_map([], |row| {
             Ok(ExperimentListing {
                 id: row.get(0)?,
                 name: row.get(1)?,
                 created_at: row.get(2)?,
-                status: row.get(3)?,
-                configs: row.get(4)?,
-                runs: row.get(5)?,
-                errors: row.get(6)?,
+                status: status_at(row, 3)?,
+                configs: row.get(7)?,
+                runs: row.get(8)?,
+                errors: row.get(9)?,
+                planned_runs: row.get(10)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -69,17 +77,39 @@ impl Store {
     }
 
     fn report_with(&self, experiment_id: i64, with_output: bool) -> Result<Report, StoreError> {
-        type Head = (String, Option<String>, String, Option<String>, String, String);
+        type Head = (
+            String,
+            Option<String>,
+            String,
+            Option<String>,
+            String,
+            String,
+            i64,
+        );
         let head: Option<Head> = self
             .conn
             .query_row(
-                "SELECT name, source, created_at, finished_at, status, environment_json
-                 FROM experiments WHERE id = ?1",
+                &format!(
+                    "SELECT e.name, e.source, e.created_at, e.finished_at, e.environment_json,
+                            coalesce(e.planned_runs, 0), {STATUS_COLUMNS}
+                     FROM experiments e WHERE e.id = ?1"
+                ),
                 [experiment_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        status_at(r, 6)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
             )
             .optional()?;
-        let Some((name, source, created_at, finished_at, status, environment_json)) = head else {
+        let Some((name, source, created_at, finished_at, status, environment_json, planned_runs)) = head
+        else {
             return Err(StoreError::NotFound(experiment_id));
         };
         let environment: Environment = serde_json::from_str(&environment_json)?;
@@ -95,6 +125,7 @@ impl Store {
             created_at,
             finished_at,
             status,
+            planned_runs: usize::try_from(planned_runs).unwrap_or(0),
             environment,
             targets: self.targets(experiment_id)?,
             configs,
@@ -292,7 +323,7 @@ fn remote_label(provider: Option<String>, model: Option<String>) -> Option<Strin
 }
 
 /// `None` for a remote config, whose settings columns are NULL.
-fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Option<LocalSettings>> {
+pub(crate) fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Option<LocalSettings>> {
     let Some(kv_type) = r.get::<_, Option<String>>(first + 3)? else {
         return Ok(None);
     };

@@ -7,7 +7,7 @@ use tradeoff_core::matrix::Plan;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics, RunRecord};
 use tradeoff_core::runner::{LoadEvent, RunSink};
 
-use crate::{Store, StoreError};
+use crate::{Owner, Store, StoreError};
 
 fn experiment() -> Experiment {
     parse_str(
@@ -83,6 +83,7 @@ fn a_run_written_is_read_back_identical() {
                 &plan,
                 &Environment::detect(None),
                 &[Some("abc".into())],
+                &Owner::current(),
             )
             .unwrap();
         writer
@@ -148,6 +149,7 @@ fn a_run_for_a_config_the_experiment_does_not_have_is_refused() {
             &Plan::new(&experiment),
             &Environment::detect(None),
             &[],
+            &Owner::current(),
         )
         .unwrap();
     assert!(writer.record_run(&measured(99)).is_err());

@@ -9,36 +9,40 @@ use tradeoff_core::matrix::Plan;
 use tradeoff_core::run::{FinishReason, RunRecord};
 use tradeoff_core::runner::{LoadEvent, RunSink, SinkError, now_rfc3339};
 
-use crate::{Store, StoreError};
+use crate::{Owner, Store, StoreError};
 
 /// The rows of one experiment, mapping the plan's indices to database ids.
 #[derive(Debug)]
 pub struct ExperimentWriter<'a> {
-    store: &'a Store,
-    experiment_id: i64,
-    target_ids: Vec<i64>,
-    case_ids: Vec<i64>,
+    pub(crate) store: &'a Store,
+    pub(crate) experiment_id: i64,
+    pub(crate) target_ids: Vec<i64>,
+    pub(crate) case_ids: Vec<i64>,
     /// Whether each case has checks, so that a run without check results reads as unchecked
     /// rather than passed.
-    case_has_checks: Vec<bool>,
-    config_ids: Vec<i64>,
+    pub(crate) case_has_checks: Vec<bool>,
+    pub(crate) config_ids: Vec<i64>,
 }
 
 impl Store {
     /// Records an experiment with its variants, cases, targets and configs before any run, so
     /// that a report of a half-finished experiment still shows what was planned.
-    /// `model_sha256` holds one entry per target.
+    /// `model_sha256` holds one entry per target. `owner` is the process that will record the
+    /// runs ([`Owner::current`]): when it is gone while the experiment still reads `running`,
+    /// the experiment was interrupted.
     pub fn begin_experiment(
         &mut self,
         experiment: &Experiment,
         plan: &Plan,
         environment: &Environment,
         model_sha256: &[Option<String>],
+        owner: &Owner,
     ) -> Result<ExperimentWriter<'_>, StoreError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO experiments (name, source, spec_json, environment_json, created_at, status)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+            "INSERT INTO experiments (name, source, spec_json, environment_json, created_at, status,
+                 owner_pid, owner_start_time, owner_boot_id, planned_runs)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
             params![
                 experiment.name,
                 experiment
@@ -48,6 +52,10 @@ impl Store {
                 serde_json::to_string(experiment)?,
                 serde_json::to_string(environment)?,
                 now_rfc3339(),
+                i64::from(owner.pid),
+                owner.start_time.map(saturating_i64),
+                owner.boot_id,
+                saturating_i64(plan.total_runs() as u64),
             ],
         )?;
         let experiment_id = tx.last_insert_rowid();

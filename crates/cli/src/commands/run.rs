@@ -83,7 +83,10 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
     let mut progress = Progress::new(&experiment, &plan);
     let mut events = EventWriter::new(std::io::stdout());
     let (experiment_id, outcome) = {
-        let mut writer = store.begin_experiment(&experiment, &plan, &environment, &hashes)?;
+        // This process records the runs; when it is gone while the experiment still says
+        // `running`, readers show it interrupted.
+        let owner = tradeoff_store::Owner::current();
+        let mut writer = store.begin_experiment(&experiment, &plan, &environment, &hashes, &owner)?;
         let id = writer.experiment_id();
         let observer: &mut dyn RunObserver = if output == Output::Events {
             events.emit(&RunEvent::Started {

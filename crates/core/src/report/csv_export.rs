@@ -188,6 +188,7 @@ mod tests {
             created_at: String::new(),
             finished_at: None,
             status: "completed".into(),
+            planned_runs: 0,
             environment: Environment::detect(None),
             targets: Vec::new(),
             configs: Vec::new(),
