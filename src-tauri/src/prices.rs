@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use specta::Type;
-use tradeoff_core::pricing::{PriceTable, save_overrides};
+use tradeoff_core::pricing::{PriceTable, read_overrides, save_overrides};
 
 use crate::error::AppError;
 
@@ -46,10 +46,12 @@ pub fn prices() -> Result<PricesView, AppError> {
             Some(error.to_string()),
         ),
     };
-    let overrides_text = match std::fs::read_to_string(&table.overrides) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e.into()),
+    // Read like loading reads it (a regular file within its limit): a FIFO or a link to
+    // /dev/zero is the problem shown, with no text, never waited on or read without end.
+    let overrides_text = match read_overrides(&table.overrides) {
+        Ok(text) => text.unwrap_or_default(),
+        Err(_) if problem.is_some() => String::new(),
+        Err(error) => return Err(pricing_error(error)),
     };
     Ok(PricesView {
         overrides_path: table.overrides.display().to_string(),
