@@ -14,7 +14,7 @@ use tradeoff_core::engine::{
 };
 use tradeoff_core::experiment::ChatTemplateChoice;
 use tradeoff_core::gguf::{self, GgufInfo};
-use tradeoff_core::memory::{available_memory, estimate as memory_estimate, human_bytes};
+use tradeoff_core::memory::{available_memory, human_bytes, try_estimate};
 use tradeoff_core::prompt::RenderedPrompt;
 use tradeoff_core::run::{ErrorClass, RunError};
 
@@ -359,12 +359,21 @@ impl LocalEngine for LlamaEngine {
 
 /// Refuses a config whose estimated memory exceeds what the machine has available, before
 /// llama.cpp tries (and takes seconds to fail, or gets the process killed). With the model
-/// already resident only the new context has to fit.
+/// already resident only the new context has to fit. A header whose sizes overflow the estimate
+/// is refused as corrupt, whatever memory is available: reported as "needs 16 EiB", it would
+/// send the user after memory instead of after the file.
 fn check_fits(info: &GgufInfo, request: &LoadRequest, model_resident: bool) -> Result<(), RunError> {
+    let estimate = try_estimate(info, &request.settings()).map_err(|overflow| {
+        let class = if model_resident {
+            ErrorClass::ContextCreate
+        } else {
+            ErrorClass::ModelLoad
+        };
+        RunError::new(class, overflow.to_string())
+    })?;
     let Some(available) = available_memory() else {
         return Ok(());
     };
-    let estimate = memory_estimate(info, &request.settings());
     let needed = if model_resident {
         estimate.total_bytes() - estimate.weights_bytes
     } else {
@@ -406,5 +415,65 @@ fn log_suffix(logs: &[String]) -> String {
         String::new()
     } else {
         format!(" (llama.cpp: {})", logs.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use tradeoff_core::gguf::MetaValue;
+
+    use super::*;
+
+    #[test]
+    fn a_header_whose_memory_estimate_overflows_is_refused_as_corrupt_not_as_too_large() {
+        let metadata = BTreeMap::from([
+            (
+                "general.architecture".to_string(),
+                MetaValue::String("llama".into()),
+            ),
+            ("llama.block_count".to_string(), MetaValue::Uint(2)),
+            (
+                "llama.embedding_length".to_string(),
+                MetaValue::Uint(u64::MAX / 8),
+            ),
+        ]);
+        let info = GgufInfo {
+            path: PathBuf::from("/models/corrupt.gguf"),
+            version: 3,
+            file_size: 1 << 20,
+            metadata,
+            tensor_count: 0,
+            parameter_count: 0,
+            data_offset: 0,
+            weight_bytes: 0,
+            bytes_read_per_token: 0,
+        };
+        let request = LoadRequest {
+            model_path: info.path.clone(),
+            n_gpu_layers: 0,
+            context: ContextSettings {
+                n_ctx: 512,
+                threads: 1,
+                batch: 512,
+                kv_type: KvType::F16,
+                sequences: 1,
+                prefix_cache: false,
+            },
+        };
+        for (resident, class) in [(false, ErrorClass::ModelLoad), (true, ErrorClass::ContextCreate)] {
+            let error = check_fits(&info, &request, resident).unwrap_err();
+            assert_eq!(error.class, class);
+            assert!(
+                error
+                    .message
+                    .starts_with("/models/corrupt.gguf: the memory estimate overflows")
+                    && error.message.contains("header is corrupt"),
+                "{}",
+                error.message
+            );
+        }
     }
 }

@@ -7,8 +7,8 @@ use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use serde::Serialize;
 use tradeoff_core::engine::{KvType, LocalSettings};
-use tradeoff_core::gguf::{self, GgufError, ModelSummary};
-use tradeoff_core::memory::{MemoryEstimate, available_memory, estimate, human_bytes};
+use tradeoff_core::gguf::{self, GgufError, GgufInfo, ModelSummary};
+use tradeoff_core::memory::{MemoryEstimate, available_memory, human_bytes, try_estimate};
 
 use super::open_store;
 
@@ -22,6 +22,12 @@ struct Inspection {
     /// Memory for the settings asked about (`--n-ctx`, `--kv-type`).
     memory: MemoryEstimate,
     memory_settings: LocalSettings,
+}
+
+/// The memory estimate `inspect` shows. A header whose sizes overflow it is bad input that says
+/// the header is corrupt, not an estimate of 16 EiB.
+fn memory_of(info: &GgufInfo, settings: &LocalSettings) -> Result<MemoryEstimate, Exit> {
+    try_estimate(info, settings).map_err(Exit::bad_input)
 }
 
 /// A model argument: a path, or `default` for the default model.
@@ -54,7 +60,7 @@ pub fn inspect(path: &str, json: bool, n_ctx: u32, kv_type: &str) -> Result<Exit
     let inspection = Inspection {
         summary: info.summary(),
         sha256,
-        memory: estimate(&info, &memory_settings),
+        memory: memory_of(&info, &memory_settings)?,
         memory_settings,
     };
     if json {
@@ -206,4 +212,52 @@ pub fn remove(db: Option<PathBuf>, path: &std::path::Path) -> Result<ExitCode, E
         path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use tradeoff_core::gguf::MetaValue;
+
+    use super::*;
+
+    #[test]
+    fn inspecting_a_header_whose_memory_estimate_overflows_is_bad_input_saying_the_header_is_corrupt() {
+        let info = GgufInfo {
+            path: PathBuf::from("/models/corrupt.gguf"),
+            version: 3,
+            file_size: 1 << 20,
+            metadata: BTreeMap::from([
+                (
+                    "general.architecture".to_string(),
+                    MetaValue::String("llama".into()),
+                ),
+                ("llama.block_count".to_string(), MetaValue::Uint(u64::MAX)),
+            ]),
+            tensor_count: 0,
+            parameter_count: 0,
+            data_offset: 0,
+            weight_bytes: 0,
+            bytes_read_per_token: 0,
+        };
+        let settings = LocalSettings {
+            n_ctx: 4096,
+            threads: 1,
+            batch: 512,
+            kv_type: KvType::F16,
+            n_gpu_layers: 0,
+            parallel: 1,
+            prefix_cache: false,
+        };
+        let exit = memory_of(&info, &settings).unwrap_err();
+        assert_eq!(exit.code, crate::exit::BAD_INPUT);
+        assert!(
+            exit.message
+                .starts_with("/models/corrupt.gguf: the memory estimate overflows")
+                && exit.message.contains("header is corrupt"),
+            "{}",
+            exit.message
+        );
+    }
 }
