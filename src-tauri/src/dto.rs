@@ -20,10 +20,14 @@ pub struct ExperimentItem {
     pub id: u32,
     pub name: String,
     pub created_at: String,
+    /// `interrupted` also for an experiment whose process is gone (see `tradeoff_store::Owner`).
     pub status: String,
     pub configs: u32,
+    /// Runs recorded.
     pub runs: u32,
     pub errors: u32,
+    /// Runs the plan has; fewer recorded means some are missing.
+    pub planned_runs: u32,
 }
 
 impl ExperimentItem {
@@ -36,6 +40,7 @@ impl ExperimentItem {
             configs: l.configs as u32,
             runs: l.runs as u32,
             errors: l.errors as u32,
+            planned_runs: l.planned_runs as u32,
         })
     }
 }
@@ -292,6 +297,8 @@ pub struct ResultsView {
     pub cases: Vec<String>,
     /// Runs recorded so far (all repetitions); the cells themselves load page by page.
     pub recorded_runs: u32,
+    /// Runs the plan has (config × case × repetition).
+    pub planned_runs: u32,
     pub warnings: Vec<String>,
     /// One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of
     /// any config's numbers).

@@ -29,7 +29,11 @@ impl From<tradeoff_store::StoreError> for AppError {
         use tradeoff_store::StoreError;
         let code = match error {
             StoreError::NotFound(_) | StoreError::RunNotFound(_) | StoreError::Empty => "not_found",
-            StoreError::ModelSource { .. } => "bad_input",
+            StoreError::ModelSource { .. }
+            | StoreError::AlreadyCompleted(_)
+            | StoreError::ModelChanged { .. }
+            | StoreError::PlanMismatch { .. } => "bad_input",
+            StoreError::StillRunning { .. } => "busy",
             _ => "database",
         };
         AppError::new(code, error.to_string())

@@ -74,18 +74,49 @@ pub fn run_experiment(
     running: &Running,
     emit: &dyn Fn(ProgressEvent),
 ) -> Result<RunOutcomeView, AppError> {
+    run_child(binary, db, Job::File(file), running, emit)
+}
+
+/// Runs the missing runs of an interrupted or cancelled experiment into the same experiment
+/// (`run --resume`), sending progress to `emit`. The child refuses, with its reason, an
+/// experiment whose process still runs or that is completed.
+pub fn resume_experiment(
+    binary: &Path,
+    db: &Path,
+    experiment_id: i64,
+    running: &Running,
+    emit: &dyn Fn(ProgressEvent),
+) -> Result<RunOutcomeView, AppError> {
+    run_child(binary, db, Job::Resume(experiment_id), running, emit)
+}
+
+/// What the child process runs.
+#[derive(Debug, Clone, Copy)]
+enum Job<'a> {
+    File(&'a Path),
+    Resume(i64),
+}
+
+fn run_child(
+    binary: &Path,
+    db: &Path,
+    job: Job<'_>,
+    running: &Running,
+    emit: &dyn Fn(ProgressEvent),
+) -> Result<RunOutcomeView, AppError> {
     let mut child = {
         let mut slot = running.pid.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_some() {
             return Err(AppError::new("busy", "an experiment is already running"));
         }
         // Paths after `--` (or joined to their option), so none is ever taken for an option.
-        let child = Command::new(binary)
-            .arg("run")
-            .arg("--events")
-            .arg(path_option("--db", db))
-            .arg("--")
-            .arg(file)
+        let mut command = Command::new(binary);
+        command.arg("run").arg("--events").arg(path_option("--db", db));
+        match job {
+            Job::File(file) => command.arg("--").arg(file),
+            Job::Resume(id) => command.arg(format!("--resume={id}")),
+        };
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

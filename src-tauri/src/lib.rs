@@ -15,6 +15,7 @@ mod local_inference;
 mod planner;
 mod prices;
 mod quantizer;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -236,6 +237,7 @@ async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<Resul
                     .collect(),
                 cases: experiment.cases.iter().map(|c| c.id.clone()).collect(),
                 recorded_runs: report.runs.len() as u32,
+                planned_runs: report.planned_runs as u32,
                 warnings: report.distinct_warnings(),
                 grading: report.grading_lines(),
                 // The front of the trade-off itself: no constraints, every config with a run.
@@ -360,6 +362,7 @@ macro_rules! specta_builder_for {
             save_experiment,
             plan_experiment,
             run_experiment,
+            resume::resume_experiment,
             cancel_run,
             results,
             compare_configs,

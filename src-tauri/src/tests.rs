@@ -143,3 +143,38 @@ fn endpoints_are_kept_by_name_checked_like_experiment_targets_and_never_hold_a_k
     .unwrap_err();
     assert_eq!(error["code"], "connect", "{error}");
 }
+
+#[test]
+fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    {
+        let quickstart =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+        let experiment = tradeoff_core::experiment::load_file(&quickstart).unwrap();
+        let plan = tradeoff_core::matrix::Plan::new(&experiment);
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = tradeoff_store::Owner::of(child.id());
+        child.wait().unwrap();
+        let environment = tradeoff_core::environment::Environment::detect(None);
+        Store::open(&db)
+            .unwrap()
+            .begin_experiment(&experiment, &plan, &environment, &[], &gone)
+            .unwrap();
+    }
+    let app = mock_app(&db);
+    let list = invoke(&app, "list_experiments", serde_json::json!({})).unwrap();
+    assert_eq!(
+        (&list[0]["status"], &list[0]["runs"], &list[0]["planned_runs"]),
+        (
+            &serde_json::json!("interrupted"),
+            &serde_json::json!(0),
+            &serde_json::json!(48)
+        )
+    );
+    let results = invoke(&app, "results", serde_json::json!({ "experimentId": 1 })).unwrap();
+    assert_eq!(
+        (&results["status"], &results["planned_runs"]),
+        (&serde_json::json!("interrupted"), &serde_json::json!(48))
+    );
+}

@@ -8,10 +8,13 @@ import {
   type ExperimentDraft,
   type ExperimentItem,
   type ExperimentView,
+  type ProgressEvent,
   type ResultsView,
+  type RunOutcome,
 } from "./api";
 import { ExperimentEditor } from "./components/ExperimentEditor";
 import { ExperimentList } from "./components/ExperimentList";
+import { ExperimentStatus } from "./components/ExperimentStatus";
 import { LocalInferenceBanner, useLocalInference } from "./components/LocalInference";
 import { ModelsScreen } from "./components/ModelsScreen";
 import { SettingsScreen } from "./components/SettingsScreen";
@@ -116,17 +119,20 @@ export default function App() {
     }
   };
 
-  const run = async () => {
-    if (!opened) return;
-    const labels = opened.configs;
-    const cases = opened.cases;
+  /** Starts an experiment process and follows its progress into the results view. */
+  const execute = async (
+    start: (onEvent: (event: ProgressEvent) => void) => Promise<RunOutcome>,
+    labels: string[],
+    cases: string[],
+    total: number,
+  ) => {
     let experimentId: number | null = null;
     setSelected([]);
     setBaseline(null);
-    setProgress({ done: 0, total: opened.runs, startedAt: Date.now(), eta: null, label: "starting", text: "" });
+    setProgress({ done: 0, total, startedAt: Date.now(), eta: null, label: "starting", text: "" });
     setMessage(null);
     try {
-      const outcome = await api.runExperiment(opened.path, (event) => {
+      const outcome = await start((event) => {
         if (event.kind === "started") {
           experimentId = event.experiment_id;
           void showResults(event.experiment_id);
@@ -147,6 +153,24 @@ export default function App() {
       setProgress(null);
       refreshList();
     }
+  };
+
+  const run = async () => {
+    if (!opened) return;
+    await execute((onEvent) => api.runExperiment(opened.path, onEvent), opened.configs, opened.cases, opened.runs);
+  };
+
+  /** Runs what an interrupted experiment is missing, into the same experiment. */
+  const resume = async (id: number) => {
+    let view: ResultsView;
+    try {
+      view = await api.results(id);
+    } catch (e) {
+      setMessage({ kind: "error", text: errorText(e) });
+      return;
+    }
+    const missing = Math.max(view.planned_runs - view.recorded_runs, 0);
+    await execute((onEvent) => api.resumeExperiment(id, onEvent), view.configs.map(configLabel), view.cases, missing);
   };
 
   const cancel = () => {
@@ -220,7 +244,13 @@ export default function App() {
           </button>
         </form>
         <h2>Experiments</h2>
-        <ExperimentList experiments={experiments} current={results?.experiment_id ?? null} onOpen={(id) => void showResults(id)} />
+        <ExperimentList
+          experiments={experiments}
+          current={results?.experiment_id ?? null}
+          onOpen={(id) => void showResults(id)}
+          onResume={(id) => void resume(id)}
+          busy={progress !== null}
+        />
       </aside>
       <main>
         {screen === "models" && <ModelsScreen />}
@@ -280,7 +310,13 @@ export default function App() {
               <strong>
                 #{results.experiment_id} {results.name}
               </strong>
-              <span className="badge">{results.status}</span>
+              <ExperimentStatus
+                status={results.status}
+                recorded={results.recorded_runs}
+                planned={results.planned_runs}
+                onResume={() => void resume(results.experiment_id)}
+                busy={progress !== null}
+              />
               <label>
                 repetition{" "}
                 <select value={repetition} onChange={(e) => setRepetition(Number(e.target.value))} data-testid="repetition">

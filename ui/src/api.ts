@@ -41,6 +41,7 @@ export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
 export type PlanView = PlanView_Serialize;
 export type Prices = PricesView_Serialize;
+export type RunOutcome = RunOutcomeView_Serialize;
 export type LocalInference = LocalInferenceView;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
@@ -72,6 +73,12 @@ export const api = {
     const channel = new Channel<ProgressEvent>();
     channel.onmessage = onEvent;
     return unwrap<RunOutcomeView_Serialize>(commands.runExperiment(path, channel));
+  },
+  /** Runs the missing runs of an interrupted or cancelled experiment into the same experiment. */
+  resumeExperiment: (experimentId: number, onEvent: (event: ProgressEvent) => void) => {
+    const channel = new Channel<ProgressEvent>();
+    channel.onmessage = onEvent;
+    return unwrap<RunOutcomeView_Serialize>(commands.resumeExperiment(experimentId, channel));
   },
   cancelRun: () => unwrap<boolean>(commands.cancelRun()),
   results: (experimentId: number) => unwrap<ResultsView>(commands.results(experimentId)),

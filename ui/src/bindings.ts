@@ -22,6 +22,12 @@ export const commands = {
 	 */
 	planExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<PlanView_Serialize, AppError_Serialize>(__TAURI_INVOKE("plan_experiment", { path, draft })),
 	runExperiment: (path: string, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("run_experiment", { path, onEvent })),
+	/**
+	 *  Runs the runs an interrupted or cancelled experiment is missing, into the same experiment,
+	 *  so its results stay one report. The child refuses, with its reason, an experiment whose
+	 *  process still runs or that is completed.
+	 */
+	resumeExperiment: (experimentId: number, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("resume_experiment", { experimentId, onEvent })),
 	/**  Returns whether an experiment was running. */
 	cancelRun: () => typedError<boolean, AppError_Serialize>(__TAURI_INVOKE("cancel_run")),
 	/**  An experiment's configs with their statistics, its cases and warnings; cells come by page. */
@@ -387,10 +393,14 @@ export type ExperimentItem = {
 	id: number,
 	name: string,
 	created_at: string,
+	/**  `interrupted` also for an experiment whose process is gone (see `tradeoff_store::Owner`). */
 	status: string,
 	configs: number,
+	/**  Runs recorded. */
 	runs: number,
 	errors: number,
+	/**  Runs the plan has; fewer recorded means some are missing. */
+	planned_runs: number,
 };
 
 /**  An experiment file as the UI shows it before running. */
@@ -646,6 +656,8 @@ export type ResultsView_Deserialize = {
 	cases: string[],
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
+	/**  Runs the plan has (config × case × repetition). */
+	planned_runs: number,
 	warnings: string[],
 	/**
 	 *  One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of
@@ -667,6 +679,8 @@ export type ResultsView_Serialize = {
 	cases: string[],
 	/**  Runs recorded so far (all repetitions); the cells themselves load page by page. */
 	recorded_runs: number,
+	/**  Runs the plan has (config × case × repetition). */
+	planned_runs: number,
 	warnings: string[],
 	/**
 	 *  One line per grader of judge checks: calls, verdicts, time, tokens, cost (not part of

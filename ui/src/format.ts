@@ -17,3 +17,15 @@ export function percent(value: number | null | undefined): string {
 export function configLabel(c: { variant: string; target: string; settings: string }): string {
   return `${c.variant} · ${c.target} · ${c.settings}`;
 }
+
+/** `interrupted — 31 of 48 runs recorded`: every status but `completed` says how far its plan got
+ * (the same words as the CLI's `list` and `report`). */
+export function statusText(status: string, recorded: number, planned: number): string {
+  if (status === "completed" || planned === 0) return status;
+  return `${status} — ${recorded} of ${planned} runs recorded`;
+}
+
+/** An experiment whose process ended before its plan did: `run --resume` runs what is missing. */
+export function resumable(status: string): boolean {
+  return status === "interrupted" || status === "cancelled";
+}

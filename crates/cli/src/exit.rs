@@ -32,7 +32,11 @@ impl From<tradeoff_store::StoreError> for Exit {
         match error {
             tradeoff_store::StoreError::NotFound(_)
             | tradeoff_store::StoreError::Empty
-            | tradeoff_store::StoreError::ModelSource { .. } => Exit::bad_input(error),
+            | tradeoff_store::StoreError::ModelSource { .. }
+            | tradeoff_store::StoreError::StillRunning { .. }
+            | tradeoff_store::StoreError::AlreadyCompleted(_)
+            | tradeoff_store::StoreError::ModelChanged { .. }
+            | tradeoff_store::StoreError::PlanMismatch { .. } => Exit::bad_input(error),
             other => Exit::failure(other),
         }
     }

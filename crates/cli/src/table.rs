@@ -3,6 +3,7 @@
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
 use tradeoff_core::report::{Report, SUMMARY_HEADERS};
+use tradeoff_core::resume::status_text;
 use tradeoff_store::ExperimentListing;
 
 const PREVIEW_CHARS: usize = 70;
@@ -10,7 +11,9 @@ const PREVIEW_CHARS: usize = 70;
 pub fn print_report(report: &Report) {
     println!(
         "{} — experiment {} ({})",
-        report.name, report.experiment_id, report.status
+        report.name,
+        report.experiment_id,
+        status_text(&report.status, report.runs.len(), report.planned_runs)
     );
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(SUMMARY_HEADERS);
@@ -85,11 +88,12 @@ pub fn print_listing(experiments: &[ExperimentListing]) {
         .load_preset(UTF8_FULL_CONDENSED)
         .set_header(["id", "name", "created", "status", "configs", "runs", "errors"]);
     for e in experiments {
+        let count = |n: i64| usize::try_from(n).unwrap_or(0);
         table.add_row([
             e.id.to_string(),
             e.name.clone(),
             e.created_at.clone(),
-            e.status.clone(),
+            status_text(&e.status, count(e.runs), count(e.planned_runs)),
             e.configs.to_string(),
             e.runs.to_string(),
             e.errors.to_string(),

@@ -56,6 +56,7 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
     })),
     cases,
     recorded_runs: configs * cases.length,
+    planned_runs: configs * cases.length,
     warnings: [],
     grading: [],
     pareto_front: [0],
