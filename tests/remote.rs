@@ -15,8 +15,8 @@ use tradeoff_core::remote::{
 };
 use tradeoff_core::run::{ErrorClass, FinishReason};
 
-use crate::support::sse_server::{End, FakeProvider, Reply, fixture_events};
-use crate::support::{model_turn, stderr, tradeoff, write};
+use crate::support::sse_server::{End, FakeProvider, Reply, fixture_events, openai_chat_events};
+use crate::support::{model_turn, stderr, stdout, tradeoff, write};
 
 /// A keyring held in memory, so tests never touch the machine's own.
 #[derive(Default)]
@@ -873,4 +873,53 @@ cache: {mode}
 
     run(&experiment("refresh"));
     assert_eq!(server.requests().len(), 4, "refresh calls the server again");
+}
+
+#[test]
+fn model_output_with_terminal_escapes_is_printed_as_visible_text_not_obeyed() {
+    let _turn = model_turn();
+    // Sets the window title, writes the clipboard (OSC 52), clears the screen (8-bit CSI).
+    let hostile = "Berlin\u{1b}]0;owned\u{7}\u{1b}]52;c;cm0gLXJmIH4=\u{7}\u{9b}2J";
+    let server = FakeProvider::start(move |_, _| Reply::stream(openai_chat_events(hostile, 5, 3), 0, 0));
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "hostile.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: v, user: 'Where?'}}]
+cases: [{{vars: {{}}}}]
+targets:
+  - {{id: api, provider: openai, model: gpt-4o-mini, base_url: '{}', api_key_env: TRADEOFF_TEST_KEY,
+      price: {{input_per_mtok: 0.15, output_per_mtok: 0.6}}}}
+",
+            server.base_url()
+        ),
+    );
+    let db = dir.path().join("db.sqlite3");
+    let run = tradeoff()
+        .env("TRADEOFF_TEST_KEY", "sk-test")
+        .args(["run", "--db"])
+        .arg(&db)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let report = tradeoff()
+        .args(["report", "latest", "--format", "md", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let table = stdout(&run);
+    assert!(table.contains("Berlin"), "{table}");
+    assert!(
+        table.contains("\\u{1b}]52;c;"),
+        "the escape is shown, not dropped: {table}"
+    );
+    for shown in [table, stdout(&report)] {
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{9b}') && !shown.contains('\u{7}'),
+            "{shown:?}"
+        );
+    }
 }

@@ -61,7 +61,10 @@ impl RunObserver for Progress {
     fn run_finished(&mut self, done: usize, _total: usize, record: &RunRecord) {
         self.bar.set_position(done as u64);
         if let Some(error) = &record.error {
-            self.bar.println(format!("run failed: {error}"));
+            self.bar.println(format!(
+                "run failed: {}",
+                crate::terminal::safe(&error.to_string())
+            ));
         }
     }
 }

@@ -6,19 +6,21 @@ use tradeoff_core::report::{Report, SUMMARY_HEADERS};
 use tradeoff_core::resume::status_text;
 use tradeoff_store::ExperimentListing;
 
+use crate::terminal::safe;
+
 const PREVIEW_CHARS: usize = 70;
 
 pub fn print_report(report: &Report) {
     println!(
         "{} — experiment {} ({})",
-        report.name,
+        safe(&report.name),
         report.experiment_id,
         status_text(&report.status, report.runs.len(), report.planned_runs)
     );
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(SUMMARY_HEADERS);
     for config in &report.configs {
-        table.add_row(config.cells());
+        table.add_row(config.cells().iter().map(|c| safe(c)));
     }
     for column in 2..SUMMARY_HEADERS.len() {
         if let Some(column) = table.column_mut(column) {
@@ -27,7 +29,7 @@ pub fn print_report(report: &Report) {
     }
     println!("{table}");
     for line in report.grading_lines() {
-        println!("{line} (not in the configs' numbers)");
+        println!("{} (not in the configs' numbers)", safe(&line));
     }
 
     // Numbers alone do not show quality: one output per variant and case, so a reader can
@@ -48,7 +50,7 @@ pub fn print_report(report: &Report) {
                 Some(error) => format!("[{}] {}", error.class, error.message),
                 None => preview(&run.output),
             };
-            outputs.add_row([run.case.clone(), run.variant.clone(), text]);
+            outputs.add_row([safe(&run.case), safe(&run.variant), safe(&text)]);
         }
         let settings = report
             .configs
@@ -56,11 +58,15 @@ pub fn print_report(report: &Report) {
             .find(|c| c.target == first.target && c.settings == first.settings)
             .map(|c| c.settings_label.as_str())
             .unwrap_or_default();
-        println!("outputs ({} · {settings} · repetition 1):", first.target);
+        println!(
+            "outputs ({} · {} · repetition 1):",
+            safe(&first.target),
+            safe(settings)
+        );
         println!("{outputs}");
     }
     for warning in report.distinct_warnings() {
-        println!("warning: {warning}");
+        println!("warning: {}", safe(&warning));
     }
     let errors: usize = report.configs.iter().map(|c| c.errors).sum();
     if errors > 0 {
@@ -91,7 +97,7 @@ pub fn print_listing(experiments: &[ExperimentListing]) {
         let count = |n: i64| usize::try_from(n).unwrap_or(0);
         table.add_row([
             e.id.to_string(),
-            e.name.clone(),
+            safe(&e.name),
             e.created_at.clone(),
             status_text(&e.status, count(e.runs), count(e.planned_runs)),
             e.configs.to_string(),

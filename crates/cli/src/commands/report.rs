@@ -38,7 +38,8 @@ pub fn report(
     let text = match format {
         ReportFormat::Json => report.to_json().map_err(Exit::failure)?,
         ReportFormat::Csv => report.to_csv().map_err(Exit::failure)?,
-        ReportFormat::Md => report.to_markdown(),
+        // Markdown is read in a terminal as often as in a file; JSON and CSV escape their own.
+        ReportFormat::Md => crate::terminal::safe(&report.to_markdown()),
     };
     print!("{text}");
     if !text.ends_with('\n') {
