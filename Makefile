@@ -5,8 +5,10 @@ CARGO ?= cargo
 # llama.cpp takes minutes to compile cold on two cores.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/tradeoff/target
 export PATH := $(HOME)/.cargo/bin:$(PATH)
-# Every cargo command selects the same packages and features, so that cargo unifies features
-# the same way each time and llama.cpp and Tauri are compiled once, not once per command.
+# Every cargo command selects the same packages, features and targets (tests and benches too,
+# so that dev-dependencies are always in the graph), so that cargo unifies features the same way
+# each time and llama.cpp (14 CPU variants) and Tauri are compiled once, not once per command:
+# a build script's dependencies compiled with other features give llama.cpp a new build folder.
 WORKSPACE := --workspace --locked --features tradeoff-app/custom-protocol
 
 .PHONY: run test setup system model ui-deps ui build quickstart clean llama-server
@@ -26,7 +28,7 @@ test: setup ui llama-server
 	npm --prefix ui run --silent lint
 	npm --prefix ui test
 	TRADEOFF_LLAMA_SERVER="$$(bash scripts/build-llama-server.sh)" $(CARGO) test $(WORKSPACE)
-	$(CARGO) build $(WORKSPACE)
+	$(CARGO) build $(WORKSPACE) --all-targets
 	bash e2e/run-e2e.sh
 
 setup: system model ui-deps
@@ -54,7 +56,7 @@ ui: ui-deps
 	npm --prefix ui run --silent build
 
 build: setup ui
-	$(CARGO) build $(WORKSPACE)
+	$(CARGO) build $(WORKSPACE) --all-targets
 
 ## quickstart: run the quickstart experiment in the terminal
 quickstart: build

@@ -9,8 +9,10 @@
 # Same version: `llama-cpp-sys-2` vendors llama.cpp's library sources but not its tools, so the
 # crate's llama.cpp folder is copied and each tool folder that lacks a CMakeLists.txt is filled
 # from the full llama.cpp in llama-cpp-python's PyPI sdist (vendor/llama.cpp). The build uses
-# the flags Tradeoff's build uses (native CPU, OpenMP, Release). It is cached in
-# ~/.cache/tradeoff/llama-bench; the first run takes several minutes on 2 cores.
+# the flags Tradeoff's build uses (dynamic backends, no -march=native, OpenMP, Release, Tradeoff's
+# CMake additions) and no CPU code of its own: llama-bench loads the very libggml-cpu-*.so files
+# Tradeoff's worker loads, picked by the same score, so both run the same CPU code. It is cached
+# in ~/.cache/tradeoff/llama-bench; the first run takes several minutes on 2 cores.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,7 +31,7 @@ fi
 [ -f "$MODEL" ] || { echo "error: model not found: $MODEL (run \`make model\`)" >&2; exit 2; }
 
 cd "$ROOT"
-cargo build --quiet --workspace --locked --features tradeoff-app/custom-protocol
+cargo build --quiet --workspace --locked --features tradeoff-app/custom-protocol --all-targets
 TRADEOFF="$CARGO_TARGET_DIR/debug/tradeoff"
 
 SYS_MANIFEST="$(cargo metadata --format-version 1 --locked | python3 -c '
@@ -39,30 +41,36 @@ for p in json.load(sys.stdin)["packages"]:
         print(p["manifest_path"]); break')"
 CRATE_LLAMA="$(dirname "$SYS_MANIFEST")/llama.cpp"
 VERSION="$(basename "$(dirname "$SYS_MANIFEST")")"
-SRC="$CACHE/$VERSION/src"
-BUILD="$CACHE/$VERSION/build"
+RECIPE=2
+SRC="$CACHE/$VERSION-r$RECIPE/src"
+BUILD="$CACHE/$VERSION-r$RECIPE/build"
 LLAMA_BENCH="$BUILD/bin/llama-bench"
 
 if [ ! -x "$LLAMA_BENCH" ]; then
   echo "building llama-bench from $VERSION's llama.cpp (tools from llama-cpp-python's sdist)" >&2
-  rm -rf "$CACHE/$VERSION"
-  mkdir -p "$CACHE/$VERSION/sdist"
+  rm -rf "$CACHE/$VERSION-r$RECIPE"
+  mkdir -p "$CACHE/$VERSION-r$RECIPE/sdist"
   cp -r "$CRATE_LLAMA" "$SRC"
   python3 -m pip download --quiet --no-deps --no-binary :all: --disable-pip-version-check \
-    -d "$CACHE/$VERSION/sdist" llama-cpp-python
-  tar -xzf "$CACHE/$VERSION"/sdist/llama_cpp_python-*.tar.gz -C "$CACHE/$VERSION/sdist"
-  VENDOR="$(find "$CACHE/$VERSION/sdist" -maxdepth 3 -type d -path '*vendor/llama.cpp' -print -quit)"
+    -d "$CACHE/$VERSION-r$RECIPE/sdist" llama-cpp-python
+  tar -xzf "$CACHE/$VERSION-r$RECIPE"/sdist/llama_cpp_python-*.tar.gz -C "$CACHE/$VERSION-r$RECIPE/sdist"
+  VENDOR="$(find "$CACHE/$VERSION-r$RECIPE/sdist" -maxdepth 3 -type d -path '*vendor/llama.cpp' -print -quit)"
   if [ ! -f "$SRC/tools/llama-bench/CMakeLists.txt" ]; then
     rm -rf "$SRC/tools/llama-bench" && cp -r "$VENDOR/tools/llama-bench" "$SRC/tools/llama-bench"
   fi
   # Only llama-bench is needed; the crate's tool list names folders it does not ship.
   echo 'add_subdirectory(llama-bench)' > "$SRC/tools/CMakeLists.txt"
-  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
-    -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+  cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=OFF -DGGML_OPENMP=ON \
+    -DGGML_BACKEND_DL=ON -DGGML_CPU=OFF -DBUILD_SHARED_LIBS=ON \
+    -DCMAKE_PROJECT_INCLUDE="$ROOT/crates/llama/ggml/tradeoff-ggml.cmake" -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
     -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
     -DLLAMA_BUILD_SERVER=OFF >/dev/null
   cmake --build "$BUILD" --target llama-bench -j "$(nproc)" >/dev/null
 fi
+# The CPU code both sides run: the worker's own libraries, beside llama-bench where it looks.
+BACKENDS="$(ls -dt "$CARGO_TARGET_DIR"/debug/build/llama-cpp-sys-2-*/out/backends 2>/dev/null | head -1)"
+ls "$BACKENDS"/libggml-cpu-*.so >/dev/null 2>&1 || { echo "error: no libggml-cpu-*.so under $CARGO_TARGET_DIR" >&2; exit 1; }
+ln -sf "$BACKENDS"/libggml-cpu-*.so "$BUILD/bin/"
 
 RESULTS="$(mktemp -d)"
 trap 'rm -rf "$RESULTS"' EXIT

@@ -10,7 +10,10 @@
 set -euo pipefail
 
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-CACHE="${LLAMA_SERVER_CACHE:-$HOME/.cache/tradeoff/llama-server}/$VERSION"
+# The recipe's own revision is part of the cache key: a changed build recipe builds anew.
+RECIPE=2
+CACHE="${LLAMA_SERVER_CACHE:-$HOME/.cache/tradeoff/llama-server}/$VERSION-r$RECIPE"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BINARY="$CACHE/build/bin/llama-server"
 
 if [ -x "$BINARY" ]; then
@@ -27,7 +30,10 @@ tar -xzf "$CACHE"/sdist/llama_cpp_python-*.tar.gz -C "$CACHE/sdist"
 SRC="$(find "$CACHE/sdist" -maxdepth 3 -type d -path '*vendor/llama.cpp' -print -quit)"
 [ -f "$SRC/tools/server/CMakeLists.txt" ] || { echo "error: no llama-server sources in the sdist" >&2; exit 1; }
 
+# It runs only on the machine that built it (a test peer, never shipped), so it is built for
+# this CPU; Tradeoff's CMake additions (the AMX intrinsics fix) apply as to the worker's build.
 cmake -S "$SRC" -B "$CACHE/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DGGML_OPENMP=ON \
+  -DCMAKE_PROJECT_INCLUDE="$ROOT/crates/llama/ggml/tradeoff-ggml.cmake" \
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON >&2
 cmake --build "$CACHE/build" --target llama-server -j "$(nproc)" >&2

@@ -10,7 +10,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 RUNS="${1:-100}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tradeoff/target}"
 cd "$ROOT"
-cargo build --quiet --workspace --locked --features tradeoff-app/custom-protocol
+cargo build --quiet --workspace --locked --features tradeoff-app/custom-protocol --all-targets
 TRADEOFF="$CARGO_TARGET_DIR/debug/tradeoff"
 
 WORK="$(mktemp -d)"

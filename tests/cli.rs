@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::support::{model_turn, repo_root, stderr, stdout, tradeoff, write};
+use crate::support::{default_model, model_turn, repo_root, stderr, stdout, tradeoff, write};
 
 /// An experiment of `cases` runs long enough to be interrupted part-way.
 fn counting_experiment(dir: &std::path::Path, cases: usize) -> std::path::PathBuf {
@@ -63,6 +63,19 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
     let output = run_capture(&quickstart, &db, &["--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    // The environment names the CPU code that ran, proved by the self-test on this machine.
+    let cpu = &report["environment"]["cpu_backend"];
+    assert_eq!(cpu["verified"], true, "{cpu}");
+    let variant = cpu["variant"].as_str().unwrap();
+    assert!(
+        cpu["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == variant),
+        "{cpu}"
+    );
+    assert!(!cpu["features"].as_array().unwrap().is_empty(), "{cpu}");
 
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(
@@ -374,4 +387,32 @@ fn ctrl_c_cancels_after_the_run_in_flight_and_marks_the_experiment_cancelled() {
     assert_eq!(list[0]["status"], "cancelled");
     let runs = list[0]["runs"].as_i64().unwrap();
     assert!((2..40).contains(&runs), "{runs} runs kept");
+}
+
+#[test]
+fn doctor_proves_local_inference_on_this_machine_and_keeps_the_verified_cpu_variant() {
+    let _turn = model_turn();
+    let home = tempfile::tempdir().unwrap();
+    let doctor = || {
+        tradeoff()
+            .args(["doctor", "--json", "--model"])
+            .arg(default_model())
+            .env("TRADEOFF_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let output = doctor();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let cpu = &report["cpu_backend"];
+    assert_eq!(cpu["verified"], true, "{report}");
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(home.path().join("cpu-check.json")).unwrap()).unwrap();
+    assert_eq!(record["variant"], cpu["variant"]);
+
+    // Recorded: the second start is pinned and verified without testing again.
+    let again = doctor();
+    assert!(again.status.success(), "{}", stderr(&again));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(report["cpu_backend"], *cpu);
 }

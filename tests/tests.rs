@@ -9,11 +9,13 @@ mod support;
 
 mod bad_input;
 mod cli;
+mod cpu_build;
 mod judge;
 mod local_model;
 mod plan;
 mod quantize;
 mod remote;
+mod resume;
 mod served;
 mod soak;
 mod sweeps;

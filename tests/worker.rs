@@ -309,3 +309,132 @@ fn the_worker_greets_first_and_exits_when_its_input_closes() {
     };
     assert!(status.success());
 }
+
+#[test]
+fn the_default_model_decodes_in_a_worker_on_the_cpu_backend_the_self_test_verified_here() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("cpu-check.json");
+    let mut worker = WorkerEngine::start_with_cpu_record(worker_command(), record.clone()).unwrap();
+    let before = worker.cpu_backend().unwrap();
+    assert!(!before.verified, "nothing was tested yet: {before:?}");
+    assert!(!before.candidates.is_empty(), "{before:?}");
+
+    let cancel = AtomicBool::new(false);
+    let generation = worker
+        .generate(&generate_request(24), &mut |_| {}, &cancel)
+        .unwrap();
+    assert!(generation.output.contains("Berlin"), "{}", generation.output);
+
+    let cpu = worker.cpu_backend().unwrap();
+    assert!(cpu.verified, "{cpu:?}");
+    assert!(cpu.candidates.iter().any(|c| c.name == cpu.variant), "{cpu:?}");
+    assert!(
+        worker
+            .build_info()
+            .contains(&format!("CPU backend {}", cpu.variant))
+    );
+    let kept: tradeoff_core::cpu_backend::CpuCheckRecord =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(kept.variant, cpu.variant);
+    assert!(kept.rejected.is_empty(), "{kept:?}");
+
+    // The next engine on this build and machine starts on the verified variant, untested.
+    let again = WorkerEngine::start_with_cpu_record(worker_command(), record).unwrap();
+    assert_eq!(again.cpu_backend().unwrap(), cpu);
+}
+
+/// A worker command whose CPU variant `variant` dies by SIGILL as soon as it computes.
+fn worker_command_with_broken_variant(variant: &str) -> WorkerCommand {
+    WorkerCommand {
+        program: "/usr/bin/env".into(),
+        args: vec![
+            format!("{}={variant}", tradeoff_llama::worker::FAULT_SIGILL_CPU_VARIANT).into(),
+            env!("CARGO_BIN_EXE_tradeoff").into(),
+            "worker".into(),
+        ],
+    }
+}
+
+#[test]
+fn a_cpu_variant_that_dies_in_the_self_test_is_skipped_for_the_next_best_and_runs_succeed() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let best = WorkerEngine::start_with_cpu_record(worker_command(), dir.path().join("probe.json"))
+        .unwrap()
+        .cpu_backend()
+        .unwrap();
+    if best.candidates.len() < 2 {
+        // Only the portable variant runs here: there is nothing to fall back to.
+        return;
+    }
+    let broken = best.candidates[0].name.clone();
+    let record = dir.path().join("cpu-check.json");
+    let mut worker =
+        WorkerEngine::start_with_cpu_record(worker_command_with_broken_variant(&broken), record.clone())
+            .unwrap();
+    let cancel = AtomicBool::new(false);
+    let generation = worker
+        .generate(&generate_request(24), &mut |_| {}, &cancel)
+        .unwrap();
+    assert!(generation.output.contains("Berlin"), "{}", generation.output);
+
+    let cpu = worker.cpu_backend().unwrap();
+    assert!(cpu.verified);
+    assert_eq!(cpu.variant, best.candidates[1].name);
+    assert_eq!(
+        worker.restarts(),
+        0,
+        "moving onto the verified variant is not a crash"
+    );
+    let kept: tradeoff_core::cpu_backend::CpuCheckRecord =
+        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    assert_eq!(kept.rejected.len(), 1, "{kept:?}");
+    assert_eq!(kept.rejected[0].variant, broken);
+    assert!(kept.rejected[0].reason.contains("SIGILL"), "{kept:?}");
+}
+
+#[test]
+fn when_no_cpu_variant_decodes_local_requests_fail_with_one_error_that_names_them_and_the_way_out() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let best = WorkerEngine::start_with_cpu_record(worker_command(), dir.path().join("probe.json"))
+        .unwrap()
+        .cpu_backend()
+        .unwrap();
+    let mut worker = WorkerEngine::start_with_cpu_record(
+        WorkerCommand {
+            program: "/bin/sh".into(),
+            args: vec![
+                "-c".into(),
+                // Every variant breaks: the fault variable follows the pinned one.
+                format!(
+                    "exec env {}=\"$TRADEOFF_CPU_BACKEND\" {} worker",
+                    tradeoff_llama::worker::FAULT_SIGILL_CPU_VARIANT,
+                    env!("CARGO_BIN_EXE_tradeoff")
+                )
+                .into(),
+            ],
+        },
+        dir.path().join("cpu-check.json"),
+    )
+    .unwrap();
+    let error = worker.load(&load_request()).unwrap_err();
+    assert_eq!(error.class, ErrorClass::WorkerCrashed);
+    for candidate in &best.candidates {
+        assert!(
+            error.message.contains(&format!("- {} (uses", candidate.name)),
+            "{error}"
+        );
+    }
+    assert!(error.message.contains("SIGILL"), "{error}");
+    assert!(error.message.contains("TRADEOFF_CPU_BACKEND=x64"), "{error}");
+    // One self-test, then the same error at once: no crash per run.
+    let started = Instant::now();
+    assert_eq!(worker.load(&load_request()).unwrap_err(), error);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        !dir.path().join("cpu-check.json").exists(),
+        "a failure is not recorded as a verified choice"
+    );
+}

@@ -4,6 +4,7 @@ mod commands;
 mod exit;
 mod progress;
 mod table;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,12 +24,38 @@ struct Cli {
     command: Command,
 }
 
+/// How large a plan `run` and `plan` accept; a file asking for more is refused before anything
+/// is allocated for it.
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct PlanLimitArgs {
+    /// Refuse a plan with more runs (config × case × repetition) than this.
+    #[arg(long, value_name = "N", default_value_t = tradeoff_core::experiment::DEFAULT_MAX_RUNS)]
+    max_runs: u64,
+    /// Refuse a plan with more configs (variant × target × swept setting) than this.
+    #[arg(long, value_name = "N", default_value_t = tradeoff_core::experiment::DEFAULT_MAX_CONFIGS)]
+    max_configs: u64,
+}
+
+impl From<PlanLimitArgs> for tradeoff_core::experiment::PlanLimits {
+    fn from(args: PlanLimitArgs) -> Self {
+        tradeoff_core::experiment::PlanLimits {
+            max_runs: args.max_runs,
+            max_configs: args.max_configs,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run an experiment file and record every run.
     Run {
         /// Experiment file (.yaml, .yml or .json).
-        file: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
+        /// Instead of a file: run the missing runs of interrupted or cancelled experiment ID
+        /// (its recorded plan, into the same experiment).
+        #[arg(long, value_name = "ID", conflicts_with = "file")]
+        resume: Option<i64>,
         /// Database file (default: the Tradeoff data folder, or $TRADEOFF_HOME).
         #[arg(long, env = "TRADEOFF_DB")]
         db: Option<PathBuf>,
@@ -38,6 +65,8 @@ enum Command {
         /// Stream progress as JSON lines on stdout (what the desktop app reads).
         #[arg(long)]
         events: bool,
+        #[command(flatten)]
+        limits: PlanLimitArgs,
     },
     /// Show what an experiment will send before running it: exact input tokens per config and
     /// case, whether each fits its context, memory per config and the token-cost bound.
@@ -46,6 +75,8 @@ enum Command {
         file: PathBuf,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        limits: PlanLimitArgs,
     },
     /// Print the report of a recorded experiment.
     Report {
@@ -142,6 +173,15 @@ enum Command {
         #[arg(long)]
         events: bool,
     },
+    /// Prove that local inference works on this machine: the CPU self-test (a test decode with
+    /// each llama.cpp CPU variant the CPU supports, best first) and what it chose.
+    Doctor {
+        /// The model of the test decode: a GGUF file, or `default`.
+        #[arg(long, default_value = "default")]
+        model: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve local inference for a parent `tradeoff` over JSON lines on stdio (internal).
     #[command(hide = true)]
     Worker,
@@ -212,16 +252,24 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run {
             file,
+            resume,
             db,
             json,
             events,
+            limits,
         } => {
             let output = match (json, events) {
                 (true, _) => commands::run::Output::Json,
                 (_, true) => commands::run::Output::Events,
                 _ => commands::run::Output::Tables,
             };
-            commands::run::run(&file, db, output)
+            // clap requires one of the two.
+            let source = match (resume, file) {
+                (Some(id), _) => Ok(commands::run::Source::Resume(id)),
+                (None, Some(file)) => Ok(commands::run::Source::File(file)),
+                (None, None) => Err(Exit::bad_input("run needs an experiment file or --resume ID")),
+            };
+            source.and_then(|source| commands::run::run(&source, db, output, &limits.into()))
         }
         Command::Report {
             experiment,
@@ -241,7 +289,7 @@ fn main() -> ExitCode {
             ModelsCommand::Add { path, db } => commands::models::add(db, &path),
             ModelsCommand::Remove { path, db } => commands::models::remove(db, &path),
         },
-        Command::Plan { file, json } => commands::plan::plan(&file, json),
+        Command::Plan { file, json, limits } => commands::plan::plan(&file, json, &limits.into()),
         Command::Prices { json } => commands::prices::prices(json),
         Command::Keys { command } => match command {
             KeysCommand::Status { variables } => commands::keys::status(&variables),
@@ -290,12 +338,13 @@ fn main() -> ExitCode {
             json,
             bandwidth: !no_bandwidth,
         }),
+        Command::Doctor { model, json } => commands::doctor::doctor(&model, json),
         Command::Worker => commands::worker::worker(),
     };
     match result {
         Ok(code) => code,
         Err(Exit { code, message }) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", terminal::safe(&message));
             ExitCode::from(code)
         }
     }

@@ -34,6 +34,30 @@ fn one() -> u32 {
     1
 }
 
+/// ggml's own limit on threads (GGML_MAX_N_THREADS); more aborts the worker.
+const GGML_MAX_THREADS: u32 = 512;
+/// Oversubscribing cores is a legitimate experiment, up to a point.
+const THREADS_PER_CORE: u32 = 4;
+
+/// The most threads a run may ask for on this machine: four per logical core, within ggml's
+/// limit of 512.
+pub fn max_threads() -> u32 {
+    let cores =
+        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    cores.saturating_mul(THREADS_PER_CORE).clamp(1, GGML_MAX_THREADS)
+}
+
+/// Refuses a thread count this machine cannot use, before llama.cpp aborts on it.
+pub fn check_threads(threads: u32) -> Result<(), String> {
+    let most = max_threads();
+    if threads == 0 || threads > most {
+        return Err(format!(
+            "threads {threads} is not usable here: between 1 and {most} ({THREADS_PER_CORE} per logical core, at most {GGML_MAX_THREADS})"
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadRequest {
     pub model_path: PathBuf,

@@ -3,12 +3,18 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cpu_backend::CpuBackend;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
     pub machine: Machine,
     pub tradeoff_version: String,
     /// llama.cpp build and CPU features, when a local engine took part.
     pub llama_build: Option<String>,
+    /// The CPU code llama.cpp ran (variant, features, whether a self-test verified it), when a
+    /// local engine took part. Absent in experiments recorded before it was kept.
+    #[serde(default)]
+    pub cpu_backend: Option<CpuBackend>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,7 +32,13 @@ impl Environment {
             machine: Machine::detect(),
             tradeoff_version: env!("CARGO_PKG_VERSION").to_string(),
             llama_build,
+            cpu_backend: None,
         }
+    }
+
+    /// The same environment with the CPU backend the local engine used.
+    pub fn with_cpu_backend(self, cpu_backend: Option<CpuBackend>) -> Environment {
+        Environment { cpu_backend, ..self }
     }
 }
 

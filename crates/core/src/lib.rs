@@ -10,6 +10,7 @@ pub mod cache;
 pub mod checks;
 pub mod compare;
 pub mod cost;
+pub mod cpu_backend;
 pub mod diff;
 pub mod engine;
 pub mod environment;

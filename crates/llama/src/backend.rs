@@ -1,21 +1,33 @@
 //! The process-wide llama.cpp backend. llama.cpp allows one per process: a second
-//! `LlamaBackend::init()` fails while the first is alive, so it is created once and kept.
+//! `LlamaBackend::init()` fails while the first is alive, so it is created once and kept, after
+//! its CPU code was loaded ([`crate::cpu_backend`]).
 
 use std::sync::OnceLock;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
+use tradeoff_core::cpu_backend::CpuBackend;
 use tradeoff_core::run::{ErrorClass, RunError};
 
+static CPU_BACKEND: OnceLock<Result<CpuBackend, String>> = OnceLock::new();
 static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
 
-pub(crate) fn backend() -> Result<&'static LlamaBackend, RunError> {
-    BACKEND
+/// The CPU code this process loaded, loading it on first use.
+pub fn cpu_backend() -> Result<&'static CpuBackend, String> {
+    CPU_BACKEND
         .get_or_init(|| {
             // Routed to `tracing` rather than silenced: voided logs hide why a model failed.
             send_logs_to_tracing(LogOptions::default());
-            LlamaBackend::init().map_err(|e| e.to_string())
+            crate::cpu_backend::load().map_err(|e| e.to_string())
         })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+pub(crate) fn backend() -> Result<&'static LlamaBackend, RunError> {
+    cpu_backend().map_err(|e| RunError::new(ErrorClass::Internal, format!("llama.cpp CPU backend: {e}")))?;
+    BACKEND
+        .get_or_init(|| LlamaBackend::init().map_err(|e| e.to_string()))
         .as_ref()
         .map_err(|e| RunError::new(ErrorClass::Internal, format!("llama.cpp backend: {e}")))
 }

@@ -264,6 +264,8 @@ impl LlamaEngine {
 
 impl LocalEngine for LlamaEngine {
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
+        tradeoff_core::engine::check_threads(request.context.threads)
+            .map_err(|e| RunError::new(ErrorClass::ContextCreate, e))?;
         let mut report = LoadReport::default();
         self.ensure_model(request, &mut report)?;
         if let Some(loaded) = &self.loaded {
@@ -345,13 +347,12 @@ impl LocalEngine for LlamaEngine {
     }
 
     fn build_info(&self) -> String {
+        let cpu = match crate::backend::cpu_backend() {
+            Ok(cpu) => format!("CPU backend {}", cpu.variant),
+            Err(e) => format!("no CPU backend: {e}"),
+        };
         format!(
-            "llama-cpp-2 0.1.160 (llama-cpp-sys-2 0.1.161){}; {}",
-            if cfg!(target_feature = "avx2") {
-                ", native CPU build"
-            } else {
-                ""
-            },
+            "llama-cpp-2 0.1.160 (llama-cpp-sys-2 0.1.161), {cpu}; {}",
             system_info()
         )
     }

@@ -11,6 +11,7 @@ mod backend;
 mod batched;
 mod bench;
 mod chat;
+mod cpu_backend;
 mod engine;
 mod generate;
 mod log_capture;
@@ -20,4 +21,5 @@ pub mod quantize;
 mod session;
 pub mod worker;
 
+pub use backend::cpu_backend;
 pub use engine::LlamaEngine;

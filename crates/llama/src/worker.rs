@@ -35,6 +35,7 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
             protocol: PROTOCOL_VERSION,
             pid: std::process::id(),
             build_info: engine.build_info(),
+            cpu_backend: crate::backend::cpu_backend().cloned(),
         },
     )?;
     let (sender, incoming) = channel();
@@ -48,6 +49,12 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
                 continue;
             }
         };
+        if matches!(
+            request,
+            Request::Bench(_) | Request::Generate { .. } | Request::GenerateBatch { .. }
+        ) {
+            die_if_fault_injected();
+        }
         let reply = match request {
             Request::Load(load) => match engine.load(&load) {
                 Ok(report) => Reply::Loaded(report),
@@ -175,4 +182,22 @@ fn write_reply(output: &mut impl Write, reply: &Reply) -> std::io::Result<()> {
     let line = serde_json::to_string(reply).map_err(std::io::Error::other)?;
     writeln!(output, "{line}")?;
     output.flush()
+}
+
+/// Fault injection for the tests of the CPU self-test (tests/worker.rs): a worker whose CPU
+/// variant is named by this variable dies by SIGILL when asked to compute, exactly as a worker
+/// on a CPU path that cannot run here does. Unset in normal use.
+pub const FAULT_SIGILL_CPU_VARIANT: &str = "TRADEOFF_FAULT_SIGILL_CPU_VARIANT";
+
+#[allow(unsafe_code)]
+fn die_if_fault_injected() {
+    let Ok(variant) = std::env::var(FAULT_SIGILL_CPU_VARIANT) else {
+        return;
+    };
+    if crate::backend::cpu_backend().is_ok_and(|cpu| cpu.variant == variant) {
+        // SAFETY: raise() only delivers a signal to this process; SIGILL's default action ends it.
+        unsafe {
+            libc::raise(libc::SIGILL);
+        }
+    }
 }

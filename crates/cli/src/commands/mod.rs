@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod doctor;
 pub mod keys;
 pub mod models;
 pub mod plan;

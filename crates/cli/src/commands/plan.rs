@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use tradeoff_core::experiment::load_file;
+use tradeoff_core::experiment::{PlanLimits, load_file_with};
 use tradeoff_core::memory::human_bytes;
 use tradeoff_core::preflight::{Preflight, preflight};
 use tradeoff_core::pricing::PriceTable;
@@ -14,8 +14,8 @@ use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
 
 use crate::exit::Exit;
 
-pub fn plan(file: &Path, json: bool) -> Result<ExitCode, Exit> {
-    let experiment = load_file(file).map_err(Exit::bad_input)?;
+pub fn plan(file: &Path, json: bool, limits: &PlanLimits) -> Result<ExitCode, Exit> {
+    let experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
     let command = WorkerCommand::current_exe()
         .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
     let mut worker = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;

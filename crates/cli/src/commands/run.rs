@@ -1,5 +1,6 @@
-//! `tradeoff run FILE`
+//! `tradeoff run FILE` and `tradeoff run --resume ID`
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,11 +10,13 @@ use tradeoff_core::Experiment;
 use tradeoff_core::engine::LocalEngine;
 use tradeoff_core::environment::Environment;
 use tradeoff_core::events::{EventWriter, RunEvent};
-use tradeoff_core::experiment::load_file;
+use tradeoff_core::experiment::{PlanLimits, load_file_with};
 use tradeoff_core::matrix::Plan;
 use tradeoff_core::remote::HttpRemote;
+use tradeoff_core::resume::missing_runs;
 use tradeoff_core::runner::{RunObserver, RunOutcome, run_experiment};
 use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_store::Owner;
 
 use super::open_store;
 use crate::exit::Exit;
@@ -34,8 +37,23 @@ pub enum Output {
     Events,
 }
 
-pub fn run(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode, Exit> {
-    let result = run_inner(file, db, output);
+/// What `run` runs.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An experiment file: a new experiment.
+    File(PathBuf),
+    /// `--resume ID`: the recorded spec of an interrupted or cancelled experiment, only the runs
+    /// it has not recorded, into the same experiment.
+    Resume(i64),
+}
+
+pub fn run(
+    source: &Source,
+    db: Option<PathBuf>,
+    output: Output,
+    limits: &PlanLimits,
+) -> Result<ExitCode, Exit> {
+    let result = run_inner(source, db, output, limits);
     if output == Output::Events
         && let Err(exit) = &result
     {
@@ -46,10 +64,25 @@ pub fn run(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode,
     result
 }
 
-fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCode, Exit> {
-    let mut experiment = load_file(file).map_err(Exit::bad_input)?;
-    check_models(file, &experiment)?;
-    let mut store = open_store(db)?;
+fn run_inner(
+    source: &Source,
+    db: Option<PathBuf>,
+    output: Output,
+    limits: &PlanLimits,
+) -> Result<ExitCode, Exit> {
+    let (mut experiment, mut store) = match source {
+        Source::File(file) => {
+            let experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
+            check_models(file, &experiment)?;
+            (experiment, open_store(db)?)
+        }
+        Source::Resume(id) => {
+            let store = open_store(db)?;
+            let experiment = store.experiment(*id)?;
+            check_models(Path::new(&format!("experiment {id}")), &experiment)?;
+            (experiment, store)
+        }
+    };
     let hashes: Vec<Option<String>> = experiment
         .targets
         .iter()
@@ -60,6 +93,11 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
                 .flatten()
         })
         .collect();
+    if let Source::Resume(id) = source {
+        // Refused now with its reason (still running, completed, another model file), not after
+        // workers have started.
+        store.check_resumable(*id, &hashes)?;
+    }
     // The file's content, not its path, identifies a model in the response cache's keys.
     for (target, sha256) in experiment.targets.iter_mut().zip(&hashes) {
         target.model_sha256 = sha256.clone();
@@ -68,10 +106,6 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
     let command = WorkerCommand::current_exe()
         .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
     let mut engine = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
-    let environment = Environment::detect(Some(engine.build_info()));
-    let plan = Plan::new(&experiment);
-    let mut remote = HttpRemote::new().map_err(|e| Exit::failure(e.to_string()))?;
-
     let cancel = Arc::new(AtomicBool::new(false));
     {
         let cancel = Arc::clone(&cancel);
@@ -79,19 +113,51 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
         // finished runs stay recorded and the experiment is marked cancelled.
         let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed));
     }
+    engine.interrupt_with(Arc::clone(&cancel));
+    // The CPU self-test runs before anything is recorded: a CPU path that cannot work here is
+    // one clear error now, not a crash in every run, and the environment names the verified path.
+    let first_local = experiment
+        .targets
+        .iter()
+        .find(|t| t.remote.is_none())
+        .and_then(|t| t.settings().first().map(|s| s.load_request(t.model.path.clone())));
+    if let Some(load) = first_local {
+        engine
+            .check_cpu_path(&load)
+            .map_err(|e| Exit::failure(e.message))?;
+    }
+    let environment = Environment::detect(Some(engine.build_info())).with_cpu_backend(engine.cpu_backend());
+    let plan = Plan::new(&experiment);
+    let mut remote = HttpRemote::new().map_err(|e| Exit::failure(e.to_string()))?;
 
-    let mut progress = Progress::new(&experiment, &plan);
     let mut events = EventWriter::new(std::io::stdout());
+    // This process records the runs from here on; when it is gone while the experiment still
+    // says `running`, readers show it interrupted.
+    let owner = Owner::current();
     let (experiment_id, outcome) = {
-        // This process records the runs; when it is gone while the experiment still says
-        // `running`, readers show it interrupted.
-        let owner = tradeoff_store::Owner::current();
-        let mut writer = store.begin_experiment(&experiment, &plan, &environment, &hashes, &owner)?;
+        let (mut writer, to_run) = match source {
+            Source::File(_) => (
+                store.begin_experiment(&experiment, &plan, &environment, &hashes, &owner)?,
+                Cow::Borrowed(&plan),
+            ),
+            Source::Resume(id) => {
+                let (writer, recorded) = store.resume_experiment(*id, &experiment, &plan, &hashes, &owner)?;
+                let missing = missing_runs(&plan, &recorded);
+                eprintln!(
+                    "resuming experiment {id}: {} of {} runs recorded, {} to run",
+                    recorded.len(),
+                    plan.total_runs(),
+                    missing.total_runs()
+                );
+                (writer, Cow::Owned(missing))
+            }
+        };
         let id = writer.experiment_id();
+        let mut progress = Progress::new(&experiment, &to_run);
         let observer: &mut dyn RunObserver = if output == Output::Events {
             events.emit(&RunEvent::Started {
                 experiment_id: id,
-                total: plan.total_runs(),
+                total: to_run.total_runs(),
             });
             &mut events
         } else {
@@ -99,16 +165,16 @@ fn run_inner(file: &Path, db: Option<PathBuf>, output: Output) -> Result<ExitCod
         };
         let outcome = run_experiment(
             &experiment,
-            &plan,
+            &to_run,
             &mut engine,
             &mut remote,
             &mut writer,
             observer,
             &cancel,
         );
+        progress.finish();
         (id, outcome)
     };
-    progress.finish();
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {

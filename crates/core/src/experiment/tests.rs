@@ -543,3 +543,16 @@ fn raised_plan_limits_accept_a_plan_the_defaults_refuse() {
     // The limit itself is allowed.
     yaml(&format!("{MINIMAL}repetitions: 50000\n")).unwrap();
 }
+
+#[test]
+fn a_thread_count_beyond_what_the_machine_can_use_is_refused_naming_the_sweep_entry() {
+    let text = MINIMAL.replace("n_ctx: 512}", "n_ctx: 512, threads: [2, 100000]}");
+    let p = problem(yaml(&text));
+    assert_eq!(p.field.as_deref(), Some("targets[0].threads[1]"));
+    assert!(
+        p.message
+            .starts_with("threads 100000 is not usable here: between 1 and "),
+        "{}",
+        p.message
+    );
+}

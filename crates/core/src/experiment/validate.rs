@@ -386,6 +386,13 @@ fn target(
         1,
         "thread count",
     )?;
+    if let Some((position, error)) = threads
+        .iter()
+        .enumerate()
+        .find_map(|(i, t)| crate::engine::check_threads(*t).err().map(|e| (i, e)))
+    {
+        return Err(check.problem(format!("{}[{position}]", at("threads")), error));
+    }
     let batch = sweep(
         check,
         &at("batch"),

@@ -1,56 +1,26 @@
 //! [`WorkerEngine`]: a [`LocalEngine`] whose inference happens in a child process.
 
-use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::thread::JoinHandle;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use super::protocol::{PROTOCOL_VERSION, Reply, Request};
-use super::stderr_tail::StderrTail;
+use super::cpu_check::{self, CpuCheckError};
+use super::process::{WorkerCommand, WorkerProcess, WorkerStartError, describe_exit};
+use super::protocol::{Reply, Request};
 use crate::bench::{BenchRequest, BenchSamples};
+use crate::cpu_backend::{self, CpuBackend};
 use crate::engine::{GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine};
 use crate::experiment::ChatTemplateChoice;
 use crate::prompt::RenderedPrompt;
 use crate::quantize::{QuantizeReport, QuantizeRequest};
 use crate::run::{ErrorClass, RunError};
 
-/// How long a new worker may take to say hello.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a generation checks the caller's cancel flag.
+/// How often a request checks the caller's cancel flag and the worker's deadline.
 const CANCEL_POLL: Duration = Duration::from_millis(20);
 /// A worker that has not stopped this long after `Cancel` is stuck, and is killed.
 const CANCEL_GRACE: Duration = Duration::from_secs(10);
-/// How long a worker may take to exit after its stdin closes before it is killed.
-const EXIT_GRACE: Duration = Duration::from_secs(2);
-
-/// The program that runs as the worker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerCommand {
-    pub program: PathBuf,
-    pub args: Vec<OsString>,
-}
-
-impl WorkerCommand {
-    /// `<this executable> worker`: the `tradeoff` binary is its own worker.
-    pub fn current_exe() -> std::io::Result<WorkerCommand> {
-        Ok(WorkerCommand {
-            program: std::env::current_exe()?,
-            args: vec!["worker".into()],
-        })
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerStartError {
-    #[error("could not start the inference worker {program}: {source}")]
-    Spawn { program: String, source: std::io::Error },
-    #[error("the inference worker {program} did not start properly: {reason}")]
-    Handshake { program: String, reason: String },
-}
 
 /// Local inference in a worker process that is restarted whenever it dies.
 #[derive(Debug)]
@@ -58,25 +28,136 @@ pub struct WorkerEngine {
     command: WorkerCommand,
     process: Option<WorkerProcess>,
     build_info: String,
+    /// The CPU code the current worker loaded.
+    cpu_backend: Option<CpuBackend>,
+    cpu_check: CpuCheck,
     /// What the current worker has loaded; a restarted worker has nothing loaded.
     loaded: Option<LoadRequest>,
     next_generation: u64,
     restarts: u32,
+    /// The caller's stop flag: a load or tokenization that is waited for ends when it is set.
+    interrupt: Option<Arc<AtomicBool>>,
+    /// Where the CPU self-test's conclusion is kept.
+    cpu_record: PathBuf,
+}
+
+/// Where the CPU self-test stands for this engine's workers.
+#[derive(Debug, Clone)]
+enum CpuCheck {
+    /// Not run yet, or inconclusive for these models (tried again with another model).
+    Pending { inconclusive_for: Vec<PathBuf> },
+    /// Every worker is started on this verified variant.
+    Verified { variant: String },
+    /// No variant decodes here: every local request fails with this error.
+    Failed(RunError),
 }
 
 impl WorkerEngine {
     /// Starts the worker and waits for its handshake, so that a worker that cannot start at
-    /// all is reported before any run is attempted.
+    /// all is reported before any run is attempted. A CPU variant that an earlier self-test on
+    /// this machine verified for this build is used from the start.
     pub fn start(command: WorkerCommand) -> Result<WorkerEngine, WorkerStartError> {
-        let (process, build_info) = WorkerProcess::spawn(&command)?;
+        WorkerEngine::start_with_cpu_record(command, cpu_backend::record_path())
+    }
+
+    /// [`WorkerEngine::start`], keeping the CPU self-test's conclusion at `record_path`.
+    pub fn start_with_cpu_record(
+        command: WorkerCommand,
+        record_path: PathBuf,
+    ) -> Result<WorkerEngine, WorkerStartError> {
+        let record = match cpu_backend::user_pin() {
+            Some(_) => None,
+            None => cpu_backend::read_record(&record_path, &command.build_key()),
+        };
+        let mut cpu_check = match &record {
+            Some(record) => CpuCheck::Verified {
+                variant: record.variant.clone(),
+            },
+            None => CpuCheck::Pending {
+                inconclusive_for: Vec::new(),
+            },
+        };
+        let mut started = WorkerProcess::spawn(&command, record.as_ref().map(|r| r.variant.as_str()))?;
+        if record.is_some() && started.1.cpu_backend.is_err() {
+            // The verified variant is gone (a changed build): start over with the best one.
+            cpu_check = CpuCheck::Pending {
+                inconclusive_for: Vec::new(),
+            };
+            started = WorkerProcess::spawn(&command, None)?;
+        }
+        let (process, greeting) = started;
+        let cpu_backend = greeting
+            .cpu_backend
+            .map_err(|reason| WorkerStartError::Handshake {
+                program: command.program.display().to_string(),
+                reason: format!("it could not load llama.cpp's CPU code: {reason}"),
+            })?;
         Ok(WorkerEngine {
             command,
             process: Some(process),
-            build_info,
+            build_info: greeting.build_info,
+            cpu_backend: Some(cpu_backend),
+            cpu_check,
             loaded: None,
             next_generation: 1,
             restarts: 0,
+            interrupt: None,
+            cpu_record: record_path,
         })
+    }
+
+    /// Makes waits for loads and tokenizations end when `flag` is set (Ctrl-C, Cancel), by
+    /// killing the worker: a load cannot be interrupted otherwise.
+    pub fn interrupt_with(&mut self, flag: Arc<AtomicBool>) {
+        self.interrupt = Some(flag);
+    }
+
+    /// The CPU code the worker runs, marked verified once the self-test proved it here.
+    pub fn cpu_backend(&self) -> Option<CpuBackend> {
+        let verified = matches!(self.cpu_check, CpuCheck::Verified { .. });
+        self.cpu_backend.clone().map(|cpu| CpuBackend { verified, ..cpu })
+    }
+
+    /// Proves once, with a tiny decode of `load`'s model in throw-away workers, which CPU variant
+    /// works on this machine, and moves the worker onto it. Runs by itself before the first
+    /// request that loads a model; callers may run it earlier to fail fast.
+    pub fn check_cpu_path(&mut self, load: &LoadRequest) -> Result<(), RunError> {
+        match &self.cpu_check {
+            CpuCheck::Verified { .. } => return Ok(()),
+            CpuCheck::Failed(error) => return Err(error.clone()),
+            CpuCheck::Pending { inconclusive_for } if inconclusive_for.contains(&load.model_path) => {
+                return Ok(());
+            }
+            CpuCheck::Pending { .. } => {}
+        }
+        match cpu_check::verify(&self.command, load, &self.cpu_record) {
+            Ok(record) => {
+                let running = self.cpu_backend.as_ref().map(|cpu| cpu.variant.clone());
+                let switch = running.as_deref() != Some(record.variant.as_str());
+                self.cpu_check = CpuCheck::Verified {
+                    variant: record.variant,
+                };
+                if switch {
+                    // Moving onto the verified variant is not a restart after a death.
+                    self.process = None;
+                    self.loaded = None;
+                    self.spawn_worker()?;
+                }
+                Ok(())
+            }
+            Err(error @ CpuCheckError::NoUsableBackend { .. }) => {
+                let error = RunError::new(ErrorClass::WorkerCrashed, error.to_string());
+                self.cpu_check = CpuCheck::Failed(error.clone());
+                Err(error)
+            }
+            // The request itself will say what is wrong (e.g. the model does not load).
+            Err(CpuCheckError::Inconclusive(_)) => {
+                if let CpuCheck::Pending { inconclusive_for } = &mut self.cpu_check {
+                    inconclusive_for.push(load.model_path.clone());
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The process id of the current worker, if one is running.
@@ -210,17 +291,35 @@ impl WorkerEngine {
             self.loaded = None;
         }
         if self.process.is_none() {
-            let (process, _) = WorkerProcess::spawn(&self.command)
-                .map_err(|e| RunError::new(ErrorClass::WorkerCrashed, format!("could not restart: {e}")))?;
-            self.process = Some(process);
+            self.spawn_worker()?;
             self.restarts += 1;
         }
         Ok(())
     }
 
+    /// Starts a worker on the verified CPU variant, or on the best one before the self-test.
+    fn spawn_worker(&mut self) -> Result<(), RunError> {
+        let variant = match &self.cpu_check {
+            CpuCheck::Verified { variant } => Some(variant.as_str()),
+            _ => None,
+        };
+        let (process, greeting) = WorkerProcess::spawn(&self.command, variant).map_err(|e| {
+            RunError::new(
+                ErrorClass::WorkerCrashed,
+                format!("could not start a worker: {e}"),
+            )
+        })?;
+        self.build_info = greeting.build_info;
+        self.cpu_backend = greeting.cpu_backend.ok();
+        self.process = Some(process);
+        Ok(())
+    }
+
     /// Sends `request` and returns its final reply, passing streamed replies (text, progress)
-    /// to `on_partial`. When the
-    /// worker dies meanwhile, the error says during what, how it died and what it said last.
+    /// to `on_partial`. A request that loads a model first passes the CPU self-test. A worker
+    /// silent for longer than the request's idle limit is stuck and is killed; so is one whose
+    /// load the caller interrupts. When the worker dies meanwhile, the error says during what,
+    /// how it died and what it said last.
     fn exchange(
         &mut self,
         request: &Request,
@@ -228,6 +327,9 @@ impl WorkerEngine {
         on_partial: &mut dyn FnMut(&Reply),
         cancel: Option<(&AtomicBool, u64)>,
     ) -> Result<Reply, RunError> {
+        if let Some(load) = model_load_of(request) {
+            self.check_cpu_path(&load)?;
+        }
         self.ensure_process()?;
         let Some(process) = self.process.as_mut() else {
             return Err(RunError::new(ErrorClass::Internal, "no worker process"));
@@ -235,24 +337,42 @@ impl WorkerEngine {
         if process.send(request).is_err() {
             return Err(self.death(during, None));
         }
+        let idle_limit = idle_limit(request);
+        let mut last_heard = Instant::now();
         let mut cancel_deadline = None;
         loop {
             let Some(process) = self.process.as_mut() else {
                 return Err(RunError::new(ErrorClass::Internal, "no worker process"));
             };
-            let received = match cancel {
-                Some(_) => process.replies.recv_timeout(CANCEL_POLL),
-                None => process.replies.recv().map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match received {
-                Ok(Ok(partial @ (Reply::Text { .. } | Reply::Progress { .. }))) => on_partial(&partial),
+            match process.replies.recv_timeout(CANCEL_POLL) {
+                Ok(Ok(partial @ (Reply::Text { .. } | Reply::Progress { .. }))) => {
+                    last_heard = Instant::now();
+                    on_partial(&partial);
+                }
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(malformed)) => {
                     return Err(self.death(during, Some(format!("it sent a malformed reply: {malformed}"))));
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err(self.death(during, None)),
                 Err(RecvTimeoutError::Timeout) => {
-                    let Some((flag, id)) = cancel else { continue };
+                    if last_heard.elapsed() > idle_limit {
+                        let reason = format!(
+                            "it sent nothing for {} s, so it was killed as stuck",
+                            idle_limit.as_secs()
+                        );
+                        return Err(self.death(during, Some(reason)));
+                    }
+                    let Some((flag, id)) = cancel else {
+                        if self
+                            .interrupt
+                            .as_ref()
+                            .is_some_and(|flag| flag.load(Ordering::Relaxed))
+                        {
+                            let reason = "it was stopped because the caller cancelled".to_string();
+                            return Err(self.death(during, Some(reason)));
+                        }
+                        continue;
+                    };
                     match cancel_deadline {
                         None if flag.load(Ordering::Relaxed) => {
                             if process.send(&Request::Cancel { id }).is_err() {
@@ -370,168 +490,45 @@ impl LocalEngine for WorkerEngine {
     }
 }
 
+/// The model a request makes the worker load, if any: such a request runs llama.cpp's CPU code.
+fn model_load_of(request: &Request) -> Option<LoadRequest> {
+    match request {
+        Request::Load(load) | Request::Tokenize { load, .. } => Some(load.clone()),
+        Request::Generate { request, .. } => Some(request.load.clone()),
+        Request::GenerateBatch { requests, .. } => requests.first().map(|r| r.load.clone()),
+        Request::Bench(bench) => Some(LoadRequest {
+            model_path: bench.model_path.clone(),
+            n_gpu_layers: 0,
+            context: crate::engine::ContextSettings {
+                n_ctx: bench.n_prompt.max(bench.n_gen).max(1),
+                threads: bench.threads,
+                batch: bench.batch,
+                kv_type: crate::engine::KvType::F16,
+                sequences: 1,
+                prefix_cache: false,
+            },
+        }),
+        Request::Unload | Request::Cancel { .. } | Request::Quantize(_) => None,
+    }
+}
+
+/// How long a worker may stay silent during a request before it counts as stuck. Generous: a
+/// big model loads from a slow disk for minutes, a long prompt is evaluated without a word, a
+/// benchmark streams nothing; none of them is silent for an hour.
+fn idle_limit(request: &Request) -> Duration {
+    match request {
+        Request::Unload | Request::Cancel { .. } => Duration::from_secs(60),
+        Request::Load(_) | Request::Tokenize { .. } => Duration::from_secs(15 * 60),
+        Request::Generate { .. } | Request::GenerateBatch { .. } | Request::Quantize(_) => {
+            Duration::from_secs(30 * 60)
+        }
+        Request::Bench(_) => Duration::from_secs(60 * 60),
+    }
+}
+
 fn unexpected(reply: Reply) -> RunError {
     RunError::new(
         ErrorClass::Internal,
         format!("the worker answered out of turn: {reply:?}"),
     )
-}
-
-/// A running worker and the threads that read its output.
-#[derive(Debug)]
-struct WorkerProcess {
-    child: Child,
-    pid: u32,
-    stdin: Option<ChildStdin>,
-    /// Parsed stdout lines; `Err` holds a line that was not a reply.
-    replies: Receiver<Result<Reply, String>>,
-    tail: StderrTail,
-    stderr_reader: Option<JoinHandle<()>>,
-}
-
-impl WorkerProcess {
-    fn spawn(command: &WorkerCommand) -> Result<(WorkerProcess, String), WorkerStartError> {
-        let program = command.program.display().to_string();
-        let mut builder = Command::new(&command.program);
-        builder
-            .args(&command.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        #[cfg(unix)]
-        {
-            // Its own process group: Ctrl-C in a terminal reaches the parent, which cancels
-            // cleanly, instead of killing the worker mid-run.
-            use std::os::unix::process::CommandExt;
-            builder.process_group(0);
-        }
-        let mut child = builder.spawn().map_err(|source| WorkerStartError::Spawn {
-            program: program.clone(),
-            source,
-        })?;
-        let pid = child.id();
-        let tail = StderrTail::default();
-        let stderr_reader = child.stderr.take().map(|stderr| tail.collect(stderr));
-        let (sender, replies) = channel();
-        if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    let parsed = serde_json::from_str::<Reply>(&line).map_err(|e| format!("{e}: {line}"));
-                    if sender.send(parsed).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        let process = WorkerProcess {
-            stdin: child.stdin.take(),
-            child,
-            pid,
-            replies,
-            tail,
-            stderr_reader,
-        };
-        let handshake_error = |reason: String| WorkerStartError::Handshake {
-            program: program.clone(),
-            reason,
-        };
-        match process.replies.recv_timeout(HANDSHAKE_TIMEOUT) {
-            Ok(Ok(Reply::Hello {
-                protocol, build_info, ..
-            })) => {
-                if protocol != PROTOCOL_VERSION {
-                    return Err(handshake_error(format!(
-                        "it speaks protocol {protocol}, this build speaks {PROTOCOL_VERSION}"
-                    )));
-                }
-                Ok((process, build_info))
-            }
-            Ok(Ok(other)) => Err(handshake_error(format!("its first message was {other:?}"))),
-            Ok(Err(line)) => Err(handshake_error(format!(
-                "its first line was not a handshake: {line}"
-            ))),
-            Err(RecvTimeoutError::Timeout) => Err(handshake_error(format!(
-                "no handshake within {} s",
-                HANDSHAKE_TIMEOUT.as_secs()
-            ))),
-            Err(RecvTimeoutError::Disconnected) => {
-                let (status, tail) = process.end();
-                Err(handshake_error(format!("{}; {tail}", describe_exit(status))))
-            }
-        }
-    }
-
-    fn send(&mut self, request: &Request) -> std::io::Result<()> {
-        let stdin = self
-            .stdin
-            .as_mut()
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        let line = serde_json::to_string(request).map_err(std::io::Error::other)?;
-        writeln!(stdin, "{line}")?;
-        stdin.flush()
-    }
-
-    fn has_exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Closes the worker's stdin (its signal to exit), kills it if it lingers, and returns how
-    /// it ended with the last lines of its stderr.
-    fn end(mut self) -> (Option<ExitStatus>, String) {
-        let status = self.shut_down();
-        (status, self.tail.text())
-    }
-
-    fn shut_down(&mut self) -> Option<ExitStatus> {
-        self.stdin = None;
-        let deadline = Instant::now() + EXIT_GRACE;
-        let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                _ => {
-                    let _ = self.child.kill();
-                    break self.child.wait().ok();
-                }
-            }
-        };
-        if let Some(reader) = self.stderr_reader.take() {
-            let _ = reader.join();
-        }
-        status
-    }
-}
-
-impl Drop for WorkerProcess {
-    fn drop(&mut self) {
-        if self.stdin.is_some() || self.stderr_reader.is_some() {
-            self.shut_down();
-        }
-    }
-}
-
-fn describe_exit(status: Option<ExitStatus>) -> String {
-    let Some(status) = status else {
-        return "its exit status is unknown".into();
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let hint = match signal {
-                6 => " (SIGABRT: llama.cpp or ggml aborted)",
-                9 => " (SIGKILL: killed, e.g. by the kernel when memory ran out)",
-                11 => " (SIGSEGV: invalid memory access)",
-                7 => " (SIGBUS: the model file may have changed or been truncated while mapped)",
-                4 => " (SIGILL: the CPU lacks an instruction this build uses)",
-                _ => "",
-            };
-            return format!("killed by signal {signal}{hint}");
-        }
-    }
-    match status.code() {
-        Some(code) => format!("exited with code {code}"),
-        None => "exited".into(),
-    }
 }

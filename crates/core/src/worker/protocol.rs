@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bench::{BenchRequest, BenchSamples};
+use crate::cpu_backend::CpuBackend;
 use crate::engine::{GenerateRequest, Generation, LoadReport, LoadRequest};
 use crate::experiment::ChatTemplateChoice;
 use crate::prompt::RenderedPrompt;
@@ -14,7 +15,7 @@ use crate::quantize::{QuantizeReport, QuantizeRequest};
 use crate::run::RunError;
 
 /// Bumped on every incompatible change; a worker from another build is refused at the handshake.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -49,6 +50,9 @@ pub enum Reply {
         pid: u32,
         /// The llama.cpp build and CPU features, recorded with every experiment.
         build_info: String,
+        /// The CPU code it loaded, or why it could not load any (the worker still greets, so
+        /// that the parent can report the reason instead of a failed handshake).
+        cpu_backend: Result<CpuBackend, String>,
     },
     Loaded(LoadReport),
     Unloaded,
