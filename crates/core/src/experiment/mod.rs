@@ -245,13 +245,38 @@ impl fmt::Display for ChatTemplateChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sampling {
     /// 0 means greedy decoding.
+    #[serde(deserialize_with = "finite_f32")]
     pub temperature: f32,
+    #[serde(default, deserialize_with = "finite_f32_option")]
     pub top_p: Option<f32>,
     pub top_k: Option<u32>,
     pub seed: u32,
     pub max_tokens: u32,
     /// Generation ends where one of these appears; the stop text is not part of the output.
     pub stop: Vec<String>,
+}
+
+/// An `f32` that is a number. JSON numbers past `f32::MAX` (a worker protocol line with
+/// `1e308`) become infinity as `f32`, which is no temperature, and which serde_json writes back
+/// as `null`: refused where it is read. (Experiment files are checked in validation.)
+fn finite_f32<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f32, D::Error> {
+    let value = f32::deserialize(deserializer)?;
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{value} is not a finite number within f32's range"
+        )))
+    }
+}
+
+fn finite_f32_option<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<f32>, D::Error> {
+    match Option::<f32>::deserialize(deserializer)? {
+        Some(value) if !value.is_finite() => Err(serde::de::Error::custom(format!(
+            "{value} is not a finite number within f32's range"
+        ))),
+        value => Ok(value),
+    }
 }
 
 pub const DEFAULT_MAX_TOKENS: u32 = 256;

@@ -257,3 +257,29 @@ fn worker_protocol_lines_parse_or_fail_cleanly_and_round_trip() {
         })
     });
 }
+
+#[test]
+fn a_temperature_or_top_p_past_f32_max_in_a_protocol_line_is_refused_not_read_as_infinity() {
+    // As f32, 1e308 is infinity, which writes back as `null` and cannot be read again.
+    let line = |sampling: &str| {
+        format!(
+            r#"{{"op":"generate","id":1,"request":{{"load":{{"model_path":"/m.gguf","n_gpu_layers":0,"context":{{"n_ctx":512,"threads":2,"batch":512,"kv_type":"f16","sequences":1,"prefix_cache":false}}}},"prompt":{{"format":"raw","prompt":"Q"}},"chat_template":"auto","sampling":{sampling}}}}}"#
+        )
+    };
+    let fine = r#"{"temperature":0.7,"top_p":0.9,"top_k":40,"seed":1,"max_tokens":32,"stop":[]}"#;
+    assert_eq!(round_trip::<Request>(&line(fine), "request"), Ok(true));
+    for sampling in [fine.replace("0.7", "1e308"), fine.replace("0.9", "-1e39")] {
+        // serde_json refuses it read directly; inside the tagged `Request` it was buffered as
+        // f64 and cast to infinity, which only the check on `Sampling` refuses.
+        assert!(serde_json::from_str::<Sampling>(&sampling).is_err(), "{sampling}");
+        assert_eq!(
+            round_trip::<Request>(&line(&sampling), "request"),
+            Ok(false),
+            "{sampling}"
+        );
+    }
+    let sampling: Sampling =
+        serde_json::from_str(r#"{"temperature":0.7,"top_k":null,"seed":1,"max_tokens":32,"stop":[]}"#)
+            .expect("top_p may be left out");
+    assert_eq!((sampling.temperature, sampling.top_p), (0.7, None));
+}
