@@ -99,6 +99,8 @@ pub(super) fn validate(
     unique_ids(&check, "graders", graders.iter().map(|t| t.id.as_str()))?;
     check_plan_size(variants.len(), &targets, cases.len(), file.repetitions, limits)
         .map_err(|too_large| check.problem(too_large.field, too_large.message))?;
+    threads_usable(&check, "targets", &targets)?;
+    threads_usable(&check, "graders", &graders)?;
 
     variables_defined(&check, &variants, &cases)?;
     checks_valid(&check, "checks", &file.checks, &graders)?;
@@ -386,13 +388,6 @@ fn target(
         1,
         "thread count",
     )?;
-    if let Some((position, error)) = threads
-        .iter()
-        .enumerate()
-        .find_map(|(i, t)| crate::engine::check_threads(*t).err().map(|e| (i, e)))
-    {
-        return Err(check.problem(format!("{}[{position}]", at("threads")), error));
-    }
     let batch = sweep(
         check,
         &at("batch"),
@@ -687,6 +682,18 @@ fn variables_defined(check: &Checker, variants: &[Variant], cases: &[Case]) -> R
                     ));
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a thread count this machine cannot use (ggml aborts past its own limit), after the
+/// plan's size: a plan too large to build says so first.
+fn threads_usable(check: &Checker, list: &str, targets: &[Target]) -> Result<(), ExperimentError> {
+    for (index, target) in targets.iter().enumerate() {
+        for (position, threads) in target.threads.iter().enumerate() {
+            crate::engine::check_threads(*threads)
+                .map_err(|error| check.problem(format!("{list}[{index}].threads[{position}]"), error))?;
         }
     }
     Ok(())
