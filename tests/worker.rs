@@ -334,14 +334,26 @@ fn the_default_model_decodes_in_a_worker_on_the_cpu_backend_the_self_test_verifi
             .build_info()
             .contains(&format!("CPU backend {}", cpu.variant))
     );
-    let kept: tradeoff_core::cpu_backend::CpuCheckRecord =
-        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let kept = kept_record(&record);
     assert_eq!(kept.variant, cpu.variant);
     assert!(kept.rejected.is_empty(), "{kept:?}");
 
     // The next engine on this build and machine starts on the verified variant, untested.
     let again = WorkerEngine::start_with_cpu_record(worker_command(), record).unwrap();
     assert_eq!(again.cpu_backend().unwrap(), cpu);
+}
+
+/// The CPU backend a fresh worker loads on this machine, before any self-test.
+fn cpu_backend_here(dir: &std::path::Path) -> tradeoff_core::cpu_backend::CpuBackend {
+    WorkerEngine::start_with_cpu_record(worker_command(), dir.join("probe.json"))
+        .unwrap()
+        .cpu_backend()
+        .unwrap()
+}
+
+/// The self-test's conclusion as kept on disk.
+fn kept_record(path: &std::path::Path) -> tradeoff_core::cpu_backend::CpuCheckRecord {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A worker command whose CPU variant `variant` dies by SIGILL as soon as it computes.
@@ -360,10 +372,7 @@ fn worker_command_with_broken_variant(variant: &str) -> WorkerCommand {
 fn a_cpu_variant_that_dies_in_the_self_test_is_skipped_for_the_next_best_and_runs_succeed() {
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
-    let best = WorkerEngine::start_with_cpu_record(worker_command(), dir.path().join("probe.json"))
-        .unwrap()
-        .cpu_backend()
-        .unwrap();
+    let best = cpu_backend_here(dir.path());
     if best.candidates.len() < 2 {
         // Only the portable variant runs here: there is nothing to fall back to.
         return;
@@ -387,8 +396,7 @@ fn a_cpu_variant_that_dies_in_the_self_test_is_skipped_for_the_next_best_and_run
         0,
         "moving onto the verified variant is not a crash"
     );
-    let kept: tradeoff_core::cpu_backend::CpuCheckRecord =
-        serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let kept = kept_record(&record);
     assert_eq!(kept.rejected.len(), 1, "{kept:?}");
     assert_eq!(kept.rejected[0].variant, broken);
     assert!(kept.rejected[0].reason.contains("SIGILL"), "{kept:?}");
@@ -398,10 +406,7 @@ fn a_cpu_variant_that_dies_in_the_self_test_is_skipped_for_the_next_best_and_run
 fn when_no_cpu_variant_decodes_local_requests_fail_with_one_error_that_names_them_and_the_way_out() {
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
-    let best = WorkerEngine::start_with_cpu_record(worker_command(), dir.path().join("probe.json"))
-        .unwrap()
-        .cpu_backend()
-        .unwrap();
+    let best = cpu_backend_here(dir.path());
     let mut worker = WorkerEngine::start_with_cpu_record(
         WorkerCommand {
             program: "/bin/sh".into(),
