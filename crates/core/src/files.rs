@@ -143,6 +143,24 @@ pub(crate) mod tests {
 
     const MIB: u64 = 1 << 20;
 
+    /// Three files no reader may hang on or read whole, in `dir`: a FIFO, a link to /dev/zero,
+    /// and a regular file one byte over `limit`; named `fifo.EXT`, `zero.EXT`, `large.EXT`.
+    pub(crate) fn hostile_files(dir: &Path, extension: &str, limit: u64) -> [std::path::PathBuf; 3] {
+        let fifo = dir.join(format!("fifo.{extension}"));
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let zero = dir.join(format!("zero.{extension}"));
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        let large = dir.join(format!("large.{extension}"));
+        std::fs::write(&large, " ".repeat(limit as usize + 1)).unwrap();
+        [fifo, zero, large]
+    }
+
     /// `f`'s answer, which must come within `seconds`: a reader stuck on a FIFO never answers.
     pub(crate) fn within_seconds<T: Send + 'static>(
         seconds: u64,

@@ -317,19 +317,8 @@ mod tests {
     #[test]
     fn an_override_file_that_is_a_fifo_a_link_to_dev_zero_or_too_large_is_refused_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo.json");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let zero = dir.path().join("zero.json");
-        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-        let large = dir.path().join("large.json");
-        std::fs::write(&large, " ".repeat(MAX_OVERRIDES_BYTES as usize + 1)).unwrap();
-        let paths = [fifo.clone(), zero, large.clone()];
+        let paths = crate::files::tests::hostile_files(dir.path(), "json", MAX_OVERRIDES_BYTES);
+        let [_, _, large] = paths.clone();
         let errors = crate::files::tests::within_seconds(10, move || {
             paths.map(|path| PriceTable::load_with(&path).map(|_| ()).unwrap_err().to_string())
         });

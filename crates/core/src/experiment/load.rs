@@ -230,19 +230,7 @@ mod tests {
     #[test]
     fn an_experiment_path_that_is_a_fifo_a_link_to_dev_zero_or_over_8_mib_is_refused_without_hanging() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo.yaml");
-        assert!(
-            std::process::Command::new("mkfifo")
-                .arg(&fifo)
-                .status()
-                .unwrap()
-                .success()
-        );
-        let zero = dir.path().join("zero.yaml");
-        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
-        let large = dir.path().join("large.json");
-        std::fs::write(&large, " ".repeat(MAX_FILE_BYTES as usize + 1)).unwrap();
-        let paths = [fifo, zero, large];
+        let paths = crate::files::tests::hostile_files(dir.path(), "yaml", MAX_FILE_BYTES);
         let errors = crate::files::tests::within_seconds(10, move || {
             paths.map(|path| {
                 let loaded = load_file(&path).map(|_| ()).unwrap_err().to_string();
