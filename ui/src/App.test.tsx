@@ -1,7 +1,10 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import App from "./App";
+import type { ExperimentDraft, ExperimentItem, ProgressEvent } from "./api";
+import { cell, results } from "./test/fixtures";
+import { renderWithClient } from "./test/render";
 
 describe("App", () => {
   it("opens the quickstart and shows its variants, and shows backend errors with their message", async () => {
@@ -31,7 +34,7 @@ describe("App", () => {
           throw new Error(`unexpected command ${cmd}`);
       }
     });
-    render(<App />);
+    renderWithClient(<App />);
     fireEvent.click(screen.getByTestId("open-quickstart"));
     await waitFor(() => expect(screen.getByTestId("opened-experiment").textContent).toContain("2 configs · 2 runs"));
     expect(screen.getByText("fewshot")).toBeTruthy();
@@ -39,5 +42,210 @@ describe("App", () => {
     fireEvent.change(screen.getByLabelText("experiment file"), { target: { value: "/tmp/broken.yaml" } });
     fireEvent.click(screen.getByText("Open"));
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("broken.yaml:3:1: did not find expected node content"));
+  });
+
+  it("resumes an interrupted experiment from the list into the same experiment", async () => {
+    let resumed = false;
+    const calls: { cmd: string; args: unknown }[] = [];
+    const item = (status: string, runs: number): ExperimentItem => ({
+      id: 7,
+      name: "sweep",
+      created_at: "2026-11-29T10:00:00Z",
+      status,
+      configs: 6,
+      runs,
+      errors: 0,
+      planned_runs: 48,
+    });
+    mockIPC((cmd, args) => {
+      calls.push({ cmd, args });
+      switch (cmd) {
+        case "list_experiments":
+          return [resumed ? item("completed", 48) : item("interrupted", 31)];
+        case "results":
+          return {
+            ...results(),
+            experiment_id: 7,
+            status: resumed ? "completed" : "interrupted",
+            recorded_runs: resumed ? 48 : 31,
+            planned_runs: 48,
+          };
+        case "resume_experiment":
+          resumed = true;
+          return { experiment_id: 7, status: "completed" };
+        case "grid_page":
+          return [];
+        default:
+          throw { code: "not_found", message: `not in this test: ${cmd}`, details: null };
+      }
+    });
+    renderWithClient(<App />);
+    const list = await screen.findByTestId("experiment-list");
+    await waitFor(() => expect(list.textContent).toContain("interrupted — 31 of 48 runs recorded"));
+
+    fireEvent.click(within(list).getByTestId("resume-7"));
+    await waitFor(() => expect(screen.getByTestId("message").textContent).toBe("Experiment 7 completed."));
+    const resume = calls.find((c) => c.cmd === "resume_experiment");
+    expect((resume?.args as { experimentId: number }).experimentId).toBe(7);
+    expect(calls.filter((c) => c.cmd === "run_experiment")).toHaveLength(0);
+    await waitFor(() => expect(screen.getByTestId("experiment-status").textContent).toBe("completed"));
+    expect(within(screen.getByTestId("experiment-list")).queryByTestId("resume-7")).toBeNull();
+  });
+});
+
+const opened = (path: string, runs: number) => ({
+  path,
+  name: "quickstart",
+  variants: [{ id: "fewshot", format: "raw", templates: ["Sentence: {{ sentence }}\nJSON:"] }],
+  cases: ["berlin", "paris"],
+  targets: ["gemma"],
+  local_targets: ["gemma"],
+  configs: ["fewshot · gemma · n_ctx 512"],
+  runs,
+});
+
+const DRAFT: ExperimentDraft = {
+  name: "quickstart",
+  description: null,
+  variants: [],
+  cases: [],
+  targets: [],
+  repetitions: 1,
+  checks: "[]",
+  objective: "",
+  cache: null,
+  graders: "",
+};
+
+const item = (id: number, status: string, runs: number): ExperimentItem => ({
+  id,
+  name: "quickstart",
+  created_at: "2026-11-29T10:00:00Z",
+  status,
+  configs: 1,
+  runs,
+  errors: 0,
+  planned_runs: 2,
+});
+
+describe("App state", () => {
+  it("keeps the opened experiment, the editor and the results while another screen is shown", async () => {
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "list_experiments":
+          return [item(3, "completed", 2)];
+        case "quickstart_file":
+          return "/data/experiments/quickstart.yaml";
+        case "open_experiment":
+          return opened("/data/experiments/quickstart.yaml", 2);
+        case "results":
+          return { ...results(1), experiment_id: 3, repetitions: 2 };
+        case "grid_page":
+          return [];
+        case "list_models":
+          return [];
+        case "read_experiment":
+          return DRAFT;
+        case "plan_experiment":
+          return { runs: 0, repetitions: 1, configs: [], cells: [], max_token_cost_usd: null };
+        default:
+          throw { code: "not_found", message: `not in this test: ${cmd}`, details: null };
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(screen.getByTestId("open-quickstart"));
+    await screen.findByTestId("opened-experiment");
+    fireEvent.click(await screen.findByText(/#3 quickstart/));
+    const repetition = (await screen.findByTestId("repetition")) as HTMLSelectElement;
+    fireEvent.change(repetition, { target: { value: "1" } });
+    fireEvent.click(screen.getByTestId("edit-button"));
+    await screen.findByTestId("editor");
+
+    fireEvent.click(screen.getByTestId("models-button"));
+    await screen.findByTestId("models-screen");
+    expect(screen.queryByTestId("opened-experiment")).toBeNull();
+    expect(screen.queryByTestId("results")).toBeNull();
+
+    fireEvent.click(screen.getByText("Experiments", { selector: "button" }));
+    expect(screen.getByTestId("opened-experiment").textContent).toContain("1 configs · 2 runs");
+    expect((screen.getByTestId("repetition") as HTMLSelectElement).value).toBe("1");
+    expect(screen.getByTestId("editor")).toBeTruthy();
+    expect((screen.getByLabelText("experiment file") as HTMLInputElement).value).toBe("/data/experiments/quickstart.yaml");
+  });
+
+  it("shows the file the editor saved as the one opened, under its new name", async () => {
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "list_experiments":
+          return [];
+        case "quickstart_file":
+          return "/data/experiments/quickstart.yaml";
+        case "open_experiment":
+          return opened("/data/experiments/quickstart.yaml", 2);
+        case "read_experiment":
+          return DRAFT;
+        case "plan_experiment":
+          return { runs: 0, repetitions: 1, configs: [], cells: [], max_token_cost_usd: null };
+        case "save_experiment":
+          return opened((args as { path: string }).path, 4);
+        default:
+          throw { code: "not_found", message: `not in this test: ${cmd}`, details: null };
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(screen.getByTestId("open-quickstart"));
+    fireEvent.click(await screen.findByTestId("edit-button"));
+    fireEvent.change(await screen.findByLabelText("save as"), { target: { value: "/data/experiments/mine.yaml" } });
+    fireEvent.click(screen.getByTestId("save-experiment"));
+    await waitFor(() => expect(screen.getByTestId("message").textContent).toBe("Saved /data/experiments/mine.yaml"));
+    expect(screen.queryByTestId("editor")).toBeNull();
+    expect(screen.getByTestId("opened-experiment").textContent).toContain("/data/experiments/mine.yaml");
+    expect(screen.getByTestId("opened-experiment").textContent).toContain("4 runs");
+    expect((screen.getByLabelText("experiment file") as HTMLInputElement).value).toBe("/data/experiments/mine.yaml");
+  });
+
+  it("reads the list and the experiment's grid again after a run, before it says the run completed", async () => {
+    let finished = 0;
+    let listed = 0;
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "list_experiments":
+          listed++;
+          return finished === 0 ? [] : [item(5, finished === 2 ? "completed" : "running", finished)];
+        case "quickstart_file":
+          return "/data/experiments/quickstart.yaml";
+        case "open_experiment":
+          return opened("/data/experiments/quickstart.yaml", 2);
+        case "results":
+          return { ...results(1), experiment_id: 5, status: finished === 2 ? "completed" : "running", recorded_runs: finished };
+        case "grid_page":
+          return [cell(1, 0, 0, "Berlin"), cell(2, 0, 1, "Paris")].slice(0, finished);
+        case "run_experiment": {
+          const channel = (args as { onEvent: { onmessage: (e: ProgressEvent) => void } }).onEvent;
+          channel.onmessage({ kind: "started", experiment_id: 5, total: 2 });
+          return new Promise((resolve) =>
+            setTimeout(() => {
+              // Both runs finish at once: the second is within the live refresh's interval, so only
+              // the read after the run shows it.
+              finished = 1;
+              channel.onmessage({ kind: "run_finished", done: 1, total: 2, config: 0, case: 0, repetition: 0, output: "Berlin" });
+              finished = 2;
+              channel.onmessage({ kind: "run_finished", done: 2, total: 2, config: 0, case: 1, repetition: 0, output: "Paris" });
+              resolve({ experiment_id: 5, status: "completed" });
+            }, 50),
+          );
+        }
+        default:
+          throw { code: "not_found", message: `not in this test: ${cmd}`, details: null };
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(screen.getByTestId("open-quickstart"));
+    fireEvent.click(await screen.findByTestId("run-button"));
+    await waitFor(() => expect(screen.getByTestId("message").textContent).toBe("Experiment 5 completed."));
+    expect(screen.getByText("Paris")).toBeTruthy();
+    expect(screen.getByTestId("experiment-status").textContent).toBe("completed");
+    await waitFor(() => expect(screen.getByTestId("experiment-list").textContent).toContain("completed"));
+    expect(listed).toBeGreaterThanOrEqual(3);
   });
 });

@@ -1,8 +1,9 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it, vi } from "vitest";
 import type { ExperimentDraft } from "../api";
 import { ExperimentEditor } from "./ExperimentEditor";
+import { renderWithClient } from "../test/render";
 
 const draft: ExperimentDraft = {
   name: "quickstart",
@@ -31,7 +32,7 @@ describe("ExperimentEditor", () => {
       return { path: "/tmp/new.json", name: "quickstart", variants: [], cases: [], targets: [], configs: [], runs: 3 };
     });
     const onSaved = vi.fn();
-    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={onSaved} onClose={vi.fn()} />);
+    renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={onSaved} onClose={vi.fn()} />);
     fireEvent.change(screen.getByLabelText("variant chat user"), { target: { value: "Extract: {{ sentence }}" } });
     fireEvent.change(screen.getByLabelText("case 1 sentence"), { target: { value: "Paris, 1889." } });
     const nCtx = screen.getByLabelText("target gemma n_ctx");
@@ -57,7 +58,7 @@ describe("ExperimentEditor", () => {
     mockIPC(() => {
       throw { code: "bad_input", message: "q.yaml: variants[0].prompt: uses variable `sentnce`", details: null };
     });
-    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
     fireEvent.click(screen.getByTestId("save-experiment"));
     expect((await screen.findByRole("alert")).textContent).toContain("variants[0].prompt");
   });
@@ -69,7 +70,7 @@ describe("ExperimentEditor", () => {
       saved.push((args as { draft: ExperimentDraft }).draft);
       return { path: "/tmp/q.yaml", name: "quickstart", variants: [], cases: [], targets: [], configs: [], runs: 2 };
     });
-    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
     fireEvent.change(screen.getByLabelText("target gemma provider"), { target: { value: "openai" } });
     expect(screen.queryByLabelText("target gemma n_ctx")).toBeNull();
     fireEvent.change(screen.getByLabelText("target gemma model"), { target: { value: "gemma-3-270m" } });
@@ -110,7 +111,7 @@ describe("ExperimentEditor", () => {
         max_token_cost_usd: null,
       };
     });
-    render(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
     await waitFor(() => expect(screen.getAllByTestId("plan-tokens").map((c) => c.textContent)).toEqual([String((draft.variants[1].user ?? "").length), "~12"]));
     expect(screen.getByTestId("plan-preview").textContent).toContain("300.0 MiB");
     fireEvent.change(screen.getByLabelText("variant chat user"), { target: { value: "x".repeat(100) } });

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, errorText, type ExperimentDraft, type ExperimentView, type TargetDraft } from "../api";
+import { useSaveExperiment } from "../queries";
 import { PlanPreview } from "./PlanPreview";
 
 type Variant = ExperimentDraft["variants"][number];
@@ -25,6 +26,7 @@ export function ExperimentEditor({
   const [draft, setDraft] = useState<ExperimentDraft>(initial);
   const [target, setTarget] = useState(path);
   const [error, setError] = useState<string | null>(null);
+  const { mutateAsync: saveExperiment } = useSaveExperiment();
   const variables = Array.from(new Set(draft.cases.flatMap((c) => Object.keys(c.vars)))).sort();
 
   const setVariant = (i: number, change: Partial<Variant>) =>
@@ -37,7 +39,7 @@ export function ExperimentEditor({
   const save = async () => {
     try {
       setError(null);
-      onSaved(await api.saveExperiment(target, draft));
+      onSaved(await saveExperiment({ path: target, draft }));
     } catch (e) {
       setError(errorText(e));
     }

@@ -3,6 +3,7 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import type { LocalInference } from "../api";
 import { LocalInferenceBanner, LocalInferenceStatus } from "./LocalInference";
+import { renderWithClient } from "../test/render";
 
 const FAILURE =
   "no CPU variant decoded: sapphirerapids (AMX_INT8 AVX512) killed by signal 4 (SIGILL)\nhaswell (AVX2) killed by signal 4 (SIGILL)\nset TRADEOFF_CPU_BACKEND=<variant> to choose one";
@@ -20,7 +21,7 @@ function answers(...views: LocalInference[]) {
 describe("LocalInferenceStatus", () => {
   it("says checking while the self-test runs and the verdict once it arrives", async () => {
     const asked = answers({ state: "checking" }, { state: "verified", variant: "zen4", features: ["AVX2", "AVX512", "AVX512_BF16"] });
-    render(<LocalInferenceStatus pollMs={10} />);
+    renderWithClient(<LocalInferenceStatus pollMs={10} />);
     expect(screen.getByRole("heading", { name: "Local inference" })).toBeTruthy();
     expect(screen.getByTestId("local-inference-status").textContent).toMatch(/^Checking…/);
     await waitFor(() =>
@@ -36,7 +37,7 @@ describe("LocalInferenceStatus", () => {
 
   it("shows the self-test's whole error text as text when it failed", async () => {
     answers({ state: "failed", message: `${FAILURE}\n<img src=x onerror=alert(1)>` });
-    render(<LocalInferenceStatus />);
+    renderWithClient(<LocalInferenceStatus />);
     const status = await screen.findByRole("alert");
     expect(status.textContent).toContain("Local models cannot run on this machine");
     expect(status.textContent).toContain("sapphirerapids (AMX_INT8 AVX512) killed by signal 4 (SIGILL)");
@@ -46,7 +47,7 @@ describe("LocalInferenceStatus", () => {
 
   it("says why nothing was checked when the default model is missing", async () => {
     answers({ state: "not_checked", reason: "the default model is missing at /data/models/gemma.gguf, so no test decode ran" });
-    render(<LocalInferenceStatus />);
+    renderWithClient(<LocalInferenceStatus />);
     await waitFor(() => expect(screen.getByTestId("local-inference-status").textContent).toMatch(/^Not checked: the default model is missing/));
   });
 });

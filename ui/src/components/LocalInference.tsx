@@ -1,46 +1,17 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type LocalInference } from "../api";
-
-/** While the self-test runs, Settings asks for its verdict again this often. */
-const POLL_MS = 2000;
-
-/** The start-up self-test's verdict, asked again until it is known; null before the first answer. */
-export function useLocalInference(pollMs = POLL_MS): { view: LocalInference | null; error: string | null } {
-  const [view, setView] = useState<LocalInference | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    let current = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const ask = () => {
-      api.localInference().then(
-        (answer) => {
-          if (!current) return;
-          setView(answer);
-          if (answer.state === "checking") timer = setTimeout(ask, pollMs);
-        },
-        (e) => current && setError(errorText(e)),
-      );
-    };
-    ask();
-    return () => {
-      current = false;
-      clearTimeout(timer);
-    };
-  }, [pollMs]);
-  return { view, error };
-}
+import { errorText, type LocalInference } from "../api";
+import { LOCAL_INFERENCE_POLL_MS, useLocalInference } from "../queries";
 
 /** Settings' "Local inference" section: whether a test decode proved llama.cpp runs on this machine. */
-export function LocalInferenceStatus({ pollMs = POLL_MS }: { pollMs?: number }) {
-  const { view, error } = useLocalInference(pollMs);
+export function LocalInferenceStatus({ pollMs = LOCAL_INFERENCE_POLL_MS }: { pollMs?: number }) {
+  const { data: view, error } = useLocalInference(pollMs);
   return (
     <section className="local-inference" data-testid="local-inference">
       <h3>Local inference</h3>
       {error ? (
         <p className="error" role="alert">
-          {error}
+          {errorText(error)}
         </p>
-      ) : view === null || view.state === "checking" ? (
+      ) : view === undefined || view.state === "checking" ? (
         <p className="muted" data-testid="local-inference-status">
           Checking… (a test decode on this machine with the best llama.cpp CPU variant that works)
         </p>

@@ -1,5 +1,6 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type ExperimentDraft, type PlanView } from "../api";
+import { useEffect, useMemo, useState } from "react";
+import { errorText, type ExperimentDraft, type PlanView } from "../api";
+import { usePlan } from "../queries";
 
 const DEBOUNCE_MS = 400;
 /** Rows drawn; the totals above cover every cell. */
@@ -8,36 +9,27 @@ const SHOWN_CELLS = 300;
 const bytes = (b: number) => (b >= 1 << 30 ? `${(b / (1 << 30)).toFixed(2)} GiB` : `${(b / (1 << 20)).toFixed(1)} MiB`);
 const usd = (c: number | null) => (c === null ? "—" : `$${c.toFixed(6)}`);
 
+/** `value` once it has stopped changing for `ms`. */
+function useSettled<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
 /** What the draft will send and cost, recomputed as it changes (the same plan as `tradeoff plan`). */
 export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDraft }) {
-  const [plan, setPlan] = useState<PlanView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  useEffect(() => {
-    // Only the latest draft's answer is shown; a slower earlier answer is dropped.
-    let current = true;
-    const timer = setTimeout(() => {
-      setBusy(true);
-      api
-        .planExperiment(path, draft)
-        .then((p) => {
-          if (!current) return;
-          setPlan(p);
-          setError(null);
-        })
-        .catch((e) => {
-          if (current) setError(errorText(e));
-        })
-        .finally(() => {
-          if (current) setBusy(false);
-        });
-    }, DEBOUNCE_MS);
-    return () => {
-      current = false;
-      clearTimeout(timer);
-    };
-  }, [path, draft]);
+  // Counting starts a tokenizer in a worker: ask once typing pauses, not per keystroke.
+  const asked = useSettled(useMemo(() => ({ path, draft }), [path, draft]), DEBOUNCE_MS);
+  const query = usePlan(asked.path, asked.draft);
+  // A draft that does not plan (a half-typed template) leaves the last plan in view under its error.
+  const [lastPlan, setLastPlan] = useState<PlanView | null>(null);
+  if (query.data && query.data !== lastPlan) setLastPlan(query.data);
+  const plan = query.data ?? lastPlan;
+  const error = query.error ? errorText(query.error) : null;
+  const busy = query.isFetching;
 
   return (
     <section className="plan-preview" data-testid="plan-preview">

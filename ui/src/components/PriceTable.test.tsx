@@ -1,7 +1,8 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import { PriceTable } from "./PriceTable";
+import { renderWithClient } from "../test/render";
 
 const entry = (model: string, input: number, origin: string) => ({
   provider: "openai",
@@ -34,7 +35,7 @@ describe("PriceTable", () => {
       }
       throw new Error(cmd);
     });
-    render(<PriceTable />);
+    renderWithClient(<PriceTable />);
     await waitFor(() => expect(screen.getAllByTestId("price-row")).toHaveLength(1));
     expect(screen.getByTestId("price-row").textContent).toContain("$0.15");
     expect(screen.getByTestId("price-row").textContent).toContain("built-in");
@@ -62,7 +63,7 @@ describe("PriceTable", () => {
         entries: [entry("gpt-4o-mini", 0.15, "built-in")],
       };
     });
-    render(<PriceTable />);
+    renderWithClient(<PriceTable />);
     expect((await screen.findByTestId("prices-problem")).textContent).toContain("missing field `model`");
     expect((screen.getByLabelText("price overrides") as HTMLTextAreaElement).value).toContain('"provider": "openai"');
     expect(screen.getByTestId("price-row").textContent).toContain("built-in");

@@ -1,5 +1,6 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type Prices } from "../api";
+import { useState } from "react";
+import { errorText } from "../api";
+import { usePrices, useSavePriceOverrides } from "../queries";
 
 const EXAMPLE = `{
   "schema": 1,
@@ -14,30 +15,24 @@ const money = (v: number | null) => (v === null ? "—" : `$${v}`);
 /** The price table in force and the user's overrides, editable; a save that does not read as a
  * price file is refused and the overrides in force stay. */
 export function PriceTable() {
-  const [prices, setPrices] = useState<Prices | null>(null);
-  const [text, setText] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  const query = usePrices();
+  const prices = query.data ?? null;
+  const { mutateAsync: saveOverrides } = useSavePriceOverrides();
+  // Null until the user edits: then the overrides in force are shown.
+  const [edited, setEdited] = useState<string | null>(null);
+  const text = edited ?? prices?.overrides_text ?? "";
+  const [saveError, setSaveError] = useState<string | null>(null);
   const [saved, setSaved] = useState(false);
-
-  useEffect(() => {
-    api.prices().then(
-      (p) => {
-        setPrices(p);
-        setText(p.overrides_text);
-      },
-      (e) => setError(errorText(e)),
-    );
-  }, []);
+  const error = saveError ?? (query.error ? errorText(query.error) : null);
 
   const save = async () => {
-    setError(null);
+    setSaveError(null);
     setSaved(false);
     try {
-      const p = await api.savePriceOverrides(text);
-      setPrices(p);
+      await saveOverrides(text);
       setSaved(true);
     } catch (e) {
-      setError(errorText(e));
+      setSaveError(errorText(e));
     }
   };
 
@@ -85,7 +80,7 @@ export function PriceTable() {
       )}
       <label className="editor-checks">
         your overrides ({prices?.overrides_path ?? "prices.json"}; same format, empty for none)
-        <textarea value={text} placeholder={EXAMPLE} onChange={(e) => setText(e.target.value)} aria-label="price overrides" rows={6} />
+        <textarea value={text} placeholder={EXAMPLE} onChange={(e) => setEdited(e.target.value)} aria-label="price overrides" rows={6} />
       </label>
       <button onClick={save} data-testid="save-prices">
         Save overrides

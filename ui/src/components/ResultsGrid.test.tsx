@@ -1,14 +1,15 @@
-import { render, screen, waitFor } from "@testing-library/react";
+import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { cell, mockBackend, results } from "../test/fixtures";
 import { ResultsGrid } from "./ResultsGrid";
+import { renderWithClient } from "../test/render";
 
 const noop = () => undefined;
 
 describe("ResultsGrid", () => {
   it("shows one row per case and one column per config with metric badges", async () => {
     mockBackend([cell(1, 0, 0, "Berlin"), cell(2, 1, 0, "Bonn"), cell(3, 0, 1, "Paris"), cell(4, 1, 1, "Lyon")]);
-    render(<ResultsGrid results={results()} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results()} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("Lyon")).toBeTruthy();
     expect(screen.getByText("berlin")).toBeTruthy();
     expect(screen.getByText("fewshot · gemma · n_ctx 512")).toBeTruthy();
@@ -27,7 +28,7 @@ describe("ResultsGrid", () => {
       pages.push(firstCase);
       return [cell(firstCase + 1, 0, firstCase, `first of page ${firstCase}`)];
     });
-    render(<ResultsGrid results={results(1, cases)} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results(1, cases)} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("first of page 0")).toBeTruthy();
     expect(pages).toEqual([0]);
     expect(document.querySelectorAll(".grid-case").length).toBeLessThan(20);
@@ -36,7 +37,7 @@ describe("ResultsGrid", () => {
   it("renders model output as text, never as HTML", async () => {
     const hostile = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>';
     mockBackend([cell(1, 0, 0, hostile)]);
-    const { container } = render(
+    const { container } = renderWithClient(
       <ResultsGrid results={results(1, ["x"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />,
     );
     expect(await screen.findByText(hostile)).toBeTruthy();
@@ -47,7 +48,7 @@ describe("ResultsGrid", () => {
 
   it("labels a cache hit and shows none of its original run's timings", async () => {
     mockBackend([cell(1, 0, 0, "Berlin", { cache_hit: true }), cell(2, 1, 0, "Bonn")]);
-    render(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("cached")).toBeTruthy();
     expect(screen.getAllByText("120 ms")).toHaveLength(1);
     expect(screen.getAllByText("30→8 tok")).toHaveLength(2);
@@ -55,7 +56,7 @@ describe("ResultsGrid", () => {
 
   it("shows a failed run's error instead of output", async () => {
     mockBackend([cell(1, 0, 0, "", { error: "context_overflow: the prompt is 600 tokens", latency_ms: null })]);
-    render(<ResultsGrid results={results(1, ["long"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results(1, ["long"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("context_overflow: the prompt is 600 tokens")).toBeTruthy();
   });
 
@@ -64,7 +65,7 @@ describe("ResultsGrid", () => {
       cell(1, 0, 0, '{"city": "Berlin"}', { passed: true }),
       cell(2, 1, 0, "Berlin, 1989", { passed: false, failed_checks: ["json_valid: not JSON: expected value"] }),
     ]);
-    render(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("✓ checks")).toBeTruthy();
     const failed = screen.getByText("✗ 1 failed");
     expect(failed.getAttribute("title")).toBe("json_valid: not JSON: expected value");
@@ -86,7 +87,7 @@ describe("ResultsGrid", () => {
         };
       },
     });
-    const { container } = render(
+    const { container } = renderWithClient(
       <ResultsGrid results={results(2, ["one"])} repetition={0} baseline={0} granularity="word" selected={[]} onSelect={noop} />,
     );
     await waitFor(() => expect(container.querySelector('[data-diff="insert"]')?.textContent).toBe("slow"));
@@ -101,7 +102,7 @@ describe("ResultsGrid", () => {
   it("reports clicks on a cell with the cell", async () => {
     const onSelect = vi.fn();
     mockBackend([cell(7, 0, 0, "hi")]);
-    render(<ResultsGrid results={results(1, ["a"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={onSelect} />);
+    renderWithClient(<ResultsGrid results={results(1, ["a"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={onSelect} />);
     (await screen.findByText("hi")).click();
     expect(onSelect).toHaveBeenCalledWith(expect.objectContaining({ run_id: 7 }));
   });

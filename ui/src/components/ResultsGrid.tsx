@@ -2,8 +2,8 @@ import { memo, useRef } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import type { Cell, DiffGranularity, ResultsView } from "../api";
 import { configLabel, ms, num, percent } from "../format";
+import { useDiff } from "../queries";
 import { DiffText } from "./DiffText";
-import { useDiff } from "./useDiff";
 import { useGridPages } from "./useGridPages";
 
 export interface GridProps {
@@ -93,7 +93,7 @@ function GridCell({
   onSelect: (cell: Cell) => void;
 }) {
   const comparable = cell && baselineCell && !cell.error && !baselineCell.error;
-  const diff = useDiff(comparable ? baselineCell.run_id : null, comparable ? cell.run_id : null, granularity);
+  const diff = useDiff(comparable ? baselineCell.run_id : null, comparable ? cell.run_id : null, granularity).data ?? null;
   if (!cell) return <div className="grid-cell pending">waiting…</div>;
   return (
     <div

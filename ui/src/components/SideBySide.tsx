@@ -1,8 +1,7 @@
-import { useEffect, useState } from "react";
-import { errorText, type DiffGranularity, type DiffView } from "../api";
+import { errorText, type DiffGranularity } from "../api";
 import { percent } from "../format";
+import { useDiff } from "../queries";
 import { DiffText } from "./DiffText";
-import { diffOf } from "./useDiff";
 
 /** Two runs next to each other: the first one's text with deletions, the second's with insertions. */
 export function SideBySide({
@@ -16,25 +15,14 @@ export function SideBySide({
   granularity: DiffGranularity;
   onClose: () => void;
 }) {
-  const [diff, setDiff] = useState<DiffView | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [baseline, other] = runs;
-  useEffect(() => {
-    let live = true;
-    diffOf(baseline, other, granularity)
-      .then((d) => live && setDiff(d))
-      .catch((e) => live && setError(errorText(e)));
-    return () => {
-      live = false;
-    };
-  }, [baseline, other, granularity]);
+  const { data: diff, error } = useDiff(runs[0], runs[1], granularity);
   return (
     <section className="side-by-side" data-testid="side-by-side">
       <header>
         <strong>Side by side</strong> {diff && <span className="badge similarity">similarity {percent(diff.similarity)}</span>}
         <button onClick={onClose}>Close</button>
       </header>
-      {error && <p className="error">{error}</p>}
+      {error && <p className="error">{errorText(error)}</p>}
       {diff && (
         <div className="panes">
           <div className="pane">

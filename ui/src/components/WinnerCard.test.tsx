@@ -1,8 +1,9 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import type { Winner } from "../api";
 import { WinnerCard } from "./WinnerCard";
+import { renderWithClient } from "../test/render";
 
 const winner: Winner = {
   objective: '{"constraints":["pass_rate >= 0.9"],"order":["cheapest","fastest"]}',
@@ -41,7 +42,7 @@ describe("WinnerCard", () => {
           throw new Error(cmd);
       }
     });
-    render(<WinnerCard experimentId={3} />);
+    renderWithClient(<WinnerCard experimentId={3} />);
     fireEvent.change(screen.getByLabelText("winner objective"), { target: { value: "{bad" } });
     fireEvent.click(screen.getByTestId("decide"));
     expect((await screen.findByRole("alert")).textContent).toContain("objective: key must be a string");
@@ -81,7 +82,7 @@ describe("WinnerCard", () => {
           throw new Error(cmd);
       }
     });
-    render(<WinnerCard experimentId={3} />);
+    renderWithClient(<WinnerCard experimentId={3} />);
     fireEvent.click(screen.getByTestId("decide"));
     await screen.findByTestId("winner-label");
     await waitFor(() => expect((screen.getByLabelText("winner file") as HTMLInputElement).value).toBe("/data/exports/experiment-3-winner.json"));

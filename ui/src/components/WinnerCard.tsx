@@ -1,5 +1,6 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type Winner } from "../api";
+import { useState } from "react";
+import { api, errorText } from "../api";
+import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
 
 const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(0)}%`);
 const ms = (v: number | null) => (v == null ? "—" : `${v.toFixed(0)} ms`);
@@ -8,43 +9,44 @@ const dollars = (v: number | null) => (v == null ? "—" : `$${v.toFixed(4)}`);
 /** The decision: which config the objective picks, by how much, and the file to deploy it. */
 export function WinnerCard({ experimentId }: { experimentId: number }) {
   const [objective, setObjective] = useState("");
-  const [winner, setWinner] = useState<Winner | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [path, setPath] = useState("");
+  // The objective the winner was asked for with "Pick the winner"; null before the first time.
+  const [asked, setAsked] = useState<string | null>(null);
+  const decision = useWinner(experimentId, asked);
+  const suggested = useDefaultExportPath(experimentId, null).data;
+  // Null until the user edits the file or chooses one: then the suggestion is shown.
+  const [chosenPath, setChosenPath] = useState<string | null>(null);
+  const path = chosenPath ?? suggested ?? "";
+  const { mutateAsync: exportFile } = useExportWinner();
   const [exported, setExported] = useState<string | null>(null);
+  // What went wrong with the last export or save dialog; a refused objective is the query's own.
+  const [actionError, setActionError] = useState<string | null>(null);
+  const winner = decision.isError ? null : decision.data;
+  const error = actionError ?? (decision.error ? errorText(decision.error) : null);
 
-  useEffect(() => {
-    api.defaultExportPath(experimentId, null).then(setPath, () => undefined);
-  }, [experimentId]);
-
-  const decide = async () => {
-    setError(null);
+  const decide = () => {
+    setActionError(null);
     setExported(null);
-    try {
-      setWinner(await api.winner(experimentId, objective));
-    } catch (e) {
-      setWinner(null);
-      setError(errorText(e));
-    }
+    if (asked === objective) void decision.refetch();
+    else setAsked(objective);
   };
 
   const exportWinner = async () => {
-    setError(null);
+    setActionError(null);
     try {
-      setExported(await api.exportWinner(experimentId, objective, path));
+      setExported(await exportFile({ id: experimentId, objective, path }));
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
   /** Writing outside the data folder needs the user's choice in the native dialog. */
   const choose = async () => {
-    setError(null);
+    setActionError(null);
     try {
       const chosen = await api.pickSavePath(path);
-      if (chosen !== null) setPath(chosen);
+      if (chosen !== null) setChosenPath(chosen);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
@@ -99,7 +101,7 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
           )}
           <p className="muted">Pareto front (quality, cost, p95): {winner.pareto_front.join("; ")}</p>
           <div className="winner-controls">
-            <input value={path} onChange={(e) => setPath(e.target.value)} aria-label="winner file" />
+            <input value={path} onChange={(e) => setChosenPath(e.target.value)} aria-label="winner file" />
             <button onClick={() => void choose()} data-testid="choose-winner-file">
               Choose…
             </button>

@@ -1,5 +1,6 @@
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import { api, errorText, type ModelView, type QuantizeProgress } from "../api";
+import { useAddModelSource, useModels, useQuantizeModel } from "../queries";
 
 /** Types offered for quantization; llama.cpp's full list is in `tradeoff quantize --help`. */
 const TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0"];
@@ -14,26 +15,25 @@ type Job = { done: number; total: number; typeName: string; notes: string[] };
 
 /** The model library: every GGUF file Tradeoff knows, read from headers, and quantization. */
 export function ModelsScreen() {
-  const [models, setModels] = useState<ModelView[]>([]);
-  const [error, setError] = useState<string | null>(null);
+  const models = useModels();
+  const { mutateAsync: addSource } = useAddModelSource();
+  const { mutateAsync: quantizeModel } = useQuantizeModel();
+  // What went wrong with the last thing the user did here; a library that does not read is the query's own.
+  const [actionError, setActionError] = useState<string | null>(null);
   const [source, setSource] = useState("");
   const [quantizing, setQuantizing] = useState<ModelView | null>(null);
   const [types, setTypes] = useState<string[]>(["Q8_0"]);
   const [allowRequantize, setAllowRequantize] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
-
-  const refresh = useCallback(() => {
-    api.listModels().then(setModels).catch((e) => setError(errorText(e)));
-  }, []);
-  useEffect(refresh, [refresh]);
+  const error = actionError ?? (models.error ? errorText(models.error) : null);
 
   const add = async () => {
     try {
-      setModels(await api.addModelSource(source));
+      await addSource(source);
       setSource("");
-      setError(null);
+      setActionError(null);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
@@ -43,13 +43,13 @@ export function ModelsScreen() {
       const chosen = await api.pickOpenPath(folder);
       if (chosen !== null) setSource(chosen);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
   const quantize = async (model: ModelView) => {
     setJob({ done: 0, total: 0, typeName: types[0] ?? "", notes: [] });
-    setError(null);
+    setActionError(null);
     const onEvent = (event: QuantizeProgress) =>
       setJob((j) => {
         const current = j ?? { done: 0, total: 0, typeName: "", notes: [] };
@@ -59,13 +59,12 @@ export function ModelsScreen() {
         return { ...current, notes: [...current.notes, `${event.type_name ?? "quantize"} failed: ${event.message}`] };
       });
     try {
-      await api.quantizeModel(model.path, types, allowRequantize, onEvent);
+      await quantizeModel({ source: model.path, types, allowRequantize, onEvent });
       setQuantizing(null);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     } finally {
       setJob(null);
-      refresh();
     }
   };
 
@@ -114,7 +113,7 @@ export function ModelsScreen() {
           </tr>
         </thead>
         <tbody>
-          {models.map((m) => (
+          {(models.data ?? []).map((m) => (
             <tr key={m.path} title={m.path}>
               <td>{m.name}</td>
               {m.error ? (

@@ -1,8 +1,9 @@
-import { fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import type { ModelView, QuantizeProgress } from "../api";
 import { ModelsScreen } from "./ModelsScreen";
+import { renderWithClient } from "../test/render";
 
 function model(name: string, quantization: string, extra: Partial<ModelView> = {}): ModelView {
   return {
@@ -45,7 +46,7 @@ describe("ModelsScreen", () => {
           throw new Error(`unexpected command ${cmd}`);
       }
     });
-    render(<ModelsScreen />);
+    renderWithClient(<ModelsScreen />);
     await waitFor(() => expect(screen.getByText("gemma-3-270m-q4_k_m")).toBeTruthy());
     expect(screen.getByText("broken.gguf: not a GGUF model file")).toBeTruthy();
     expect(screen.getByText("none (base model)")).toBeTruthy();

@@ -1,5 +1,6 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type Endpoint, type Probe } from "../api";
+import { useState } from "react";
+import { errorText, type Endpoint } from "../api";
+import { useDeleteEndpoint, useEndpoints, useSaveEndpoint, useTestEndpoint } from "../queries";
 
 const PROVIDERS: { value: string; label: string; placeholder: string }[] = [
   { value: "openai", label: "OpenAI-compatible", placeholder: "https://api.openai.com/v1 (or http://127.0.0.1:8080/v1)" },
@@ -11,54 +12,46 @@ const EMPTY: Endpoint = { name: "", provider: "openai", base_url: "", api_key_en
 
 /** Remote endpoints: add or edit them, test the connection and see the server's models. */
 export function TargetsScreen() {
-  const [endpoints, setEndpoints] = useState<Endpoint[]>([]);
+  const endpoints = useEndpoints();
+  const { mutateAsync: saveEndpoint } = useSaveEndpoint();
+  const { mutateAsync: deleteEndpoint } = useDeleteEndpoint();
+  const connection = useTestEndpoint();
+  const probe = connection.data ?? null;
   const [form, setForm] = useState<Endpoint>(EMPTY);
-  const [probe, setProbe] = useState<Probe | null>(null);
-  const [testing, setTesting] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  // What went wrong with the last thing the user did here; a list that does not read is the query's own.
+  const [actionError, setActionError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-
-  useEffect(() => {
-    api.listEndpoints().then(setEndpoints, (e) => setError(errorText(e)));
-  }, []);
+  const error = actionError ?? (endpoints.error ? errorText(endpoints.error) : null);
 
   const edit = (endpoint: Endpoint) => {
     setForm(endpoint);
-    setProbe(null);
-    setError(null);
+    connection.reset();
+    setActionError(null);
     setNotice(null);
   };
 
   const save = async () => {
-    setError(null);
+    setActionError(null);
     try {
-      setEndpoints(await api.saveEndpoint(form));
+      await saveEndpoint(form);
       setNotice(`saved ${form.name}`);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
   const remove = async (name: string) => {
     try {
-      setEndpoints(await api.deleteEndpoint(name));
+      await deleteEndpoint(name);
       if (form.name === name) setForm(EMPTY);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
-  const test = async () => {
-    setTesting(true);
-    setProbe(null);
-    setError(null);
-    try {
-      setProbe(await api.testEndpoint(form));
-    } catch (e) {
-      setError(errorText(e));
-    } finally {
-      setTesting(false);
-    }
+  const test = () => {
+    setActionError(null);
+    connection.mutate(form, { onError: (e) => setActionError(errorText(e)) });
   };
 
   const provider = PROVIDERS.find((p) => p.value === form.provider) ?? PROVIDERS[0];
@@ -81,7 +74,7 @@ export function TargetsScreen() {
           </tr>
         </thead>
         <tbody>
-          {endpoints.map((e) => (
+          {(endpoints.data ?? []).map((e) => (
             <tr key={e.name}>
               <td>{e.name}</td>
               <td>{e.provider}</td>
@@ -94,7 +87,7 @@ export function TargetsScreen() {
               </td>
             </tr>
           ))}
-          {endpoints.length === 0 && (
+          {(endpoints.data ?? []).length === 0 && (
             <tr>
               <td colSpan={6} className="muted">
                 no endpoints yet
@@ -149,8 +142,8 @@ export function TargetsScreen() {
           <button onClick={save} data-testid="save-endpoint">
             Save
           </button>
-          <button onClick={test} disabled={testing} data-testid="test-endpoint">
-            {testing ? "Testing…" : "Test connection"}
+          <button onClick={test} disabled={connection.isPending} data-testid="test-endpoint">
+            {connection.isPending ? "Testing…" : "Test connection"}
           </button>
         </div>
       </div>

@@ -1,7 +1,8 @@
-import { useEffect, useState } from "react";
-import { api, errorText, type KeyStatus } from "../api";
-import { LocalInferenceStatus } from "./LocalInference";
-import { PriceTable } from "./PriceTable";
+import { useState } from "react";
+import { errorText } from "../api";
+import { LocalInferenceStatus } from "../components/LocalInference";
+import { PriceTable } from "../components/PriceTable";
+import { useDeleteApiKey, useEndpoints, useKeyStatuses, useSetApiKey } from "../queries";
 
 const DEFAULT_VARIABLES = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
 
@@ -12,51 +13,39 @@ const SOURCE_TEXT: Record<string, string> = {
   unavailable: "the OS keyring cannot be reached",
 };
 
-/** The default variables, those the kept endpoints name, and `more`. */
-async function statusesOf(more: string[]): Promise<KeyStatus[]> {
-  const endpoints = await api.listEndpoints();
-  const named = endpoints.map((e) => e.api_key_env).filter((v): v is string => !!v);
-  return api.keyStatus([...new Set([...DEFAULT_VARIABLES, ...named, ...more])]);
-}
-
 /** API keys: stored in the OS keyring under the variable names targets use. A key is sent to
  * the backend once and never shown again. */
 export function SettingsScreen() {
-  const [statuses, setStatuses] = useState<KeyStatus[]>([]);
+  const endpoints = useEndpoints();
+  // Variables the user added with "another variable", after the defaults and those the kept endpoints name.
+  const [added, setAdded] = useState<string[]>([]);
+  const named = (endpoints.data ?? []).map((e) => e.api_key_env).filter((v): v is string => !!v);
+  const variables = [...new Set([...DEFAULT_VARIABLES, ...named, ...added])];
+  const statuses = useKeyStatuses(endpoints.data === undefined ? null : variables);
+  const { mutateAsync: setApiKey } = useSetApiKey();
+  const { mutateAsync: deleteApiKey } = useDeleteApiKey();
   const [drafts, setDrafts] = useState<Record<string, string>>({});
   const [extra, setExtra] = useState("");
-  const [error, setError] = useState<string | null>(null);
-
-  const refresh = async (more: string[] = []) => {
-    try {
-      setStatuses(await statusesOf(more));
-    } catch (e) {
-      setError(errorText(e));
-    }
-  };
-
-  useEffect(() => {
-    statusesOf([]).then(setStatuses, (e) => setError(errorText(e)));
-  }, []);
+  const [actionError, setActionError] = useState<string | null>(null);
+  const readError = endpoints.error ?? statuses.error;
+  const error = actionError ?? (readError ? errorText(readError) : null);
 
   const store = async (variable: string) => {
-    setError(null);
+    setActionError(null);
     try {
-      await api.setApiKey(variable, drafts[variable] ?? "");
+      await setApiKey({ variable, key: drafts[variable] ?? "" });
       setDrafts({ ...drafts, [variable]: "" });
-      await refresh(statuses.map((s) => s.variable));
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
   const forget = async (variable: string) => {
-    setError(null);
+    setActionError(null);
     try {
-      await api.deleteApiKey(variable);
-      await refresh(statuses.map((s) => s.variable));
+      await deleteApiKey(variable);
     } catch (e) {
-      setError(errorText(e));
+      setActionError(errorText(e));
     }
   };
 
@@ -79,7 +68,7 @@ export function SettingsScreen() {
           </tr>
         </thead>
         <tbody>
-          {statuses.map((s) => (
+          {(statuses.data ?? []).map((s) => (
             <tr key={s.variable}>
               <td>
                 <code>{s.variable}</code>
@@ -112,7 +101,7 @@ export function SettingsScreen() {
         <input value={extra} onChange={(e) => setExtra(e.target.value)} placeholder="GROQ_API_KEY" aria-label="another variable" />
         <button
           onClick={() => {
-            void refresh([...statuses.map((s) => s.variable), extra.trim()]);
+            setAdded([...added, extra.trim()]);
             setExtra("");
           }}
           disabled={!extra.trim()}

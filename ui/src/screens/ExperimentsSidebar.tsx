@@ -1,0 +1,77 @@
+import { useState } from "react";
+import { api, errorText } from "../api";
+import { ExperimentList } from "../components/ExperimentList";
+import { useExperiments, useQuickstartFile } from "../queries";
+import { useWorkspace } from "./ExperimentWorkspace";
+
+/** The sidebar's part of the Experiments screen: start from the quickstart, open a file, and the
+ * recorded experiments. */
+export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void }) {
+  const workspace = useWorkspace();
+  const experiments = useExperiments();
+  const { mutateAsync: quickstartFile } = useQuickstartFile();
+  const [path, setPath] = useState("");
+  // The field names the file opened last, also when the editor saved it under another name.
+  const [openedPath, setOpenedPath] = useState(workspace.openedPath);
+  if (workspace.openedPath !== openedPath) {
+    setOpenedPath(workspace.openedPath);
+    if (workspace.openedPath !== null) setPath(workspace.openedPath);
+  }
+
+  const open = async (file: string) => {
+    if (await workspace.open(file)) setPath(file);
+  };
+
+  /** The native open dialog; the file chosen is opened at once. */
+  const browse = async () => {
+    try {
+      const chosen = await api.pickOpenPath(false);
+      if (chosen !== null) await open(chosen);
+    } catch (e) {
+      workspace.notify({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  const openQuickstart = async () => {
+    try {
+      await open(await quickstartFile());
+    } catch (e) {
+      workspace.notify({ kind: "error", text: errorText(e) });
+    }
+  };
+
+  return (
+    <>
+      <button
+        onClick={() => {
+          onQuickstart();
+          void openQuickstart();
+        }}
+        data-testid="open-quickstart"
+      >
+        New from quickstart
+      </button>
+      <form
+        className="open-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void open(path);
+        }}
+      >
+        <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/experiment.yaml" aria-label="experiment file" />
+        <button type="submit">Open</button>
+        <button type="button" onClick={() => void browse()} data-testid="browse-experiment">
+          Browse…
+        </button>
+      </form>
+      <h2>Experiments</h2>
+      <ExperimentList
+        experiments={experiments.data ?? []}
+        current={workspace.shownId}
+        onOpen={(id) => void workspace.show(id)}
+        onResume={(id) => void workspace.resume(id)}
+        busy={workspace.progress !== null}
+      />
+    </>
+  );
+}
