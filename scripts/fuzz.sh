@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes every parser of outside input for SECONDS each (default 60): the property tests of
-# crates/core/tests/fuzz.rs run on a time budget instead of their fixed few cases, one target at
+# crates/fuzz/tests/fuzz.rs run on a time budget instead of their fixed few cases, one target at
 # a time so each has the machine's cores to itself. Prints the cases run and the result of each
 # target; exits non-zero when one fails. Failing inputs are kept in
-# crates/core/tests/fuzz/regressions/ and replayed first on every later run (and by `make test`).
+# crates/fuzz/tests/fuzz/regressions/ and replayed first on every later run (and by `make test`).
 #
 #   scripts/fuzz.sh [SECONDS]            FUZZ_SEED=N to repeat a run (a fresh seed otherwise)
 #   FUZZ_TARGETS="gguf remote" scripts/fuzz.sh 30
@@ -16,14 +16,14 @@ seed="${FUZZ_SEED:-$(date +%s)}"
 targets="${FUZZ_TARGETS:-experiment templates gguf remote worker_protocol pricing}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tradeoff/target}"
 
-cargo test -p tradeoff-core --locked --test fuzz --no-run
+cargo test -p tradeoff-fuzz --locked --test fuzz --no-run
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 failed=0
 echo "fuzzing each target for ${seconds} s, seed ${seed}"
 for target in $targets; do
     if FUZZ_SECONDS="$seconds" FUZZ_SEED="$seed" RUST_BACKTRACE=0 \
-        cargo test -q -p tradeoff-core --locked --test fuzz -- --exact --nocapture --test-threads=1 \
+        cargo test -q -p tradeoff-fuzz --locked --test fuzz -- --exact --nocapture --test-threads=1 \
         "$(case "$target" in
             experiment) echo experiment::experiment_files_load_or_are_refused_and_valid_ones_plan ;;
             templates) echo templates::templates_render_or_fail_cleanly_within_a_size_proportional_to_their_input ;;

@@ -105,7 +105,7 @@ fn the_quickstart_runs_completely_and_reports_the_same_from_the_database() {
         assert!(run["input_tokens"].as_u64().unwrap() > 0);
     }
     // The few-shot variant answers every case correctly on the base model, every time.
-    let experiment = tradeoff_core::experiment::load_file(&quickstart).unwrap();
+    let experiment = tradeoff_core::spec::load::load_file(&quickstart).unwrap();
     for case in &experiment.cases {
         for run in runs
             .iter()
@@ -294,7 +294,7 @@ fn models_inspect_reads_the_default_model_without_loading_it() {
 
 #[test]
 fn run_events_stream_every_run_as_json_lines() {
-    use tradeoff_core::events::RunEvent;
+    use tradeoff_core::execute::events::RunEvent;
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let file = write(
@@ -339,17 +339,17 @@ fn run_events_report_bad_input_as_a_failed_event() {
     let file = write(dir.path(), "bad.yaml", "schema: 1\nvariants: [\n");
     let output = run_capture(&file, &dir.path().join("db.sqlite3"), &["--events"]);
     assert_eq!(output.status.code(), Some(2));
-    let last: tradeoff_core::events::RunEvent =
+    let last: tradeoff_core::execute::events::RunEvent =
         serde_json::from_str(stdout(&output).lines().last().unwrap()).unwrap();
     assert!(
-        matches!(last, tradeoff_core::events::RunEvent::Failed { message } if message.contains("bad.yaml:"))
+        matches!(last, tradeoff_core::execute::events::RunEvent::Failed { message } if message.contains("bad.yaml:"))
     );
 }
 
 #[test]
 fn ctrl_c_cancels_after_the_run_in_flight_and_marks_the_experiment_cancelled() {
     use std::io::{BufRead, BufReader};
-    use tradeoff_core::events::RunEvent;
+    use tradeoff_core::execute::events::RunEvent;
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");

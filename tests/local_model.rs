@@ -2,10 +2,12 @@
 
 use std::sync::atomic::AtomicBool;
 
-use tradeoff_core::engine::{ContextSettings, GenerateRequest, KvType, LoadRequest, LocalEngine};
-use tradeoff_core::experiment::{ChatTemplateChoice, Role, Sampling};
-use tradeoff_core::prompt::{ChatMessage, RenderedPrompt};
+use tradeoff_core::execute::engine::{GenerateRequest, LoadRequest, LocalEngine};
 use tradeoff_core::run::FinishReason;
+use tradeoff_core::spec::experiment::{ChatTemplateChoice, Sampling};
+use tradeoff_core::spec::file::Role;
+use tradeoff_core::spec::prompt::{ChatMessage, RenderedPrompt};
+use tradeoff_core::spec::target::{ContextSettings, KvType};
 use tradeoff_llama::LlamaEngine;
 
 use crate::support::{FEWSHOT, default_model, model_turn};
@@ -179,7 +181,7 @@ fn a_prompt_that_does_not_fit_the_context_fails_with_its_size() {
 #[test]
 fn the_memory_estimate_sizes_the_kv_cache_as_llama_cpp_allocates_it() {
     let _turn = model_turn();
-    let info = tradeoff_core::gguf::read(&default_model()).unwrap();
+    let info = tradeoff_core::models::gguf::read(&default_model()).unwrap();
     let mut engine = LlamaEngine::new();
     for (n_ctx, kv_type) in [
         (2048, KvType::F16),
@@ -191,7 +193,8 @@ fn the_memory_estimate_sizes_the_kv_cache_as_llama_cpp_allocates_it() {
         request.context.kv_type = kv_type;
         let report = engine.load(&request).unwrap();
         let allocated = report.kv_cache_bytes.expect("llama.cpp reports its KV cache") as f64;
-        let estimated = tradeoff_core::memory::estimate(&info, &request.settings()).kv_cache_bytes as f64;
+        let estimated =
+            tradeoff_core::models::memory::estimate(&info, &request.settings()).kv_cache_bytes as f64;
         // llama.cpp prints MiB with two decimals.
         assert!(
             (allocated - estimated).abs() <= 11_000.0,

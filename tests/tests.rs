@@ -7,6 +7,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod cpu_build;

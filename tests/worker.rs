@@ -5,13 +5,14 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use tradeoff_core::engine::{ContextSettings, GenerateRequest, KvType, LoadRequest, LocalEngine};
-use tradeoff_core::events::RunEvent;
-use tradeoff_core::experiment::{ChatTemplateChoice, Sampling};
-use tradeoff_core::prompt::RenderedPrompt;
+use tradeoff_core::execute::engine::{GenerateRequest, LoadRequest, LocalEngine};
+use tradeoff_core::execute::events::RunEvent;
 use tradeoff_core::run::ErrorClass;
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::spec::experiment::{ChatTemplateChoice, Sampling};
+use tradeoff_core::spec::prompt::RenderedPrompt;
+use tradeoff_core::spec::target::{ContextSettings, KvType};
 use tradeoff_llama::LlamaEngine;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::support::{FEWSHOT, default_model, model_turn, stderr, stdout, tradeoff, write};
 
@@ -284,7 +285,7 @@ fn the_worker_greets_first_and_exits_when_its_input_closes() {
     assert_eq!(hello["reply"], "hello");
     assert_eq!(
         hello["protocol"],
-        tradeoff_core::worker::protocol::PROTOCOL_VERSION
+        tradeoff_core::execute::worker_protocol::PROTOCOL_VERSION
     );
 
     writeln!(stdin, "{{\"op\":\"frobnicate\"}}").unwrap();
@@ -344,7 +345,7 @@ fn the_default_model_decodes_in_a_worker_on_the_cpu_backend_the_self_test_verifi
 }
 
 /// The CPU backend a fresh worker loads on this machine, before any self-test.
-fn cpu_backend_here(dir: &std::path::Path) -> tradeoff_core::cpu_backend::CpuBackend {
+fn cpu_backend_here(dir: &std::path::Path) -> tradeoff_core::execute::cpu_backend::CpuBackend {
     WorkerEngine::start_with_cpu_record(worker_command(), dir.join("probe.json"))
         .unwrap()
         .cpu_backend()
@@ -352,7 +353,7 @@ fn cpu_backend_here(dir: &std::path::Path) -> tradeoff_core::cpu_backend::CpuBac
 }
 
 /// The self-test's conclusion as kept on disk.
-fn kept_record(path: &std::path::Path) -> tradeoff_core::cpu_backend::CpuCheckRecord {
+fn kept_record(path: &std::path::Path) -> tradeoff_worker::cpu_record::CpuCheckRecord {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

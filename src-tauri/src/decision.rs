@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 use specta::Type;
-use tradeoff_core::objective::{Objective, decide};
-use tradeoff_core::winner::{WinnerError, WinnerExport, winner_export};
+use tradeoff_core::analyze::ranking::decide;
+use tradeoff_core::analyze::winner::{WinnerError, WinnerExport, winner_export};
+use tradeoff_core::spec::objective::Objective;
 use tradeoff_store::Store;
 
 use crate::dto::DifferenceView;

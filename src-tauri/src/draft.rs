@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::experiment::spec::{
+use tradeoff_core::spec::file::{
     CaseSpec, CheckSpec, MessageSpec, OneOrMany, TargetSpec, TimeoutSpec, VariantSpec,
 };
-use tradeoff_core::experiment::{ExperimentFile, Role};
+use tradeoff_core::spec::file::{ExperimentFile, Role};
 
 use crate::error::AppError;
 

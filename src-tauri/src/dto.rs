@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
+use tradeoff_core::analyze::report::ConfigSummary;
 use tradeoff_core::diff::{Diff, SpanKind};
-use tradeoff_core::experiment::{Experiment, PromptTemplate};
-use tradeoff_core::matrix::Plan;
-use tradeoff_core::report::ConfigSummary;
+use tradeoff_core::spec::experiment::{Experiment, PromptTemplate};
+use tradeoff_core::spec::matrix::Plan;
 use tradeoff_store::{ExperimentListing, GridCell};
 
 use crate::error::AppError;
@@ -444,12 +444,12 @@ pub struct DifferenceView {
 }
 
 impl DifferenceView {
-    pub fn new(d: &tradeoff_core::compare::Difference) -> Self {
+    pub fn new(d: &tradeoff_core::analyze::compare::Difference) -> Self {
         DifferenceView {
             estimate_ms: d.median.map(|i| i.estimate),
             low_ms: d.median.map(|i| i.low),
             high_ms: d.median.map(|i| i.high),
-            verdict: tradeoff_core::report::verdict_word(d).to_string(),
+            verdict: tradeoff_core::analyze::report::verdict_word(d).to_string(),
         }
     }
 }

@@ -4,9 +4,11 @@
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key, is_variable_name};
-use tradeoff_core::remote::{self, ProviderKind, RemoteTarget, build_client, list_models};
 use tradeoff_core::run::RunError;
+use tradeoff_core::spec::target::is_variable_name;
+use tradeoff_core::spec::target::remote::{self, ProviderKind, RemoteTarget};
+use tradeoff_remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key};
+use tradeoff_remote::{build_client, list_models};
 use tradeoff_store::endpoints::Endpoint;
 
 use crate::error::AppError;

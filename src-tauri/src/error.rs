@@ -40,14 +40,14 @@ impl From<tradeoff_store::StoreError> for AppError {
     }
 }
 
-impl From<tradeoff_core::experiment::ExperimentError> for AppError {
-    fn from(error: tradeoff_core::experiment::ExperimentError) -> Self {
+impl From<tradeoff_core::spec::experiment::ExperimentError> for AppError {
+    fn from(error: tradeoff_core::spec::experiment::ExperimentError) -> Self {
         AppError::new("bad_input", error.to_string())
     }
 }
 
-impl From<tradeoff_core::export::ExportError> for AppError {
-    fn from(error: tradeoff_core::export::ExportError) -> Self {
+impl From<tradeoff_core::analyze::export::ExportError> for AppError {
+    fn from(error: tradeoff_core::analyze::export::ExportError) -> Self {
         AppError::new("not_found", error.to_string())
     }
 }

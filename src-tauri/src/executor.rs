@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tradeoff_core::events::RunEvent;
+use tradeoff_core::execute::events::RunEvent;
 
 use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::{ProgressEvent, RunOutcomeView, id32};

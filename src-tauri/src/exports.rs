@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tauri::State;
-use tradeoff_core::export::export_config as export_config_of;
+use tradeoff_core::analyze::export::export_config as export_config_of;
 
 use crate::AppState;
 use crate::decision;

@@ -23,9 +23,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tauri::State;
 use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
+use tradeoff_core::analyze::ranking::decide;
 use tradeoff_core::diff::{Granularity, diff};
-use tradeoff_core::experiment::ExperimentFile;
-use tradeoff_core::objective::{Objective, decide};
+use tradeoff_core::spec::file::ExperimentFile;
+use tradeoff_core::spec::objective::Objective;
 use tradeoff_store::Store;
 
 use crate::decision::WinnerView;
@@ -135,7 +136,7 @@ async fn quickstart_file() -> Result<String, AppError> {
 #[specta::specta]
 async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
     blocking(move || {
-        let experiment = tradeoff_core::experiment::load_file(&file_access::readable_file(&path)?)?;
+        let experiment = tradeoff_core::spec::load::load_file(&file_access::readable_file(&path)?)?;
         Ok(ExperimentView::new(path, &experiment))
     })
     .await
@@ -145,7 +146,7 @@ async fn open_experiment(path: String) -> Result<ExperimentView, AppError> {
 #[tauri::command]
 #[specta::specta]
 async fn read_experiment(path: String) -> Result<ExperimentDraft, AppError> {
-    blocking(move || Ok(tradeoff_core::experiment::read_spec(&file_access::readable_file(&path)?)?.into()))
+    blocking(move || Ok(tradeoff_core::spec::load::read_spec(&file_access::readable_file(&path)?)?.into()))
         .await
 }
 
@@ -161,7 +162,7 @@ async fn save_experiment(
     blocking(move || {
         let target = files.writable(&path)?;
         let file = ExperimentFile::try_from(draft)?;
-        let experiment = tradeoff_core::experiment::write_spec(&target, &file)?;
+        let experiment = tradeoff_core::spec::load::write_spec(&target, &file)?;
         Ok(ExperimentView::new(path, &experiment))
     })
     .await

@@ -164,7 +164,7 @@ pub fn check(binary: &Path, model: &Path, timeout: Duration) -> LocalInferenceVi
 }
 
 /// The part of `tradeoff doctor --json`'s report the app shows (its `cpu_backend`, written from
-/// `tradeoff_core::cpu_backend::CpuBackend`; other fields are ignored). Read as the wire format
+/// `tradeoff_core::execute::cpu_backend::CpuBackend`; other fields are ignored). Read as the wire format
 /// it is, so the app needs nothing of the worker's code.
 #[derive(Debug, Deserialize)]
 struct Report {

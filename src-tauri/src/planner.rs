@@ -1,5 +1,5 @@
 //! The editor's plan view: what a draft will send and cost before it runs — the same
-//! `tradeoff_core::preflight` as `tradeoff plan` — recomputed as the draft changes. Local token
+//! `tradeoff_core::execute::preflight` as `tradeoff plan` — recomputed as the draft changes. Local token
 //! counts come from a `tradeoff worker` child kept between calls, so the model stays loaded
 //! while the user types.
 
@@ -9,10 +9,11 @@ use std::sync::{Mutex, PoisonError};
 
 use serde::Serialize;
 use specta::Type;
-use tradeoff_core::experiment::{ExperimentFile, validate_spec};
-use tradeoff_core::preflight::{Preflight, preflight};
-use tradeoff_core::pricing::PriceTable;
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::execute::preflight::{Preflight, preflight};
+use tradeoff_core::spec::file::ExperimentFile;
+use tradeoff_core::spec::load::validate_spec;
+use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::draft::ExperimentDraft;
 use crate::error::AppError;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use specta::Type;
-use tradeoff_core::pricing::{PriceTable, read_overrides, save_overrides};
+use tradeoff_core::spec::pricing::{PriceTable, read_overrides, save_overrides};
 
 use crate::error::AppError;
 
@@ -32,7 +32,7 @@ pub struct PriceEntryView {
     pub origin: String,
 }
 
-fn pricing_error(error: tradeoff_core::pricing::PricingError) -> AppError {
+fn pricing_error(error: tradeoff_core::spec::pricing::PricingError) -> AppError {
     AppError::new("bad_input", error.to_string())
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use tradeoff_core::quantize::QuantizeEvent;
+use tradeoff_core::models::quantize::QuantizeEvent;
 
 use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::QuantizeProgress;

@@ -151,12 +151,12 @@ fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs()
     {
         let quickstart =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
-        let experiment = tradeoff_core::experiment::load_file(&quickstart).unwrap();
-        let plan = tradeoff_core::matrix::Plan::new(&experiment);
+        let experiment = tradeoff_core::spec::load::load_file(&quickstart).unwrap();
+        let plan = tradeoff_core::spec::matrix::Plan::new(&experiment);
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let gone = tradeoff_store::Owner::of(child.id());
         child.wait().unwrap();
-        let environment = tradeoff_core::environment::Environment::detect(None);
+        let environment = tradeoff_core::execute::environment::Environment::detect(None);
         Store::open(&db)
             .unwrap()
             .begin_experiment(&experiment, &plan, &environment, &[], &gone)

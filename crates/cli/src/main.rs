@@ -29,16 +29,16 @@ struct Cli {
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct PlanLimitArgs {
     /// Refuse a plan with more runs (config × case × repetition) than this.
-    #[arg(long, value_name = "N", default_value_t = tradeoff_core::experiment::DEFAULT_MAX_RUNS)]
+    #[arg(long, value_name = "N", default_value_t = tradeoff_core::spec::load::DEFAULT_MAX_RUNS)]
     max_runs: u64,
     /// Refuse a plan with more configs (variant × target × swept setting) than this.
-    #[arg(long, value_name = "N", default_value_t = tradeoff_core::experiment::DEFAULT_MAX_CONFIGS)]
+    #[arg(long, value_name = "N", default_value_t = tradeoff_core::spec::load::DEFAULT_MAX_CONFIGS)]
     max_configs: u64,
 }
 
-impl From<PlanLimitArgs> for tradeoff_core::experiment::PlanLimits {
+impl From<PlanLimitArgs> for tradeoff_core::spec::load::PlanLimits {
     fn from(args: PlanLimitArgs) -> Self {
-        tradeoff_core::experiment::PlanLimits {
+        tradeoff_core::spec::load::PlanLimits {
             max_runs: args.max_runs,
             max_configs: args.max_configs,
         }

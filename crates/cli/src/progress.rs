@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tradeoff_core::Experiment;
-use tradeoff_core::matrix::{Plan, PlannedRun};
-use tradeoff_core::run::RunRecord;
-use tradeoff_core::runner::RunObserver;
+use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::sink::RunObserver;
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::matrix::{Plan, PlannedRun};
 
 #[derive(Debug)]
 pub struct Progress {

@@ -2,8 +2,8 @@
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
-use tradeoff_core::report::{Report, SUMMARY_HEADERS};
-use tradeoff_core::resume::status_text;
+use tradeoff_core::analyze::report::{Report, SUMMARY_HEADERS};
+use tradeoff_core::execute::resume::status_text;
 use tradeoff_store::ExperimentListing;
 
 use crate::terminal::safe;
@@ -39,7 +39,7 @@ pub fn print_report(report: &Report) {
         outputs
             .load_preset(UTF8_FULL_CONDENSED)
             .set_header(["case", "variant", "output"]);
-        let mut shown: Vec<&tradeoff_core::report::RunRow> = report
+        let mut shown: Vec<&tradeoff_core::analyze::report::RunRow> = report
             .runs
             .iter()
             .filter(|r| r.target == first.target && r.settings == first.settings && r.repetition == 0)

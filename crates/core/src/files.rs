@@ -8,7 +8,7 @@ use std::fs::{File, Metadata, OpenOptions};
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::experiment::thousands;
+use crate::format::thousands;
 
 /// A path that names something other than a regular file (after following symlinks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

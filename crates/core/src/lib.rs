@@ -1,43 +1,22 @@
 //! The Tradeoff engine.
 //!
-//! Everything that decides *what* to run and *what the numbers mean* lives here: experiment files,
-//! prompt templating, matrix expansion, the runner, statistics and reports. Inference backends and
-//! persistence plug in through traits ([`engine::LocalEngine`], [`runner::RunSink`]), so this crate
-//! never links llama.cpp, SQLite or a webview and its tests run in milliseconds.
+//! Everything that decides *what* to run and *what the numbers mean* lives here, in four layers
+//! that import in one direction: `spec` (experiments as written and validated) → `models` (model
+//! files) → `execute` (running a plan through the engine traits) → `analyze` (reports, ranking,
+//! the winner). The modules directly under the crate root are the ground every layer stands on.
+//! Inference backends, HTTP, the keyring and persistence plug in through traits
+//! ([`execute::engine::LocalEngine`], [`execute::remote::RemoteEngine`], [`execute::sink::RunSink`])
+//! from adapter crates, so this crate links no llama.cpp, network, TLS, async runtime, keyring
+//! or SQLite (a test in `tests/architecture.rs` holds it to that).
 
-pub mod bench;
-pub mod cache;
-pub mod checks;
-pub mod compare;
-pub mod cost;
-pub mod cpu_backend;
+pub mod analyze;
+pub mod execute;
+pub mod models;
+pub mod spec;
+
 pub mod diff;
-pub mod engine;
-pub mod environment;
-pub mod events;
-pub mod experiment;
-pub mod export;
 pub mod files;
-pub mod gguf;
-pub mod grading;
-pub mod library;
-pub mod matrix;
-pub mod memory;
-pub mod objective;
+pub mod format;
 pub mod paths;
-pub mod preflight;
-pub mod pricing;
-pub mod prompt;
-pub mod quantize;
-pub mod remote;
-pub mod report;
-pub mod resume;
 pub mod run;
-pub mod runner;
 pub mod stats;
-pub mod stop;
-pub mod tokens;
-pub mod winner;
-pub mod worker;
-
-pub use experiment::{Case, Experiment, Target, Variant};

@@ -1,10 +1,9 @@
-//! A run: one call (config × case × repetition) with what was measured.
+//! What a run measured and how it can fail: the vocabulary every layer shares (the finished run
+//! itself, with its checks and attempts, is `execute::record::RunRecord`).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-use crate::checks::CheckResult;
 
 /// What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
 /// from them in one place, so a report can always be checked against the counters.
@@ -258,55 +257,5 @@ impl RunError {
             class,
             message: message.into(),
         }
-    }
-}
-
-/// One finished run as the runner hands it to a sink. Indices refer to the [`crate::matrix::Plan`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    pub config: usize,
-    pub case: usize,
-    pub repetition: u32,
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    pub output: String,
-    pub finish_reason: Option<FinishReason>,
-    pub metrics: Option<RunMetrics>,
-    pub error: Option<RunError>,
-    pub warnings: Vec<String>,
-    /// Results of the checks that apply to the run's case, in order; empty for a failed run.
-    #[serde(default)]
-    pub checks: Vec<CheckResult>,
-    /// What the run cost by its target's price; `None` without a price.
-    #[serde(default)]
-    pub cost_usd: Option<f64>,
-    /// Remote runs: every attempt it took (empty for local runs).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<crate::remote::Attempt>,
-    /// The answer came from the response cache: no call was made, the metrics are the
-    /// original run's, and the run stays out of latency, throughput and cost statistics.
-    #[serde(default)]
-    pub cache_hit: bool,
-    /// A cache hit: what the original run cost, saved this time.
-    #[serde(default)]
-    pub cache_saved_usd: Option<f64>,
-}
-
-impl RunRecord {
-    /// Whether the run passed its checks: `None` when its case has none. A run that failed
-    /// to produce output does not pass.
-    pub fn passed(&self, has_checks: bool) -> Option<bool> {
-        has_checks.then(|| self.error.is_none() && self.checks.iter().all(|c| c.passed))
-    }
-
-    /// The mean score of its checks; a failed run scores 0.
-    pub fn score(&self, has_checks: bool) -> Option<f64> {
-        if !has_checks {
-            return None;
-        }
-        if self.error.is_some() || self.checks.is_empty() {
-            return Some(0.0);
-        }
-        Some(self.checks.iter().map(|c| c.score).sum::<f64>() / self.checks.len() as f64)
     }
 }

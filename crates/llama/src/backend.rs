@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
-use tradeoff_core::cpu_backend::CpuBackend;
+use tradeoff_core::execute::cpu_backend::CpuBackend;
 use tradeoff_core::run::{ErrorClass, RunError};
 
 static CPU_BACKEND: OnceLock<Result<CpuBackend, String>> = OnceLock::new();

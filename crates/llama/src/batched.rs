@@ -13,7 +13,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
-use tradeoff_core::engine::{GenerateError, GenerateRequest, Generation};
+use tradeoff_core::execute::engine::{GenerateError, GenerateRequest, Generation};
 use tradeoff_core::run::{FinishReason, RunError, RunMetrics};
 
 use crate::generate::{Picker, add, decode_error, elapsed_ms, prompt_tokens};

@@ -1,4 +1,4 @@
-//! pp and tg repetitions timed as llama-bench times them (see `tradeoff_core::bench`).
+//! pp and tg repetitions timed as llama-bench times them (see `tradeoff_core::execute::bench`).
 
 use std::time::Instant;
 

@@ -1,9 +1,9 @@
 //! Turning a rendered prompt into the exact text the model sees.
 
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
-use tradeoff_core::experiment::ChatTemplateChoice;
-use tradeoff_core::prompt::RenderedPrompt;
 use tradeoff_core::run::{ErrorClass, RunError};
+use tradeoff_core::spec::experiment::ChatTemplateChoice;
+use tradeoff_core::spec::prompt::RenderedPrompt;
 
 /// Recorded on every run where a chat-shaped variant met a model without a chat template.
 pub(crate) const NO_TEMPLATE_WARNING: &str = "the model has no chat template, so this chat-shaped \

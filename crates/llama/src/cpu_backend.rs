@@ -1,6 +1,6 @@
 //! Loads llama.cpp's CPU code: one of the per-CPU-family builds of ggml's CPU backend
 //! (`libggml-cpu-<variant>.so`), the best this CPU supports or the one `TRADEOFF_CPU_BACKEND`
-//! pins (the verified choice of the self-test, see `tradeoff_core::cpu_backend`).
+//! pins (the verified choice of the self-test, see `tradeoff_core::execute::cpu_backend`).
 //!
 //! ggml's own `ggml_backend_load_all` picks the best variant too, but does not say which, and
 //! cannot be told to skip one that fails here; this module ranks them with the same score
@@ -9,7 +9,7 @@
 use std::ffi::{CStr, CString, c_char};
 use std::path::{Path, PathBuf};
 
-use tradeoff_core::cpu_backend::{CPU_BACKEND_ENV, CpuBackend, CpuVariant};
+use tradeoff_core::execute::cpu_backend::{CPU_BACKEND_ENV, CpuBackend, CpuVariant};
 
 const CPU_PREFIX: &str = "libggml-cpu-";
 const LIBRARY_SUFFIX: &str = ".so";

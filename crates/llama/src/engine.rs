@@ -8,15 +8,16 @@ use llama_cpp_2::context::params::{KvCacheType, LlamaContextParams};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
-use tradeoff_core::bench::{BenchRequest, BenchSamples};
-use tradeoff_core::engine::{
-    ContextSettings, GenerateError, GenerateRequest, Generation, KvType, LoadReport, LoadRequest, LocalEngine,
+use tradeoff_core::execute::bench::{BenchRequest, BenchSamples};
+use tradeoff_core::execute::engine::{
+    GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine,
 };
-use tradeoff_core::experiment::ChatTemplateChoice;
-use tradeoff_core::gguf::{self, GgufInfo};
-use tradeoff_core::memory::{available_memory, human_bytes, try_estimate};
-use tradeoff_core::prompt::RenderedPrompt;
+use tradeoff_core::models::gguf::{self, GgufInfo};
+use tradeoff_core::models::memory::{available_memory, human_bytes, try_estimate};
 use tradeoff_core::run::{ErrorClass, RunError};
+use tradeoff_core::spec::experiment::ChatTemplateChoice;
+use tradeoff_core::spec::prompt::RenderedPrompt;
+use tradeoff_core::spec::target::{ContextSettings, KvType};
 
 use crate::backend::{backend, system_info};
 use crate::batched::generate_batch_in;
@@ -264,7 +265,7 @@ impl LlamaEngine {
 
 impl LocalEngine for LlamaEngine {
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
-        tradeoff_core::engine::check_threads(request.context.threads)
+        tradeoff_core::spec::target::check_threads(request.context.threads)
             .map_err(|e| RunError::new(ErrorClass::ContextCreate, e))?;
         let mut report = LoadReport::default();
         self.ensure_model(request, &mut report)?;
@@ -424,7 +425,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::path::PathBuf;
 
-    use tradeoff_core::gguf::MetaValue;
+    use tradeoff_core::models::gguf::MetaValue;
 
     use super::*;
 

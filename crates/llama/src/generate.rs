@@ -9,9 +9,9 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use tradeoff_core::engine::{GenerateError, GenerateRequest, Generation};
-use tradeoff_core::experiment::Sampling;
+use tradeoff_core::execute::engine::{GenerateError, GenerateRequest, Generation};
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::spec::experiment::Sampling;
 
 use crate::chat::prompt_text;
 use crate::output::TextAssembler;

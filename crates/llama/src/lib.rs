@@ -1,6 +1,6 @@
 //! Local inference on GGUF models through llama.cpp (`llama-cpp-2`).
 //!
-//! [`LlamaEngine`] implements [`tradeoff_core::engine::LocalEngine`]: it keeps one model loaded
+//! [`LlamaEngine`] implements [`tradeoff_core::execute::engine::LocalEngine`]: it keeps one model loaded
 //! across runs, recreates only the context when context settings change, and measures every
 //! generation with wall clocks and llama.cpp's own perf counters.
 //!

@@ -2,7 +2,7 @@
 
 /// Peak resident set size of this process (VmHWM) since the last [`reset_peak_rss`].
 pub(crate) fn peak_rss_bytes() -> Option<u64> {
-    tradeoff_core::memory::proc_kib_field("/proc/self/status", "VmHWM")
+    tradeoff_core::models::memory::proc_kib_field("/proc/self/status", "VmHWM")
 }
 
 /// Starts a new peak-RSS measurement at the current RSS (Linux ≥ 4.0), so that a config's peak

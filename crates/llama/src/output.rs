@@ -3,7 +3,7 @@
 
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::vocab::LlamaVocab;
-use tradeoff_core::stop::{Fed, StopMatcher};
+use tradeoff_core::execute::stop::{Fed, StopMatcher};
 
 pub(crate) struct TextAssembler {
     decoder: encoding_rs::Decoder,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
-use tradeoff_core::quantize::{QuantizeReport, QuantizeRequest};
+use tradeoff_core::models::quantize::{QuantizeReport, QuantizeRequest};
 use tradeoff_core::run::{ErrorClass, RunError};
 
 use crate::backend::backend;

@@ -10,8 +10,8 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use self_cell::self_cell;
-use tradeoff_core::engine::ContextSettings;
-use tradeoff_core::gguf::GgufInfo;
+use tradeoff_core::models::gguf::GgufInfo;
+use tradeoff_core::spec::target::ContextSettings;
 
 #[derive(Debug)]
 pub(crate) struct ModelOwner {

@@ -1,4 +1,4 @@
-//! The worker side of [`tradeoff_core::worker::protocol`]: serves requests with a
+//! The worker side of [`tradeoff_core::execute::worker_protocol`]: serves requests with a
 //! [`LlamaEngine`] until its input closes.
 //!
 //! Requests are read on their own thread so that a `Cancel` arrives while a generation runs on
@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
-use tradeoff_core::engine::{GenerateError, LocalEngine};
+use tradeoff_core::execute::engine::{GenerateError, LocalEngine};
+use tradeoff_core::execute::worker_protocol::{PROTOCOL_VERSION, Reply, Request};
 use tradeoff_core::run::{ErrorClass, RunError};
-use tradeoff_core::worker::protocol::{PROTOCOL_VERSION, Reply, Request};
 
 use crate::LlamaEngine;
 

@@ -5,11 +5,12 @@
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tradeoff_core::environment::Environment;
-use tradeoff_core::experiment::{FileFormat, parse_str};
-use tradeoff_core::matrix::Plan;
-use tradeoff_core::run::{FinishReason, RunMetrics, RunRecord};
-use tradeoff_core::runner::RunSink;
+use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::sink::RunSink;
+use tradeoff_core::run::{FinishReason, RunMetrics};
+use tradeoff_core::spec::load::{FileFormat, parse_str};
+use tradeoff_core::spec::matrix::Plan;
 use tradeoff_store::Store;
 
 const CASES: usize = 2_000;

@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use tradeoff_core::runner::now_rfc3339;
+use tradeoff_core::format::now_rfc3339;
 
 use crate::{Store, StoreError};
 

@@ -3,9 +3,9 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use tradeoff_core::Experiment;
-use tradeoff_core::checks::CheckResult;
 use tradeoff_core::run::tokens_per_s;
+use tradeoff_core::spec::checks::CheckResult;
+use tradeoff_core::spec::experiment::Experiment;
 
 use crate::{Store, StoreError};
 

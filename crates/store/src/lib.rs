@@ -119,7 +119,7 @@ impl Store {
         }
         let (size, mtime_ns) = file_stamp(path)?;
         let key = path.to_string_lossy();
-        let sha = tradeoff_core::gguf::sha256_file(path).map_err(|source| StoreError::Hash {
+        let sha = tradeoff_core::models::gguf::sha256_file(path).map_err(|source| StoreError::Hash {
             path: path.to_path_buf(),
             source,
         })?;

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use tradeoff_core::library::{LibraryFile, scan};
-use tradeoff_core::runner::now_rfc3339;
+use tradeoff_core::format::now_rfc3339;
+use tradeoff_core::models::library::{LibraryFile, scan};
 
 use crate::{Store, StoreError};
 

@@ -2,13 +2,13 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
-use tradeoff_core::engine::{KvType, LocalSettings};
-use tradeoff_core::environment::Environment;
-use tradeoff_core::experiment::Target;
-use tradeoff_core::report::{
+use tradeoff_core::analyze::report::{
     ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize,
 };
+use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::spec::experiment::Target;
+use tradeoff_core::spec::target::{KvType, LocalSettings};
 
 use crate::status::{STATUS_COLUMNS, status_at};
 use crate::{Store, StoreError};

@@ -7,8 +7,8 @@
 //! live owner and is refused.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use tradeoff_core::Experiment;
-use tradeoff_core::matrix::{Plan, PlannedRun};
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::matrix::{Plan, PlannedRun};
 
 use crate::read::settings_at;
 use crate::status::{STATUS_COLUMNS, owner_at, shown_status};
@@ -29,7 +29,7 @@ impl Store {
 
     /// Makes `owner` the owner of an unfinished experiment and returns its writer with the runs
     /// already recorded; the caller runs the rest of `plan` (see
-    /// `tradeoff_core::resume::missing_runs`). `experiment` and `plan` are the recorded ones
+    /// `tradeoff_core::execute::resume::missing_runs`). `experiment` and `plan` are the recorded ones
     /// ([`Store::experiment`] and `Plan::new` of it); a plan that does not match the recorded
     /// configs is refused rather than recorded under the wrong rows.
     pub fn resume_experiment(
@@ -155,7 +155,7 @@ fn ids_by_position(conn: &Connection, table: &str, experiment_id: i64) -> Result
     Ok(ids.collect::<Result<_, _>>()?)
 }
 
-type ConfigPosition = (usize, usize, Option<tradeoff_core::engine::LocalSettings>);
+type ConfigPosition = (usize, usize, Option<tradeoff_core::spec::target::LocalSettings>);
 
 /// Each recorded config as (variant position, target position, settings), in position order.
 fn config_positions(conn: &Connection, experiment_id: i64) -> Result<Vec<ConfigPosition>, StoreError> {

@@ -1,11 +1,12 @@
 use std::path::Path;
 
-use tradeoff_core::Experiment;
-use tradeoff_core::environment::Environment;
-use tradeoff_core::experiment::{FileFormat, parse_str};
-use tradeoff_core::matrix::Plan;
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics, RunRecord};
-use tradeoff_core::runner::{LoadEvent, RunSink};
+use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::sink::{LoadEvent, RunSink};
+use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::load::{FileFormat, parse_str};
+use tradeoff_core::spec::matrix::Plan;
 
 use crate::{Owner, Store, StoreError};
 
@@ -227,7 +228,7 @@ fn a_database_from_before_settings_sweeps_keeps_every_run_when_migrated() {
     assert_eq!(report.runs[0].output, "kept");
     let settings = report.runs[0].settings.unwrap();
     assert_eq!((settings.n_ctx, settings.threads, settings.batch), (512, 3, 1024));
-    assert_eq!(settings.kv_type, tradeoff_core::engine::KvType::F16);
+    assert_eq!(settings.kv_type, tradeoff_core::spec::target::KvType::F16);
     assert_eq!(report.targets[0].loads[0].settings, settings);
     assert_eq!(report.configs[0].runs, 1);
 }

@@ -3,13 +3,14 @@
 use std::path::Path;
 use std::process::Command;
 
-use tradeoff_core::Experiment;
-use tradeoff_core::environment::Environment;
-use tradeoff_core::experiment::{FileFormat, parse_str};
-use tradeoff_core::matrix::{Plan, PlannedRun};
-use tradeoff_core::resume::missing_runs;
-use tradeoff_core::run::{FinishReason, RunMetrics, RunRecord};
-use tradeoff_core::runner::RunSink;
+use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::resume::missing_runs;
+use tradeoff_core::execute::sink::RunSink;
+use tradeoff_core::run::{FinishReason, RunMetrics};
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::load::{FileFormat, parse_str};
+use tradeoff_core::spec::matrix::{Plan, PlannedRun};
 
 use crate::{Owner, Store, StoreError};
 

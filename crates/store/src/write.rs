@@ -1,13 +1,15 @@
 //! Writing an experiment and its runs.
 
 use rusqlite::{OptionalExtension, params};
-use tradeoff_core::Experiment;
-use tradeoff_core::cache::CachedRun;
-use tradeoff_core::environment::Environment;
-use tradeoff_core::grading::Judgement;
-use tradeoff_core::matrix::Plan;
-use tradeoff_core::run::{FinishReason, RunRecord};
-use tradeoff_core::runner::{LoadEvent, RunSink, SinkError, now_rfc3339};
+use tradeoff_core::execute::cache::CachedRun;
+use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::record::Judgement;
+use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::sink::{LoadEvent, RunSink, SinkError};
+use tradeoff_core::format::now_rfc3339;
+use tradeoff_core::run::FinishReason;
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::matrix::Plan;
 
 use crate::{Owner, Store, StoreError};
 

@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
-use tradeoff_core::bench::{BandwidthBound, BenchReport, BenchRequest, Rate, measure_read_bandwidth};
-use tradeoff_core::engine::LocalEngine;
-use tradeoff_core::gguf::{self, GgufError};
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::execute::bench::{
+    BandwidthBound, BenchReport, BenchRequest, Rate, measure_read_bandwidth,
+};
+use tradeoff_core::execute::engine::LocalEngine;
+use tradeoff_core::models::gguf::{self, GgufError};
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use super::models::resolve_model;
 use crate::exit::Exit;

@@ -4,10 +4,12 @@
 
 use std::process::ExitCode;
 
-use tradeoff_core::cpu_backend::{self, CpuBackend};
-use tradeoff_core::engine::{ContextSettings, KvType, LoadRequest, LocalEngine};
-use tradeoff_core::environment::Machine;
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::execute::cpu_backend::CpuBackend;
+use tradeoff_core::execute::engine::{LoadRequest, LocalEngine};
+use tradeoff_core::execute::environment::Machine;
+use tradeoff_core::spec::target::{ContextSettings, KvType};
+use tradeoff_worker::cpu_record;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use super::bench::default_threads;
 use super::models::resolve_model;
@@ -49,7 +51,7 @@ pub fn doctor(model: &str, json: bool) -> Result<ExitCode, Exit> {
         machine: Machine::detect(),
         cpu_backend: worker.cpu_backend(),
         build: worker.build_info(),
-        record: cpu_backend::record_path().display().to_string(),
+        record: cpu_record::record_path().display().to_string(),
     };
     if json {
         println!(

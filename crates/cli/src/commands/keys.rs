@@ -5,7 +5,8 @@
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
-use tradeoff_core::remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key, is_variable_name};
+use tradeoff_core::spec::target::is_variable_name;
+use tradeoff_remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key};
 
 use crate::exit::Exit;
 

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use serde::Serialize;
-use tradeoff_core::engine::{KvType, LocalSettings};
-use tradeoff_core::gguf::{self, GgufError, GgufInfo, ModelSummary};
-use tradeoff_core::memory::{MemoryEstimate, available_memory, human_bytes, try_estimate};
+use tradeoff_core::models::gguf::{self, GgufError, GgufInfo, ModelSummary};
+use tradeoff_core::models::memory::{MemoryEstimate, available_memory, human_bytes, try_estimate};
+use tradeoff_core::spec::target::{KvType, LocalSettings};
 
 use super::open_store;
 
@@ -51,7 +51,7 @@ pub fn inspect(path: &str, json: bool, n_ctx: u32, kv_type: &str) -> Result<Exit
     let memory_settings = LocalSettings {
         n_ctx,
         threads: 1,
-        batch: tradeoff_core::experiment::DEFAULT_BATCH,
+        batch: tradeoff_core::spec::experiment::DEFAULT_BATCH,
         kv_type,
         n_gpu_layers: 0,
         parallel: 1,
@@ -194,7 +194,7 @@ pub fn list(db: Option<PathBuf>, json: bool, hash: bool) -> Result<ExitCode, Exi
 pub fn add(db: Option<PathBuf>, path: &std::path::Path) -> Result<ExitCode, Exit> {
     let store = open_store(db)?;
     let added = store.add_model_source(path)?;
-    let found = tradeoff_core::library::scan(std::slice::from_ref(&added));
+    let found = tradeoff_core::models::library::scan(std::slice::from_ref(&added));
     println!("added {} ({} GGUF file(s))", added.display(), found.len());
     Ok(ExitCode::SUCCESS)
 }
@@ -218,7 +218,7 @@ pub fn remove(db: Option<PathBuf>, path: &std::path::Path) -> Result<ExitCode, E
 mod tests {
     use std::collections::BTreeMap;
 
-    use tradeoff_core::gguf::MetaValue;
+    use tradeoff_core::models::gguf::MetaValue;
 
     use super::*;
 

@@ -1,16 +1,16 @@
 //! `tradeoff plan FILE`: what an experiment will send before it runs (see
-//! `tradeoff_core::preflight`), as tables or JSON.
+//! `tradeoff_core::execute::preflight`), as tables or JSON.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use comfy_table::Table;
 use comfy_table::presets::UTF8_FULL_CONDENSED;
-use tradeoff_core::experiment::{PlanLimits, load_file_with};
-use tradeoff_core::memory::human_bytes;
-use tradeoff_core::preflight::{Preflight, preflight};
-use tradeoff_core::pricing::PriceTable;
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::execute::preflight::{Preflight, preflight};
+use tradeoff_core::models::memory::human_bytes;
+use tradeoff_core::spec::load::{PlanLimits, load_file_with};
+use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::exit::Exit;
 

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use tradeoff_core::pricing::PriceTable;
+use tradeoff_core::spec::pricing::PriceTable;
 
 use crate::exit::Exit;
 

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tradeoff_core::gguf::{self, GgufError};
-use tradeoff_core::quantize::{QuantizeEvent, QuantizeRequest, plan};
-use tradeoff_core::runner::now_rfc3339;
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::format::now_rfc3339;
+use tradeoff_core::models::gguf::{self, GgufError};
+use tradeoff_core::models::quantize::{QuantizeEvent, QuantizeRequest, plan};
 use tradeoff_store::ModelOrigin;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use super::models::resolve_model;
 use super::open_store;

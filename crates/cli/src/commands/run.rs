@@ -6,17 +6,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tradeoff_core::Experiment;
-use tradeoff_core::engine::LocalEngine;
-use tradeoff_core::environment::Environment;
-use tradeoff_core::events::{EventWriter, RunEvent};
-use tradeoff_core::experiment::{PlanLimits, load_file_with};
-use tradeoff_core::matrix::Plan;
-use tradeoff_core::remote::HttpRemote;
-use tradeoff_core::resume::missing_runs;
-use tradeoff_core::runner::{RunObserver, RunOutcome, run_experiment};
-use tradeoff_core::worker::{WorkerCommand, WorkerEngine};
+use tradeoff_core::execute::backends::Backends;
+use tradeoff_core::execute::engine::LocalEngine;
+use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::events::{EventWriter, RunEvent};
+use tradeoff_core::execute::resume::missing_runs;
+use tradeoff_core::execute::runner::run_experiment;
+use tradeoff_core::execute::sink::{RunObserver, RunOutcome};
+use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::load::{PlanLimits, load_file_with};
+use tradeoff_core::spec::matrix::Plan;
+use tradeoff_remote::HttpRemote;
 use tradeoff_store::Owner;
+use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use super::open_store;
 use crate::exit::Exit;
@@ -33,7 +35,7 @@ pub enum Output {
     Tables,
     /// The full report as one JSON document, at the end.
     Json,
-    /// JSON lines while running (see `tradeoff_core::events`).
+    /// JSON lines while running (see `tradeoff_core::execute::events`).
     Events,
 }
 
@@ -166,11 +168,13 @@ fn run_inner(
         let outcome = run_experiment(
             &experiment,
             &to_run,
-            &mut engine,
-            &mut remote,
-            &mut writer,
-            observer,
-            &cancel,
+            Backends {
+                local: &mut engine,
+                remote: &mut remote,
+                sink: &mut writer,
+                observer,
+                cancel: &cancel,
+            },
         );
         progress.finish();
         (id, outcome)

@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tradeoff_core::objective::{Objective, decide};
-use tradeoff_core::winner::{WinnerError, winner_export};
+use tradeoff_core::analyze::ranking::decide;
+use tradeoff_core::analyze::winner::{WinnerError, winner_export};
+use tradeoff_core::spec::objective::Objective;
 
 use super::open_store;
 use super::report::experiment_id;
@@ -53,7 +54,7 @@ pub fn winner(
                 println!(
                     "runner-up: {} (median latency difference {})",
                     runner_up.label,
-                    tradeoff_core::report::interval_text(&runner_up.latency_ms)
+                    tradeoff_core::analyze::report::interval_text(&runner_up.latency_ms)
                 );
             }
             for excluded in &export.excluded {

@@ -1,5 +1,5 @@
 //! `tradeoff worker`: the process that owns llama.cpp for a parent `tradeoff` (see
-//! `tradeoff_core::worker`). Not meant to be run by hand; it speaks JSON lines on stdio.
+//! `tradeoff_worker`). Not meant to be run by hand; it speaks JSON lines on stdio.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};

@@ -1,0 +1,8 @@
+//! What the recorded runs mean: per-config summaries and reports, comparisons with intervals,
+//! ranking under the objective, the winner and exports. Builds on every other layer.
+
+pub mod compare;
+pub mod export;
+pub mod ranking;
+pub mod report;
+pub mod winner;

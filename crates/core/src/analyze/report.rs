@@ -1,0 +1,382 @@
+//! Reports: the runs of an experiment and a summary per config, as JSON, CSV or Markdown.
+//! The CLI's `run --json` and `report` both build this from what the store holds, so what is
+//! printed after a run is exactly what can be read back later.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analyze::compare::{Difference, Verdict, difference};
+use crate::diff::{Granularity, diff};
+use crate::execute::environment::Environment;
+use crate::run::{FinishReason, RunError, RunMetrics};
+use crate::spec::checks::CheckResult;
+use crate::spec::target::{KvType, LocalSettings};
+use crate::stats::{mean, percentile, std_dev};
+
+mod csv_export;
+mod markdown;
+mod summary;
+#[cfg(test)]
+mod tests;
+
+pub use markdown::{interval_text, verdict_word};
+pub use summary::{ConfigSummary, SUMMARY_HEADERS, summarize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub experiment_id: i64,
+    pub name: String,
+    pub source: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// `running`, `completed`, `cancelled` or `interrupted`.
+    pub status: String,
+    /// Runs the plan has; fewer in `runs` means some are missing (an unfinished experiment).
+    #[serde(default)]
+    pub planned_runs: usize,
+    pub environment: Environment,
+    pub targets: Vec<TargetInfo>,
+    pub configs: Vec<ConfigSummary>,
+    pub runs: Vec<RunRow>,
+    /// Every config against a baseline config, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+    /// What grading the judge checks took, per grader: never part of the runs' own numbers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grading: Vec<GraderSummary>,
+    /// Every grader call (see `execute::grading`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judgements: Vec<JudgementRow>,
+}
+
+/// One grader call as a report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgementRow {
+    pub variant: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub settings: Option<LocalSettings>,
+    pub case: String,
+    pub repetition: u32,
+    pub check_index: usize,
+    pub grader: String,
+    pub passed: bool,
+    pub score: f64,
+    pub reason: Option<String>,
+    pub error: Option<RunError>,
+    pub latency_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub cost_usd: Option<f64>,
+    /// The grader's answer (empty in reports read without outputs).
+    pub answer: String,
+}
+
+/// What one grader's calls took, kept apart from the configs they graded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraderSummary {
+    pub grader: String,
+    pub calls: usize,
+    /// Calls that failed or whose answer could not be read as a verdict.
+    pub errors: usize,
+    pub passed: usize,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_total_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// `None` when the grader has no price.
+    pub cost_usd: Option<f64>,
+}
+
+impl GraderSummary {
+    /// One summary per grader, in order of first appearance.
+    pub fn of(judgements: &[JudgementRow]) -> Vec<GraderSummary> {
+        let mut graders: Vec<&str> = Vec::new();
+        for row in judgements {
+            if !graders.contains(&row.grader.as_str()) {
+                graders.push(&row.grader);
+            }
+        }
+        graders
+            .into_iter()
+            .map(|grader| {
+                let mine: Vec<&JudgementRow> = judgements.iter().filter(|j| j.grader == grader).collect();
+                let latencies: Vec<f64> = mine.iter().filter_map(|j| j.latency_ms).collect();
+                let costs: Vec<f64> = mine.iter().filter_map(|j| j.cost_usd).collect();
+                GraderSummary {
+                    grader: grader.to_string(),
+                    calls: mine.len(),
+                    errors: mine.iter().filter(|j| j.error.is_some()).count(),
+                    passed: mine.iter().filter(|j| j.error.is_none() && j.passed).count(),
+                    latency_p50_ms: percentile(&latencies, 50.0),
+                    latency_total_ms: latencies.iter().sum(),
+                    input_tokens: mine.iter().filter_map(|j| j.input_tokens).map(u64::from).sum(),
+                    output_tokens: mine.iter().filter_map(|j| j.output_tokens).map(u64::from).sum(),
+                    cost_usd: (!costs.is_empty()).then(|| costs.iter().sum()),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Every config against one baseline config: confidence intervals (bootstrap, 95 %) for the
+/// differences of latency and TTFT. A config is called faster only when its interval excludes 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// Index of the baseline in `configs`.
+    pub baseline: usize,
+    pub configs: Vec<ConfigComparison>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigComparison {
+    pub config: usize,
+    /// Latency and TTFT of this config minus the baseline's, in milliseconds.
+    pub latency_ms: Difference,
+    pub ttft_ms: Difference,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetInfo {
+    pub id: String,
+    pub model: String,
+    pub model_path: String,
+    pub model_sha256: Option<String>,
+    pub threads: Vec<u32>,
+    pub batch: Vec<u32>,
+    pub kv_type: Vec<KvType>,
+    pub n_gpu_layers: Vec<u32>,
+    pub chat_template: String,
+    pub loads: Vec<LoadRow>,
+    /// A remote target's API (no key: only the variable that holds it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<crate::spec::target::remote::RemoteTarget>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<crate::spec::cost::Price>,
+    /// Where the price came from when the target did not set it (the price table's entry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadRow {
+    #[serde(flatten)]
+    pub settings: LocalSettings,
+    pub model_load_ms: Option<f64>,
+    pub context_create_ms: Option<f64>,
+    pub kv_cache_bytes: Option<u64>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+}
+
+/// One run, flattened for reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    pub variant: String,
+    pub target: String,
+    /// `None` for a remote target.
+    #[serde(flatten)]
+    pub settings: Option<LocalSettings>,
+    pub case: String,
+    pub repetition: u32,
+    pub started_at: String,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub input_tokens: Option<u32>,
+    pub output_tokens: Option<u32>,
+    pub prompt_tokens_per_s: Option<f64>,
+    pub gen_tokens_per_s: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub kv_cache_bytes: Option<u64>,
+    /// Prompt tokens reused from the KV cache (a warm run); `None` without prefix caching.
+    pub cached_tokens: Option<u32>,
+    /// Runs decoded together with this one (throughput mode); `None` for single-stream runs.
+    pub batch_sequences: Option<u32>,
+    /// Whether the run passed its case's checks (`None`: the case has none) and their mean score.
+    pub passed: Option<bool>,
+    pub score: Option<f64>,
+    pub checks: Vec<CheckResult>,
+    /// What the run cost by its target's price; `None` without a price.
+    pub cost_usd: Option<f64>,
+    pub output: String,
+    pub finish_reason: Option<FinishReason>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+    /// The raw measurements behind the numbers above.
+    pub metrics: Option<RunMetrics>,
+    /// Remote runs: every attempt the run took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<crate::execute::remote::Attempt>,
+    /// Answered from the response cache (its latency is the original run's, for reference).
+    #[serde(default)]
+    pub cache_hit: bool,
+    #[serde(default)]
+    pub cache_saved_usd: Option<f64>,
+}
+
+impl RunRow {
+    pub fn from_metrics(
+        key: RunKey,
+        output: String,
+        finish_reason: Option<FinishReason>,
+        metrics: Option<RunMetrics>,
+        error: Option<RunError>,
+        warnings: Vec<String>,
+    ) -> RunRow {
+        RunRow {
+            variant: key.variant,
+            target: key.target,
+            settings: key.settings,
+            case: key.case,
+            repetition: key.repetition,
+            started_at: key.started_at,
+            latency_ms: metrics.as_ref().map(|m| m.latency_ms),
+            ttft_ms: metrics.as_ref().and_then(|m| m.ttft_ms),
+            input_tokens: metrics.as_ref().map(|m| m.input_tokens),
+            output_tokens: metrics.as_ref().map(|m| m.output_tokens),
+            prompt_tokens_per_s: metrics.as_ref().and_then(RunMetrics::prompt_tokens_per_s),
+            gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
+            peak_rss_bytes: metrics.as_ref().and_then(|m| m.peak_rss_bytes),
+            kv_cache_bytes: metrics.as_ref().and_then(|m| m.kv_cache_bytes),
+            cached_tokens: metrics.as_ref().and_then(|m| m.cached_tokens),
+            batch_sequences: metrics.as_ref().and_then(|m| m.batch_sequences),
+            passed: None,
+            score: None,
+            checks: Vec::new(),
+            cost_usd: None,
+            output,
+            finish_reason,
+            error,
+            warnings,
+            metrics,
+            attempts: Vec::new(),
+            cache_hit: false,
+            cache_saved_usd: None,
+        }
+    }
+}
+
+/// Which run a row is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKey {
+    pub variant: String,
+    pub target: String,
+    pub settings: Option<LocalSettings>,
+    pub case: String,
+    pub repetition: u32,
+    pub started_at: String,
+}
+
+/// Which config a summary row is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    pub variant: String,
+    pub target: String,
+    /// `None` for a remote target.
+    #[serde(flatten)]
+    pub settings: Option<LocalSettings>,
+    /// A remote target's provider and model (`openai gpt-4o-mini`), which name its configs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("there is no config {} to compare with: the experiment has {configs} (numbered from 1)", index + 1)]
+    NoSuchConfig { index: usize, configs: usize },
+    #[error("cannot write CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[error("cannot write JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("cannot write the report: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Report {
+    /// Compares every config with config `baseline` over their successful runs.
+    pub fn compare_with(&mut self, baseline: usize) -> Result<(), ReportError> {
+        if baseline >= self.configs.len() {
+            return Err(ReportError::NoSuchConfig {
+                index: baseline,
+                configs: self.configs.len(),
+            });
+        }
+        let latency = self.samples_by_config(|m| Some(m.latency_ms));
+        let ttft = self.samples_by_config(|m| m.ttft_ms);
+        let configs = (0..self.configs.len())
+            .map(|index| ConfigComparison {
+                config: index,
+                latency_ms: difference(&latency[baseline], &latency[index]),
+                ttft_ms: difference(&ttft[baseline], &ttft[index]),
+            })
+            .collect();
+        self.comparison = Some(Comparison { baseline, configs });
+        Ok(())
+    }
+
+    /// A metric of every measured run (successful, not a cache hit) of config `index`.
+    pub fn samples(&self, index: usize, metric: impl Fn(&RunMetrics) -> Option<f64>) -> Vec<f64> {
+        self.samples_by_config(metric)
+            .into_iter()
+            .nth(index)
+            .unwrap_or_default()
+    }
+
+    /// A metric of every measured run, per config in report order: one pass over the runs
+    /// (an experiment can hold 100,000 of them).
+    pub fn samples_by_config(&self, metric: impl Fn(&RunMetrics) -> Option<f64>) -> Vec<Vec<f64>> {
+        let index: HashMap<(&str, &str, Option<LocalSettings>), usize> = self
+            .configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((c.variant.as_str(), c.target.as_str(), c.settings), i))
+            .collect();
+        let mut samples = vec![Vec::new(); self.configs.len()];
+        for run in self.runs.iter().filter(|r| r.error.is_none() && !r.cache_hit) {
+            if let (Some(&config), Some(value)) = (
+                index.get(&(run.variant.as_str(), run.target.as_str(), run.settings)),
+                run.metrics.as_ref().and_then(&metric),
+            ) {
+                samples[config].push(value);
+            }
+        }
+        samples
+    }
+
+    /// Fills each config's load and context-creation times from its target's loads.
+    pub fn attach_load_times(&mut self) {
+        for config in &mut self.configs {
+            let load = self
+                .targets
+                .iter()
+                .filter(|t| t.id == config.target)
+                .flat_map(|t| t.loads.iter())
+                .find(|l| Some(l.settings) == config.settings);
+            if let Some(load) = load {
+                config.model_load_ms = load.model_load_ms;
+                config.context_create_ms = load.context_create_ms;
+            }
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String, ReportError> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+
+    /// Every distinct warning of the experiment's runs and loads, in first-seen order.
+    pub fn distinct_warnings(&self) -> Vec<String> {
+        let mut seen = Vec::<String>::new();
+        let all = self
+            .targets
+            .iter()
+            .flat_map(|t| t.loads.iter().flat_map(|l| l.warnings.iter()))
+            .chain(self.runs.iter().flat_map(|r| r.warnings.iter()));
+        for warning in all {
+            if !seen.contains(warning) {
+                seen.push(warning.clone());
+            }
+        }
+        seen
+    }
+}

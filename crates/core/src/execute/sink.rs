@@ -1,0 +1,82 @@
+//! Where a plan's runs go and who watches them: the [`RunSink`] the store implements, the
+//! [`RunObserver`] a progress bar or the app's live grid implements, and how a run of a plan ends.
+
+use serde::{Deserialize, Serialize};
+
+use crate::execute::cache::CachedRun;
+use crate::execute::record::Judgement;
+use crate::execute::record::RunRecord;
+use crate::run::RunError;
+use crate::spec::checks;
+use crate::spec::matrix::PlannedRun;
+use crate::spec::prompt::TemplateError;
+use crate::spec::target::LocalSettings;
+
+/// Model load and context creation for one group of runs, recorded beside the runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadEvent {
+    pub target: usize,
+    pub settings: LocalSettings,
+    pub model_load_ms: Option<f64>,
+    pub context_create_ms: Option<f64>,
+    pub kv_cache_bytes: Option<u64>,
+    pub error: Option<RunError>,
+    pub warnings: Vec<String>,
+}
+
+/// Where finished runs go (the store implements it).
+pub trait RunSink {
+    fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError>;
+    fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError>;
+
+    /// The response cache's answer for `key` (see `execute::cache`); none by default.
+    fn cached(&mut self, _key: &str) -> Result<Option<CachedRun>, SinkError> {
+        Ok(None)
+    }
+
+    /// Stores a finished run's answer under `key`.
+    fn remember(&mut self, _key: &str, _run: &RunRecord) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// A grader's judgement of one of `run`'s checks; `run` carries its checks with that
+    /// judgement applied, to replace the ones recorded before grading.
+    fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("could not record the result: {0}")]
+pub struct SinkError(pub String);
+
+/// Progress callbacks, for a progress bar or a live grid. All have empty defaults.
+pub trait RunObserver {
+    fn loading(&mut self, _target: &str, _n_ctx: u32) {}
+    fn run_started(&mut self, _done: usize, _total: usize, _run: &PlannedRun) {}
+    fn text(&mut self, _chunk: &str) {}
+    fn run_finished(&mut self, _done: usize, _total: usize, _record: &RunRecord) {}
+    /// A judge check was graded (see `execute::grading`).
+    fn graded(&mut self, _done: usize, _total: usize) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default)]
+pub struct Quiet;
+impl RunObserver for Quiet {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOutcome {
+    Completed,
+    Cancelled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("a check cannot be used: {0}")]
+    Check(#[from] checks::CheckError),
+    #[error("remote runs stopped: {0}")]
+    Remote(RunError),
+}

@@ -1,0 +1,357 @@
+//! Turns a parsed experiment file into a validated [`Experiment`]: everything that can be known
+//! wrong before a model is loaded is refused here, with the field path that is wrong.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use super::limits::{PlanLimits, check_plan_size};
+use crate::paths;
+use crate::spec::experiment::{
+    Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
+    Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
+};
+use crate::spec::file::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
+use crate::spec::pricing::PriceTable;
+use crate::spec::prompt::{template_fields, template_variables};
+use crate::spec::target::KvType;
+use crate::spec::target::remote;
+use crate::spec::target::remote::{
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts,
+};
+
+mod targets;
+
+use targets::{target, threads_usable};
+
+pub const SUPPORTED_SCHEMA: u32 = 1;
+
+struct Checker<'a> {
+    origin: &'a str,
+}
+
+impl Checker<'_> {
+    fn problem(&self, field: impl Into<String>, message: impl Into<String>) -> ExperimentError {
+        ExperimentError::Invalid(Problem {
+            file: self.origin.to_string(),
+            line: None,
+            column: None,
+            field: Some(field.into()),
+            message: message.into(),
+        })
+    }
+}
+
+pub(super) fn validate(
+    file: ExperimentFile,
+    origin: &str,
+    base_dir: &Path,
+    limits: &PlanLimits,
+) -> Result<Experiment, ExperimentError> {
+    let check = Checker { origin };
+    if file.schema != SUPPORTED_SCHEMA {
+        return Err(check.problem(
+            "schema",
+            format!(
+                "unsupported schema {}; this version of Tradeoff reads schema {SUPPORTED_SCHEMA}",
+                file.schema
+            ),
+        ));
+    }
+    if file.repetitions == 0 {
+        return Err(check.problem("repetitions", "must be at least 1"));
+    }
+    for (list, len) in [
+        ("variants", file.variants.len()),
+        ("cases", file.cases.len()),
+        ("targets", file.targets.len()),
+    ] {
+        if len == 0 {
+            return Err(check.problem(list, "needs at least one entry"));
+        }
+    }
+
+    let variants = file
+        .variants
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| variant(&check, i, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "variants", variants.iter().map(|v| v.id.as_str()))?;
+
+    let cases = file
+        .cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| case(&check, i, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "cases", cases.iter().map(|c| c.id.as_str()))?;
+
+    let targets = file
+        .targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| target(&check, "targets", i, t, base_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "targets", targets.iter().map(|t| t.id.as_str()))?;
+    let graders = file
+        .graders
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| grader(&check, i, t, base_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    unique_ids(&check, "graders", graders.iter().map(|t| t.id.as_str()))?;
+    check_plan_size(variants.len(), &targets, cases.len(), file.repetitions, limits)
+        .map_err(|too_large| check.problem(too_large.field, too_large.message))?;
+    threads_usable(&check, "targets", &targets)?;
+    threads_usable(&check, "graders", &graders)?;
+
+    variables_defined(&check, &variants, &cases)?;
+    checks_valid(&check, "checks", &file.checks, &graders)?;
+    for (index, case) in cases.iter().enumerate() {
+        checks_valid(&check, &format!("cases[{index}].checks"), &case.checks, &graders)?;
+    }
+    if let Some(objective) = &file.objective {
+        for (index, constraint) in objective.constraints.iter().enumerate() {
+            crate::spec::objective::Constraint::parse(constraint)
+                .map_err(|e| check.problem(format!("objective.constraints[{index}]"), e.to_string()))?;
+        }
+    }
+
+    let name = file.name.unwrap_or_else(|| {
+        Path::new(origin)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".to_string())
+    });
+    let cache = match file.cache.as_deref().map(str::trim) {
+        None => crate::spec::experiment::CacheMode::Off,
+        Some(text) => crate::spec::experiment::CacheMode::parse(text).ok_or_else(|| {
+            check.problem(
+                "cache",
+                format!("`{text}` is not a cache mode; use off, read_write or refresh"),
+            )
+        })?,
+    };
+    Ok(Experiment {
+        name,
+        description: file.description,
+        source: None,
+        variants,
+        cases,
+        targets,
+        repetitions: file.repetitions,
+        checks: file.checks,
+        objective: file.objective,
+        cache,
+        graders,
+    })
+}
+
+/// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
+/// the check's place in the file.
+/// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
+/// the check's place in the file. A `judge` check must name one of the graders (or there must
+/// be exactly one).
+fn checks_valid(
+    check: &Checker,
+    list: &str,
+    checks: &[CheckSpec],
+    graders: &[Target],
+) -> Result<(), ExperimentError> {
+    for (index, spec) in checks.iter().enumerate() {
+        let parsed = crate::spec::checks::parse(spec)
+            .map_err(|e| check.problem(format!("{list}[{index}]"), e.message))?;
+        let Some(judge) = parsed.as_judge() else {
+            continue;
+        };
+        let ids = || {
+            graders
+                .iter()
+                .map(|g| format!("`{}`", g.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match (&judge.grader, graders) {
+            (_, []) => {
+                return Err(check.problem(
+                    format!("{list}[{index}]"),
+                    "a judge check needs a grader: add one under `graders` (a target, local or remote)",
+                ));
+            }
+            (None, [_]) => {}
+            (None, _) => {
+                return Err(check.problem(
+                    format!("{list}[{index}].grader"),
+                    format!("say which grader grades this check: one of {}", ids()),
+                ));
+            }
+            (Some(id), _) if !graders.iter().any(|g| &g.id == id) => {
+                return Err(check.problem(
+                    format!("{list}[{index}].grader"),
+                    format!("no grader `{id}`; the graders are {}", ids()),
+                ));
+            }
+            (Some(_), _) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A grader is a target with one setting: it grades, it is not swept.
+fn grader(
+    check: &Checker,
+    index: usize,
+    spec: TargetSpec,
+    base_dir: &Path,
+) -> Result<Target, ExperimentError> {
+    let target = target(check, "graders", index, spec, base_dir)?;
+    let swept = [
+        ("n_ctx", target.n_ctx.len()),
+        ("threads", target.threads.len()),
+        ("batch", target.batch.len()),
+        ("kv_type", target.kv_type.len()),
+        ("n_gpu_layers", target.n_gpu_layers.len()),
+        ("parallel", target.parallel.len()),
+        ("prefix_cache", target.prefix_cache.len()),
+    ];
+    if let Some((field, count)) = swept.iter().find(|(_, count)| *count > 1) {
+        return Err(check.problem(
+            format!("graders[{index}].{field}"),
+            format!("a grader runs with one setting; {count} values are a sweep, which only targets have"),
+        ));
+    }
+    if target.parallel.first().is_some_and(|p| *p > 1) {
+        return Err(check.problem(
+            format!("graders[{index}].parallel"),
+            "a grader grades one output at a time",
+        ));
+    }
+    Ok(target)
+}
+
+fn unique_ids<'a>(
+    check: &Checker,
+    list: &str,
+    ids: impl Iterator<Item = &'a str>,
+) -> Result<(), ExperimentError> {
+    let mut seen = HashSet::new();
+    for (index, id) in ids.enumerate() {
+        if !seen.insert(id) {
+            return Err(check.problem(format!("{list}[{index}].id"), format!("id `{id}` is used twice")));
+        }
+    }
+    Ok(())
+}
+
+fn id_ok(check: &Checker, field: String, id: &str) -> Result<(), ExperimentError> {
+    if id.trim().is_empty() {
+        return Err(check.problem(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn variant(check: &Checker, index: usize, spec: VariantSpec) -> Result<Variant, ExperimentError> {
+    let at = |field: &str| format!("variants[{index}].{field}");
+    id_ok(check, at("id"), &spec.id)?;
+    let chat_shaped = spec.system.is_some() || spec.user.is_some() || !spec.messages.is_empty();
+    let template = match (spec.prompt, chat_shaped) {
+        (Some(_), true) => {
+            return Err(check.problem(
+                at("prompt"),
+                "a variant is either chat-shaped (system/messages/user) or a raw completion \
+                 `prompt`, not both",
+            ));
+        }
+        (Some(prompt), false) => PromptTemplate::Raw { prompt },
+        (None, false) => {
+            return Err(check.problem(
+                at("user"),
+                "a variant needs `user` (chat-shaped) or `prompt` (raw completion)",
+            ));
+        }
+        (None, true) => {
+            if spec.user.is_none() && spec.messages.is_empty() {
+                return Err(check.problem(
+                    at("user"),
+                    "a chat-shaped variant needs `user` or `messages`, not only `system`",
+                ));
+            }
+            PromptTemplate::Chat {
+                system: spec.system,
+                messages: spec
+                    .messages
+                    .into_iter()
+                    .map(|m| Message {
+                        role: m.role,
+                        content: m.content,
+                    })
+                    .collect(),
+                user: spec.user,
+            }
+        }
+    };
+    for (field, source) in template_fields(&template) {
+        template_variables(source).map_err(|e| {
+            let line = e
+                .line()
+                .map(|l| format!(" (template line {l})"))
+                .unwrap_or_default();
+            check.problem(
+                at(&field),
+                format!(
+                    "template does not parse{line}: {}",
+                    e.detail().unwrap_or("syntax error")
+                ),
+            )
+        })?;
+    }
+    Ok(Variant {
+        id: spec.id,
+        description: spec.description,
+        template,
+    })
+}
+
+fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, ExperimentError> {
+    let id = match spec.id {
+        Some(id) => {
+            id_ok(check, format!("cases[{index}].id"), &id)?;
+            id
+        }
+        None => (index + 1).to_string(),
+    };
+    Ok(Case {
+        id,
+        vars: spec.vars,
+        expected: spec.expected,
+        checks: spec.checks,
+    })
+}
+
+/// Every variable a variant's templates read must be defined by every case, or some runs
+/// would fail only after the models are loaded and half the experiment has run.
+fn variables_defined(check: &Checker, variants: &[Variant], cases: &[Case]) -> Result<(), ExperimentError> {
+    for (v_index, variant) in variants.iter().enumerate() {
+        for (field, source) in template_fields(&variant.template) {
+            let used = template_variables(source).unwrap_or_default();
+            for (c_index, case) in cases.iter().enumerate() {
+                if let Some(missing) = used.iter().find(|name| !case.vars.contains_key(*name)) {
+                    let defined = if case.vars.is_empty() {
+                        "none".to_string()
+                    } else {
+                        case.vars.keys().cloned().collect::<Vec<_>>().join(", ")
+                    };
+                    return Err(check.problem(
+                        format!("variants[{v_index}].{field}"),
+                        format!(
+                            "uses variable `{missing}`, which case `{}` (cases[{c_index}]) does not \
+                             define (it defines: {defined})",
+                            case.id
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! What the user asks for: experiment files (`file`), their loading and validation (`load`) into
+//! the domain types (`experiment`, `target`), prompt templates, checks, objectives, prices, and
+//! the plan of configs (`matrix`). Imports nothing from `models`, `execute` or `analyze`.
+
+pub mod checks;
+pub mod cost;
+pub mod experiment;
+pub mod file;
+pub mod load;
+pub mod matrix;
+pub mod objective;
+pub mod pricing;
+pub mod prompt;
+pub mod target;

@@ -1,0 +1,37 @@
+//! Remote targets over HTTP: the [`RemoteEngine`] the CLI and the app use, plus model listing
+//! and API keys (environment and OS keyring).
+//!
+//! One module per wire format (`openai`, `anthropic`, `gemini`) turns a rendered prompt into a
+//! request and the provider's stream of server-sent events into [`StreamItem`]s; `call` makes one
+//! attempt and measures it; `scheduler` runs a target's requests concurrently within its limits,
+//! with retries; `secrets` finds API keys and keeps them out of everything recorded.
+//!
+//! The domain types (target, job, result, attempts) and the trait are `tradeoff_core::execute::remote`;
+//! this crate is the adapter that owns the network, TLS, the async runtime and the keyring, so
+//! that the engine links none of them (ARCHITECTURE.md, "the dependency rule").
+
+mod anthropic;
+mod body;
+mod call;
+mod classify;
+mod gemini;
+#[cfg(test)]
+mod hostile_servers;
+mod openai;
+mod probe;
+mod provider;
+mod redirect;
+mod scheduler;
+pub mod secrets;
+#[cfg(test)]
+mod test_server;
+#[cfg(test)]
+mod wrong_streams;
+
+// The engine's names for the things this crate moves, visible to every module as `super::…`.
+use tradeoff_core::execute::remote::{Attempt, RemoteEngine, RemoteEvent, RemoteJob, RemoteResult};
+use tradeoff_core::spec::target::remote::{ProviderKind, RemoteTarget};
+
+pub use probe::{Probe, list_models};
+pub use provider::StreamItem;
+pub use scheduler::{HttpRemote, RemoteClientError, build_client};
