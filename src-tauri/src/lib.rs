@@ -1,5 +1,6 @@
 //! The Tradeoff desktop app: a thin shell. Commands translate between the UI's wire types and
-//! the engine (`tradeoff-core`, `tradeoff-store`); experiments run in a `tradeoff` child process
+//! the engine (`tradeoff-core`, `tradeoff-store`, and the adapters `tradeoff-remote` and
+//! `tradeoff-worker`); experiments run in a `tradeoff` child process
 //! (see `executor`). No business logic lives here.
 
 mod child;

@@ -6,7 +6,8 @@
 //! attempt and measures it; `scheduler` runs a target's requests concurrently within its limits,
 //! with retries; `secrets` finds API keys and keeps them out of everything recorded.
 //!
-//! The domain types (target, job, result, attempts) and the trait are `tradeoff_core::execute::remote`;
+//! The target (`tradeoff_core::spec::target::remote`) and the job, its result, its attempts and the
+//! trait (`tradeoff_core::execute::remote`) are the engine's;
 //! this crate is the adapter that owns the network, TLS, the async runtime and the keyring, so
 //! that the engine links none of them (ARCHITECTURE.md, "the dependency rule").
 

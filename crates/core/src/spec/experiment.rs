@@ -28,7 +28,7 @@ pub struct Experiment {
     pub objective: Option<crate::spec::objective::Objective>,
     #[serde(default)]
     pub cache: CacheMode,
-    /// The models that grade `judge` checks (see `tradeoff_core::checks::judge`).
+    /// The models that grade `judge` checks (see `spec::checks::judge`).
     #[serde(default)]
     pub graders: Vec<Target>,
 }
