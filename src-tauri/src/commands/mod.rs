@@ -1,0 +1,8 @@
+//! Every command the UI calls, one module per domain; `lib.rs` registers them (`specta_builder_for!`).
+
+pub mod endpoints;
+pub mod experiments;
+pub mod models;
+pub mod prices;
+pub mod results;
+pub mod runs;
