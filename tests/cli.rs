@@ -3,6 +3,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use tradeoff_core::execute::resume::ExperimentStatus;
+
 use crate::support::{default_model, model_turn, repo_root, stderr, stdout, tradeoff, write};
 
 /// An experiment of `cases` runs long enough to be interrupted part-way.
@@ -313,7 +315,9 @@ targets: [{id: t, model: default, n_ctx: 256, max_tokens: 6}]
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(matches!(events.first(), Some(RunEvent::Started { total: 2, .. })));
-    assert!(matches!(events.last(), Some(RunEvent::Finished { status, .. }) if status == "completed"));
+    assert!(
+        matches!(events.last(), Some(RunEvent::Finished { status, .. }) if *status == ExperimentStatus::Completed)
+    );
     let mut streamed = String::new();
     let mut finished = 0;
     for event in &events {
@@ -375,7 +379,7 @@ fn ctrl_c_cancels_after_the_run_in_flight_and_marks_the_experiment_cancelled() {
     let code = child.wait().unwrap().code();
     assert_eq!(code, Some(130));
     assert!(
-        matches!(last, Some(RunEvent::Finished { ref status, .. }) if status == "cancelled"),
+        matches!(last, Some(RunEvent::Finished { ref status, .. }) if *status == ExperimentStatus::Cancelled),
         "{last:?}"
     );
     let list = tradeoff()

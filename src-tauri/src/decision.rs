@@ -10,7 +10,7 @@ use tradeoff_core::spec::objective::Objective;
 use tradeoff_store::Store;
 
 use crate::dto::DifferenceView;
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct WinnerView {
@@ -53,17 +53,17 @@ pub fn winner_of(store: &Store, id: i64, objective: &str) -> Result<(WinnerExpor
     } else {
         serde_json::from_str(objective).map_err(|e| {
             AppError::new(
-                "bad_input",
+                AppCode::BadInput,
                 format!(
                     "objective: {e}; write it as JSON, e.g. {{\"constraints\": [\"pass_rate >= 0.9\"], \"order\": [\"cheapest\", \"fastest\"]}}"
                 ),
             )
         })?
     };
-    let decision =
-        decide(&report, &objective).map_err(|e| AppError::new("bad_input", format!("objective: {e}")))?;
+    let decision = decide(&report, &objective)
+        .map_err(|e| AppError::new(AppCode::BadInput, format!("objective: {e}")))?;
     let export = winner_export(&experiment, &report, &objective, &decision).map_err(|e| match e {
-        WinnerError::NoWinner(_) => AppError::new("no_winner", e.to_string()),
+        WinnerError::NoWinner(_) => AppError::new(AppCode::NoWinner, e.to_string()),
         WinnerError::Export(e) => AppError::from(e),
     })?;
     Ok((export, decision.winner().unwrap_or_default()))

@@ -10,7 +10,7 @@ use tradeoff_core::spec::file::{
 };
 use tradeoff_core::spec::file::{ExperimentFile, Role};
 
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
 pub struct ExperimentDraft {
@@ -217,7 +217,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                     "assistant" => Role::Assistant,
                     other => {
                         return Err(AppError::new(
-                            "bad_input",
+                            AppCode::BadInput,
                             format!(
                                 "variants[{index}].messages[{m_index}].role: `{other}` is not system, user or assistant"
                             ),
@@ -327,7 +327,7 @@ fn parse_checks(field: &str, text: &str) -> Result<Vec<CheckSpec>, AppError> {
     }
     serde_json::from_str(text).map_err(|e| {
         AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             format!("{field}: not a JSON list of checks such as [{{\"type\": \"contains\", \"value\": \"Berlin\"}}]: {e}"),
         )
     })
@@ -340,5 +340,5 @@ fn optional_json<T: serde::de::DeserializeOwned>(field: &str, text: &str) -> Res
     }
     serde_json::from_str(text)
         .map(Some)
-        .map_err(|e| AppError::new("bad_input", format!("{field}: {e}")))
+        .map_err(|e| AppError::new(AppCode::BadInput, format!("{field}: {e}")))
 }

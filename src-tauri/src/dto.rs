@@ -3,16 +3,23 @@
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
+use tradeoff_core::analyze::compare::Verdict;
 use tradeoff_core::analyze::report::ConfigSummary;
 use tradeoff_core::diff::{Diff, SpanKind};
+use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::spec::experiment::{Experiment, PromptTemplate};
 use tradeoff_core::spec::matrix::Plan;
 use tradeoff_store::{ExperimentListing, GridCell};
 
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 pub fn id32(id: i64) -> Result<u32, AppError> {
-    u32::try_from(id).map_err(|_| AppError::new("database", format!("id {id} does not fit the UI's id type")))
+    u32::try_from(id).map_err(|_| {
+        AppError::new(
+            AppCode::Database,
+            format!("id {id} does not fit the UI's id type"),
+        )
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -21,7 +28,7 @@ pub struct ExperimentItem {
     pub name: String,
     pub created_at: String,
     /// `interrupted` also for an experiment whose process is gone (see `tradeoff_store::Owner`).
-    pub status: String,
+    pub status: ExperimentStatus,
     pub configs: u32,
     /// Runs recorded.
     pub runs: u32,
@@ -36,7 +43,7 @@ impl ExperimentItem {
             id: id32(l.id)?,
             name: l.name.clone(),
             created_at: l.created_at.clone(),
-            status: l.status.clone(),
+            status: l.status,
             configs: l.configs as u32,
             runs: l.runs as u32,
             errors: l.errors as u32,
@@ -157,7 +164,7 @@ pub enum ProgressEvent {
     },
     Finished {
         experiment_id: u32,
-        status: String,
+        status: ExperimentStatus,
     },
     Failed {
         message: String,
@@ -167,7 +174,7 @@ pub enum ProgressEvent {
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct RunOutcomeView {
     pub experiment_id: Option<u32>,
-    pub status: String,
+    pub status: ExperimentStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -291,7 +298,7 @@ impl CellView {
 pub struct ResultsView {
     pub experiment_id: u32,
     pub name: String,
-    pub status: String,
+    pub status: ExperimentStatus,
     pub repetitions: u32,
     pub configs: Vec<ConfigView>,
     pub cases: Vec<String>,
@@ -439,8 +446,8 @@ pub struct DifferenceView {
     pub estimate_ms: Option<f64>,
     pub low_ms: Option<f64>,
     pub high_ms: Option<f64>,
-    /// `faster`, `slower`, `no clear difference` or `too few runs`.
-    pub verdict: String,
+    /// Lower latency is `lower` (faster); a verdict only when the interval excludes 0.
+    pub verdict: Verdict,
 }
 
 impl DifferenceView {
@@ -449,7 +456,7 @@ impl DifferenceView {
             estimate_ms: d.median.map(|i| i.estimate),
             low_ms: d.median.map(|i| i.low),
             high_ms: d.median.map(|i| i.high),
-            verdict: tradeoff_core::analyze::report::verdict_word(d).to_string(),
+            verdict: d.verdict,
         }
     }
 }

@@ -4,21 +4,20 @@
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
-use tradeoff_core::run::RunError;
+use tradeoff_core::run::{ErrorClass, RunError};
 use tradeoff_core::spec::target::is_variable_name;
 use tradeoff_core::spec::target::remote::{self, ProviderKind, RemoteTarget};
 use tradeoff_remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key};
 use tradeoff_remote::{build_client, list_models};
 use tradeoff_store::endpoints::Endpoint;
 
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 /// A remote endpoint as the Targets screen edits it.
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
 pub struct EndpointView {
     pub name: String,
-    /// `openai`, `anthropic` or `gemini`.
-    pub provider: String,
+    pub provider: ProviderKind,
     /// Empty: the provider's public API.
     pub base_url: String,
     pub api_key_env: Option<String>,
@@ -26,17 +25,35 @@ pub struct EndpointView {
     pub include_usage: bool,
 }
 
-impl From<Endpoint> for EndpointView {
-    fn from(e: Endpoint) -> Self {
-        EndpointView {
+impl TryFrom<Endpoint> for EndpointView {
+    type Error = AppError;
+
+    /// A stored endpoint whose provider this version does not know is refused, named.
+    fn try_from(e: Endpoint) -> Result<Self, AppError> {
+        let provider = ProviderKind::parse(&e.provider).ok_or_else(|| {
+            AppError::new(
+                AppCode::Database,
+                format!("endpoint `{}`: unknown provider `{}`", e.name, e.provider),
+            )
+        })?;
+        Ok(EndpointView {
             name: e.name,
-            provider: e.provider,
+            provider,
             base_url: e.base_url,
             api_key_env: e.api_key_env,
             model: e.model,
             include_usage: e.include_usage,
-        }
+        })
     }
+}
+
+/// Every stored endpoint as the Targets screen shows it.
+pub fn endpoint_views(store: &tradeoff_store::Store) -> Result<Vec<EndpointView>, AppError> {
+    store
+        .endpoints()?
+        .into_iter()
+        .map(EndpointView::try_from)
+        .collect()
 }
 
 /// What a connection test found.
@@ -61,18 +78,13 @@ pub struct KeyStatus {
 pub fn validated(view: EndpointView) -> Result<(Endpoint, RemoteTarget), AppError> {
     let name = view.name.trim().to_string();
     if name.is_empty() {
-        return Err(AppError::new("bad_input", "name: give the endpoint a name"));
+        return Err(AppError::new(AppCode::BadInput, "name: give the endpoint a name"));
     }
-    let provider = ProviderKind::parse(view.provider.trim()).ok_or_else(|| {
-        AppError::new(
-            "bad_input",
-            format!("provider: `{}` is not openai, anthropic or gemini", view.provider),
-        )
-    })?;
+    let provider = view.provider;
     let base_url = remote::base_url(provider, Some(&view.base_url))
-        .map_err(|m| AppError::new("bad_input", format!("base URL: {m}")))?;
+        .map_err(|m| AppError::new(AppCode::BadInput, format!("base URL: {m}")))?;
     let api_key_env = remote::key_variable(provider, &base_url, view.api_key_env.as_deref())
-        .map_err(|m| AppError::new("bad_input", format!("key variable: {m}")))?;
+        .map_err(|m| AppError::new(AppCode::BadInput, format!("key variable: {m}")))?;
     let model = view.model.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     let mut target = RemoteTarget::new(
         provider,
@@ -102,14 +114,14 @@ pub async fn probe(target: RemoteTarget) -> Result<ProbeView, AppError> {
                 .map(|(key, _)| key)
                 .ok_or_else(|| {
                     AppError::new(
-                        "auth",
+                        ErrorClass::Auth,
                         format!("no key: set `{variable}` in the environment or store it in Settings"),
                     )
                 })?,
         ),
         None => None,
     };
-    let client = build_client(&target).map_err(|e| AppError::new("remote", e.to_string()))?;
+    let client = build_client(&target).map_err(|e| AppError::new(AppCode::Remote, e.to_string()))?;
     let probe = list_models(&client, &target, key.as_ref())
         .await
         .map_err(run_error)?;
@@ -139,11 +151,11 @@ pub fn set_key(variable: &str, key: &str) -> Result<KeyStatus, AppError> {
     check_variable(variable)?;
     let key = ApiKey::new(key);
     if key.expose().is_empty() {
-        return Err(AppError::new("bad_input", "the key is empty"));
+        return Err(AppError::new(AppCode::BadInput, "the key is empty"));
     }
     OsKeyring.set(variable, key.expose()).map_err(|e| {
         AppError::new(
-            "keyring",
+            AppCode::Keyring,
             format!("cannot store the key for {variable} in the OS keyring: {e}"),
         )
     })?;
@@ -152,9 +164,12 @@ pub fn set_key(variable: &str, key: &str) -> Result<KeyStatus, AppError> {
 
 pub fn delete_key(variable: &str) -> Result<KeyStatus, AppError> {
     check_variable(variable)?;
-    OsKeyring
-        .delete(variable)
-        .map_err(|e| AppError::new("keyring", format!("cannot remove the key for {variable}: {e}")))?;
+    OsKeyring.delete(variable).map_err(|e| {
+        AppError::new(
+            AppCode::Keyring,
+            format!("cannot remove the key for {variable}: {e}"),
+        )
+    })?;
     Ok(key_status(variable))
 }
 
@@ -163,7 +178,7 @@ fn check_variable(variable: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             format!("`{variable}` is not a variable name (letters, digits and _)"),
         ))
     }
@@ -171,5 +186,5 @@ fn check_variable(variable: &str) -> Result<(), AppError> {
 
 /// A remote failure keeps its class as the error code (`auth`, `connect`, `timeout_connect`…).
 fn run_error(error: RunError) -> AppError {
-    AppError::new(error.class.as_str(), error.message)
+    AppError::new(error.class, error.message)
 }

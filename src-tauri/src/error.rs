@@ -3,21 +3,67 @@
 
 use serde::Serialize;
 use specta::Type;
+use tradeoff_core::run::ErrorClass;
 
 #[derive(Debug, Clone, Serialize, Type, thiserror::Error)]
 #[error("{message}")]
 pub struct AppError {
-    /// `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
-    /// `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Option<String>,
 }
 
+/// What the UI switches on: one of the app's own codes, or, for a failed call to a model (the
+/// Targets screen's connection test), the run's error class (`auth`, `connect`, `timeout_connect`…).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(untagged)]
+pub enum ErrorCode {
+    App(AppCode),
+    Run(ErrorClass),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum AppCode {
+    /// The input is wrong (a file, a field, a name); the message says what and where.
+    BadInput,
+    NotFound,
+    /// Something else is running (an experiment, a quantization).
+    Busy,
+    Database,
+    /// A child process or a background task failed.
+    Executor,
+    Io,
+    /// A newer request replaced this one (the plan view counts only the latest draft).
+    Superseded,
+    /// A path the UI may not write or read (see `file_access`).
+    NotAllowed,
+    /// A part of the machine the app needs is not there (a display, the CPU self-test).
+    Unavailable,
+    /// The OS keyring refused.
+    Keyring,
+    /// No config meets the objective's constraints.
+    NoWinner,
+    /// The HTTP client could not be built for an endpoint.
+    Remote,
+}
+
+impl From<AppCode> for ErrorCode {
+    fn from(code: AppCode) -> Self {
+        ErrorCode::App(code)
+    }
+}
+
+impl From<ErrorClass> for ErrorCode {
+    fn from(class: ErrorClass) -> Self {
+        ErrorCode::Run(class)
+    }
+}
+
 impl AppError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
         AppError {
-            code: code.to_string(),
+            code: code.into(),
             message: message.into(),
             details: None,
         }
@@ -28,13 +74,13 @@ impl From<tradeoff_store::StoreError> for AppError {
     fn from(error: tradeoff_store::StoreError) -> Self {
         use tradeoff_store::StoreError;
         let code = match error {
-            StoreError::NotFound(_) | StoreError::RunNotFound(_) | StoreError::Empty => "not_found",
+            StoreError::NotFound(_) | StoreError::RunNotFound(_) | StoreError::Empty => AppCode::NotFound,
             StoreError::ModelSource { .. }
             | StoreError::AlreadyCompleted(_)
             | StoreError::ModelChanged { .. }
-            | StoreError::PlanMismatch { .. } => "bad_input",
-            StoreError::StillRunning { .. } => "busy",
-            _ => "database",
+            | StoreError::PlanMismatch { .. } => AppCode::BadInput,
+            StoreError::StillRunning { .. } => AppCode::Busy,
+            _ => AppCode::Database,
         };
         AppError::new(code, error.to_string())
     }
@@ -42,18 +88,18 @@ impl From<tradeoff_store::StoreError> for AppError {
 
 impl From<tradeoff_core::spec::experiment::ExperimentError> for AppError {
     fn from(error: tradeoff_core::spec::experiment::ExperimentError) -> Self {
-        AppError::new("bad_input", error.to_string())
+        AppError::new(AppCode::BadInput, error.to_string())
     }
 }
 
 impl From<tradeoff_core::analyze::export::ExportError> for AppError {
     fn from(error: tradeoff_core::analyze::export::ExportError) -> Self {
-        AppError::new("not_found", error.to_string())
+        AppError::new(AppCode::NotFound, error.to_string())
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(error: std::io::Error) -> Self {
-        AppError::new("io", error.to_string())
+        AppError::new(AppCode::Io, error.to_string())
     }
 }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tradeoff_core::execute::events::RunEvent;
+use tradeoff_core::execute::resume::ExperimentStatus;
 
 use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::{ProgressEvent, RunOutcomeView, id32};
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 /// Streamed text reaches the UI at most this often (≈ 20 Hz), never once per token.
 const TEXT_INTERVAL: Duration = Duration::from_millis(50);
@@ -55,10 +56,11 @@ impl Running {
     pub fn cancel(&self) -> Result<bool, AppError> {
         let pid = *self.pid.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(pid) = pid else { return Ok(false) };
-        let pid = i32::try_from(pid).map_err(|_| AppError::new("executor", "process id out of range"))?;
+        let pid =
+            i32::try_from(pid).map_err(|_| AppError::new(AppCode::Executor, "process id out of range"))?;
         kill(Pid::from_raw(pid), Signal::SIGINT).map_err(|e| {
             AppError::new(
-                "executor",
+                AppCode::Executor,
                 format!("could not signal the experiment process: {e}"),
             )
         })?;
@@ -107,7 +109,7 @@ fn run_child(
     let mut child = {
         let mut slot = running.pid.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_some() {
-            return Err(AppError::new("busy", "an experiment is already running"));
+            return Err(AppError::new(AppCode::Busy, "an experiment is already running"));
         }
         // Paths after `--` (or joined to their option), so none is ever taken for an option.
         let mut command = Command::new(binary);
@@ -121,7 +123,12 @@ fn run_child(
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| AppError::new("executor", format!("cannot start {}: {e}", binary.display())))?;
+            .map_err(|e| {
+                AppError::new(
+                    AppCode::Executor,
+                    format!("cannot start {}: {e}", binary.display()),
+                )
+            })?;
         *slot = Some(child.id());
         child
     };
@@ -150,21 +157,22 @@ fn run_child(
         return Err(error);
     }
     let status =
-        status.map_err(|e| AppError::new("executor", format!("lost the experiment process: {e}")))?;
+        status.map_err(|e| AppError::new(AppCode::Executor, format!("lost the experiment process: {e}")))?;
 
     if let Some(outcome) = forwarder.outcome.take() {
         return Ok(outcome);
     }
     if let Some(message) = forwarder.failure.take() {
-        return Err(AppError::new("bad_input", message));
+        return Err(AppError::new(AppCode::BadInput, message));
     }
     // The process ended without saying so: it crashed. Its finished runs are recorded; the
     // experiment is marked interrupted so it does not look as if it were still running.
     if let Some(id) = forwarder.experiment_id {
-        let _ = tradeoff_store::Store::open(db).and_then(|store| store.finish_experiment(id, "interrupted"));
+        let _ = tradeoff_store::Store::open(db)
+            .and_then(|store| store.finish_experiment(id, ExperimentStatus::Interrupted));
     }
     let mut error = AppError::new(
-        "executor",
+        AppCode::Executor,
         format!(
             "the experiment process ended unexpectedly ({status}); {} finished runs are recorded",
             forwarder.finished
@@ -254,7 +262,7 @@ impl<'a> Forwarder<'a> {
                 let experiment_id = id32(experiment_id)?;
                 (self.emit)(ProgressEvent::Finished {
                     experiment_id,
-                    status: status.clone(),
+                    status,
                 });
                 self.outcome = Some(RunOutcomeView {
                     experiment_id: Some(experiment_id),

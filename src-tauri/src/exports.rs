@@ -10,7 +10,7 @@ use tradeoff_core::analyze::export::export_config as export_config_of;
 
 use crate::AppState;
 use crate::decision;
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 /// Writes one config (variant templates, target and settings, measured summary) as JSON.
 #[tauri::command]
@@ -55,7 +55,7 @@ pub async fn export_winner(
 /// The caller checked that the UI may write there (`file_access`).
 fn write_json(target: &Path, value: &impl serde::Serialize) -> Result<String, AppError> {
     let json = serde_json::to_string_pretty(value)
-        .map_err(|e| AppError::new("io", format!("cannot encode {}: {e}", target.display())))?;
+        .map_err(|e| AppError::new(AppCode::Io, format!("cannot encode {}: {e}", target.display())))?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }

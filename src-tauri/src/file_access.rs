@@ -19,7 +19,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use tauri::State;
 
 use crate::AppState;
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 /// The data folder's sub-folders the UI may write into without a dialog.
 const WRITABLE_FOLDERS: [&str; 2] = ["experiments", "exports"];
@@ -55,10 +55,12 @@ impl Files {
     }
 
     fn picker(&self) -> Result<&dyn Picker, AppError> {
-        self.picker
-            .get()
-            .map(|picker| &**picker)
-            .ok_or_else(|| AppError::new("unavailable", "file dialogs are not available in this window"))
+        self.picker.get().map(|picker| &**picker).ok_or_else(|| {
+            AppError::new(
+                AppCode::Unavailable,
+                "file dialogs are not available in this window",
+            )
+        })
     }
 
     fn remember(&self, path: PathBuf) {
@@ -87,13 +89,13 @@ impl Files {
         }
         let Some(resolved) = resolve(&path) else {
             return Err(AppError::new(
-                "not_allowed",
+                AppCode::NotAllowed,
                 format!("{} is a link to a file that does not exist", path.display()),
             ));
         };
         if resolved.is_dir() {
             return Err(AppError::new(
-                "bad_input",
+                AppCode::BadInput,
                 format!("{} is a folder, not a file", path.display()),
             ));
         }
@@ -105,7 +107,7 @@ impl Files {
             return Ok(path);
         }
         Err(AppError::new(
-            "not_allowed",
+            AppCode::NotAllowed,
             format!(
                 "{} is outside the data folder ({}): choose where to save with “Choose…”",
                 path.display(),
@@ -123,18 +125,18 @@ impl Files {
 /// backend or a dialog), and a relative one would resolve against wherever the app started.
 fn plain_absolute(path: &str) -> Result<PathBuf, AppError> {
     if path.is_empty() {
-        return Err(AppError::new("bad_input", "no path given"));
+        return Err(AppError::new(AppCode::BadInput, "no path given"));
     }
     let path = Path::new(path);
     if !path.is_absolute() {
         return Err(AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             format!("{}: give a full path (starting with /)", path.display()),
         ));
     }
     if path.components().any(|c| c == Component::ParentDir) {
         return Err(AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             format!("{}: a path with `..` is not accepted for writing", path.display()),
         ));
     }
@@ -172,15 +174,15 @@ pub fn readable_file_or_folder(path: &str) -> Result<PathBuf, AppError> {
 
 fn readable(path: &str, folder_too: bool) -> Result<PathBuf, AppError> {
     if path.is_empty() {
-        return Err(AppError::new("bad_input", "no path given"));
+        return Err(AppError::new(AppCode::BadInput, "no path given"));
     }
     let path = PathBuf::from(path);
     // Follows links: what matters is what would be read.
     let metadata = std::fs::metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
-            AppError::new("not_found", format!("no such file: {}", path.display()))
+            AppError::new(AppCode::NotFound, format!("no such file: {}", path.display()))
         }
-        _ => AppError::new("io", format!("cannot read {}: {e}", path.display())),
+        _ => AppError::new(AppCode::Io, format!("cannot read {}: {e}", path.display())),
     })?;
     if metadata.is_file() || (folder_too && metadata.is_dir()) {
         return Ok(path);
@@ -196,7 +198,7 @@ fn readable(path: &str, folder_too: bool) -> Result<PathBuf, AppError> {
         "not a regular file"
     };
     Err(AppError::new(
-        "bad_input",
+        AppCode::BadInput,
         format!("{} is {what}; expected {expected}", path.display()),
     ))
 }
@@ -330,11 +332,11 @@ mod tests {
             data.join("prices.json").to_string_lossy().into_owned(),
         ] {
             let error = refused(files.writable_in(&path, &data));
-            assert_eq!(error.code, "not_allowed", "{path}: {error:?}");
+            assert_eq!(error.code, AppCode::NotAllowed.into(), "{path}: {error:?}");
             assert!(error.message.contains("Choose…"), "{}", error.message);
         }
         let error = refused(files.writable_in("relative/export.json", &data));
-        assert_eq!(error.code, "bad_input");
+        assert_eq!(error.code, crate::error::AppCode::BadInput.into());
         assert!(error.message.contains("full path"), "{}", error.message);
         let error = refused(files.writable_in(&data.join("exports").to_string_lossy(), &data));
         assert!(error.message.contains("folder"), "{}", error.message);
@@ -366,7 +368,7 @@ mod tests {
             data.join("exports/new.json"),
         ] {
             let error = refused(files.writable_in(&path.to_string_lossy(), &data));
-            assert_eq!(error.code, "not_allowed", "{}", path.display());
+            assert_eq!(error.code, AppCode::NotAllowed.into(), "{}", path.display());
         }
     }
 
@@ -401,13 +403,16 @@ mod tests {
         assert!(readable_file_or_folder(&dir.path().to_string_lossy()).is_ok());
 
         let error = readable_file(&dir.path().to_string_lossy()).unwrap_err();
-        assert_eq!(error.code, "bad_input");
+        assert_eq!(error.code, crate::error::AppCode::BadInput.into());
         assert!(error.message.contains("is a folder"), "{}", error.message);
         // A device never ends; a FIFO blocks the reader until someone writes.
         let error = readable_file("/dev/zero").unwrap_err();
         assert!(error.message.contains("not a regular file"), "{}", error.message);
         let error = readable_file(&dir.path().join("missing.yaml").to_string_lossy()).unwrap_err();
-        assert_eq!(error.code, "not_found");
-        assert_eq!(readable_file("").unwrap_err().code, "bad_input");
+        assert_eq!(error.code, crate::error::AppCode::NotFound.into());
+        assert_eq!(
+            readable_file("").unwrap_err().code,
+            crate::error::AppCode::BadInput.into()
+        );
     }
 }

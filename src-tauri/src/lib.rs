@@ -29,6 +29,8 @@ use tradeoff_core::analyze::ranking::decide;
 use tradeoff_core::diff::{Granularity, diff};
 use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::objective::Objective;
+use tradeoff_core::spec::target::KvType;
+use tradeoff_core::spec::target::remote::ProviderKind;
 use tradeoff_store::Store;
 
 use crate::decision::WinnerView;
@@ -37,8 +39,8 @@ use crate::dto::{
     CellView, ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem,
     ExperimentView, ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
-use crate::endpoints::{EndpointView, KeyStatus, ProbeView};
-use crate::error::AppError;
+use crate::endpoints::{EndpointView, KeyStatus, ProbeView, endpoint_views};
+use crate::error::{AppCode, AppError};
 use crate::executor::Running;
 
 /// The quickstart experiment, shipped inside the app so "New from quickstart" works anywhere.
@@ -91,7 +93,10 @@ impl AppState {
             }
             match guard.as_ref() {
                 Some(store) => f(store),
-                None => Err(AppError::new("database", "the database could not be opened")),
+                None => Err(AppError::new(
+                    AppCode::Database,
+                    "the database could not be opened",
+                )),
             }
         })
         .await
@@ -104,49 +109,72 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, AppError> {
     tauri::async_runtime::spawn_blocking(f)
         .await
-        .map_err(|e| AppError::new("executor", format!("background task failed: {e}")))?
+        .map_err(|e| AppError::new(AppCode::Executor, format!("background task failed: {e}")))?
 }
 
 /// Every command, for the app and for the bindings export. A macro because specta's
 /// `collect_commands!` cannot take a generic runtime parameter.
 macro_rules! specta_builder_for {
     ($runtime:ty) => {
-        Builder::<$runtime>::new().commands(collect_commands![
-            commands::experiments::list_experiments,
-            commands::experiments::quickstart_file,
-            commands::experiments::open_experiment,
-            commands::experiments::read_experiment,
-            commands::experiments::save_experiment,
-            commands::experiments::plan_experiment,
-            commands::runs::run_experiment,
-            resume::resume_experiment,
-            commands::runs::cancel_run,
-            commands::results::results,
-            commands::results::compare_configs,
-            commands::results::grid_page,
-            commands::results::run_output,
-            commands::results::diff_runs,
-            exports::export_config,
-            exports::default_export_path,
-            commands::results::winner,
-            exports::export_winner,
-            commands::models::list_models,
-            commands::models::add_model_source,
-            commands::models::quantize_model,
-            commands::endpoints::list_endpoints,
-            commands::endpoints::save_endpoint,
-            commands::endpoints::delete_endpoint,
-            commands::endpoints::test_endpoint,
-            commands::endpoints::key_status,
-            commands::endpoints::set_api_key,
-            commands::prices::prices,
-            commands::prices::save_price_overrides,
-            commands::endpoints::delete_api_key,
-            file_access::pick_save_path,
-            file_access::pick_open_path,
-            local_inference::local_inference,
-        ])
+        Builder::<$runtime>::new()
+            .commands(collect_commands![
+                commands::experiments::list_experiments,
+                commands::experiments::quickstart_file,
+                commands::experiments::open_experiment,
+                commands::experiments::read_experiment,
+                commands::experiments::save_experiment,
+                commands::experiments::plan_experiment,
+                commands::runs::run_experiment,
+                resume::resume_experiment,
+                commands::runs::cancel_run,
+                commands::results::results,
+                commands::results::compare_configs,
+                commands::results::grid_page,
+                commands::results::run_output,
+                commands::results::diff_runs,
+                exports::export_config,
+                exports::default_export_path,
+                commands::results::winner,
+                exports::export_winner,
+                commands::models::list_models,
+                commands::models::add_model_source,
+                commands::models::quantize_model,
+                commands::endpoints::list_endpoints,
+                commands::endpoints::save_endpoint,
+                commands::endpoints::delete_endpoint,
+                commands::endpoints::test_endpoint,
+                commands::endpoints::key_status,
+                commands::endpoints::set_api_key,
+                commands::prices::prices,
+                commands::prices::save_price_overrides,
+                commands::endpoints::delete_api_key,
+                file_access::pick_save_path,
+                file_access::pick_open_path,
+                local_inference::local_inference,
+            ])
+            // The engine's own lists, so the UI's menus cannot fall behind them.
+            .constant("PROVIDERS", $crate::provider_options())
+            .constant("KV_TYPES", KvType::ALL)
     };
+}
+
+/// A provider as the UI's menus offer it, from the engine's own list (`PROVIDERS` in the bindings).
+#[derive(serde::Serialize)]
+struct ProviderOption {
+    id: ProviderKind,
+    label: &'static str,
+    default_base_url: &'static str,
+}
+
+fn provider_options() -> Vec<ProviderOption> {
+    ProviderKind::ALL
+        .into_iter()
+        .map(|id| ProviderOption {
+            id,
+            label: id.label(),
+            default_base_url: id.default_base_url(),
+        })
+        .collect()
 }
 
 pub fn specta_builder() -> Builder<tauri::Wry> {

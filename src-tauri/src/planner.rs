@@ -16,7 +16,7 @@ use tradeoff_core::spec::pricing::PriceTable;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::draft::ExperimentDraft;
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct PlanView {
@@ -99,10 +99,13 @@ impl Planner {
         let ticket = self.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let file = ExperimentFile::try_from(draft)?;
         let experiment = validate_spec(path, &file)?;
-        let prices = PriceTable::load().map_err(|e| AppError::new("bad_input", e.to_string()))?;
+        let prices = PriceTable::load().map_err(|e| AppError::new(AppCode::BadInput, e.to_string()))?;
         let mut guard = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
         if self.latest.load(Ordering::SeqCst) != ticket {
-            return Err(AppError::new("superseded", "a newer draft is being planned"));
+            return Err(AppError::new(
+                AppCode::Superseded,
+                "a newer draft is being planned",
+            ));
         }
         if guard.is_none() {
             let command = WorkerCommand {
@@ -111,7 +114,7 @@ impl Planner {
             };
             let worker = WorkerEngine::start(command).map_err(|e| {
                 AppError::new(
-                    "executor",
+                    AppCode::Executor,
                     format!("cannot start {} worker: {e}", binary.display()),
                 )
             })?;
@@ -119,12 +122,12 @@ impl Planner {
         }
         let Some(worker) = guard.as_mut() else {
             return Err(AppError::new(
-                "executor",
+                AppCode::Executor,
                 "the token-counting worker is not running",
             ));
         };
-        let planned =
-            preflight(&experiment, &prices, worker).map_err(|e| AppError::new("bad_input", e.to_string()))?;
+        let planned = preflight(&experiment, &prices, worker)
+            .map_err(|e| AppError::new(AppCode::BadInput, e.to_string()))?;
         Ok(planned.into())
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use specta::Type;
 use tradeoff_core::spec::pricing::{PriceTable, read_overrides, save_overrides};
 
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct PricesView {
@@ -33,7 +33,7 @@ pub struct PriceEntryView {
 }
 
 fn pricing_error(error: tradeoff_core::spec::pricing::PricingError) -> AppError {
-    AppError::new("bad_input", error.to_string())
+    AppError::new(AppCode::BadInput, error.to_string())
 }
 
 pub fn prices() -> Result<PricesView, AppError> {

@@ -8,7 +8,7 @@ use tradeoff_core::models::quantize::QuantizeEvent;
 
 use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, spawn_tail};
 use crate::dto::QuantizeProgress;
-use crate::error::AppError;
+use crate::error::{AppCode, AppError};
 use crate::executor::path_option;
 
 /// Makes every type in `types` from `source` (blocking); returns the paths written. Types that
@@ -23,7 +23,7 @@ pub fn quantize(
 ) -> Result<Vec<String>, AppError> {
     if types.is_empty() {
         return Err(AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             "choose at least one type to quantize to",
         ));
     }
@@ -34,7 +34,7 @@ pub fn quantize(
         .find(|t| t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
     {
         return Err(AppError::new(
-            "bad_input",
+            AppCode::BadInput,
             format!("`{bad}` is not a quantization type (letters, digits and _)"),
         ));
     }
@@ -56,9 +56,12 @@ pub fn quantize(
     }
     // The source last, after `--`, so no path is ever taken for an option.
     command.arg("--").arg(source);
-    let mut child = command
-        .spawn()
-        .map_err(|e| AppError::new("executor", format!("cannot start {}: {e}", binary.display())))?;
+    let mut child = command.spawn().map_err(|e| {
+        AppError::new(
+            AppCode::Executor,
+            format!("cannot start {}: {e}", binary.display()),
+        )
+    })?;
     // llama.cpp logs every tensor: all of stderr is read, only its end is kept.
     let stderr_text = spawn_tail(child.stderr.take(), STDERR_TAIL_BYTES);
     let mut written = Vec::new();
@@ -109,13 +112,13 @@ pub fn quantize(
     }
     let status = child
         .wait()
-        .map_err(|e| AppError::new("executor", format!("lost the quantize process: {e}")))?;
+        .map_err(|e| AppError::new(AppCode::Executor, format!("lost the quantize process: {e}")))?;
     let stderr = stderr_text.join().unwrap_or_default();
     if let Some(message) = failure {
-        return Err(AppError::new("bad_input", message));
+        return Err(AppError::new(AppCode::BadInput, message));
     }
     if written.is_empty() && !status.success() {
-        let mut error = AppError::new("executor", format!("quantization failed ({status})"));
+        let mut error = AppError::new(AppCode::Executor, format!("quantization failed ({status})"));
         error.details = Some(stderr);
         return Err(error);
     }

@@ -191,7 +191,7 @@ exit 3"#,
         ran.events.first()
     );
     let error = ran.outcome.unwrap_err();
-    assert_eq!(error.code, "executor", "{error:?}");
+    assert_eq!(error.code, crate::error::AppCode::Executor.into(), "{error:?}");
     let details = error.details.unwrap();
     assert!(
         details.len() <= crate::child::STDERR_TAIL_BYTES + 100,
@@ -240,9 +240,9 @@ echo '{"event":"quantized","type_name":"Q8_0","path":"/m/out.gguf","bytes":1,"du
     };
 
     let error = quantize(&source.to_string_lossy(), &["Q8_0", "--out-dir=/etc"]).unwrap_err();
-    assert_eq!(error.code, "bad_input", "{error:?}");
+    assert_eq!(error.code, crate::error::AppCode::BadInput.into(), "{error:?}");
     let error = quantize("/dev/zero", &["Q8_0"]).unwrap_err();
-    assert_eq!(error.code, "bad_input", "{error:?}");
+    assert_eq!(error.code, crate::error::AppCode::BadInput.into(), "{error:?}");
 
     let written = quantize(&source.to_string_lossy(), &["Q8_0"]);
     let args = std::fs::read_to_string(dir.path().join("args")).unwrap();

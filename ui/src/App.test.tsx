@@ -3,6 +3,7 @@ import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import App from "./App";
 import type { ExperimentDraft, ExperimentItem, ProgressEvent } from "./api";
+import type { ExperimentStatus } from "./bindings";
 import { cell, results } from "./test/fixtures";
 import { renderWithClient } from "./test/render";
 
@@ -47,7 +48,7 @@ describe("App", () => {
   it("resumes an interrupted experiment from the list into the same experiment", async () => {
     let resumed = false;
     const calls: { cmd: string; args: unknown }[] = [];
-    const item = (status: string, runs: number): ExperimentItem => ({
+    const item = (status: ExperimentStatus, runs: number): ExperimentItem => ({
       id: 7,
       name: "sweep",
       created_at: "2026-11-29T10:00:00Z",
@@ -117,7 +118,7 @@ const DRAFT: ExperimentDraft = {
   graders: "",
 };
 
-const item = (id: number, status: string, runs: number): ExperimentItem => ({
+const item = (id: number, status: ExperimentStatus, runs: number): ExperimentItem => ({
   id,
   name: "quickstart",
   created_at: "2026-11-29T10:00:00Z",

@@ -3,6 +3,7 @@ import { Channel } from "@tauri-apps/api/core";
 import { commands } from "./bindings";
 import type {
   AppError_Serialize,
+  ErrorCode,
   CellView_Serialize,
   ComparisonView_Serialize,
   DiffGranularity,
@@ -46,7 +47,7 @@ export type LocalInference = LocalInferenceView;
 export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
 
 export class BackendError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly details: string | null;
   constructor(error: AppError) {
     super(error.message);

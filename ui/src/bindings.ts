@@ -98,25 +98,42 @@ export const commands = {
 	localInference: () => typedError<LocalInferenceView, AppError_Serialize>(__TAURI_INVOKE("local_inference")),
 };
 
+/* Constants */
+export const KV_TYPES = ["f16","q8_0","q4_0"] as const;
+
+export const PROVIDERS = [{"default_base_url":"https://api.openai.com/v1","id":"openai","label":"OpenAI-compatible"},{"default_base_url":"https://api.anthropic.com/v1","id":"anthropic","label":"Anthropic"},{"default_base_url":"https://generativelanguage.googleapis.com/v1beta","id":"gemini","label":"Gemini"}] as const;
+
 /* Types */
+export type AppCode = 
+/**  The input is wrong (a file, a field, a name); the message says what and where. */
+"bad_input" | "not_found" | 
+/**  Something else is running (an experiment, a quantization). */
+"busy" | "database" | 
+/**  A child process or a background task failed. */
+"executor" | "io" | 
+/**  A newer request replaced this one (the plan view counts only the latest draft). */
+"superseded" | 
+/**  A path the UI may not write or read (see `file_access`). */
+"not_allowed" | 
+/**  A part of the machine the app needs is not there (a display, the CPU self-test). */
+"unavailable" | 
+/**  The OS keyring refused. */
+"keyring" | 
+/**  No config meets the objective's constraints. */
+"no_winner" | 
+/**  The HTTP client could not be built for an endpoint. */
+"remote";
+
 export type AppError = AppError_Serialize | AppError_Deserialize;
 
 export type AppError_Deserialize = {
-	/**
-	 *  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
-	 *  `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
-	 */
-	code: string,
+	code: ErrorCode,
 	message: string,
 	details?: string | null,
 };
 
 export type AppError_Serialize = {
-	/**
-	 *  `bad_input`, `not_found`, `busy`, `database`, `executor`, `io`, `superseded`,
-	 *  `not_allowed` (a path the UI may not write: see `file_access`), `unavailable`.
-	 */
-	code: string,
+	code: ErrorCode,
 	message: string,
 	details: string | null,
 };
@@ -302,8 +319,8 @@ export type DifferenceView_Deserialize = {
 	estimate_ms?: number | null,
 	low_ms?: number | null,
 	high_ms?: number | null,
-	/**  `faster`, `slower`, `no clear difference` or `too few runs`. */
-	verdict: string,
+	/**  Lower latency is `lower` (faster); a verdict only when the interval excludes 0. */
+	verdict: Verdict,
 };
 
 export type DifferenceView_Serialize = {
@@ -311,8 +328,8 @@ export type DifferenceView_Serialize = {
 	estimate_ms: number | null,
 	low_ms: number | null,
 	high_ms: number | null,
-	/**  `faster`, `slower`, `no clear difference` or `too few runs`. */
-	verdict: string,
+	/**  Lower latency is `lower` (faster); a verdict only when the interval excludes 0. */
+	verdict: Verdict,
 };
 
 /**  A remote endpoint as the Targets screen edits it. */
@@ -321,8 +338,7 @@ export type EndpointView = EndpointView_Serialize | EndpointView_Deserialize;
 /**  A remote endpoint as the Targets screen edits it. */
 export type EndpointView_Deserialize = {
 	name: string,
-	/**  `openai`, `anthropic` or `gemini`. */
-	provider: string,
+	provider: ProviderKind,
 	/**  Empty: the provider's public API. */
 	base_url: string,
 	api_key_env?: string | null,
@@ -333,14 +349,48 @@ export type EndpointView_Deserialize = {
 /**  A remote endpoint as the Targets screen edits it. */
 export type EndpointView_Serialize = {
 	name: string,
-	/**  `openai`, `anthropic` or `gemini`. */
-	provider: string,
+	provider: ProviderKind,
 	/**  Empty: the provider's public API. */
 	base_url: string,
 	api_key_env: string | null,
 	model: string | null,
 	include_usage: boolean,
 };
+
+/**  Stable names for what went wrong, for reports and for the UI to switch on. */
+export type ErrorClass = "model_load" | "context_create" | 
+/**  The config would need more memory than the machine has available; refused before trying. */
+"insufficient_memory" | "context_overflow" | "chat_template" | "template" | "tokenize" | "decode" | "worker_crashed" | "internal" | 
+/**  Remote: the server answered 429. */
+"rate_limited" | 
+/**  Remote: a 5xx answer (or 408). */
+"server_error" | 
+/**  Remote: the connection could not be made in time. */
+"timeout_connect" | 
+/**  Remote: no output text arrived in time. */
+"timeout_first_token" | 
+/**  Remote: the response did not end in time. */
+"timeout_total" | 
+/**  Remote: the connection closed or failed in the middle of the stream. */
+"stream_broken" | 
+/**  Remote: the server sent something that is not its API's wire format. */
+"bad_response" | 
+/**  Remote: the key is missing or was refused (401/403). */
+"auth" | 
+/**  Remote: the prompt and `max_tokens` do not fit the model's context window. */
+"context_too_long" | 
+/**  Remote: no connection (refused, unreachable, DNS, TLS). */
+"connect" | 
+/**  Remote: another 4xx answer (unknown model, a parameter the server rejects…). */
+"bad_request" | 
+/**  A grader answered, but not with a verdict (PASS/FAIL or a JSON verdict). */
+"unreadable_verdict";
+
+/**
+ *  What the UI switches on: one of the app's own codes, or, for a failed call to a model (the
+ *  Targets screen's connection test), the run's error class (`auth`, `connect`, `timeout_connect`…).
+ */
+export type ErrorCode = AppCode | ErrorClass;
 
 export type ExcludedView = {
 	label: string,
@@ -394,7 +444,7 @@ export type ExperimentItem = {
 	name: string,
 	created_at: string,
 	/**  `interrupted` also for an experiment whose process is gone (see `tradeoff_store::Owner`). */
-	status: string,
+	status: ExperimentStatus,
 	configs: number,
 	/**  Runs recorded. */
 	runs: number,
@@ -402,6 +452,21 @@ export type ExperimentItem = {
 	/**  Runs the plan has; fewer recorded means some are missing. */
 	planned_runs: number,
 };
+
+/**
+ *  Where a recorded experiment stands. Stored as its snake_case name; every reader shows it
+ *  through the store's status rule (a `running` experiment whose process is gone reads
+ *  `interrupted`).
+ */
+export type ExperimentStatus = 
+/**  Its process is recording runs. */
+"running" | 
+/**  Every planned run is recorded. */
+"completed" | 
+/**  Stopped by the user; `run --resume` runs the rest. */
+"cancelled" | 
+/**  Its process ended before the plan did; `run --resume` runs the rest. */
+"interrupted";
 
 /**  An experiment file as the UI shows it before running. */
 export type ExperimentView = {
@@ -627,14 +692,18 @@ export type ProgressEvent_Deserialize = { kind: "started"; experiment_id: number
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms?: number | null; error?: string | null } | 
 /**  Judge checks being graded, after every run has finished. */
-{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
+{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
 
 /**  Progress of a running experiment, batched (text at most ~20 times a second). */
 export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | 
 /**  Judge checks being graded, after every run has finished. */
-{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: string } | { kind: "failed"; message: string };
+{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
+
+export type ProviderKind = 
+/**  Any OpenAI-compatible server: OpenAI, vLLM, llama.cpp's llama-server, Ollama, LM Studio… */
+"openai" | "anthropic" | "gemini";
 
 /**  Progress of a quantization started from the Models screen. */
 export type QuantizeProgress = QuantizeProgress_Serialize | QuantizeProgress_Deserialize;
@@ -650,7 +719,7 @@ export type ResultsView = ResultsView_Serialize | ResultsView_Deserialize;
 export type ResultsView_Deserialize = {
 	experiment_id: number,
 	name: string,
-	status: string,
+	status: ExperimentStatus,
 	repetitions: number,
 	configs: ConfigView_Deserialize[],
 	cases: string[],
@@ -673,7 +742,7 @@ export type ResultsView_Deserialize = {
 export type ResultsView_Serialize = {
 	experiment_id: number,
 	name: string,
-	status: string,
+	status: ExperimentStatus,
 	repetitions: number,
 	configs: ConfigView_Serialize[],
 	cases: string[],
@@ -697,12 +766,12 @@ export type RunOutcomeView = RunOutcomeView_Serialize | RunOutcomeView_Deseriali
 
 export type RunOutcomeView_Deserialize = {
 	experiment_id?: number | null,
-	status: string,
+	status: ExperimentStatus,
 };
 
 export type RunOutcomeView_Serialize = {
 	experiment_id: number | null,
-	status: string,
+	status: ExperimentStatus,
 };
 
 export type RunnerUpView = RunnerUpView_Serialize | RunnerUpView_Deserialize;
@@ -837,6 +906,17 @@ export type VariantView = {
 	/**  The templates, in order, labelled (`system: ...`, `user: ...` or the raw prompt). */
 	templates: string[],
 };
+
+/**  What the data says about `other − baseline` for a metric where lower is better. */
+export type Verdict = 
+/**  The interval lies below zero. */
+"lower" | 
+/**  The interval lies above zero. */
+"higher" | 
+/**  The interval contains zero: no established difference. */
+"no_clear_difference" | 
+/**  Too few runs to tell. */
+"too_few_runs";
 
 export type WinnerView = WinnerView_Serialize | WinnerView_Deserialize;
 

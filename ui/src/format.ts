@@ -1,3 +1,5 @@
+import type { ExperimentStatus, Verdict } from "./bindings";
+
 export function ms(value: number | null | undefined): string {
   if (value === null || value === undefined) return "—";
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(0)} ms`;
@@ -20,12 +22,26 @@ export function configLabel(c: { variant: string; target: string; settings: stri
 
 /** `interrupted — 31 of 48 runs recorded`: every status but `completed` says how far its plan got
  * (the same words as the CLI's `list` and `report`). */
-export function statusText(status: string, recorded: number, planned: number): string {
+export function statusText(status: ExperimentStatus, recorded: number, planned: number): string {
   if (status === "completed" || planned === 0) return status;
   return `${status} — ${recorded} of ${planned} runs recorded`;
 }
 
 /** An experiment whose process ended before its plan did: `run --resume` runs what is missing. */
-export function resumable(status: string): boolean {
+export function resumable(status: ExperimentStatus): boolean {
   return status === "interrupted" || status === "cancelled";
+}
+
+/** How a latency difference reads: lower is faster (the same words as the CLI's comparison). */
+export function verdictWord(verdict: Verdict): string {
+  switch (verdict) {
+    case "lower":
+      return "faster";
+    case "higher":
+      return "slower";
+    case "no_clear_difference":
+      return "no clear difference";
+    case "too_few_runs":
+      return "too few runs";
+  }
 }

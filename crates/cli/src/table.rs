@@ -15,7 +15,7 @@ pub fn print_report(report: &Report) {
         "{} — experiment {} ({})",
         safe(&report.name),
         report.experiment_id,
-        status_text(&report.status, report.runs.len(), report.planned_runs)
+        status_text(report.status, report.runs.len(), report.planned_runs)
     );
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(SUMMARY_HEADERS);
@@ -99,7 +99,7 @@ pub fn print_listing(experiments: &[ExperimentListing]) {
             e.id.to_string(),
             safe(&e.name),
             e.created_at.clone(),
-            status_text(&e.status, count(e.runs), count(e.planned_runs)),
+            status_text(e.status, count(e.runs), count(e.planned_runs)),
             e.configs.to_string(),
             e.runs.to_string(),
             e.errors.to_string(),

@@ -103,6 +103,7 @@ pub fn tokens_per_s(tokens: Option<u32>, ms: Option<f64>) -> Option<f64> {
 }
 
 /// Why generation ended.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FinishReason {
@@ -139,6 +140,7 @@ impl FinishReason {
 }
 
 /// Stable names for what went wrong, for reports and for the UI to switch on.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorClass {

@@ -6,6 +6,7 @@ use tradeoff_core::analyze::report::{
     ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize,
 };
 use tradeoff_core::execute::environment::Environment;
+use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use tradeoff_core::spec::experiment::Target;
 use tradeoff_core::spec::target::{KvType, LocalSettings};
@@ -21,7 +22,7 @@ pub struct ExperimentListing {
     pub created_at: String,
     /// `running`, `completed`, `cancelled` or `interrupted` (also a `running` experiment whose
     /// process is gone; see [`crate::Owner`]).
-    pub status: String,
+    pub status: ExperimentStatus,
     pub configs: i64,
     /// Runs recorded.
     pub runs: i64,
@@ -82,7 +83,7 @@ impl Store {
             Option<String>,
             String,
             Option<String>,
-            String,
+            ExperimentStatus,
             String,
             i64,
         );

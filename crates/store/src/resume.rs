@@ -11,8 +11,9 @@ use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::matrix::{Plan, PlannedRun};
 
 use crate::read::settings_at;
-use crate::status::{STATUS_COLUMNS, owner_at, shown_status};
+use crate::status::{STATUS_COLUMNS, StoredStatus, owner_at, shown_status};
 use crate::{ExperimentWriter, Owner, Store, StoreError};
+use tradeoff_core::execute::resume::ExperimentStatus;
 
 impl Store {
     /// Whether experiment `experiment_id` can be resumed with these model files (sha256 per
@@ -109,15 +110,15 @@ fn resumable(
         .query_row(
             &format!("SELECT {STATUS_COLUMNS} FROM experiments e WHERE e.id = ?1"),
             [experiment_id],
-            |r| Ok((r.get::<_, String>(0)?, owner_at(r, 0)?)),
+            |r| Ok((r.get::<_, StoredStatus>(0)?.0, owner_at(r, 0)?)),
         )
         .optional()?;
     let Some((stored, owner)) = state else {
         return Err(StoreError::NotFound(experiment_id));
     };
-    match shown_status(stored, owner.as_ref(), Owner::is_alive).as_str() {
-        "completed" => return Err(StoreError::AlreadyCompleted(experiment_id)),
-        "running" => {
+    match shown_status(stored, owner.as_ref(), Owner::is_alive) {
+        ExperimentStatus::Completed => return Err(StoreError::AlreadyCompleted(experiment_id)),
+        ExperimentStatus::Running => {
             return Err(StoreError::StillRunning {
                 id: experiment_id,
                 pid: owner.map_or(0, |o| o.pid),

@@ -6,6 +6,8 @@
 //! experiment, and the row keeps what its owner last said until `--resume` takes it over.
 
 use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
+use tradeoff_core::execute::resume::ExperimentStatus;
 
 use crate::Owner;
 
@@ -25,10 +27,10 @@ pub(crate) fn owner_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Option<O
 }
 
 /// The status as it should be shown, from the four [`STATUS_COLUMNS`] starting at `first`.
-pub(crate) fn status_at(row: &Row<'_>, first: usize) -> rusqlite::Result<String> {
-    let stored: String = row.get(first)?;
+pub(crate) fn status_at(row: &Row<'_>, first: usize) -> rusqlite::Result<ExperimentStatus> {
+    let stored: StoredStatus = row.get(first)?;
     Ok(shown_status(
-        stored,
+        stored.0,
         owner_at(row, first)?.as_ref(),
         Owner::is_alive,
     ))
@@ -36,16 +38,33 @@ pub(crate) fn status_at(row: &Row<'_>, first: usize) -> rusqlite::Result<String>
 
 /// `running` stays `running` only while its owner is alive. An experiment without a recorded
 /// owner was begun by a version that did not record one; after an upgrade nothing still writes it.
-pub(crate) fn shown_status(stored: String, owner: Option<&Owner>, alive: impl Fn(&Owner) -> bool) -> String {
-    if stored == "running" && !owner.is_some_and(alive) {
-        return "interrupted".to_string();
+pub(crate) fn shown_status(
+    stored: ExperimentStatus,
+    owner: Option<&Owner>,
+    alive: impl Fn(&Owner) -> bool,
+) -> ExperimentStatus {
+    if stored == ExperimentStatus::Running && !owner.is_some_and(alive) {
+        return ExperimentStatus::Interrupted;
     }
     stored
+}
+
+/// A status column's value; a name this version does not know is a corrupt row, said as such.
+pub(crate) struct StoredStatus(pub(crate) ExperimentStatus);
+
+impl FromSql for StoredStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        ExperimentStatus::parse(text)
+            .map(StoredStatus)
+            .ok_or_else(|| FromSqlError::Other(format!("unknown experiment status `{text}`").into()))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ExperimentStatus::*;
 
     #[test]
     fn running_reads_running_only_while_its_owner_lives() {
@@ -54,16 +73,10 @@ mod tests {
             start_time: Some(1),
             boot_id: None,
         };
-        assert_eq!(shown_status("running".into(), Some(&owner), |_| true), "running");
-        assert_eq!(
-            shown_status("running".into(), Some(&owner), |_| false),
-            "interrupted"
-        );
-        assert_eq!(shown_status("running".into(), None, |_| true), "interrupted");
-        assert_eq!(
-            shown_status("completed".into(), Some(&owner), |_| false),
-            "completed"
-        );
-        assert_eq!(shown_status("cancelled".into(), None, |_| false), "cancelled");
+        assert_eq!(shown_status(Running, Some(&owner), |_| true), Running);
+        assert_eq!(shown_status(Running, Some(&owner), |_| false), Interrupted);
+        assert_eq!(shown_status(Running, None, |_| true), Interrupted);
+        assert_eq!(shown_status(Completed, Some(&owner), |_| false), Completed);
+        assert_eq!(shown_status(Cancelled, None, |_| false), Cancelled);
     }
 }

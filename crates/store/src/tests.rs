@@ -2,6 +2,7 @@ use std::path::Path;
 
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::execute::sink::{LoadEvent, RunSink};
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use tradeoff_core::spec::experiment::Experiment;
@@ -102,10 +103,10 @@ fn a_run_written_is_read_back_identical() {
         writer.record_run(&failed).unwrap();
         writer.experiment_id()
     };
-    store.finish_experiment(id, "completed").unwrap();
+    store.finish_experiment(id, ExperimentStatus::Completed).unwrap();
 
     let report = store.report(id).unwrap();
-    assert_eq!(report.status, "completed");
+    assert_eq!(report.status, ExperimentStatus::Completed);
     assert_eq!(report.runs.len(), 2);
     let back = &report.runs[0];
     assert_eq!(

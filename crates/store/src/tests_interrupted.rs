@@ -5,7 +5,7 @@ use std::process::Command;
 
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::record::RunRecord;
-use tradeoff_core::execute::resume::missing_runs;
+use tradeoff_core::execute::resume::{ExperimentStatus, missing_runs};
 use tradeoff_core::execute::sink::RunSink;
 use tradeoff_core::run::{FinishReason, RunMetrics};
 use tradeoff_core::spec::experiment::Experiment;
@@ -134,7 +134,10 @@ fn an_experiment_whose_owner_lives_reads_running_and_cannot_be_resumed() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let id = begun_by(&mut store, &Owner::current(), 1);
-    assert_eq!(store.list_experiments().unwrap()[0].status, "running");
+    assert_eq!(
+        store.list_experiments().unwrap()[0].status,
+        ExperimentStatus::Running
+    );
 
     let experiment = experiment();
     let plan = Plan::new(&experiment);
@@ -169,13 +172,16 @@ fn resuming_records_only_the_missing_runs_and_never_one_twice() {
         assert!(writer.record_run(&run(planned[0])).is_err());
     }
     // Taken over: this process is the owner now, so a second resume is refused.
-    assert_eq!(store.list_experiments().unwrap()[0].status, "running");
+    assert_eq!(
+        store.list_experiments().unwrap()[0].status,
+        ExperimentStatus::Running
+    );
     assert!(matches!(
         store.check_resumable(id, &[]),
         Err(StoreError::StillRunning { .. })
     ));
 
-    store.finish_experiment(id, "completed").unwrap();
+    store.finish_experiment(id, ExperimentStatus::Completed).unwrap();
     let report = store.report(id).unwrap();
     assert_eq!((report.status.as_str(), report.runs.len()), ("completed", 4));
     assert!(
@@ -193,7 +199,7 @@ fn a_cancelled_experiment_can_be_resumed_but_not_with_a_different_model_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let id = begun_by(&mut store, &Owner::current(), 2);
-    store.finish_experiment(id, "cancelled").unwrap();
+    store.finish_experiment(id, ExperimentStatus::Cancelled).unwrap();
     assert!(store.check_resumable(id, &[Some("abc".into())]).is_ok());
     assert!(matches!(
         store.check_resumable(id, &[Some("changed".into())]),
@@ -217,7 +223,7 @@ fn a_plan_that_does_not_match_the_recorded_configs_is_refused() {
     assert!(matches!(refused, Err(StoreError::PlanMismatch { .. })));
     assert_eq!(
         store.list_experiments().unwrap()[0].status,
-        "interrupted",
+        ExperimentStatus::Interrupted,
         "a refused resume takes nothing over"
     );
 }

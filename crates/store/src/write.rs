@@ -5,6 +5,7 @@ use tradeoff_core::execute::cache::CachedRun;
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::record::Judgement;
 use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::execute::sink::{LoadEvent, RunSink, SinkError};
 use tradeoff_core::format::now_rfc3339;
 use tradeoff_core::run::FinishReason;
@@ -139,10 +140,10 @@ impl Store {
     }
 
     /// Marks an experiment finished with `status` (`completed` or `cancelled`).
-    pub fn finish_experiment(&self, experiment_id: i64, status: &str) -> Result<(), StoreError> {
+    pub fn finish_experiment(&self, experiment_id: i64, status: ExperimentStatus) -> Result<(), StoreError> {
         let changed = self.conn.execute(
             "UPDATE experiments SET status = ?2, finished_at = ?3 WHERE id = ?1",
-            params![experiment_id, status, now_rfc3339()],
+            params![experiment_id, status.as_str(), now_rfc3339()],
         )?;
         if changed == 0 {
             return Err(StoreError::NotFound(experiment_id));

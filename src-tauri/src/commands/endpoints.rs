@@ -6,9 +6,7 @@ use crate::*;
 #[tauri::command]
 #[specta::specta]
 pub async fn list_endpoints(state: State<'_, AppState>) -> Result<Vec<EndpointView>, AppError> {
-    state
-        .with_store(|store| Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect()))
-        .await
+    state.with_store(endpoint_views).await
 }
 
 /// Adds or replaces an endpoint (checked as experiment files check targets); returns the list.
@@ -22,7 +20,7 @@ pub async fn save_endpoint(
     state
         .with_store(move |store| {
             store.save_endpoint(&endpoint)?;
-            Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect())
+            endpoint_views(store)
         })
         .await
 }
@@ -36,9 +34,12 @@ pub async fn delete_endpoint(
     state
         .with_store(move |store| {
             if !store.delete_endpoint(&name)? {
-                return Err(AppError::new("not_found", format!("no endpoint named {name}")));
+                return Err(AppError::new(
+                    AppCode::NotFound,
+                    format!("no endpoint named {name}"),
+                ));
             }
-            Ok(store.endpoints()?.into_iter().map(EndpointView::from).collect())
+            endpoint_views(store)
         })
         .await
 }

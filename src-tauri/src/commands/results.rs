@@ -19,7 +19,7 @@ pub async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<R
             Ok(ResultsView {
                 experiment_id,
                 name: report.name.clone(),
-                status: report.status.clone(),
+                status: report.status,
                 repetitions: experiment.repetitions,
                 configs: report
                     .configs
@@ -57,7 +57,7 @@ pub async fn compare_configs(
             let mut report = store.report_without_outputs(i64::from(experiment_id))?;
             report
                 .compare_with(baseline as usize)
-                .map_err(|e| AppError::new("not_found", e.to_string()))?;
+                .map_err(|e| AppError::new(AppCode::NotFound, e.to_string()))?;
             Ok(report
                 .comparison
                 .map(|c| c.configs)

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, errorText, type ExperimentDraft, type ExperimentView, type TargetDraft } from "../api";
+import { KV_TYPES, PROVIDERS } from "../bindings";
 import { useSaveExperiment } from "../queries";
 import { PlanPreview } from "./PlanPreview";
 
@@ -203,9 +204,11 @@ export function ExperimentEditor({
               aria-label={`target ${t.id} provider`}
             >
               <option value="local">local GGUF</option>
-              <option value="openai">OpenAI-compatible</option>
-              <option value="anthropic">Anthropic</option>
-              <option value="gemini">Gemini</option>
+              {PROVIDERS.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.label}
+                </option>
+              ))}
             </select>
           </label>
           <label>
@@ -289,7 +292,7 @@ export function ExperimentEditor({
                 KV cache{" "}
                 <input
                   defaultValue={t.kv_type.join(", ")}
-                  placeholder="f16, q8_0, q4_0"
+                  placeholder={KV_TYPES.join(", ")}
                   onBlur={(e) => setTargetField(i, { kv_type: words(e.target.value) })}
                   aria-label={`target ${t.id} kv_type`}
                 />

@@ -1,3 +1,4 @@
+import type { ExperimentStatus as Status } from "../bindings";
 import { resumable, statusText } from "../format";
 
 /** An experiment's status with how many of its planned runs are recorded, and Resume when its
@@ -9,7 +10,7 @@ export function ExperimentStatus({
   onResume,
   busy,
 }: {
-  status: string;
+  status: Status;
   recorded: number;
   planned: number;
   /** Absent where resuming is not offered. */

@@ -1,3 +1,4 @@
+import type { Verdict } from "../bindings";
 import { fireEvent, render, screen } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
 import { results } from "../test/fixtures";
@@ -23,16 +24,16 @@ describe("SummaryTable", () => {
   });
 
   it("says faster or slower against the baseline only as far as the interval allows", () => {
-    const diff = (estimate_ms: number | null, low_ms: number | null, high_ms: number | null, verdict: string) => ({
+    const diff = (estimate_ms: number | null, low_ms: number | null, high_ms: number | null, verdict: Verdict) => ({
       estimate_ms,
       low_ms,
       high_ms,
       verdict,
     });
     const comparisons = [
-      { config: 0, latency: diff(0, 0, 0, "no clear difference"), ttft: diff(0, 0, 0, "no clear difference") },
-      { config: 1, latency: diff(-95.2, -120.4, -70.1, "faster"), ttft: diff(-10, -20, -1, "faster") },
-      { config: 2, latency: diff(12, -30, 50, "no clear difference"), ttft: diff(null, null, null, "too few runs") },
+      { config: 0, latency: diff(0, 0, 0, "no_clear_difference"), ttft: diff(0, 0, 0, "no_clear_difference") },
+      { config: 1, latency: diff(-95.2, -120.4, -70.1, "lower"), ttft: diff(-10, -20, -1, "lower") },
+      { config: 2, latency: diff(12, -30, 50, "no_clear_difference"), ttft: diff(null, null, null, "too_few_runs") },
     ];
     const { container } = render(<SummaryTable configs={results(3).configs} comparisons={comparisons} baseline={0} onExport={vi.fn()} />);
     const cells = Array.from(container.querySelectorAll("td.versus")).map((c) => c.textContent);

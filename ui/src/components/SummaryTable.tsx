@@ -1,6 +1,6 @@
 import { Fragment, memo, useMemo, useState } from "react";
 import type { ComparisonView, ResultsView } from "../api";
-import { ms, num, percent } from "../format";
+import { ms, num, percent, verdictWord } from "../format";
 
 type Config = ResultsView["configs"][number];
 type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
@@ -127,7 +127,7 @@ export const SummaryTable = memo(function SummaryTable({
 function versusText(comparison: ComparisonView | null): string {
   if (!comparison) return "—";
   const d = comparison.latency;
-  if (d.estimate_ms === null || d.low_ms === null || d.high_ms === null) return d.verdict;
+  if (d.estimate_ms === null || d.low_ms === null || d.high_ms === null) return verdictWord(d.verdict);
   const signed = (v: number) => `${v > 0 ? "+" : v < 0 ? "−" : ""}${Math.abs(v).toFixed(0)}`;
-  return `${signed(d.estimate_ms)} ms [${signed(d.low_ms)}, ${signed(d.high_ms)}] ${d.verdict}`;
+  return `${signed(d.estimate_ms)} ms [${signed(d.low_ms)}, ${signed(d.high_ms)}] ${verdictWord(d.verdict)}`;
 }

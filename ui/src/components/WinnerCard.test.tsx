@@ -15,7 +15,7 @@ const winner: Winner = {
   cost_per_1k_usd: 0.0091,
   runner_up: {
     label: "fewshot · gemma · n_ctx 2048",
-    latency: { estimate_ms: -63, low_ms: -147, high_ms: 5, verdict: "no clear difference" },
+    latency: { estimate_ms: -63, low_ms: -147, high_ms: 5, verdict: "no_clear_difference" },
     pass_rate_margin: 0,
     cost_per_run_margin_usd: -0.0000012,
   },

@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, errorText } from "../api";
+import { verdictWord } from "../format";
 import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
 
 const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(0)}%`);
@@ -85,7 +86,7 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
             <p>
               Runner-up: {winner.runner_up.label}. Median latency {margin?.estimate_ms == null ? "—" : `${margin.estimate_ms.toFixed(0)} ms`}
               {margin?.low_ms != null && margin.high_ms != null && ` [${margin.low_ms.toFixed(0)}, ${margin.high_ms.toFixed(0)}]`} against it:{" "}
-              <strong>{margin?.verdict}</strong>
+              <strong>{margin && verdictWord(margin.verdict)}</strong>
               {winner.runner_up.pass_rate_margin != null && `; pass rate ${(winner.runner_up.pass_rate_margin * 100).toFixed(0)} points`}
               {winner.runner_up.cost_per_run_margin_usd != null && `; cost per run ${dollars(winner.runner_up.cost_per_run_margin_usd)}`}.
             </p>

@@ -1,12 +1,13 @@
 import { useState } from "react";
 import { errorText, type Endpoint } from "../api";
+import { PROVIDERS, type ProviderKind } from "../bindings";
 import { useDeleteEndpoint, useEndpoints, useSaveEndpoint, useTestEndpoint } from "../queries";
 
-const PROVIDERS: { value: string; label: string; placeholder: string }[] = [
-  { value: "openai", label: "OpenAI-compatible", placeholder: "https://api.openai.com/v1 (or http://127.0.0.1:8080/v1)" },
-  { value: "anthropic", label: "Anthropic", placeholder: "https://api.anthropic.com/v1" },
-  { value: "gemini", label: "Gemini", placeholder: "https://generativelanguage.googleapis.com/v1beta" },
-];
+/** Where each provider's requests go when the base URL is left empty; OpenAI-compatible servers
+ * also run locally. */
+function placeholder(provider: (typeof PROVIDERS)[number]): string {
+  return provider.id === "openai" ? `${provider.default_base_url} (or http://127.0.0.1:8080/v1)` : provider.default_base_url;
+}
 
 const EMPTY: Endpoint = { name: "", provider: "openai", base_url: "", api_key_env: null, model: null, include_usage: true };
 
@@ -54,7 +55,7 @@ export function TargetsScreen() {
     connection.mutate(form, { onError: (e) => setActionError(errorText(e)) });
   };
 
-  const provider = PROVIDERS.find((p) => p.value === form.provider) ?? PROVIDERS[0];
+  const provider = PROVIDERS.find((p) => p.id === form.provider) ?? PROVIDERS[0];
   return (
     <section className="targets-screen">
       <h2>Targets</h2>
@@ -103,9 +104,9 @@ export function TargetsScreen() {
         </label>
         <label>
           provider{" "}
-          <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.target.value })} aria-label="endpoint provider">
+          <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.target.value as ProviderKind })} aria-label="endpoint provider">
             {PROVIDERS.map((p) => (
-              <option key={p.value} value={p.value}>
+              <option key={p.id} value={p.id}>
                 {p.label}
               </option>
             ))}
@@ -115,7 +116,7 @@ export function TargetsScreen() {
           base URL{" "}
           <input
             value={form.base_url}
-            placeholder={provider.placeholder}
+            placeholder={placeholder(provider)}
             onChange={(e) => setForm({ ...form, base_url: e.target.value })}
             aria-label="endpoint base_url"
           />

@@ -10,6 +10,7 @@ use tradeoff_core::execute::backends::Backends;
 use tradeoff_core::execute::engine::LocalEngine;
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::events::{EventWriter, RunEvent};
+use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::execute::resume::missing_runs;
 use tradeoff_core::execute::runner::run_experiment;
 use tradeoff_core::execute::sink::{RunObserver, RunOutcome};
@@ -182,21 +183,21 @@ fn run_inner(
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error) => {
-            let _ = store.finish_experiment(experiment_id, "interrupted");
+            let _ = store.finish_experiment(experiment_id, ExperimentStatus::Interrupted);
             return Err(Exit::failure(format!(
                 "experiment {experiment_id} stopped: {error}"
             )));
         }
     };
     let status = match outcome {
-        RunOutcome::Completed => "completed",
-        RunOutcome::Cancelled => "cancelled",
+        RunOutcome::Completed => ExperimentStatus::Completed,
+        RunOutcome::Cancelled => ExperimentStatus::Cancelled,
     };
     store.finish_experiment(experiment_id, status)?;
     match output {
         Output::Events => events.emit(&RunEvent::Finished {
             experiment_id,
-            status: status.to_string(),
+            status,
         }),
         Output::Json => println!(
             "{}",

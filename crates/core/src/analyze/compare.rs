@@ -31,6 +31,7 @@ impl Interval {
 }
 
 /// What the data says about `other − baseline` for a metric where lower is better.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

@@ -221,7 +221,7 @@ mod tests {
             source: None,
             created_at: String::new(),
             finished_at: None,
-            status: "completed".into(),
+            status: crate::execute::resume::ExperimentStatus::Completed,
             planned_runs: 0,
             environment: Environment::detect(None),
             targets: vec![],

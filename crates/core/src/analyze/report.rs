@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyze::compare::{Difference, Verdict, difference};
 use crate::diff::{Granularity, diff};
 use crate::execute::environment::Environment;
+use crate::execute::resume::ExperimentStatus;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::spec::checks::CheckResult;
 use crate::spec::target::{KvType, LocalSettings};
@@ -31,7 +32,7 @@ pub struct Report {
     pub created_at: String,
     pub finished_at: Option<String>,
     /// `running`, `completed`, `cancelled` or `interrupted`.
-    pub status: String,
+    pub status: ExperimentStatus,
     /// Runs the plan has; fewer in `runs` means some are missing (an unfinished experiment).
     #[serde(default)]
     pub planned_runs: usize,

@@ -7,6 +7,7 @@ use std::io::Write;
 use serde::{Deserialize, Serialize};
 
 use crate::execute::record::RunRecord;
+use crate::execute::resume::ExperimentStatus;
 use crate::execute::sink::RunObserver;
 use crate::spec::matrix::PlannedRun;
 
@@ -41,7 +42,7 @@ pub enum RunEvent {
     },
     Finished {
         experiment_id: i64,
-        status: String,
+        status: ExperimentStatus,
     },
     Failed {
         message: String,

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use serde::{Deserialize, Serialize};
+
 use crate::spec::matrix::{Plan, PlannedRun};
 
 /// The plan with only the runs not in `recorded`, in the same execution order. Configs keep
@@ -32,10 +34,55 @@ pub fn missing_runs(plan: &Plan, recorded: &[PlannedRun]) -> Plan {
     }
 }
 
+/// Where a recorded experiment stands. Stored as its snake_case name; every reader shows it
+/// through the store's status rule (a `running` experiment whose process is gone reads
+/// `interrupted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentStatus {
+    /// Its process is recording runs.
+    Running,
+    /// Every planned run is recorded.
+    Completed,
+    /// Stopped by the user; `run --resume` runs the rest.
+    Cancelled,
+    /// Its process ended before the plan did; `run --resume` runs the rest.
+    Interrupted,
+}
+
+impl ExperimentStatus {
+    pub const ALL: [ExperimentStatus; 4] = [
+        ExperimentStatus::Running,
+        ExperimentStatus::Completed,
+        ExperimentStatus::Cancelled,
+        ExperimentStatus::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExperimentStatus::Running => "running",
+            ExperimentStatus::Completed => "completed",
+            ExperimentStatus::Cancelled => "cancelled",
+            ExperimentStatus::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ExperimentStatus> {
+        ExperimentStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for ExperimentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `interrupted — 31 of 48 runs recorded`: a status with how far the plan got, for every status
 /// but `completed` (whose runs are all there).
-pub fn status_text(status: &str, recorded: usize, planned: usize) -> String {
-    if status == "completed" || planned == 0 {
+pub fn status_text(status: ExperimentStatus, recorded: usize, planned: usize) -> String {
+    if status == ExperimentStatus::Completed || planned == 0 {
         return status.to_string();
     }
     format!("{status} — {recorded} of {planned} runs recorded")
@@ -89,9 +136,9 @@ repetitions: 2
     #[test]
     fn an_unfinished_status_says_how_many_runs_are_recorded() {
         assert_eq!(
-            status_text("interrupted", 31, 48),
+            status_text(ExperimentStatus::Interrupted, 31, 48),
             "interrupted — 31 of 48 runs recorded"
         );
-        assert_eq!(status_text("completed", 48, 48), "completed");
+        assert_eq!(status_text(ExperimentStatus::Completed, 48, 48), "completed");
     }
 }

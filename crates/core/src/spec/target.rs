@@ -59,6 +59,7 @@ pub fn check_threads(threads: u32) -> Result<(), String> {
 }
 /// Element type of the KV cache. Quantized caches take less memory (and allow longer
 /// contexts) at some cost in quality, which is exactly what an experiment can measure.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum KvType {
     #[default]

@@ -12,7 +12,7 @@ impl Report {
         let _ = writeln!(
             md,
             "Status: {}. Started {}{}. Machine: {} ({} logical cores, {:.1} GiB RAM). {}\n",
-            crate::execute::resume::status_text(&self.status, self.runs.len(), self.planned_runs),
+            crate::execute::resume::status_text(self.status, self.runs.len(), self.planned_runs),
             self.created_at,
             self.finished_at
                 .as_deref()

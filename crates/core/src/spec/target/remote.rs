@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{is_variable_name, looks_like_a_key, same_origin};
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
@@ -31,6 +32,15 @@ impl ProviderKind {
 
     pub fn parse(text: &str) -> Option<ProviderKind> {
         ProviderKind::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// How people name the wire format (the app's provider menus).
+    pub fn label(self) -> &'static str {
+        match self {
+            ProviderKind::Openai => "OpenAI-compatible",
+            ProviderKind::Anthropic => "Anthropic",
+            ProviderKind::Gemini => "Gemini",
+        }
     }
 
     pub fn default_base_url(self) -> &'static str {
