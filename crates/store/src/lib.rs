@@ -11,6 +11,7 @@ mod models;
 mod owner;
 mod read;
 mod resume;
+mod runs;
 mod status;
 mod write;
 

@@ -13,6 +13,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/007_response_cache.sql")),
         M::up(include_str!("migrations/008_judgements.sql")),
         M::up(include_str!("migrations/009_owners.sql")),
+        M::up(include_str!("migrations/010_metrics_json.sql")),
     ])
 }
 

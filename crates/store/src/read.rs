@@ -7,10 +7,11 @@ use tradeoff_core::analyze::report::{
 };
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::resume::ExperimentStatus;
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+
 use tradeoff_core::spec::experiment::Target;
 use tradeoff_core::spec::target::{KvType, LocalSettings};
 
+use crate::runs;
 use crate::status::{STATUS_COLUMNS, status_at};
 use crate::{Store, StoreError};
 
@@ -219,7 +220,7 @@ impl Store {
                 model_load_ms,
                 context_create_ms,
                 kv_cache_bytes: kv_bytes.map(|v| v as u64),
-                error: run_error(class, message),
+                error: runs::run_error(class, message),
                 warnings: serde_json::from_str(&warnings)?,
             });
         }
@@ -247,31 +248,28 @@ impl Store {
 
     fn runs(&self, experiment_id: i64, with_output: bool) -> Result<Vec<RunRow>, StoreError> {
         let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT v.key, t.key, k.key, r.repetition, r.started_at,
-                    r.latency_ms, r.ttft_ms, r.input_tokens, r.output_tokens,
-                    r.prompt_eval_ms, r.prompt_eval_tokens, r.gen_eval_ms, r.gen_eval_tokens,
-                    CASE WHEN ?2 THEN r.output ELSE '' END, r.finish_reason, r.error_class, r.error_message, r.warnings_json,
-                    r.peak_rss_bytes, r.kv_cache_bytes, r.cached_tokens, r.batch_sequences,
-                    r.batch_wall_ms, r.decode_ms, r.passed, r.score, r.checks_json, r.cost_usd, {SETTINGS_COLUMNS},
-                    r.attempts_json, r.first_reasoning_ms, r.tokens_estimated, r.new_connection,
-                    r.cache_hit, r.cache_saved_usd
+            "SELECT v.key, t.key, k.key, {SETTINGS_COLUMNS}, {}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
              JOIN targets t ON t.id = c.target_id
              JOIN cases k ON k.id = r.case_id
              WHERE c.experiment_id = ?1
-             ORDER BY c.position, k.position, r.repetition"
+             ORDER BY c.position, k.position, r.repetition",
+            runs::select_list("r", "CASE WHEN ?2 THEN r.output ELSE '' END"),
         ))?;
-        let rows = statement.query_map(params![experiment_id, with_output], run_row)?;
-        let mut runs = Vec::new();
-        for row in rows {
-            let (mut row, warnings_json, checks_json) = row?;
-            row.warnings = serde_json::from_str(&warnings_json)?;
-            row.checks = serde_json::from_str(&checks_json)?;
-            runs.push(row);
-        }
-        Ok(runs)
+        let rows = statement.query_map(params![experiment_id, with_output], |r| {
+            let key = RunKey {
+                variant: r.get(0)?,
+                target: r.get(1)?,
+                settings: settings_at(r, 3)?,
+                case: r.get(2)?,
+                repetition: r.get::<_, i64>(3 + SETTINGS_COUNT + runs::Col::Repetition as usize)? as u32,
+                started_at: r.get(3 + SETTINGS_COUNT + runs::Col::StartedAt as usize)?,
+            };
+            runs::run_row(r, 3 + SETTINGS_COUNT, key)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -301,7 +299,7 @@ impl Store {
                 passed: r.get(6)?,
                 score: r.get(7)?,
                 reason: r.get(8)?,
-                error: run_error(r.get(9)?, r.get(10)?),
+                error: runs::run_error(r.get(9)?, r.get(10)?),
                 latency_ms: r.get(11)?,
                 input_tokens: r.get::<_, Option<i64>>(12)?.map(|v| v as u32),
                 output_tokens: r.get::<_, Option<i64>>(13)?.map(|v| v as u32),
@@ -317,6 +315,7 @@ impl Store {
 /// The settings columns of `configs c`, read back by [`settings_at`].
 const SETTINGS_COLUMNS: &str =
     "c.n_ctx, c.threads, c.batch, c.kv_type, c.n_gpu_layers, c.parallel, c.prefix_cache";
+const SETTINGS_COUNT: usize = 7;
 
 /// A remote config's label part from its target's provider and model.
 fn remote_label(provider: Option<String>, model: Option<String>) -> Option<String> {
@@ -343,61 +342,4 @@ pub(crate) fn settings_at(r: &Row<'_>, first: usize) -> rusqlite::Result<Option<
         parallel: r.get::<_, i64>(first + 5)? as u32,
         prefix_cache: r.get(first + 6)?,
     }))
-}
-
-/// A run, with its warnings and check results still as JSON.
-fn run_row(r: &Row<'_>) -> rusqlite::Result<(RunRow, String, String)> {
-    let latency_ms: Option<f64> = r.get(5)?;
-    let metrics = match latency_ms {
-        Some(latency_ms) => Some(RunMetrics {
-            latency_ms,
-            ttft_ms: r.get(6)?,
-            input_tokens: r.get::<_, Option<i64>>(7)?.unwrap_or(0) as u32,
-            output_tokens: r.get::<_, Option<i64>>(8)?.unwrap_or(0) as u32,
-            prompt_eval_ms: r.get(9)?,
-            prompt_eval_tokens: r.get::<_, Option<i64>>(10)?.map(|v| v as u32),
-            gen_eval_ms: r.get(11)?,
-            gen_eval_tokens: r.get::<_, Option<i64>>(12)?.map(|v| v as u32),
-            peak_rss_bytes: r.get::<_, Option<i64>>(18)?.map(|v| v as u64),
-            kv_cache_bytes: r.get::<_, Option<i64>>(19)?.map(|v| v as u64),
-            cached_tokens: r.get::<_, Option<i64>>(20)?.map(|v| v as u32),
-            batch_sequences: r.get::<_, Option<i64>>(21)?.map(|v| v as u32),
-            batch_wall_ms: r.get(22)?,
-            decode_ms: r.get(23)?,
-            first_reasoning_ms: r.get(36)?,
-            tokens_estimated: r.get(37)?,
-            new_connection: r.get(38)?,
-        }),
-        None => None,
-    };
-    let key = RunKey {
-        variant: r.get(0)?,
-        target: r.get(1)?,
-        settings: settings_at(r, 28)?,
-        case: r.get(2)?,
-        repetition: r.get::<_, i64>(3)? as u32,
-        started_at: r.get(4)?,
-    };
-    let finish_reason = r
-        .get::<_, Option<String>>(14)?
-        .and_then(|f| FinishReason::parse(&f));
-    let error = run_error(r.get(15)?, r.get(16)?);
-    let mut row = RunRow::from_metrics(key, r.get(13)?, finish_reason, metrics, error, Vec::new());
-    row.passed = r.get(24)?;
-    row.score = r.get(25)?;
-    row.cost_usd = r.get(27)?;
-    let attempts: String = r.get(35)?;
-    row.cache_hit = r.get(39)?;
-    row.cache_saved_usd = r.get(40)?;
-    row.attempts = serde_json::from_str(&attempts)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(35, rusqlite::types::Type::Text, e.into()))?;
-    Ok((row, r.get(17)?, r.get(26)?))
-}
-
-fn run_error(class: Option<String>, message: Option<String>) -> Option<RunError> {
-    let class = class?;
-    Some(RunError {
-        class: ErrorClass::parse(&class).unwrap_or(ErrorClass::Internal),
-        message: message.unwrap_or_default(),
-    })
 }

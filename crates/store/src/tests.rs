@@ -35,23 +35,14 @@ fn measured(config: usize) -> RunRecord {
         output: "{\"city\": \"Berlin\"} ünïcode".into(),
         finish_reason: Some(FinishReason::Stop),
         metrics: Some(RunMetrics {
-            latency_ms: 123.456,
             ttft_ms: Some(45.6),
-            input_tokens: 95,
-            output_tokens: 16,
             prompt_eval_ms: Some(40.0),
             prompt_eval_tokens: Some(95),
             gen_eval_ms: Some(70.0),
             gen_eval_tokens: Some(15),
             peak_rss_bytes: Some(400 << 20),
             kv_cache_bytes: Some(3 << 20),
-            cached_tokens: None,
-            decode_ms: None,
-            batch_sequences: None,
-            batch_wall_ms: None,
-            first_reasoning_ms: None,
-            tokens_estimated: None,
-            new_connection: None,
+            ..RunMetrics::new(123.456, 95, 16)
         }),
         error: None,
         warnings: vec!["a warning".into()],
@@ -122,7 +113,7 @@ fn a_run_written_is_read_back_identical() {
     assert_eq!(back.finish_reason, run.finish_reason);
     assert_eq!(back.metrics, run.metrics);
     assert_eq!(back.warnings, run.warnings);
-    assert_eq!(back.gen_tokens_per_s, Some(15.0 * 1000.0 / 70.0));
+    assert_eq!(back.gen_tokens_per_s(), Some(15.0 * 1000.0 / 70.0));
     assert_eq!(report.runs[1].error, failed.error);
     assert_eq!(report.targets[0].model_sha256.as_deref(), Some("abc"));
     assert_eq!(report.targets[0].loads[0].model_load_ms, Some(80.0));
@@ -232,4 +223,99 @@ fn a_database_from_before_settings_sweeps_keeps_every_run_when_migrated() {
     assert_eq!(settings.kv_type, tradeoff_core::spec::target::KvType::F16);
     assert_eq!(report.targets[0].loads[0].settings, settings);
     assert_eq!(report.configs[0].runs, 1);
+}
+
+#[test]
+fn the_measurements_of_runs_recorded_before_metrics_json_read_back_whole_after_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.sqlite3");
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        crate::migrations::migrations().to_version(&mut conn, 9).unwrap();
+        let target = serde_json::to_string(&experiment().targets[0]).unwrap();
+        let environment = serde_json::to_string(&Environment::detect(None)).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO experiments (id, name, spec_json, environment_json, created_at, status)
+                 VALUES (1, 'old', '{{}}', '{environment}', '2026-01-01', 'completed');
+             INSERT INTO variants VALUES (1, 1, 0, 'a', '{{}}');
+             INSERT INTO cases VALUES (1, 1, 0, 'one', '{{}}', NULL);
+             INSERT INTO targets VALUES (1, 1, 0, 't', '{target}', 'm.gguf', NULL);
+             INSERT INTO configs (id, experiment_id, position, variant_id, target_id)
+                 VALUES (1, 1, 0, 1, 1);
+             INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
+                 input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
+                 gen_eval_tokens, output, peak_rss_bytes, kv_cache_bytes, cached_tokens,
+                 batch_sequences, batch_wall_ms, decode_ms, first_reasoning_ms, tokens_estimated,
+                 new_connection)
+                 VALUES (1, 1, 0, 'x', 120.5, 30.25, 12, 7, 9.5, 11, 80.0, 6, 'kept', 3000000000,
+                         4096, 5, 2, 240.0, 100.0, 12.0, 1, 0);
+             INSERT INTO runs (config_id, case_id, repetition, started_at, output, error_class,
+                 error_message)
+                 VALUES (1, 1, 1, 'x', '', 'decode', 'failed');"
+        ))
+        .unwrap();
+    }
+    let report = Store::open(&path).unwrap().report(1).unwrap();
+    let expected = RunMetrics {
+        ttft_ms: Some(30.25),
+        prompt_eval_ms: Some(9.5),
+        prompt_eval_tokens: Some(11),
+        gen_eval_ms: Some(80.0),
+        gen_eval_tokens: Some(6),
+        peak_rss_bytes: Some(3_000_000_000),
+        kv_cache_bytes: Some(4096),
+        decode_ms: Some(100.0),
+        cached_tokens: Some(5),
+        batch_sequences: Some(2),
+        batch_wall_ms: Some(240.0),
+        first_reasoning_ms: Some(12.0),
+        tokens_estimated: Some(true),
+        new_connection: Some(false),
+        ..RunMetrics::new(120.5, 12, 7)
+    };
+    assert_eq!(report.runs[0].metrics, Some(expected));
+    assert_eq!(report.runs[1].metrics, None);
+    assert_eq!(
+        report.runs[1].error.as_ref().map(|e| e.class),
+        Some(ErrorClass::Decode)
+    );
+}
+
+#[test]
+fn every_measurement_of_a_run_is_kept_and_the_older_metric_columns_are_still_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
+    let experiment = experiment();
+    let mut writer = store
+        .begin_experiment(
+            &experiment,
+            &Plan::new(&experiment),
+            &Environment::detect(None),
+            &[None],
+            &Owner::current(),
+        )
+        .unwrap();
+    let metrics = RunMetrics {
+        ttft_ms: Some(3.5),
+        peak_rss_bytes: Some(u64::from(u32::MAX) + 1),
+        tokens_estimated: Some(true),
+        ..RunMetrics::new(42.0, 3, 2)
+    };
+    let run = RunRecord {
+        metrics: Some(metrics.clone()),
+        ..measured(0)
+    };
+    writer.record_run(&run).unwrap();
+    let id = writer.experiment_id();
+    let report = store.report(id).unwrap();
+    assert_eq!(report.runs[0].metrics, Some(metrics));
+    let columns: (f64, f64, i64, i64) = store
+        .conn
+        .query_row(
+            "SELECT latency_ms, ttft_ms, peak_rss_bytes, tokens_estimated FROM runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!(columns, (42.0, 3.5, 4_294_967_296, 1));
 }

@@ -12,6 +12,7 @@ use tradeoff_core::run::FinishReason;
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::matrix::Plan;
 
+use crate::runs::{self, RunPlace};
 use crate::{Owner, Store, StoreError};
 
 /// The rows of one experiment, mapping the plan's indices to database ids.
@@ -158,7 +159,6 @@ impl ExperimentWriter<'_> {
     }
 
     fn insert_run(&self, run: &RunRecord) -> Result<(), StoreError> {
-        let metrics = run.metrics.as_ref();
         let config_id = self.config_ids.get(run.config).copied();
         let case_id = self.case_ids.get(run.case).copied();
         let has_checks = self.case_has_checks.get(run.case).copied().unwrap_or(false);
@@ -170,53 +170,12 @@ impl ExperimentWriter<'_> {
                 ),
             )));
         };
-        self.store.conn.execute(
-            "INSERT INTO runs (config_id, case_id, repetition, started_at, latency_ms, ttft_ms,
-                 input_tokens, output_tokens, prompt_eval_ms, prompt_eval_tokens, gen_eval_ms,
-                 gen_eval_tokens, output, finish_reason, error_class, error_message, warnings_json,
-                 peak_rss_bytes, kv_cache_bytes, cached_tokens, batch_sequences, batch_wall_ms,
-                 decode_ms, passed, score, checks_json, cost_usd, attempts, attempts_json,
-                 first_reasoning_ms, tokens_estimated, new_connection, cache_hit, cache_saved_usd)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-                     ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34)",
-            params![
-                config_id,
-                case_id,
-                i64::from(run.repetition),
-                run.started_at,
-                metrics.map(|m| m.latency_ms),
-                metrics.and_then(|m| m.ttft_ms),
-                metrics.map(|m| i64::from(m.input_tokens)),
-                metrics.map(|m| i64::from(m.output_tokens)),
-                metrics.and_then(|m| m.prompt_eval_ms),
-                metrics.and_then(|m| m.prompt_eval_tokens).map(i64::from),
-                metrics.and_then(|m| m.gen_eval_ms),
-                metrics.and_then(|m| m.gen_eval_tokens).map(i64::from),
-                run.output,
-                run.finish_reason.map(|f| f.as_str()),
-                run.error.as_ref().map(|e| e.class.as_str()),
-                run.error.as_ref().map(|e| e.message.as_str()),
-                serde_json::to_string(&run.warnings)?,
-                metrics.and_then(|m| m.peak_rss_bytes).map(saturating_i64),
-                metrics.and_then(|m| m.kv_cache_bytes).map(saturating_i64),
-                metrics.and_then(|m| m.cached_tokens).map(i64::from),
-                metrics.and_then(|m| m.batch_sequences).map(i64::from),
-                metrics.and_then(|m| m.batch_wall_ms),
-                metrics.and_then(|m| m.decode_ms),
-                run.passed(has_checks),
-                run.score(has_checks),
-                serde_json::to_string(&run.checks)?,
-                run.cost_usd,
-                (!run.attempts.is_empty()).then_some(run.attempts.len() as i64),
-                serde_json::to_string(&run.attempts)?,
-                metrics.and_then(|m| m.first_reasoning_ms),
-                metrics.and_then(|m| m.tokens_estimated),
-                metrics.and_then(|m| m.new_connection),
-                run.cache_hit,
-                run.cache_saved_usd,
-            ],
-        )?;
-        Ok(())
+        let place = RunPlace {
+            config_id,
+            case_id,
+            has_checks,
+        };
+        runs::insert_run(&self.store.conn, run, place)
     }
 
     /// Records a judgement and gives its run the checks, pass and score it now has, in one

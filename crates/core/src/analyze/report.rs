@@ -172,7 +172,10 @@ pub struct LoadRow {
 }
 
 /// One run, flattened for reports.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One recorded run in a report: which config, case and repetition it is, and what it gave.
+/// Its measurements are `metrics`, once; the JSON report also shows the common ones (and the
+/// rates derived from them) beside the run's key, for people and spreadsheets (`RunRowJson`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RunRow {
     pub variant: String,
     pub target: String,
@@ -182,18 +185,6 @@ pub struct RunRow {
     pub case: String,
     pub repetition: u32,
     pub started_at: String,
-    pub latency_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub input_tokens: Option<u32>,
-    pub output_tokens: Option<u32>,
-    pub prompt_tokens_per_s: Option<f64>,
-    pub gen_tokens_per_s: Option<f64>,
-    pub peak_rss_bytes: Option<u64>,
-    pub kv_cache_bytes: Option<u64>,
-    /// Prompt tokens reused from the KV cache (a warm run); `None` without prefix caching.
-    pub cached_tokens: Option<u32>,
-    /// Runs decoded together with this one (throughput mode); `None` for single-stream runs.
-    pub batch_sequences: Option<u32>,
     /// Whether the run passed its case's checks (`None`: the case has none) and their mean score.
     pub passed: Option<bool>,
     pub score: Option<f64>,
@@ -204,10 +195,10 @@ pub struct RunRow {
     pub finish_reason: Option<FinishReason>,
     pub error: Option<RunError>,
     pub warnings: Vec<String>,
-    /// The raw measurements behind the numbers above.
+    /// What the run measured; `None` for a failed run.
     pub metrics: Option<RunMetrics>,
     /// Remote runs: every attempt the run took.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub attempts: Vec<crate::execute::remote::Attempt>,
     /// Answered from the response cache (its latency is the original run's, for reference).
     #[serde(default)]
@@ -217,7 +208,7 @@ pub struct RunRow {
 }
 
 impl RunRow {
-    pub fn from_metrics(
+    pub fn new(
         key: RunKey,
         output: String,
         finish_reason: Option<FinishReason>,
@@ -232,16 +223,6 @@ impl RunRow {
             case: key.case,
             repetition: key.repetition,
             started_at: key.started_at,
-            latency_ms: metrics.as_ref().map(|m| m.latency_ms),
-            ttft_ms: metrics.as_ref().and_then(|m| m.ttft_ms),
-            input_tokens: metrics.as_ref().map(|m| m.input_tokens),
-            output_tokens: metrics.as_ref().map(|m| m.output_tokens),
-            prompt_tokens_per_s: metrics.as_ref().and_then(RunMetrics::prompt_tokens_per_s),
-            gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
-            peak_rss_bytes: metrics.as_ref().and_then(|m| m.peak_rss_bytes),
-            kv_cache_bytes: metrics.as_ref().and_then(|m| m.kv_cache_bytes),
-            cached_tokens: metrics.as_ref().and_then(|m| m.cached_tokens),
-            batch_sequences: metrics.as_ref().and_then(|m| m.batch_sequences),
             passed: None,
             score: None,
             checks: Vec::new(),
@@ -255,6 +236,103 @@ impl RunRow {
             cache_hit: false,
             cache_saved_usd: None,
         }
+    }
+
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.metrics.as_ref().map(|m| m.latency_ms)
+    }
+
+    pub fn ttft_ms(&self) -> Option<f64> {
+        self.metrics.as_ref().and_then(|m| m.ttft_ms)
+    }
+
+    pub fn input_tokens(&self) -> Option<u32> {
+        self.metrics.as_ref().map(|m| m.input_tokens)
+    }
+
+    pub fn output_tokens(&self) -> Option<u32> {
+        self.metrics.as_ref().map(|m| m.output_tokens)
+    }
+
+    pub fn gen_tokens_per_s(&self) -> Option<f64> {
+        self.metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s)
+    }
+
+    /// Any measurement by name of accessor (`|m| m.peak_rss_bytes`).
+    pub fn metric<T>(&self, f: impl Fn(&RunMetrics) -> Option<T>) -> Option<T> {
+        self.metrics.as_ref().and_then(f)
+    }
+}
+
+/// A run as the JSON report writes it: the common measurements and derived rates beside the
+/// key, then everything else, with the whole `metrics` kept for checking the numbers.
+#[derive(Serialize)]
+struct RunRowJson<'a> {
+    variant: &'a str,
+    target: &'a str,
+    #[serde(flatten)]
+    settings: Option<LocalSettings>,
+    case: &'a str,
+    repetition: u32,
+    started_at: &'a str,
+    latency_ms: Option<f64>,
+    ttft_ms: Option<f64>,
+    input_tokens: Option<u32>,
+    output_tokens: Option<u32>,
+    prompt_tokens_per_s: Option<f64>,
+    gen_tokens_per_s: Option<f64>,
+    peak_rss_bytes: Option<u64>,
+    kv_cache_bytes: Option<u64>,
+    cached_tokens: Option<u32>,
+    batch_sequences: Option<u32>,
+    passed: Option<bool>,
+    score: Option<f64>,
+    checks: &'a [CheckResult],
+    cost_usd: Option<f64>,
+    output: &'a str,
+    finish_reason: Option<FinishReason>,
+    error: &'a Option<RunError>,
+    warnings: &'a [String],
+    metrics: &'a Option<RunMetrics>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    attempts: &'a [crate::execute::remote::Attempt],
+    cache_hit: bool,
+    cache_saved_usd: Option<f64>,
+}
+
+impl Serialize for RunRow {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RunRowJson {
+            variant: &self.variant,
+            target: &self.target,
+            settings: self.settings,
+            case: &self.case,
+            repetition: self.repetition,
+            started_at: &self.started_at,
+            latency_ms: self.latency_ms(),
+            ttft_ms: self.ttft_ms(),
+            input_tokens: self.input_tokens(),
+            output_tokens: self.output_tokens(),
+            prompt_tokens_per_s: self.metric(RunMetrics::prompt_tokens_per_s),
+            gen_tokens_per_s: self.gen_tokens_per_s(),
+            peak_rss_bytes: self.metric(|m| m.peak_rss_bytes),
+            kv_cache_bytes: self.metric(|m| m.kv_cache_bytes),
+            cached_tokens: self.metric(|m| m.cached_tokens),
+            batch_sequences: self.metric(|m| m.batch_sequences),
+            passed: self.passed,
+            score: self.score,
+            checks: &self.checks,
+            cost_usd: self.cost_usd,
+            output: &self.output,
+            finish_reason: self.finish_reason,
+            error: &self.error,
+            warnings: &self.warnings,
+            metrics: &self.metrics,
+            attempts: &self.attempts,
+            cache_hit: self.cache_hit,
+            cache_saved_usd: self.cache_saved_usd,
+        }
+        .serialize(serializer)
     }
 }
 

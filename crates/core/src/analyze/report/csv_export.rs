@@ -8,6 +8,7 @@
 //! into `'-3.5`.
 
 use super::{Report, ReportError, RunRow};
+use crate::run::RunMetrics;
 use crate::spec::target::LocalSettings;
 
 /// A cell as the column defines it.
@@ -97,16 +98,16 @@ impl Report {
             Text(run.case.clone()),
             Number(run.repetition.to_string()),
             Text(run.started_at.clone()),
-            real(run.latency_ms),
-            real(run.ttft_ms),
-            whole(run.input_tokens.map(u64::from)),
-            whole(run.output_tokens.map(u64::from)),
-            real(run.prompt_tokens_per_s),
-            real(run.gen_tokens_per_s),
-            whole(run.peak_rss_bytes),
-            whole(run.kv_cache_bytes),
-            whole(run.cached_tokens.map(u64::from)),
-            whole(run.batch_sequences.map(u64::from)),
+            real(run.latency_ms()),
+            real(run.ttft_ms()),
+            whole(run.input_tokens().map(u64::from)),
+            whole(run.output_tokens().map(u64::from)),
+            real(run.metric(RunMetrics::prompt_tokens_per_s)),
+            real(run.gen_tokens_per_s()),
+            whole(run.metric(|m| m.peak_rss_bytes)),
+            whole(run.metric(|m| m.kv_cache_bytes)),
+            whole(run.metric(|m| m.cached_tokens).map(u64::from)),
+            whole(run.metric(|m| m.batch_sequences).map(u64::from)),
             Number(run.passed.map(|p| p.to_string()).unwrap_or_default()),
             real(run.score),
             Text(
@@ -161,7 +162,7 @@ mod tests {
             started_at: String::new(),
         };
         let metrics = RunMetrics::new(100.0, 10, 4);
-        RunRow::from_metrics(key, "out".into(), None, Some(metrics), None, vec![])
+        RunRow::new(key, "out".into(), None, Some(metrics), None, vec![])
     }
 
     #[test]
@@ -172,7 +173,7 @@ mod tests {
             case: "-2+3".into(),
             started_at: "@SUM(1)".into(),
             output: "=HYPERLINK(\"http://evil\", \"x\")".into(),
-            latency_ms: Some(-1.5),
+            metrics: Some(RunMetrics::new(-1.5, 10, 4)),
             error: Some(RunError::new(ErrorClass::Decode, "\t=cmd")),
             ..row()
         };

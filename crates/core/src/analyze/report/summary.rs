@@ -95,7 +95,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
             let values = |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> {
                 measured.iter().filter_map(|r| f(r)).collect()
             };
-            let latency = values(|r| r.latency_ms);
+            let latency = values(RunRow::latency_ms);
             let mut summary = ConfigSummary {
                 variant: key.variant.clone(),
                 target: key.target.clone(),
@@ -108,14 +108,17 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 latency_p99_ms: percentile(&latency, 99.0),
                 latency_mean_ms: mean(&latency),
                 latency_sd_ms: std_dev(&latency),
-                ttft_p50_ms: percentile(&values(|r| r.ttft_ms), 50.0),
-                ttft_p95_ms: percentile(&values(|r| r.ttft_ms), 95.0),
-                prompt_tokens_per_s_mean: mean(&values(|r| r.prompt_tokens_per_s)),
-                gen_tokens_per_s_mean: mean(&values(|r| r.gen_tokens_per_s)),
-                input_tokens_mean: mean(&values(|r| r.input_tokens.map(f64::from))),
-                output_tokens_mean: mean(&values(|r| r.output_tokens.map(f64::from))),
-                kv_cache_bytes: measured.iter().find_map(|r| r.kv_cache_bytes),
-                peak_rss_bytes_max: measured.iter().filter_map(|r| r.peak_rss_bytes).max(),
+                ttft_p50_ms: percentile(&values(RunRow::ttft_ms), 50.0),
+                ttft_p95_ms: percentile(&values(RunRow::ttft_ms), 95.0),
+                prompt_tokens_per_s_mean: mean(&values(|r| r.metric(RunMetrics::prompt_tokens_per_s))),
+                gen_tokens_per_s_mean: mean(&values(RunRow::gen_tokens_per_s)),
+                input_tokens_mean: mean(&values(|r| r.input_tokens().map(f64::from))),
+                output_tokens_mean: mean(&values(|r| r.output_tokens().map(f64::from))),
+                kv_cache_bytes: measured.iter().find_map(|r| r.metric(|m| m.kv_cache_bytes)),
+                peak_rss_bytes_max: measured
+                    .iter()
+                    .filter_map(|r| r.metric(|m| m.peak_rss_bytes))
+                    .max(),
                 pass_rate: pass_rate(mine),
                 score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
                 consistency_similarity: None,
@@ -127,13 +130,13 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 aggregate_tokens_per_s: aggregate_tokens_per_s(&measured),
                 warm_runs: measured
                     .iter()
-                    .filter(|r| r.cached_tokens.is_some_and(|c| c > 0))
+                    .filter(|r| r.metric(|m| m.cached_tokens).is_some_and(|c| c > 0))
                     .count(),
-                cached_tokens_mean: mean(&values(|r| r.cached_tokens.map(f64::from))),
+                cached_tokens_mean: mean(&values(|r| r.metric(|m| m.cached_tokens).map(f64::from))),
                 ttft_saved_ms_estimate: ttft_saved_ms_estimate(&measured),
                 ttft_p50_saved_vs_cold_ms: None,
                 cache_hits: hits.len(),
-                cache_saved_ms: (!hits.is_empty()).then(|| hits.iter().filter_map(|r| r.latency_ms).sum()),
+                cache_saved_ms: (!hits.is_empty()).then(|| hits.iter().filter_map(|r| r.latency_ms()).sum()),
                 cache_saved_usd: hits.iter().filter_map(|r| r.cache_saved_usd).reduce(|a, b| a + b),
             };
             if with_outputs {

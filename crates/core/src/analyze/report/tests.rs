@@ -31,7 +31,7 @@ fn row(variant: &str, latency: Option<f64>) -> RunRow {
     let error = latency
         .is_none()
         .then(|| RunError::new(ErrorClass::Decode, "boom"));
-    RunRow::from_metrics(key, "out".into(), None, metrics, error, vec![])
+    RunRow::new(key, "out".into(), None, metrics, error, vec![])
 }
 
 #[test]
