@@ -9,7 +9,7 @@ use tradeoff_core::diff::{Diff, SpanKind};
 use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::spec::experiment::{Experiment, PromptTemplate};
 use tradeoff_core::spec::matrix::Plan;
-use tradeoff_store::{ExperimentListing, GridCell};
+use tradeoff_store::ExperimentListing;
 
 use crate::error::{AppCode, AppError};
 
@@ -243,54 +243,6 @@ impl ConfigView {
             cache_hits: s.cache_hits as u32,
             cache_saved_usd: s.cache_saved_usd,
         }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct CellView {
-    pub run_id: u32,
-    pub config: u32,
-    pub case: u32,
-    pub repetition: u32,
-    pub latency_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub input_tokens: Option<u32>,
-    pub output_tokens: Option<u32>,
-    pub gen_tokens_per_s: Option<f64>,
-    /// The output, or its first characters when `complete` is false.
-    pub preview: String,
-    pub complete: bool,
-    pub error: Option<String>,
-    /// Whether the run passed its case's checks (`None`: no checks), and what it failed.
-    pub passed: Option<bool>,
-    pub failed_checks: Vec<String>,
-    /// Answered from the response cache (no call was made; timings are the original run's).
-    pub cache_hit: bool,
-}
-
-impl CellView {
-    pub fn new(c: GridCell) -> Result<Self, AppError> {
-        Ok(CellView {
-            run_id: id32(c.run_id)?,
-            config: c.config,
-            case: c.case,
-            repetition: c.repetition,
-            latency_ms: c.latency_ms,
-            ttft_ms: c.ttft_ms,
-            input_tokens: c.input_tokens,
-            output_tokens: c.output_tokens,
-            gen_tokens_per_s: c.gen_tokens_per_s,
-            preview: c.preview,
-            complete: c.complete,
-            error: match (c.error_class, c.error_message) {
-                (Some(class), Some(message)) => Some(format!("{class}: {message}")),
-                (Some(class), None) => Some(class),
-                _ => None,
-            },
-            passed: c.passed,
-            failed_checks: c.failed_checks,
-            cache_hit: c.cache_hit,
-        })
     }
 }
 

@@ -31,13 +31,13 @@ use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::objective::Objective;
 use tradeoff_core::spec::target::KvType;
 use tradeoff_core::spec::target::remote::ProviderKind;
-use tradeoff_store::Store;
+use tradeoff_store::{GridCell, Store};
 
 use crate::decision::WinnerView;
 use crate::draft::ExperimentDraft;
 use crate::dto::{
-    CellView, ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem,
-    ExperimentView, ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
+    ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem, ExperimentView,
+    ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
 use crate::endpoints::{EndpointView, KeyStatus, ProbeView, endpoint_views};
 use crate::error::{AppCode, AppError};

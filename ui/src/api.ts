@@ -4,7 +4,7 @@ import { commands } from "./bindings";
 import type {
   AppError_Serialize,
   ErrorCode,
-  CellView_Serialize,
+  GridCell_Serialize,
   ComparisonView_Serialize,
   DiffGranularity,
   DiffView,
@@ -29,7 +29,7 @@ export type AppError = AppError_Serialize;
 // Events travel Rust → UI; the generated `_Deserialize` shape is what the channel is typed with.
 export type ProgressEvent = ProgressEvent_Deserialize;
 export type ResultsView = ResultsView_Serialize;
-export type Cell = CellView_Serialize;
+export type Cell = GridCell_Serialize;
 // The editor's draft as the backend sends it; the same shape is accepted back.
 export type ExperimentDraft = ExperimentDraft_Serialize;
 export type TargetDraft = ExperimentDraft["targets"][number];

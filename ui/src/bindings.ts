@@ -41,7 +41,7 @@ export const commands = {
 	 *  The cells of `case_count` cases from case position `first_case`, for one repetition:
 	 *  what one screen of the results grid shows.
 	 */
-	gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) => typedError<CellView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("grid_page", { experimentId, repetition, firstCase, caseCount })),
+	gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) => typedError<GridCell_Serialize[], AppError_Serialize>(__TAURI_INVOKE("grid_page", { experimentId, repetition, firstCase, caseCount })),
 	runOutput: (runId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("run_output", { runId })),
 	/**  A diff of two recorded runs' full outputs. */
 	diffRuns: (baselineRunId: number, otherRunId: number, granularity: DiffGranularity) => typedError<DiffView, AppError_Serialize>(__TAURI_INVOKE("diff_runs", { baselineRunId, otherRunId, granularity })),
@@ -156,50 +156,6 @@ export type CaseDraft_Serialize = {
 	expected: string | null,
 	/**  The case's own checks, as a JSON list. */
 	checks: string,
-};
-
-export type CellView = CellView_Serialize | CellView_Deserialize;
-
-export type CellView_Deserialize = {
-	run_id: number,
-	config: number,
-	case: number,
-	repetition: number,
-	latency_ms?: number | null,
-	ttft_ms?: number | null,
-	input_tokens?: number | null,
-	output_tokens?: number | null,
-	gen_tokens_per_s?: number | null,
-	/**  The output, or its first characters when `complete` is false. */
-	preview: string,
-	complete: boolean,
-	error?: string | null,
-	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
-	passed?: boolean | null,
-	failed_checks: string[],
-	/**  Answered from the response cache (no call was made; timings are the original run's). */
-	cache_hit: boolean,
-};
-
-export type CellView_Serialize = {
-	run_id: number,
-	config: number,
-	case: number,
-	repetition: number,
-	latency_ms: number | null,
-	ttft_ms: number | null,
-	input_tokens: number | null,
-	output_tokens: number | null,
-	gen_tokens_per_s: number | null,
-	/**  The output, or its first characters when `complete` is false. */
-	preview: string,
-	complete: boolean,
-	error: string | null,
-	/**  Whether the run passed its case's checks (`None`: no checks), and what it failed. */
-	passed: boolean | null,
-	failed_checks: string[],
-	/**  Answered from the response cache (no call was made; timings are the original run's). */
-	cache_hit: boolean,
 };
 
 /**  A config against the chosen baseline: median differences with 95 % bootstrap intervals. */
@@ -482,6 +438,66 @@ export type ExperimentView = {
 	runs: number,
 };
 
+/**
+ *  One run as the results grid shows it: its place, its measurements, the start of its output
+ *  and what its checks said. The app sends it to the UI as it is.
+ */
+export type GridCell = GridCell_Serialize | GridCell_Deserialize;
+
+/**
+ *  One run as the results grid shows it: its place, its measurements, the start of its output
+ *  and what its checks said. The app sends it to the UI as it is.
+ */
+export type GridCell_Deserialize = {
+	run_id: number,
+	/**  Position of the config in the experiment's report order. */
+	config: number,
+	/**  Position of the case in the experiment file. */
+	case: number,
+	repetition: number,
+	/**  `None` for a failed run. */
+	metrics?: RunMetrics_Deserialize | null,
+	/**  Generation tokens per second, from `metrics` (the one rule, `RunMetrics::gen_tokens_per_s`). */
+	gen_tokens_per_s?: number | null,
+	/**  The output, or its first characters when `complete` is false. */
+	preview: string,
+	/**  Whether `preview` is the whole output. */
+	complete: boolean,
+	error?: RunError | null,
+	/**  Whether the run passed its checks (`None`: none apply), and the checks it failed. */
+	passed?: boolean | null,
+	failed_checks: string[],
+	/**  Answered from the response cache: its timings are the original run's. */
+	cache_hit: boolean,
+};
+
+/**
+ *  One run as the results grid shows it: its place, its measurements, the start of its output
+ *  and what its checks said. The app sends it to the UI as it is.
+ */
+export type GridCell_Serialize = {
+	run_id: number,
+	/**  Position of the config in the experiment's report order. */
+	config: number,
+	/**  Position of the case in the experiment file. */
+	case: number,
+	repetition: number,
+	/**  `None` for a failed run. */
+	metrics: RunMetrics_Serialize | null,
+	/**  Generation tokens per second, from `metrics` (the one rule, `RunMetrics::gen_tokens_per_s`). */
+	gen_tokens_per_s: number | null,
+	/**  The output, or its first characters when `complete` is false. */
+	preview: string,
+	/**  Whether `preview` is the whole output. */
+	complete: boolean,
+	error: RunError | null,
+	/**  Whether the run passed its checks (`None`: none apply), and the checks it failed. */
+	passed: boolean | null,
+	failed_checks: string[],
+	/**  Answered from the response cache: its timings are the original run's. */
+	cache_hit: boolean,
+};
+
 /**  Where a key variable's key would come from. */
 export type KeyStatus = KeyStatus_Serialize | KeyStatus_Deserialize;
 
@@ -760,6 +776,146 @@ export type ResultsView_Serialize = {
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */
 	latencies_ms: ((number | null)[])[],
+};
+
+/**  A failure recorded as data: the run exists, with its class and message. */
+export type RunError = {
+	class: ErrorClass,
+	message: string,
+};
+
+/**
+ *  What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
+ *  from them in one place, so a report can always be checked against the counters.
+ */
+export type RunMetrics = RunMetrics_Serialize | RunMetrics_Deserialize;
+
+/**
+ *  What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
+ *  from them in one place, so a report can always be checked against the counters.
+ */
+export type RunMetrics_Deserialize = {
+	/**
+	 *  Wall time from the request to the last token, in milliseconds. Never includes model
+	 *  loading or context creation, which are recorded separately.
+	 */
+	latency_ms: number | null,
+	/**  Wall time from the request to the first generated token. */
+	ttft_ms?: number | null,
+	/**  Prompt tokens as the model's tokenizer counted them (including BOS). */
+	input_tokens: number,
+	/**  Tokens generated, not counting the end-of-generation token. */
+	output_tokens: number,
+	/**
+	 *  llama.cpp's prompt-evaluation time and token count (`llama_perf_context`); for a remote
+	 *  llama.cpp server, the same counters from its `timings`.
+	 */
+	prompt_eval_ms?: number | null,
+	prompt_eval_tokens?: number | null,
+	/**
+	 *  llama.cpp's generation time and decode count (`llama_perf_context`). Remote: the server's
+	 *  counters where it reports them, else the client's time from the first to the last token
+	 *  and the tokens after the first, so the rate is the output rate after the first token.
+	 */
+	gen_eval_ms?: number | null,
+	gen_eval_tokens?: number | null,
+	/**
+	 *  The worker's peak resident memory since this run's model and context were set up
+	 *  (weights, KV cache and compute buffers as they were really touched).
+	 */
+	peak_rss_bytes?: number | null,
+	/**  Memory of the KV cache of the context the run used. */
+	kv_cache_bytes?: number | null,
+	/**
+	 *  Wall time inside llama.cpp's decode calls: the engine's share of `latency_ms`; the rest
+	 *  is the runner's (tokenizing, sampling, detokenizing, stop sequences, streaming).
+	 */
+	decode_ms?: number | null,
+	/**
+	 *  Prompt tokens taken from the KV cache instead of being evaluated (a `warm` run with
+	 *  prefix caching); 0 or `None` for a cold run.
+	 */
+	cached_tokens?: number | null,
+	/**
+	 *  Throughput mode: how many runs were decoded together, and the wall time of that whole
+	 *  batch. Their latency and TTFT include waiting for each other, so they never mix with
+	 *  single-stream statistics (a config is either one or the other).
+	 */
+	batch_sequences?: number | null,
+	batch_wall_ms?: number | null,
+	/**  Remote: when the first reasoning text arrived (providers that stream their reasoning). */
+	first_reasoning_ms?: number | null,
+	/**  Remote: `true` when the provider reported no usage and the token counts are estimates. */
+	tokens_estimated?: boolean | null,
+	/**
+	 *  Remote: whether the request opened a new connection (`false`: it reused a pooled one,
+	 *  so its latency has no TCP/TLS handshake in it).
+	 */
+	new_connection?: boolean | null,
+};
+
+/**
+ *  What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
+ *  from them in one place, so a report can always be checked against the counters.
+ */
+export type RunMetrics_Serialize = {
+	/**
+	 *  Wall time from the request to the last token, in milliseconds. Never includes model
+	 *  loading or context creation, which are recorded separately.
+	 */
+	latency_ms: number | null,
+	/**  Wall time from the request to the first generated token. */
+	ttft_ms: number | null,
+	/**  Prompt tokens as the model's tokenizer counted them (including BOS). */
+	input_tokens: number,
+	/**  Tokens generated, not counting the end-of-generation token. */
+	output_tokens: number,
+	/**
+	 *  llama.cpp's prompt-evaluation time and token count (`llama_perf_context`); for a remote
+	 *  llama.cpp server, the same counters from its `timings`.
+	 */
+	prompt_eval_ms: number | null,
+	prompt_eval_tokens: number | null,
+	/**
+	 *  llama.cpp's generation time and decode count (`llama_perf_context`). Remote: the server's
+	 *  counters where it reports them, else the client's time from the first to the last token
+	 *  and the tokens after the first, so the rate is the output rate after the first token.
+	 */
+	gen_eval_ms: number | null,
+	gen_eval_tokens: number | null,
+	/**
+	 *  The worker's peak resident memory since this run's model and context were set up
+	 *  (weights, KV cache and compute buffers as they were really touched).
+	 */
+	peak_rss_bytes: number | null,
+	/**  Memory of the KV cache of the context the run used. */
+	kv_cache_bytes: number | null,
+	/**
+	 *  Wall time inside llama.cpp's decode calls: the engine's share of `latency_ms`; the rest
+	 *  is the runner's (tokenizing, sampling, detokenizing, stop sequences, streaming).
+	 */
+	decode_ms: number | null,
+	/**
+	 *  Prompt tokens taken from the KV cache instead of being evaluated (a `warm` run with
+	 *  prefix caching); 0 or `None` for a cold run.
+	 */
+	cached_tokens: number | null,
+	/**
+	 *  Throughput mode: how many runs were decoded together, and the wall time of that whole
+	 *  batch. Their latency and TTFT include waiting for each other, so they never mix with
+	 *  single-stream statistics (a config is either one or the other).
+	 */
+	batch_sequences: number | null,
+	batch_wall_ms: number | null,
+	/**  Remote: when the first reasoning text arrived (providers that stream their reasoning). */
+	first_reasoning_ms: number | null,
+	/**  Remote: `true` when the provider reported no usage and the token counts are estimates. */
+	tokens_estimated: boolean | null,
+	/**
+	 *  Remote: whether the request opened a new connection (`false`: it reused a pooled one,
+	 *  so its latency has no TCP/TLS handshake in it).
+	 */
+	new_connection: boolean | null,
 };
 
 export type RunOutcomeView = RunOutcomeView_Serialize | RunOutcomeView_Deserialize;

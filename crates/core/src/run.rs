@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// What a run measured. Raw llama.cpp perf counters are kept as they are and the rates derived
 /// from them in one place, so a report can always be checked against the counters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RunMetrics {
     /// Wall time from the request to the last token, in milliseconds. Never includes model
     /// loading or context creation, which are recorded separately.
@@ -30,9 +31,11 @@ pub struct RunMetrics {
     /// The worker's peak resident memory since this run's model and context were set up
     /// (weights, KV cache and compute buffers as they were really touched).
     #[serde(default)]
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub peak_rss_bytes: Option<u64>,
     /// Memory of the KV cache of the context the run used.
     #[serde(default)]
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub kv_cache_bytes: Option<u64>,
     /// Wall time inside llama.cpp's decode calls: the engine's share of `latency_ms`; the rest
     /// is the runner's (tokenizing, sampling, detokenizing, stop sequences, streaming).
@@ -248,6 +251,7 @@ impl fmt::Display for ErrorClass {
 /// A failure recorded as data: the run exists, with its class and message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{class}: {message}")]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RunError {
     pub class: ErrorClass,
     pub message: String,

@@ -3,33 +3,37 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
-use tradeoff_core::run::tokens_per_s;
+use tradeoff_core::run::{RunError, RunMetrics};
 use tradeoff_core::spec::checks::CheckResult;
 use tradeoff_core::spec::experiment::Experiment;
 
+use crate::runs;
 use crate::{Store, StoreError};
 
 /// Characters of output carried by a grid cell; the rest loads with [`Store::run_output`].
 pub const PREVIEW_CHARS: usize = 600;
 
+/// One run as the results grid shows it: its place, its measurements, the start of its output
+/// and what its checks said. The app sends it to the UI as it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct GridCell {
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub run_id: i64,
     /// Position of the config in the experiment's report order.
     pub config: u32,
     /// Position of the case in the experiment file.
     pub case: u32,
     pub repetition: u32,
-    pub latency_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub input_tokens: Option<u32>,
-    pub output_tokens: Option<u32>,
+    /// `None` for a failed run.
+    pub metrics: Option<RunMetrics>,
+    /// Generation tokens per second, from `metrics` (the one rule, `RunMetrics::gen_tokens_per_s`).
     pub gen_tokens_per_s: Option<f64>,
+    /// The output, or its first characters when `complete` is false.
     pub preview: String,
     /// Whether `preview` is the whole output.
     pub complete: bool,
-    pub error_class: Option<String>,
-    pub error_message: Option<String>,
+    pub error: Option<RunError>,
     /// Whether the run passed its checks (`None`: none apply), and the checks it failed.
     pub passed: Option<bool>,
     pub failed_checks: Vec<String>,
@@ -62,8 +66,7 @@ impl Store {
         case_count: u32,
     ) -> Result<Vec<GridCell>, StoreError> {
         let mut statement = self.conn.prepare_cached(
-            "SELECT r.id, c.position, k.position, r.repetition, r.latency_ms, r.ttft_ms,
-                    r.input_tokens, r.output_tokens, r.gen_eval_ms, r.gen_eval_tokens,
+            "SELECT r.id, c.position, k.position, r.repetition, r.metrics_json,
                     substr(r.output, 1, ?2), length(r.output), r.error_class, r.error_message,
                     r.passed, CASE WHEN r.passed = 0 THEN r.checks_json ELSE '[]' END, r.cache_hit
              FROM cases k
@@ -83,10 +86,14 @@ impl Store {
                 repetition.map(i64::from)
             ],
             |r| {
-                let gen_ms: Option<f64> = r.get(8)?;
-                let gen_tokens: Option<u32> = r.get::<_, Option<i64>>(9)?.map(|v| v as u32);
-                let length: i64 = r.get(11)?;
-                let checks_json: String = r.get(15)?;
+                let metrics: Option<RunMetrics> = match r.get::<_, Option<String>>(4)? {
+                    Some(json) => Some(serde_json::from_str(&json).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+                    })?),
+                    None => None,
+                };
+                let length: i64 = r.get(6)?;
+                let checks_json: String = r.get(10)?;
                 // Only failed runs carry their checks here; the grid names what failed.
                 let failed_checks = serde_json::from_str::<Vec<CheckResult>>(&checks_json)
                     .unwrap_or_default()
@@ -102,18 +109,14 @@ impl Store {
                     config: r.get::<_, i64>(1)? as u32,
                     case: r.get::<_, i64>(2)? as u32,
                     repetition: r.get::<_, i64>(3)? as u32,
-                    latency_ms: r.get(4)?,
-                    ttft_ms: r.get(5)?,
-                    input_tokens: r.get::<_, Option<i64>>(6)?.map(|v| v as u32),
-                    output_tokens: r.get::<_, Option<i64>>(7)?.map(|v| v as u32),
-                    gen_tokens_per_s: tokens_per_s(gen_tokens, gen_ms),
-                    preview: r.get(10)?,
+                    gen_tokens_per_s: metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s),
+                    metrics,
+                    preview: r.get(5)?,
                     complete: length <= PREVIEW_CHARS as i64,
-                    error_class: r.get(12)?,
-                    error_message: r.get(13)?,
-                    passed: r.get(14)?,
+                    error: runs::run_error(r.get(7)?, r.get(8)?),
+                    passed: r.get(9)?,
                     failed_checks,
-                    cache_hit: r.get(16)?,
+                    cache_hit: r.get(11)?,
                 })
             },
         )?;

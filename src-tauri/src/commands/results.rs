@@ -83,14 +83,10 @@ pub async fn grid_page(
     repetition: u32,
     first_case: u32,
     case_count: u32,
-) -> Result<Vec<CellView>, AppError> {
+) -> Result<Vec<GridCell>, AppError> {
     state
         .with_store(move |store| {
-            store
-                .grid_page(i64::from(experiment_id), Some(repetition), first_case, case_count)?
-                .into_iter()
-                .map(CellView::new)
-                .collect()
+            Ok(store.grid_page(i64::from(experiment_id), Some(repetition), first_case, case_count)?)
         })
         .await
 }

@@ -55,7 +55,7 @@ describe("ResultsGrid", () => {
   });
 
   it("shows a failed run's error instead of output", async () => {
-    mockBackend([cell(1, 0, 0, "", { error: "context_overflow: the prompt is 600 tokens", latency_ms: null })]);
+    mockBackend([cell(1, 0, 0, "", { error: { class: "context_overflow", message: "the prompt is 600 tokens" }, metrics: null, gen_tokens_per_s: null })]);
     renderWithClient(<ResultsGrid results={results(1, ["long"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("context_overflow: the prompt is 600 tokens")).toBeTruthy();
   });

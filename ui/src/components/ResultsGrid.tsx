@@ -104,7 +104,7 @@ function GridCell({
     >
       <div className="cell-output">
         {cell.error ? (
-          <span className="cell-error">{cell.error}</span>
+          <span className="cell-error">{`${cell.error.class}: ${cell.error.message}`}</span>
         ) : diff ? (
           <DiffText diff={diff} />
         ) : (
@@ -128,13 +128,13 @@ function GridCell({
           </span>
         ) : (
           <>
-            <span className="badge" title="latency">{ms(cell.latency_ms)}</span>
-            <span className="badge" title="time to first token">TTFT {ms(cell.ttft_ms)}</span>
+            <span className="badge" title="latency">{ms(cell.metrics?.latency_ms)}</span>
+            <span className="badge" title="time to first token">TTFT {ms(cell.metrics?.ttft_ms)}</span>
             <span className="badge" title="generation tokens per second">{num(cell.gen_tokens_per_s)} tok/s</span>
           </>
         )}
         <span className="badge" title="input / output tokens">
-          {cell.input_tokens ?? "—"}→{cell.output_tokens ?? "—"} tok
+          {cell.metrics?.input_tokens ?? "—"}→{cell.metrics?.output_tokens ?? "—"} tok
         </span>
         {diff && (
           <span className="badge similarity" title="similarity to the baseline cell">

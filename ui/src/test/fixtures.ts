@@ -1,5 +1,27 @@
 import { mockIPC } from "@tauri-apps/api/mocks";
 import type { Cell, ResultsView } from "../api";
+import type { RunMetrics_Serialize as RunMetrics } from "../bindings";
+
+/** A run's measurements with every one this test does not name absent. */
+export function metrics(given: Partial<RunMetrics> & Pick<RunMetrics, "latency_ms" | "input_tokens" | "output_tokens">): RunMetrics {
+  return {
+    ttft_ms: null,
+    prompt_eval_ms: null,
+    prompt_eval_tokens: null,
+    gen_eval_ms: null,
+    gen_eval_tokens: null,
+    peak_rss_bytes: null,
+    kv_cache_bytes: null,
+    decode_ms: null,
+    cached_tokens: null,
+    batch_sequences: null,
+    batch_wall_ms: null,
+    first_reasoning_ms: null,
+    tokens_estimated: null,
+    new_connection: null,
+    ...given,
+  };
+}
 
 export function cell(run_id: number, config: number, caseIndex: number, preview: string, extra: Partial<Cell> = {}): Cell {
   return {
@@ -7,10 +29,7 @@ export function cell(run_id: number, config: number, caseIndex: number, preview:
     config,
     case: caseIndex,
     repetition: 0,
-    latency_ms: 120,
-    ttft_ms: 40,
-    input_tokens: 30,
-    output_tokens: 8,
+    metrics: metrics({ latency_ms: 120, ttft_ms: 40, input_tokens: 30, output_tokens: 8, gen_eval_ms: 100, gen_eval_tokens: 6 }),
     gen_tokens_per_s: 60,
     preview,
     complete: true,
