@@ -177,71 +177,20 @@ pub struct RunOutcomeView {
     pub status: ExperimentStatus,
 }
 
+/// A config of the results screen: its position (what grid cells and comparisons refer to) and
+/// the engine's summary of it, as the JSON report has it.
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct ConfigView {
     pub index: u32,
-    pub variant: String,
-    pub target: String,
-    /// `None` for a remote target.
-    pub n_ctx: Option<u32>,
-    /// The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`).
-    pub settings: String,
-    pub runs: u32,
-    pub errors: u32,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    pub gen_tokens_per_s_mean: Option<f64>,
-    /// Output tokens per second of wall time over all runs (throughput mode counts each batch once).
-    pub aggregate_tokens_per_s: Option<f64>,
-    pub input_tokens_mean: Option<f64>,
-    pub output_tokens_mean: Option<f64>,
-    /// Peak resident memory of the worker while this config ran, and its KV cache.
-    pub peak_rss_bytes: Option<f64>,
-    pub kv_cache_bytes: Option<f64>,
-    /// Share of runs that passed every check, and the mean check score (`None`: no checks).
-    pub pass_rate: Option<f64>,
-    pub score_mean: Option<f64>,
-    /// Repetitions of a case compared pairwise: mean word similarity and exact-match rate
-    /// (`None` without repetitions).
-    pub consistency_similarity: Option<f64>,
-    pub consistency_exact_rate: Option<f64>,
-    /// Cost of 1,000 requests like this config's runs, by the target's price.
-    pub cost_per_1k_usd: Option<f64>,
-    /// Prefix caching: p50 TTFT saved against the same config run cold.
-    pub ttft_p50_saved_vs_cold_ms: Option<f64>,
-    /// Runs answered from the response cache (outside the statistics) and the cost they saved.
-    pub cache_hits: u32,
-    pub cache_saved_usd: Option<f64>,
+    #[serde(flatten)]
+    pub summary: ConfigSummary,
 }
 
 impl ConfigView {
-    pub fn new(index: usize, s: &ConfigSummary) -> Self {
+    pub fn new(index: usize, summary: &ConfigSummary) -> Self {
         ConfigView {
             index: index as u32,
-            variant: s.variant.clone(),
-            target: s.target.clone(),
-            n_ctx: s.settings.map(|l| l.n_ctx),
-            settings: s.settings_label.clone(),
-            runs: s.runs as u32,
-            errors: s.errors as u32,
-            latency_p50_ms: s.latency_p50_ms,
-            latency_p95_ms: s.latency_p95_ms,
-            ttft_p50_ms: s.ttft_p50_ms,
-            gen_tokens_per_s_mean: s.gen_tokens_per_s_mean,
-            aggregate_tokens_per_s: s.aggregate_tokens_per_s,
-            input_tokens_mean: s.input_tokens_mean,
-            output_tokens_mean: s.output_tokens_mean,
-            peak_rss_bytes: s.peak_rss_bytes_max.map(|b| b as f64),
-            kv_cache_bytes: s.kv_cache_bytes.map(|b| b as f64),
-            ttft_p50_saved_vs_cold_ms: s.ttft_p50_saved_vs_cold_ms,
-            pass_rate: s.pass_rate,
-            score_mean: s.score_mean,
-            consistency_similarity: s.consistency_similarity,
-            consistency_exact_rate: s.consistency_exact_rate,
-            cost_per_1k_usd: s.cost_per_1k_usd,
-            cache_hits: s.cache_hits as u32,
-            cache_saved_usd: s.cache_saved_usd,
+            summary: summary.clone(),
         }
     }
 }

@@ -175,85 +175,308 @@ export type ComparisonView_Serialize = {
 	ttft: DifferenceView_Serialize,
 };
 
-export type ConfigView = ConfigView_Serialize | ConfigView_Deserialize;
+/**  Per-config statistics over its successful runs; errors are counted, not averaged in. */
+export type ConfigSummary = ConfigSummary_Serialize | ConfigSummary_Deserialize;
 
-export type ConfigView_Deserialize = {
-	index: number,
+/**  Per-config statistics over its successful runs; errors are counted, not averaged in. */
+export type ConfigSummary_Deserialize = {
 	variant: string,
 	target: string,
-	/**  `None` for a remote target. */
-	n_ctx?: number | null,
-	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
-	settings: string,
+	/**  The settings in words, naming only those that differ between the experiment's configs. */
+	settings_label: string,
 	runs: number,
 	errors: number,
 	latency_p50_ms?: number | null,
 	latency_p95_ms?: number | null,
+	latency_p99_ms?: number | null,
+	latency_mean_ms?: number | null,
+	latency_sd_ms?: number | null,
 	ttft_p50_ms?: number | null,
+	ttft_p95_ms?: number | null,
+	prompt_tokens_per_s_mean?: number | null,
 	gen_tokens_per_s_mean?: number | null,
-	/**  Output tokens per second of wall time over all runs (throughput mode counts each batch once). */
-	aggregate_tokens_per_s?: number | null,
 	input_tokens_mean?: number | null,
 	output_tokens_mean?: number | null,
-	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
-	peak_rss_bytes?: number | null,
 	kv_cache_bytes?: number | null,
-	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
+	peak_rss_bytes_max?: number | null,
+	/**
+	 *  Share of the config's checked runs that passed every check (failed runs count as not
+	 *  passing), and their mean score; `None` without checks.
+	 */
 	pass_rate?: number | null,
 	score_mean?: number | null,
 	/**
-	 *  Repetitions of a case compared pairwise: mean word similarity and exact-match rate
-	 *  (`None` without repetitions).
+	 *  Consistency across repetitions: the mean word similarity of every pair of outputs of the
+	 *  same case, and the share of those pairs that are identical (`None`: one repetition, or
+	 *  a summary built without outputs).
 	 */
 	consistency_similarity?: number | null,
 	consistency_exact_rate?: number | null,
-	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
+	/**  Mean cost of a successful run, and of 1,000 such requests (`None`: no price). */
+	cost_per_run_usd?: number | null,
 	cost_per_1k_usd?: number | null,
-	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
+	/**
+	 *  What preparing this config cost before its first run (never part of a run's latency):
+	 *  loading the model (`None` when it was already loaded) and creating the context.
+	 */
+	model_load_ms?: number | null,
+	context_create_ms?: number | null,
+	/**
+	 *  Output tokens per second of wall time over all the config's runs: for throughput-mode
+	 *  configs the batches' wall time (each run's share), for single-stream ones the runs'
+	 *  latencies. This is the number to compare when serving many requests.
+	 */
+	aggregate_tokens_per_s?: number | null,
+	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
+	warm_runs: number,
+	cached_tokens_mean?: number | null,
+	/**
+	 *  Estimated time the cache saved per run: reused tokens × this config's measured
+	 *  prompt-evaluation time per token.
+	 */
+	ttft_saved_ms_estimate?: number | null,
+	/**
+	 *  Measured: p50 TTFT of the same config without prefix caching minus this config's, when
+	 *  the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
+	 */
 	ttft_p50_saved_vs_cold_ms?: number | null,
-	/**  Runs answered from the response cache (outside the statistics) and the cost they saved. */
-	cache_hits: number,
+	/**
+	 *  Runs answered from the response cache (outside every speed and cost statistic above),
+	 *  and the time and money their original runs took.
+	 */
+	cache_hits?: number,
+	cache_saved_ms?: number | null,
+	cache_saved_usd?: number | null,
+} & LocalSettings_Deserialize | {
+	variant: string,
+	target: string,
+	/**  The settings in words, naming only those that differ between the experiment's configs. */
+	settings_label: string,
+	runs: number,
+	errors: number,
+	latency_p50_ms?: number | null,
+	latency_p95_ms?: number | null,
+	latency_p99_ms?: number | null,
+	latency_mean_ms?: number | null,
+	latency_sd_ms?: number | null,
+	ttft_p50_ms?: number | null,
+	ttft_p95_ms?: number | null,
+	prompt_tokens_per_s_mean?: number | null,
+	gen_tokens_per_s_mean?: number | null,
+	input_tokens_mean?: number | null,
+	output_tokens_mean?: number | null,
+	kv_cache_bytes?: number | null,
+	peak_rss_bytes_max?: number | null,
+	/**
+	 *  Share of the config's checked runs that passed every check (failed runs count as not
+	 *  passing), and their mean score; `None` without checks.
+	 */
+	pass_rate?: number | null,
+	score_mean?: number | null,
+	/**
+	 *  Consistency across repetitions: the mean word similarity of every pair of outputs of the
+	 *  same case, and the share of those pairs that are identical (`None`: one repetition, or
+	 *  a summary built without outputs).
+	 */
+	consistency_similarity?: number | null,
+	consistency_exact_rate?: number | null,
+	/**  Mean cost of a successful run, and of 1,000 such requests (`None`: no price). */
+	cost_per_run_usd?: number | null,
+	cost_per_1k_usd?: number | null,
+	/**
+	 *  What preparing this config cost before its first run (never part of a run's latency):
+	 *  loading the model (`None` when it was already loaded) and creating the context.
+	 */
+	model_load_ms?: number | null,
+	context_create_ms?: number | null,
+	/**
+	 *  Output tokens per second of wall time over all the config's runs: for throughput-mode
+	 *  configs the batches' wall time (each run's share), for single-stream ones the runs'
+	 *  latencies. This is the number to compare when serving many requests.
+	 */
+	aggregate_tokens_per_s?: number | null,
+	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
+	warm_runs: number,
+	cached_tokens_mean?: number | null,
+	/**
+	 *  Estimated time the cache saved per run: reused tokens × this config's measured
+	 *  prompt-evaluation time per token.
+	 */
+	ttft_saved_ms_estimate?: number | null,
+	/**
+	 *  Measured: p50 TTFT of the same config without prefix caching minus this config's, when
+	 *  the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
+	 */
+	ttft_p50_saved_vs_cold_ms?: number | null,
+	/**
+	 *  Runs answered from the response cache (outside every speed and cost statistic above),
+	 *  and the time and money their original runs took.
+	 */
+	cache_hits?: number,
+	cache_saved_ms?: number | null,
 	cache_saved_usd?: number | null,
 };
 
-export type ConfigView_Serialize = {
-	index: number,
+/**  Per-config statistics over its successful runs; errors are counted, not averaged in. */
+export type ConfigSummary_Serialize = {
 	variant: string,
 	target: string,
-	/**  `None` for a remote target. */
-	n_ctx: number | null,
-	/**  The settings that tell this config apart, in words (`n_ctx 2048 · kv q8_0`). */
-	settings: string,
+	/**  The settings in words, naming only those that differ between the experiment's configs. */
+	settings_label: string,
 	runs: number,
 	errors: number,
 	latency_p50_ms: number | null,
 	latency_p95_ms: number | null,
+	latency_p99_ms: number | null,
+	latency_mean_ms: number | null,
+	latency_sd_ms: number | null,
 	ttft_p50_ms: number | null,
+	ttft_p95_ms: number | null,
+	prompt_tokens_per_s_mean: number | null,
 	gen_tokens_per_s_mean: number | null,
-	/**  Output tokens per second of wall time over all runs (throughput mode counts each batch once). */
-	aggregate_tokens_per_s: number | null,
 	input_tokens_mean: number | null,
 	output_tokens_mean: number | null,
-	/**  Peak resident memory of the worker while this config ran, and its KV cache. */
-	peak_rss_bytes: number | null,
 	kv_cache_bytes: number | null,
-	/**  Share of runs that passed every check, and the mean check score (`None`: no checks). */
+	peak_rss_bytes_max: number | null,
+	/**
+	 *  Share of the config's checked runs that passed every check (failed runs count as not
+	 *  passing), and their mean score; `None` without checks.
+	 */
 	pass_rate: number | null,
 	score_mean: number | null,
 	/**
-	 *  Repetitions of a case compared pairwise: mean word similarity and exact-match rate
-	 *  (`None` without repetitions).
+	 *  Consistency across repetitions: the mean word similarity of every pair of outputs of the
+	 *  same case, and the share of those pairs that are identical (`None`: one repetition, or
+	 *  a summary built without outputs).
 	 */
 	consistency_similarity: number | null,
 	consistency_exact_rate: number | null,
-	/**  Cost of 1,000 requests like this config's runs, by the target's price. */
+	/**  Mean cost of a successful run, and of 1,000 such requests (`None`: no price). */
+	cost_per_run_usd: number | null,
 	cost_per_1k_usd: number | null,
-	/**  Prefix caching: p50 TTFT saved against the same config run cold. */
+	/**
+	 *  What preparing this config cost before its first run (never part of a run's latency):
+	 *  loading the model (`None` when it was already loaded) and creating the context.
+	 */
+	model_load_ms: number | null,
+	context_create_ms: number | null,
+	/**
+	 *  Output tokens per second of wall time over all the config's runs: for throughput-mode
+	 *  configs the batches' wall time (each run's share), for single-stream ones the runs'
+	 *  latencies. This is the number to compare when serving many requests.
+	 */
+	aggregate_tokens_per_s: number | null,
+	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
+	warm_runs: number,
+	cached_tokens_mean: number | null,
+	/**
+	 *  Estimated time the cache saved per run: reused tokens × this config's measured
+	 *  prompt-evaluation time per token.
+	 */
+	ttft_saved_ms_estimate: number | null,
+	/**
+	 *  Measured: p50 TTFT of the same config without prefix caching minus this config's, when
+	 *  the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
+	 */
 	ttft_p50_saved_vs_cold_ms: number | null,
-	/**  Runs answered from the response cache (outside the statistics) and the cost they saved. */
+	/**
+	 *  Runs answered from the response cache (outside every speed and cost statistic above),
+	 *  and the time and money their original runs took.
+	 */
 	cache_hits: number,
+	cache_saved_ms: number | null,
+	cache_saved_usd: number | null,
+} & LocalSettings_Serialize | {
+	variant: string,
+	target: string,
+	/**  The settings in words, naming only those that differ between the experiment's configs. */
+	settings_label: string,
+	runs: number,
+	errors: number,
+	latency_p50_ms: number | null,
+	latency_p95_ms: number | null,
+	latency_p99_ms: number | null,
+	latency_mean_ms: number | null,
+	latency_sd_ms: number | null,
+	ttft_p50_ms: number | null,
+	ttft_p95_ms: number | null,
+	prompt_tokens_per_s_mean: number | null,
+	gen_tokens_per_s_mean: number | null,
+	input_tokens_mean: number | null,
+	output_tokens_mean: number | null,
+	kv_cache_bytes: number | null,
+	peak_rss_bytes_max: number | null,
+	/**
+	 *  Share of the config's checked runs that passed every check (failed runs count as not
+	 *  passing), and their mean score; `None` without checks.
+	 */
+	pass_rate: number | null,
+	score_mean: number | null,
+	/**
+	 *  Consistency across repetitions: the mean word similarity of every pair of outputs of the
+	 *  same case, and the share of those pairs that are identical (`None`: one repetition, or
+	 *  a summary built without outputs).
+	 */
+	consistency_similarity: number | null,
+	consistency_exact_rate: number | null,
+	/**  Mean cost of a successful run, and of 1,000 such requests (`None`: no price). */
+	cost_per_run_usd: number | null,
+	cost_per_1k_usd: number | null,
+	/**
+	 *  What preparing this config cost before its first run (never part of a run's latency):
+	 *  loading the model (`None` when it was already loaded) and creating the context.
+	 */
+	model_load_ms: number | null,
+	context_create_ms: number | null,
+	/**
+	 *  Output tokens per second of wall time over all the config's runs: for throughput-mode
+	 *  configs the batches' wall time (each run's share), for single-stream ones the runs'
+	 *  latencies. This is the number to compare when serving many requests.
+	 */
+	aggregate_tokens_per_s: number | null,
+	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
+	warm_runs: number,
+	cached_tokens_mean: number | null,
+	/**
+	 *  Estimated time the cache saved per run: reused tokens × this config's measured
+	 *  prompt-evaluation time per token.
+	 */
+	ttft_saved_ms_estimate: number | null,
+	/**
+	 *  Measured: p50 TTFT of the same config without prefix caching minus this config's, when
+	 *  the experiment has that cold twin (sweep `prefix_cache: [false, true]`).
+	 */
+	ttft_p50_saved_vs_cold_ms: number | null,
+	/**
+	 *  Runs answered from the response cache (outside every speed and cost statistic above),
+	 *  and the time and money their original runs took.
+	 */
+	cache_hits: number,
+	cache_saved_ms: number | null,
 	cache_saved_usd: number | null,
 };
+
+/**
+ *  A config of the results screen: its position (what grid cells and comparisons refer to) and
+ *  the engine's summary of it, as the JSON report has it.
+ */
+export type ConfigView = ConfigView_Serialize | ConfigView_Deserialize;
+
+/**
+ *  A config of the results screen: its position (what grid cells and comparisons refer to) and
+ *  the engine's summary of it, as the JSON report has it.
+ */
+export type ConfigView_Deserialize = {
+	index: number,
+} & ConfigSummary_Deserialize;
+
+/**
+ *  A config of the results screen: its position (what grid cells and comparisons refer to) and
+ *  the engine's summary of it, as the JSON report has it.
+ */
+export type ConfigView_Serialize = {
+	index: number,
+} & ConfigSummary_Serialize;
 
 export type DiffGranularity = "word" | "char";
 
@@ -517,6 +740,12 @@ export type KeyStatus_Serialize = {
 	message: string | null,
 };
 
+/**
+ *  Element type of the KV cache. Quantized caches take less memory (and allow longer
+ *  contexts) at some cost in quality, which is exactly what an experiment can measure.
+ */
+export type KvType = "f16" | "q8_0" | "q4_0";
+
 /**  What the start-up self-test found. */
 export type LocalInferenceView = 
 /**  The self-test is running. */
@@ -534,6 +763,35 @@ features: string[] } |
 { state: "failed"; message: string } | 
 /**  The self-test did not run (the default model it decodes with is missing). */
 { state: "not_checked"; reason: string };
+
+/**  One point of a local target's sweep: everything that shapes how llama.cpp runs. */
+export type LocalSettings = LocalSettings_Serialize | LocalSettings_Deserialize;
+
+/**  One point of a local target's sweep: everything that shapes how llama.cpp runs. */
+export type LocalSettings_Deserialize = {
+	n_ctx: number,
+	threads: number,
+	batch: number,
+	kv_type: KvType,
+	n_gpu_layers: number,
+	/**  Runs decoded together as parallel sequences (throughput mode); 1 = one at a time. */
+	parallel?: number,
+	/**  Reuse the KV cache of a prompt prefix shared with the previous run (`warm` runs). */
+	prefix_cache?: boolean,
+};
+
+/**  One point of a local target's sweep: everything that shapes how llama.cpp runs. */
+export type LocalSettings_Serialize = {
+	n_ctx: number,
+	threads: number,
+	batch: number,
+	kv_type: KvType,
+	n_gpu_layers: number,
+	/**  Runs decoded together as parallel sequences (throughput mode); 1 = one at a time. */
+	parallel: number,
+	/**  Reuse the KV cache of a prompt prefix shared with the previous run (`warm` runs). */
+	prefix_cache: boolean,
+};
 
 export type MessageDraft = {
 	/**  `system`, `user` or `assistant`. */

@@ -16,8 +16,8 @@ export function percent(value: number | null | undefined): string {
 }
 
 /** `variant · target · settings`, where settings names only what differs between configs. */
-export function configLabel(c: { variant: string; target: string; settings: string }): string {
-  return `${c.variant} · ${c.target} · ${c.settings}`;
+export function configLabel(c: { variant: string; target: string; settings_label: string }): string {
+  return `${c.variant} · ${c.target} · ${c.settings_label}`;
 }
 
 /** `interrupted — 31 of 48 runs recorded`: every status but `completed` says how far its plan got

@@ -3,12 +3,12 @@ import type { ComparisonView, ResultsView } from "../api";
 import { ms, num, percent, verdictWord } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
+type Key = "variant" | "target" | "settings_label" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes_max" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
   { key: "target", label: "target", show: (c) => c.target },
-  { key: "settings", label: "settings", show: (c) => c.settings },
+  { key: "settings_label", label: "settings", show: (c) => c.settings_label },
   { key: "runs", label: "runs", show: (c) => String(c.runs) },
   { key: "errors", label: "errors", show: (c) => String(c.errors) },
   { key: "pass_rate", label: "pass", show: (c) => percent(c.pass_rate) },
@@ -26,7 +26,7 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "input_tokens_mean", label: "in tok", show: (c) => num(c.input_tokens_mean) },
   { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
   { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => (c.cost_per_1k_usd === null ? "—" : `$${c.cost_per_1k_usd.toFixed(4)}`) },
-  { key: "peak_rss_bytes", label: "peak RSS", show: (c) => (c.peak_rss_bytes === null ? "—" : `${(c.peak_rss_bytes / (1 << 20)).toFixed(0)} MiB`) },
+  { key: "peak_rss_bytes_max", label: "peak RSS", show: (c) => (c.peak_rss_bytes_max === null ? "—" : `${(c.peak_rss_bytes_max / (1 << 20)).toFixed(0)} MiB`) },
   {
     key: "cache_hits",
     label: "cached",

@@ -103,6 +103,7 @@ impl std::fmt::Display for KvType {
 }
 
 /// One point of a local target's sweep: everything that shapes how llama.cpp runs.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LocalSettings {
     pub n_ctx: u32,

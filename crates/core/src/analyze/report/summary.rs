@@ -4,6 +4,7 @@
 use super::*;
 
 /// Per-config statistics over its successful runs; errors are counted, not averaged in.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfigSummary {
     pub variant: String,
@@ -13,7 +14,9 @@ pub struct ConfigSummary {
     pub settings: Option<LocalSettings>,
     /// The settings in words, naming only those that differ between the experiment's configs.
     pub settings_label: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub runs: usize,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub errors: usize,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
@@ -26,7 +29,9 @@ pub struct ConfigSummary {
     pub gen_tokens_per_s_mean: Option<f64>,
     pub input_tokens_mean: Option<f64>,
     pub output_tokens_mean: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub kv_cache_bytes: Option<u64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub peak_rss_bytes_max: Option<u64>,
     /// Share of the config's checked runs that passed every check (failed runs count as not
     /// passing), and their mean score; `None` without checks.
@@ -49,6 +54,7 @@ pub struct ConfigSummary {
     /// latencies. This is the number to compare when serving many requests.
     pub aggregate_tokens_per_s: Option<f64>,
     /// Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused.
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub warm_runs: usize,
     pub cached_tokens_mean: Option<f64>,
     /// Estimated time the cache saved per run: reused tokens × this config's measured
@@ -59,6 +65,7 @@ pub struct ConfigSummary {
     pub ttft_p50_saved_vs_cold_ms: Option<f64>,
     /// Runs answered from the response cache (outside every speed and cost statistic above),
     /// and the time and money their original runs took.
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     #[serde(default)]
     pub cache_hits: usize,
     #[serde(default)]
