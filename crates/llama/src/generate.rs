@@ -164,23 +164,15 @@ pub(crate) fn generate_in(
         output: text.into_output(),
         finish_reason,
         metrics: RunMetrics {
-            latency_ms,
             ttft_ms,
-            input_tokens: tokens.len() as u32,
-            output_tokens,
             prompt_eval_ms: Some(timings.t_p_eval_ms()),
             prompt_eval_tokens: counter(timings.n_p_eval()),
             gen_eval_ms: Some(timings.t_eval_ms()),
             gen_eval_tokens: counter(timings.n_eval()),
-            peak_rss_bytes: None,
-            kv_cache_bytes: None,
             cached_tokens: request.load.context.prefix_cache.then_some(reused as u32),
             decode_ms: Some(decode_ms),
-            batch_sequences: None,
-            batch_wall_ms: None,
-            first_reasoning_ms: None,
-            tokens_estimated: None,
-            new_connection: None,
+            // Memory is the worker's to add (it reads /proc after the run); the rest is remote.
+            ..RunMetrics::new(latency_ms, tokens.len() as u32, output_tokens)
         },
         warnings,
     })
