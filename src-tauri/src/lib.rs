@@ -164,6 +164,8 @@ struct ProviderOption {
     id: ProviderKind,
     label: &'static str,
     default_base_url: &'static str,
+    /// The variable a key is looked up under for the provider's own API.
+    default_key_variable: Option<&'static str>,
 }
 
 fn provider_options() -> Vec<ProviderOption> {
@@ -173,6 +175,7 @@ fn provider_options() -> Vec<ProviderOption> {
             id,
             label: id.label(),
             default_base_url: id.default_base_url(),
+            default_key_variable: id.default_key_variable(id.default_base_url()),
         })
         .collect()
 }

@@ -101,7 +101,7 @@ export const commands = {
 /* Constants */
 export const KV_TYPES = ["f16","q8_0","q4_0"] as const;
 
-export const PROVIDERS = [{"default_base_url":"https://api.openai.com/v1","id":"openai","label":"OpenAI-compatible"},{"default_base_url":"https://api.anthropic.com/v1","id":"anthropic","label":"Anthropic"},{"default_base_url":"https://generativelanguage.googleapis.com/v1beta","id":"gemini","label":"Gemini"}] as const;
+export const PROVIDERS = [{"default_base_url":"https://api.openai.com/v1","default_key_variable":"OPENAI_API_KEY","id":"openai","label":"OpenAI-compatible"},{"default_base_url":"https://api.anthropic.com/v1","default_key_variable":"ANTHROPIC_API_KEY","id":"anthropic","label":"Anthropic"},{"default_base_url":"https://generativelanguage.googleapis.com/v1beta","default_key_variable":"GEMINI_API_KEY","id":"gemini","label":"Gemini"}] as const;
 
 /* Types */
 export type AppCode = 

@@ -1,10 +1,12 @@
 import { useState } from "react";
 import { errorText } from "../api";
+import { PROVIDERS } from "../bindings";
 import { LocalInferenceStatus } from "../components/LocalInference";
 import { PriceTable } from "../components/PriceTable";
 import { useDeleteApiKey, useEndpoints, useKeyStatuses, useSetApiKey } from "../queries";
 
-const DEFAULT_VARIABLES = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
+/** The providers' own key variables, shown even before an endpoint names them. */
+const DEFAULT_VARIABLES = PROVIDERS.flatMap((p) => (p.default_key_variable ? [p.default_key_variable] : []));
 
 const SOURCE_TEXT: Record<string, string> = {
   environment: "set in the environment (wins over the keyring)",

@@ -246,8 +246,9 @@ fn parse(text: &str, path: &str) -> Result<Vec<PriceEntry>, PricingError> {
         }
         if crate::spec::target::remote::ProviderKind::parse(&entry.provider).is_none() {
             return Err(invalid(format!(
-                "models[{index}].provider: `{}` is not openai, anthropic or gemini",
-                entry.provider
+                "models[{index}].provider: `{}` is not {}",
+                entry.provider,
+                crate::spec::target::remote::ProviderKind::names()
             )));
         }
     }

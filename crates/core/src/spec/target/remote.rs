@@ -34,6 +34,15 @@ impl ProviderKind {
         ProviderKind::ALL.into_iter().find(|p| p.as_str() == text)
     }
 
+    /// `openai, anthropic or gemini`: every provider, for messages that list them.
+    pub fn names() -> String {
+        let names: Vec<&str> = ProviderKind::ALL.iter().map(|p| p.as_str()).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+            _ => names.join(""),
+        }
+    }
+
     /// How people name the wire format (the app's provider menus).
     pub fn label(self) -> &'static str {
         match self {
@@ -206,6 +215,11 @@ impl Default for Timeouts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_name_every_provider() {
+        assert_eq!(ProviderKind::names(), "openai, anthropic or gemini");
+    }
 
     #[test]
     fn a_default_key_variable_is_used_only_with_the_providers_own_host() {

@@ -35,7 +35,10 @@ pub(super) fn target(
     if let Some((field, _)) = remote_only.iter().find(|(_, given)| *given) {
         return Err(check.problem(
             at(field),
-            "is a setting of remote targets; add `provider` (openai, anthropic or gemini) or remove it",
+            format!(
+                "is a setting of remote targets; add `provider` ({}) or remove it",
+                ProviderKind::names()
+            ),
         ));
     }
     let model_spec = spec.model.trim().to_string();
