@@ -27,6 +27,7 @@ use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
 use tradeoff_core::analyze::ranking::decide;
 use tradeoff_core::diff::{Granularity, diff};
+use tradeoff_core::execute::preflight::Preflight;
 use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::objective::Objective;
 use tradeoff_core::spec::target::KvType;

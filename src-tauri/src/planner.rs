@@ -7,8 +7,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use serde::Serialize;
-use specta::Type;
 use tradeoff_core::execute::preflight::{Preflight, preflight};
 use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::load::validate_spec;
@@ -17,72 +15,6 @@ use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::draft::ExperimentDraft;
 use crate::error::{AppCode, AppError};
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct PlanView {
-    pub runs: u32,
-    pub repetitions: u32,
-    pub configs: Vec<PlannedConfigView>,
-    pub cells: Vec<PlannedCellView>,
-    /// Every run's token-price bound summed; `None` without token prices.
-    pub max_token_cost_usd: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct PlannedConfigView {
-    pub config: String,
-    pub memory_bytes: Option<f64>,
-    pub fits_memory: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct PlannedCellView {
-    pub config: String,
-    pub case: String,
-    pub input_tokens: Option<u32>,
-    pub tokens_estimated: bool,
-    pub counted_by: Option<String>,
-    pub max_tokens: u32,
-    pub n_ctx: Option<u32>,
-    pub fits_context: Option<bool>,
-    pub max_token_cost_usd: Option<f64>,
-    pub problem: Option<String>,
-}
-
-impl From<Preflight> for PlanView {
-    fn from(p: Preflight) -> Self {
-        PlanView {
-            runs: u32::try_from(p.runs).unwrap_or(u32::MAX),
-            repetitions: p.repetitions,
-            configs: p
-                .configs
-                .into_iter()
-                .map(|c| PlannedConfigView {
-                    config: c.config,
-                    memory_bytes: c.memory_bytes.map(|b| b as f64),
-                    fits_memory: c.fits_memory,
-                })
-                .collect(),
-            cells: p
-                .cells
-                .into_iter()
-                .map(|c| PlannedCellView {
-                    config: c.config,
-                    case: c.case,
-                    input_tokens: c.input_tokens,
-                    tokens_estimated: c.tokens_estimated,
-                    counted_by: c.counted_by,
-                    max_tokens: c.max_tokens,
-                    n_ctx: c.n_ctx,
-                    fits_context: c.fits_context,
-                    max_token_cost_usd: c.max_token_cost_usd,
-                    problem: c.problem,
-                })
-                .collect(),
-            max_token_cost_usd: p.max_token_cost_usd,
-        }
-    }
-}
 
 /// The worker that counts local prompt tokens for the plan view, started on first use.
 #[derive(Debug, Default)]
@@ -95,7 +27,7 @@ pub struct Planner {
 
 impl Planner {
     /// Plans `draft` as if saved at `path` (relative model paths from its folder).
-    pub fn plan(&self, binary: &Path, path: &Path, draft: ExperimentDraft) -> Result<PlanView, AppError> {
+    pub fn plan(&self, binary: &Path, path: &Path, draft: ExperimentDraft) -> Result<Preflight, AppError> {
         let ticket = self.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let file = ExperimentFile::try_from(draft)?;
         let experiment = validate_spec(path, &file)?;
@@ -128,6 +60,6 @@ impl Planner {
         };
         let planned = preflight(&experiment, &prices, worker)
             .map_err(|e| AppError::new(AppCode::BadInput, e.to_string()))?;
-        Ok(planned.into())
+        Ok(planned)
     }
 }

@@ -15,7 +15,7 @@ import type {
   KeyStatus_Serialize,
   LocalInferenceView,
   ModelView_Serialize,
-  PlanView_Serialize,
+  Preflight_Serialize,
   PricesView_Serialize,
   ProbeView,
   ProgressEvent_Deserialize,
@@ -40,7 +40,7 @@ export type Endpoint = EndpointView_Serialize;
 export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
-export type PlanView = PlanView_Serialize;
+export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
 export type RunOutcome = RunOutcomeView_Serialize;
 export type LocalInference = LocalInferenceView;

@@ -20,7 +20,7 @@ export const commands = {
 	 *  case (llama.cpp for local models, tiktoken for OpenAI, marked estimates otherwise), context
 	 *  fit, memory and the token-cost bound.
 	 */
-	planExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<PlanView_Serialize, AppError_Serialize>(__TAURI_INVOKE("plan_experiment", { path, draft })),
+	planExperiment: (path: string, draft: ExperimentDraft_Deserialize) => typedError<Preflight_Serialize, AppError_Serialize>(__TAURI_INVOKE("plan_experiment", { path, draft })),
 	runExperiment: (path: string, onEvent: Channel<ProgressEvent_Deserialize>) => typedError<RunOutcomeView_Serialize, AppError_Serialize>(__TAURI_INVOKE("run_experiment", { path, onEvent })),
 	/**
 	 *  Runs the runs an interrupted or cancelled experiment is missing, into the same experiment,
@@ -840,66 +840,76 @@ export type ModelView_Serialize = {
 	error: string | null,
 };
 
-export type PlanView = PlanView_Serialize | PlanView_Deserialize;
+export type PlannedCell = PlannedCell_Serialize | PlannedCell_Deserialize;
 
-export type PlanView_Deserialize = {
-	runs: number,
-	repetitions: number,
-	configs: PlannedConfigView_Deserialize[],
-	cells: PlannedCellView_Deserialize[],
-	/**  Every run's token-price bound summed; `None` without token prices. */
-	max_token_cost_usd?: number | null,
-};
-
-export type PlanView_Serialize = {
-	runs: number,
-	repetitions: number,
-	configs: PlannedConfigView_Serialize[],
-	cells: PlannedCellView_Serialize[],
-	/**  Every run's token-price bound summed; `None` without token prices. */
-	max_token_cost_usd: number | null,
-};
-
-export type PlannedCellView = PlannedCellView_Serialize | PlannedCellView_Deserialize;
-
-export type PlannedCellView_Deserialize = {
+export type PlannedCell_Deserialize = {
 	config: string,
 	case: string,
 	input_tokens?: number | null,
+	/**  `true` when no tokenizer of the model is at hand: about 4 characters per token. */
 	tokens_estimated: boolean,
+	/**  `llama.cpp`, `tiktoken o200k_base`, or `estimate (~4 characters per token)`. */
 	counted_by?: string | null,
 	max_tokens: number,
+	/**  n_ctx, or a hosted model's context window from the price table. */
 	n_ctx?: number | null,
+	/**  prompt + max_tokens <= n_ctx */
 	fits_context?: boolean | null,
+	/**  Upper bound from token prices (all `max_tokens` generated); `None` without token prices. */
 	max_token_cost_usd?: number | null,
 	problem?: string | null,
 };
 
-export type PlannedCellView_Serialize = {
+export type PlannedCell_Serialize = {
 	config: string,
 	case: string,
 	input_tokens: number | null,
+	/**  `true` when no tokenizer of the model is at hand: about 4 characters per token. */
 	tokens_estimated: boolean,
+	/**  `llama.cpp`, `tiktoken o200k_base`, or `estimate (~4 characters per token)`. */
 	counted_by: string | null,
 	max_tokens: number,
+	/**  n_ctx, or a hosted model's context window from the price table. */
 	n_ctx: number | null,
+	/**  prompt + max_tokens <= n_ctx */
 	fits_context: boolean | null,
+	/**  Upper bound from token prices (all `max_tokens` generated); `None` without token prices. */
 	max_token_cost_usd: number | null,
 	problem: string | null,
 };
 
-export type PlannedConfigView = PlannedConfigView_Serialize | PlannedConfigView_Deserialize;
+export type PlannedConfig = PlannedConfig_Serialize | PlannedConfig_Deserialize;
 
-export type PlannedConfigView_Deserialize = {
+export type PlannedConfig_Deserialize = {
 	config: string,
 	memory_bytes?: number | null,
 	fits_memory?: boolean | null,
 };
 
-export type PlannedConfigView_Serialize = {
+export type PlannedConfig_Serialize = {
 	config: string,
 	memory_bytes: number | null,
 	fits_memory: boolean | null,
+};
+
+export type Preflight = Preflight_Serialize | Preflight_Deserialize;
+
+export type Preflight_Deserialize = {
+	runs: number,
+	repetitions: number,
+	configs: PlannedConfig_Deserialize[],
+	cells: PlannedCell_Deserialize[],
+	/**  Sum over every run (repetitions included) of the token-price bound. */
+	max_token_cost_usd?: number | null,
+};
+
+export type Preflight_Serialize = {
+	runs: number,
+	repetitions: number,
+	configs: PlannedConfig_Serialize[],
+	cells: PlannedCell_Serialize[],
+	/**  Sum over every run (repetitions included) of the token-price bound. */
+	max_token_cost_usd: number | null,
 };
 
 export type PriceEntryView = PriceEntryView_Serialize | PriceEntryView_Deserialize;

@@ -74,7 +74,7 @@ pub async fn plan_experiment(
     state: State<'_, AppState>,
     path: String,
     draft: ExperimentDraft,
-) -> Result<planner::PlanView, AppError> {
+) -> Result<Preflight, AppError> {
     let planner = Arc::clone(&state.planner);
     blocking(move || planner.plan(&executor::tradeoff_binary(), Path::new(&path), draft)).await
 }

@@ -25,6 +25,7 @@ pub trait LocalTokenCounter {
     ) -> Result<(u32, Vec<String>), RunError>;
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedCell {
     pub config: String,
@@ -44,15 +45,19 @@ pub struct PlannedCell {
     pub problem: Option<String>,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlannedConfig {
     pub config: String,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub memory_bytes: Option<u64>,
     pub fits_memory: Option<bool>,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preflight {
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub runs: usize,
     pub repetitions: u32,
     pub configs: Vec<PlannedConfig>,
