@@ -2,59 +2,16 @@
 //! connection test that lists the server's models, and API keys in the OS keyring. A key goes
 //! from the UI to the keyring and nowhere else; nothing here ever sends one back.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use specta::Type;
 use tradeoff_core::run::{ErrorClass, RunError};
 use tradeoff_core::spec::target::is_variable_name;
-use tradeoff_core::spec::target::remote::{self, ProviderKind, RemoteTarget};
+use tradeoff_core::spec::target::remote::{self, RemoteTarget};
 use tradeoff_remote::secrets::{ApiKey, KeySource, Keyring, OsKeyring, find_key};
 use tradeoff_remote::{build_client, list_models};
 use tradeoff_store::endpoints::Endpoint;
 
 use crate::error::{AppCode, AppError};
-
-/// A remote endpoint as the Targets screen edits it.
-#[derive(Debug, Clone, Serialize, Deserialize, Type)]
-pub struct EndpointView {
-    pub name: String,
-    pub provider: ProviderKind,
-    /// Empty: the provider's public API.
-    pub base_url: String,
-    pub api_key_env: Option<String>,
-    pub model: Option<String>,
-    pub include_usage: bool,
-}
-
-impl TryFrom<Endpoint> for EndpointView {
-    type Error = AppError;
-
-    /// A stored endpoint whose provider this version does not know is refused, named.
-    fn try_from(e: Endpoint) -> Result<Self, AppError> {
-        let provider = ProviderKind::parse(&e.provider).ok_or_else(|| {
-            AppError::new(
-                AppCode::Database,
-                format!("endpoint `{}`: unknown provider `{}`", e.name, e.provider),
-            )
-        })?;
-        Ok(EndpointView {
-            name: e.name,
-            provider,
-            base_url: e.base_url,
-            api_key_env: e.api_key_env,
-            model: e.model,
-            include_usage: e.include_usage,
-        })
-    }
-}
-
-/// Every stored endpoint as the Targets screen shows it.
-pub fn endpoint_views(store: &tradeoff_store::Store) -> Result<Vec<EndpointView>, AppError> {
-    store
-        .endpoints()?
-        .into_iter()
-        .map(EndpointView::try_from)
-        .collect()
-}
 
 /// What a connection test found.
 #[derive(Debug, Clone, Serialize, Type)]
@@ -75,31 +32,34 @@ pub struct KeyStatus {
 }
 
 /// Checks an endpoint as experiment files are checked and returns it normalized.
-pub fn validated(view: EndpointView) -> Result<(Endpoint, RemoteTarget), AppError> {
-    let name = view.name.trim().to_string();
+pub fn validated(given: Endpoint) -> Result<(Endpoint, RemoteTarget), AppError> {
+    let name = given.name.trim().to_string();
     if name.is_empty() {
         return Err(AppError::new(AppCode::BadInput, "name: give the endpoint a name"));
     }
-    let provider = view.provider;
-    let base_url = remote::base_url(provider, Some(&view.base_url))
+    let provider = given.provider;
+    let base_url = remote::base_url(provider, Some(&given.base_url))
         .map_err(|m| AppError::new(AppCode::BadInput, format!("base URL: {m}")))?;
-    let api_key_env = remote::key_variable(provider, &base_url, view.api_key_env.as_deref())
+    let api_key_env = remote::key_variable(provider, &base_url, given.api_key_env.as_deref())
         .map_err(|m| AppError::new(AppCode::BadInput, format!("key variable: {m}")))?;
-    let model = view.model.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    let model = given
+        .model
+        .map(|m| m.trim().to_string())
+        .filter(|m| !m.is_empty());
     let mut target = RemoteTarget::new(
         provider,
         model.clone().unwrap_or_default(),
         base_url.clone(),
         api_key_env.clone(),
     );
-    target.include_usage = view.include_usage;
+    target.include_usage = given.include_usage;
     let endpoint = Endpoint {
         name,
-        provider: provider.as_str().to_string(),
+        provider,
         base_url,
         api_key_env,
         model,
-        include_usage: view.include_usage,
+        include_usage: given.include_usage,
     };
     Ok((endpoint, target))
 }

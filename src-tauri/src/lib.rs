@@ -32,6 +32,7 @@ use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::objective::Objective;
 use tradeoff_core::spec::target::KvType;
 use tradeoff_core::spec::target::remote::ProviderKind;
+use tradeoff_store::endpoints::Endpoint;
 use tradeoff_store::{GridCell, Store};
 
 use crate::decision::WinnerView;
@@ -40,7 +41,7 @@ use crate::dto::{
     ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem, ExperimentView,
     ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
-use crate::endpoints::{EndpointView, KeyStatus, ProbeView, endpoint_views};
+use crate::endpoints::{KeyStatus, ProbeView};
 use crate::error::{AppCode, AppError};
 use crate::executor::Running;
 

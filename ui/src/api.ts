@@ -10,7 +10,7 @@ import type {
   DiffView,
   ExperimentDraft_Serialize,
   ExperimentItem,
-  EndpointView_Serialize,
+  Endpoint_Serialize,
   ExperimentView,
   KeyStatus_Serialize,
   LocalInferenceView,
@@ -36,7 +36,7 @@ export type TargetDraft = ExperimentDraft["targets"][number];
 export type ModelView = ModelView_Serialize;
 export type QuantizeProgress = QuantizeProgress_Deserialize;
 export type ComparisonView = ComparisonView_Serialize;
-export type Endpoint = EndpointView_Serialize;
+export type Endpoint = Endpoint_Serialize;
 export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;

@@ -66,12 +66,12 @@ export const commands = {
 	 */
 	quantizeModel: (source: string, types: string[], allowRequantize: boolean, onEvent: Channel<QuantizeProgress_Deserialize>) => typedError<string[], AppError_Serialize>(__TAURI_INVOKE("quantize_model", { source, types, allowRequantize, onEvent })),
 	/**  The remote endpoints the user keeps, by name. */
-	listEndpoints: () => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_endpoints")),
+	listEndpoints: () => typedError<Endpoint_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_endpoints")),
 	/**  Adds or replaces an endpoint (checked as experiment files check targets); returns the list. */
-	saveEndpoint: (endpoint: EndpointView_Deserialize) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("save_endpoint", { endpoint })),
-	deleteEndpoint: (name: string) => typedError<EndpointView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("delete_endpoint", { name })),
+	saveEndpoint: (endpoint: Endpoint_Deserialize) => typedError<Endpoint_Serialize[], AppError_Serialize>(__TAURI_INVOKE("save_endpoint", { endpoint })),
+	deleteEndpoint: (name: string) => typedError<Endpoint_Serialize[], AppError_Serialize>(__TAURI_INVOKE("delete_endpoint", { name })),
 	/**  Asks the endpoint's server for its models: proves URL, key and API shape in one request. */
-	testEndpoint: (endpoint: EndpointView_Deserialize) => typedError<ProbeView, AppError_Serialize>(__TAURI_INVOKE("test_endpoint", { endpoint })),
+	testEndpoint: (endpoint: Endpoint_Deserialize) => typedError<ProbeView, AppError_Serialize>(__TAURI_INVOKE("test_endpoint", { endpoint })),
 	/**  Where each variable's key would come from (environment, keyring, missing); never the key. */
 	keyStatus: (variables: string[]) => typedError<KeyStatus_Serialize[], AppError_Serialize>(__TAURI_INVOKE("key_status", { variables })),
 	/**  Stores a key in the OS keyring under a variable name. */
@@ -511,27 +511,29 @@ export type DifferenceView_Serialize = {
 	verdict: Verdict,
 };
 
-/**  A remote endpoint as the Targets screen edits it. */
-export type EndpointView = EndpointView_Serialize | EndpointView_Deserialize;
+/**  A remote endpoint as the Targets screen edits it and the database keeps it. */
+export type Endpoint = Endpoint_Serialize | Endpoint_Deserialize;
 
-/**  A remote endpoint as the Targets screen edits it. */
-export type EndpointView_Deserialize = {
+/**  A remote endpoint as the Targets screen edits it and the database keeps it. */
+export type Endpoint_Deserialize = {
 	name: string,
 	provider: ProviderKind,
 	/**  Empty: the provider's public API. */
 	base_url: string,
 	api_key_env?: string | null,
+	/**  The model to use by default, when the user picked one. */
 	model?: string | null,
 	include_usage: boolean,
 };
 
-/**  A remote endpoint as the Targets screen edits it. */
-export type EndpointView_Serialize = {
+/**  A remote endpoint as the Targets screen edits it and the database keeps it. */
+export type Endpoint_Serialize = {
 	name: string,
 	provider: ProviderKind,
 	/**  Empty: the provider's public API. */
 	base_url: string,
 	api_key_env: string | null,
+	/**  The model to use by default, when the user picked one. */
 	model: string | null,
 	include_usage: boolean,
 };

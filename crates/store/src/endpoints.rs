@@ -4,14 +4,17 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use tradeoff_core::format::now_rfc3339;
+use tradeoff_core::spec::target::remote::ProviderKind;
 
 use crate::{Store, StoreError};
 
+/// A remote endpoint as the Targets screen edits it and the database keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Endpoint {
     pub name: String,
-    /// `openai`, `anthropic` or `gemini`.
-    pub provider: String,
+    pub provider: ProviderKind,
+    /// Empty: the provider's public API.
     pub base_url: String,
     pub api_key_env: Option<String>,
     /// The model to use by default, when the user picked one.
@@ -36,7 +39,7 @@ impl Store {
                  include_usage = excluded.include_usage, updated_at = excluded.updated_at",
             params![
                 endpoint.name,
-                endpoint.provider,
+                endpoint.provider.as_str(),
                 endpoint.base_url,
                 endpoint.api_key_env,
                 endpoint.model,
@@ -65,10 +68,18 @@ impl Store {
 
 const SELECT: &str = "SELECT name, provider, base_url, api_key_env, model, include_usage FROM endpoints";
 
+/// An endpoint row; a provider this version does not know is a corrupt row, said as such.
 fn endpoint_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Endpoint> {
+    let provider: String = r.get(1)?;
     Ok(Endpoint {
         name: r.get(0)?,
-        provider: r.get(1)?,
+        provider: ProviderKind::parse(&provider).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown provider `{provider}`").into(),
+            )
+        })?,
         base_url: r.get(2)?,
         api_key_env: r.get(3)?,
         model: r.get(4)?,

@@ -5,8 +5,8 @@ use crate::*;
 /// The remote endpoints the user keeps, by name.
 #[tauri::command]
 #[specta::specta]
-pub async fn list_endpoints(state: State<'_, AppState>) -> Result<Vec<EndpointView>, AppError> {
-    state.with_store(endpoint_views).await
+pub async fn list_endpoints(state: State<'_, AppState>) -> Result<Vec<Endpoint>, AppError> {
+    state.with_store(|store| Ok(store.endpoints()?)).await
 }
 
 /// Adds or replaces an endpoint (checked as experiment files check targets); returns the list.
@@ -14,23 +14,20 @@ pub async fn list_endpoints(state: State<'_, AppState>) -> Result<Vec<EndpointVi
 #[specta::specta]
 pub async fn save_endpoint(
     state: State<'_, AppState>,
-    endpoint: EndpointView,
-) -> Result<Vec<EndpointView>, AppError> {
+    endpoint: Endpoint,
+) -> Result<Vec<Endpoint>, AppError> {
     let (endpoint, _) = endpoints::validated(endpoint)?;
     state
         .with_store(move |store| {
             store.save_endpoint(&endpoint)?;
-            endpoint_views(store)
+            Ok(store.endpoints()?)
         })
         .await
 }
 
 #[tauri::command]
 #[specta::specta]
-pub async fn delete_endpoint(
-    state: State<'_, AppState>,
-    name: String,
-) -> Result<Vec<EndpointView>, AppError> {
+pub async fn delete_endpoint(state: State<'_, AppState>, name: String) -> Result<Vec<Endpoint>, AppError> {
     state
         .with_store(move |store| {
             if !store.delete_endpoint(&name)? {
@@ -39,7 +36,7 @@ pub async fn delete_endpoint(
                     format!("no endpoint named {name}"),
                 ));
             }
-            endpoint_views(store)
+            Ok(store.endpoints()?)
         })
         .await
 }
@@ -47,7 +44,7 @@ pub async fn delete_endpoint(
 /// Asks the endpoint's server for its models: proves URL, key and API shape in one request.
 #[tauri::command]
 #[specta::specta]
-pub async fn test_endpoint(endpoint: EndpointView) -> Result<ProbeView, AppError> {
+pub async fn test_endpoint(endpoint: Endpoint) -> Result<ProbeView, AppError> {
     let (_, target) = endpoints::validated(endpoint)?;
     endpoints::probe(target).await
 }
