@@ -1,8 +1,9 @@
 import { useState } from "react";
 import { api, errorText, type ExperimentDraft, type ExperimentView, type TargetDraft } from "../api";
-import { KV_TYPES, PROVIDERS } from "../bindings";
+import { KV_TYPES } from "../bindings";
 import { useSaveExperiment } from "../queries";
 import { PlanPreview } from "./PlanPreview";
+import { ProviderOptions } from "./ProviderOptions";
 
 type Variant = ExperimentDraft["variants"][number];
 type Case = ExperimentDraft["cases"][number];
@@ -204,11 +205,7 @@ export function ExperimentEditor({
               aria-label={`target ${t.id} provider`}
             >
               <option value="local">local GGUF</option>
-              {PROVIDERS.map((p) => (
-                <option key={p.id} value={p.id}>
-                  {p.label}
-                </option>
-              ))}
+              <ProviderOptions />
             </select>
           </label>
           <label>

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { errorText, type Endpoint } from "../api";
 import { PROVIDERS, type ProviderKind } from "../bindings";
+import { ProviderOptions } from "../components/ProviderOptions";
 import { useDeleteEndpoint, useEndpoints, useSaveEndpoint, useTestEndpoint } from "../queries";
 
 /** Where each provider's requests go when the base URL is left empty; OpenAI-compatible servers
@@ -105,11 +106,7 @@ export function TargetsScreen() {
         <label>
           provider{" "}
           <select value={form.provider} onChange={(e) => setForm({ ...form, provider: e.target.value as ProviderKind })} aria-label="endpoint provider">
-            {PROVIDERS.map((p) => (
-              <option key={p.id} value={p.id}>
-                {p.label}
-              </option>
-            ))}
+            <ProviderOptions />
           </select>
         </label>
         <label>
