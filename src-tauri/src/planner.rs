@@ -11,6 +11,7 @@ use tradeoff_core::execute::preflight::{Preflight, preflight};
 use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::load::validate_spec;
 use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_core::spec::resolve::{Facts, resolve};
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::draft::ExperimentDraft;
@@ -30,8 +31,12 @@ impl Planner {
     pub fn plan(&self, binary: &Path, path: &Path, draft: ExperimentDraft) -> Result<Preflight, AppError> {
         let ticket = self.latest.fetch_add(1, Ordering::SeqCst) + 1;
         let file = ExperimentFile::try_from(draft)?;
-        let experiment = validate_spec(path, &file)?;
         let prices = PriceTable::load().map_err(|e| AppError::new(AppCode::BadInput, e.to_string()))?;
+        let facts = Facts {
+            prices: &prices,
+            model_sha256: &[],
+        };
+        let experiment = resolve(validate_spec(path, &file)?, &facts);
         let mut guard = self.worker.lock().unwrap_or_else(PoisonError::into_inner);
         if self.latest.load(Ordering::SeqCst) != ticket {
             return Err(AppError::new(

@@ -10,16 +10,21 @@ use tradeoff_core::execute::preflight::{Preflight, preflight};
 use tradeoff_core::models::memory::human_bytes;
 use tradeoff_core::spec::load::{PlanLimits, load_file_with};
 use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_core::spec::resolve::{Facts, resolve};
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
 use crate::exit::Exit;
 
 pub fn plan(file: &Path, json: bool, limits: &PlanLimits) -> Result<ExitCode, Exit> {
-    let experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
+    let prices = PriceTable::load().map_err(Exit::bad_input)?;
+    let facts = Facts {
+        prices: &prices,
+        model_sha256: &[],
+    };
+    let experiment = resolve(load_file_with(file, limits).map_err(Exit::bad_input)?, &facts);
     let command = WorkerCommand::current_exe()
         .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
     let mut worker = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
-    let prices = PriceTable::load().map_err(Exit::bad_input)?;
     let report = preflight(&experiment, &prices, &mut worker).map_err(Exit::bad_input)?;
     if json {
         println!(

@@ -17,6 +17,8 @@ use tradeoff_core::execute::sink::{RunObserver, RunOutcome};
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::load::{PlanLimits, load_file_with};
 use tradeoff_core::spec::matrix::Plan;
+use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_core::spec::resolve::{Facts, resolve};
 use tradeoff_remote::HttpRemote;
 use tradeoff_store::Owner;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
@@ -73,7 +75,7 @@ fn run_inner(
     output: Output,
     limits: &PlanLimits,
 ) -> Result<ExitCode, Exit> {
-    let (mut experiment, mut store) = match source {
+    let (experiment, mut store) = match source {
         Source::File(file) => {
             let experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
             check_models(file, &experiment)?;
@@ -101,10 +103,16 @@ fn run_inner(
         // workers have started.
         store.check_resumable(*id, &hashes)?;
     }
-    // The file's content, not its path, identifies a model in the response cache's keys.
-    for (target, sha256) in experiment.targets.iter_mut().zip(&hashes) {
-        target.model_sha256 = sha256.clone();
-    }
+    // The file's content, not its path, identifies a model in the response cache's keys; a
+    // hosted model without a price takes the price table's.
+    let prices = PriceTable::load().map_err(Exit::bad_input)?;
+    let experiment = resolve(
+        experiment,
+        &Facts {
+            prices: &prices,
+            model_sha256: &hashes,
+        },
+    );
     // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
     let command = WorkerCommand::current_exe()
         .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;

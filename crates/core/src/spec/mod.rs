@@ -1,6 +1,7 @@
 //! What the user asks for: experiment files (`file`), their loading and validation (`load`) into
 //! the domain types (`experiment`, `target`), prompt templates, checks, objectives, prices, and
-//! the plan of configs (`matrix`). Imports nothing from `models`, `execute` or `analyze`.
+//! the plan of configs (`matrix`), and `resolve`, which adds the facts a file does not state
+//! (table prices, model hashes). Imports nothing from `models`, `execute` or `analyze`.
 
 pub mod checks;
 pub mod cost;
@@ -11,4 +12,5 @@ pub mod matrix;
 pub mod objective;
 pub mod pricing;
 pub mod prompt;
+pub mod resolve;
 pub mod target;

@@ -11,7 +11,6 @@ use crate::spec::experiment::{
     Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
 };
 use crate::spec::file::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
-use crate::spec::pricing::PriceTable;
 use crate::spec::prompt::{template_fields, template_variables};
 use crate::spec::target::KvType;
 use crate::spec::target::remote;

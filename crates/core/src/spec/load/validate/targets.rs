@@ -269,19 +269,9 @@ fn remote_target(
             "is set by Tradeoff from the variant and the target's own settings; set it there",
         ));
     }
-    // A hosted model without a price of its own takes the price table's entry, recorded with
-    // the experiment so every cost can be traced to the price it used.
-    let (price, price_source) = match spec.price {
-        Some(price) => (Some(price), None),
-        None => {
-            let table = PriceTable::load()
-                .map_err(|e| check.problem(at("price"), format!("the price table cannot be read: {e}")))?;
-            match table.lookup(provider.as_str(), &model) {
-                Some(entry) => (Some(entry.price()), Some(entry.describe())),
-                None => (None, None),
-            }
-        }
-    };
+    // Without a price of its own, a hosted model's price comes from the price table when the
+    // experiment is resolved (`spec::resolve`), not here: validation reads no file but the one.
+    let (price, price_source) = (spec.price, None);
     Ok(Target {
         id: spec.id,
         model: ModelRef {
