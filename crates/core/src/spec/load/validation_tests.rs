@@ -3,8 +3,6 @@ use std::path::Path;
 use super::*;
 use crate::spec::experiment::*;
 use crate::spec::file as spec;
-use crate::spec::pricing::PriceTable;
-use crate::spec::resolve::{Facts, resolve};
 use crate::spec::target::KvType;
 
 fn yaml(text: &str) -> Result<Experiment, ExperimentError> {
@@ -364,31 +362,8 @@ fn a_remote_target_takes_its_providers_defaults_and_makes_one_config_per_variant
     .unwrap();
     let claude = e.targets[0].remote.as_ref().unwrap();
     assert_eq!(claude.base_url, "https://api.anthropic.com/v1");
-    // No price in the file: none until resolved, then the price table's entry for the model
-    // family, with its source.
+    // No price in the file: none until the experiment is resolved (`spec::resolve`'s tests).
     assert_eq!(e.targets[0].price, None, "validation reads no price table");
-    let prices = PriceTable::builtin(Path::new("/nowhere/prices.json")).unwrap();
-    let hashes = [None, None];
-    let facts = Facts {
-        prices: &prices,
-        model_sha256: &hashes,
-    };
-    let resolved = resolve(e.clone(), &facts);
-    assert!(
-        resolved.targets[0]
-            .price
-            .as_ref()
-            .is_some_and(|p| p.output_per_mtok.is_some())
-    );
-    let source = resolved.targets[0].price_source.as_deref().unwrap();
-    assert!(
-        source.contains("claude-3-5-haiku") && source.contains("as of"),
-        "{source}"
-    );
-    assert_eq!(
-        resolved.targets[1].price, None,
-        "a self-hosted model is in no table"
-    );
     assert_eq!(claude.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
     let vllm = e.targets[1].remote.as_ref().unwrap();
     assert_eq!(vllm.base_url, "http://10.0.0.5:8000/v1", "trailing slash dropped");
