@@ -35,15 +35,10 @@ pub fn run_experiment(
         cancel,
     } = backends;
     let renderer = PromptRenderer::new(&experiment.variants)?;
-    // Checks were validated with the file; compiled once per case here.
+    // Checks were parsed with the file; here only gathered per case.
     let case_checks = (0..experiment.cases.len())
-        .map(|case| {
-            experiment
-                .checks_for(case)
-                .map(checks::parse)
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|case| experiment.checks_for(case).map(|c| c.check()).collect())
+        .collect();
     let mut run = Execution {
         experiment,
         plan,
@@ -96,7 +91,7 @@ struct Execution<'a> {
     experiment: &'a Experiment,
     plan: &'a Plan,
     renderer: PromptRenderer,
-    case_checks: Vec<Vec<Box<dyn checks::Check>>>,
+    case_checks: Vec<Vec<&'a dyn checks::Check>>,
     sink: &'a mut dyn RunSink,
     observer: &'a mut dyn RunObserver,
     cancel: &'a AtomicBool,

@@ -7,7 +7,6 @@ use crate::execute::cache::CachedRun;
 use crate::execute::record::Judgement;
 use crate::execute::record::RunRecord;
 use crate::run::RunError;
-use crate::spec::checks;
 use crate::spec::matrix::PlannedRun;
 use crate::spec::prompt::TemplateError;
 use crate::spec::target::LocalSettings;
@@ -75,8 +74,6 @@ pub enum RunnerError {
     Template(#[from] TemplateError),
     #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("a check cannot be used: {0}")]
-    Check(#[from] checks::CheckError),
     #[error("remote runs stopped: {0}")]
     Remote(RunError),
 }

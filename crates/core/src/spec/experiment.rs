@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::file::{CheckSpec, Role, vec_from_one_or_many};
+use crate::spec::checks::ParsedCheck;
+use crate::spec::file::{Role, vec_from_one_or_many};
 use crate::spec::target::{KvType, LocalSettings};
 
 /// A validated experiment: variants × targets × n_ctx × cases × repetitions.
@@ -23,7 +24,7 @@ pub struct Experiment {
     pub repetitions: u32,
     /// Checks for every case (validated when loaded).
     #[serde(default)]
-    pub checks: Vec<CheckSpec>,
+    pub checks: Vec<ParsedCheck>,
     #[serde(default)]
     pub objective: Option<crate::spec::objective::Objective>,
     #[serde(default)]
@@ -35,7 +36,7 @@ pub struct Experiment {
 
 impl Experiment {
     /// The checks that apply to a case's runs: the experiment's, then the case's own.
-    pub fn checks_for(&self, case: usize) -> impl Iterator<Item = &CheckSpec> {
+    pub fn checks_for(&self, case: usize) -> impl Iterator<Item = &ParsedCheck> {
         self.checks
             .iter()
             .chain(self.cases.get(case).into_iter().flat_map(|c| c.checks.iter()))
@@ -79,7 +80,7 @@ pub struct Case {
     pub vars: BTreeMap<String, serde_json::Value>,
     pub expected: Option<String>,
     #[serde(default)]
-    pub checks: Vec<CheckSpec>,
+    pub checks: Vec<ParsedCheck>,
 }
 
 /// Where inference happens, with every setting that shapes the result.

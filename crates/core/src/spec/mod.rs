@@ -14,3 +14,4 @@ pub mod pricing;
 pub mod prompt;
 pub mod resolve;
 pub mod target;
+pub mod template;

@@ -2,17 +2,13 @@
 //! sent to a target.
 //!
 //! Templates use minijinja (`{{ var }}`, filters, conditionals) in strict mode, so a variable a
-//! case does not define is an error, never an empty string silently sent to a model. What a
-//! render may cost (steps, rendered size, filter sizes) is bounded by [`limits`].
+//! case does not define is an error, never an empty string silently sent to a model. The engine
+//! and what a render may cost are `spec::template`.
 
-pub mod limits;
-mod unwind;
+use minijinja::Environment;
 
-use std::collections::BTreeSet;
-
-use minijinja::{AutoEscape, Environment, UndefinedBehavior};
-
-use self::limits::{MAX_RENDERED_BYTES, RenderError};
+use crate::spec::template::limits::{self, MAX_RENDERED_BYTES, RenderError};
+use crate::spec::template::strict_environment;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::experiment::{Case, PromptTemplate, Variant};
@@ -159,31 +155,6 @@ pub fn template_fields(template: &PromptTemplate) -> Vec<(String, &str)> {
     }
 }
 
-/// The top-level variables a template reads from its case, e.g. `{"text"}` for
-/// `Summarize: {{ text | trim }}`. minijinja's own globals (`range`, `namespace`, `dict`, ...)
-/// are not the case's to define, so they are left out.
-pub fn template_variables(source: &str) -> Result<BTreeSet<String>, minijinja::Error> {
-    let env = strict_environment();
-    let template = env.template_from_str(source)?;
-    let globals: BTreeSet<&str> = env.globals().map(|(name, _)| name).collect();
-    Ok(template
-        .undeclared_variables(false)
-        .into_iter()
-        .filter(|name| !globals.contains(name.as_str()))
-        .collect())
-}
-
-/// The one template environment: strict, never escaping, and within [`limits`].
-pub(crate) fn strict_environment() -> Environment<'static> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    // Prompts are text, not HTML: nothing may be escaped behind the user's back.
-    env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.set_keep_trailing_newline(true);
-    limits::install(&mut env);
-    env
-}
-
 fn template_name(variant: &str, field: &str) -> String {
     format!("{variant}\u{1f}{field}")
 }
@@ -204,6 +175,7 @@ mod tests {
 
     use super::*;
     use crate::spec::experiment::Message;
+    use crate::spec::template::template_variables;
 
     fn case(vars: &[(&str, &str)]) -> Case {
         Case {

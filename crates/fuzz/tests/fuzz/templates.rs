@@ -7,8 +7,9 @@ use proptest::prelude::*;
 use serde_json::Value;
 use tradeoff_core::spec::experiment::{Case, Message, PromptTemplate, Variant};
 use tradeoff_core::spec::file::Role;
-use tradeoff_core::spec::prompt::limits::MAX_RENDERED_BYTES;
-use tradeoff_core::spec::prompt::{PromptRenderer, RenderedPrompt, template_variables};
+use tradeoff_core::spec::prompt::{PromptRenderer, RenderedPrompt};
+use tradeoff_core::spec::template::limits::MAX_RENDERED_BYTES;
+use tradeoff_core::spec::template::template_variables;
 
 use super::driver::{Known, fuzz};
 use super::values::{edit_text, json_value, text_edits};

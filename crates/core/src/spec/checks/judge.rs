@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use minijinja::Environment;
 
 use super::{Check, CheckError, CheckResult, Params, Subject, short};
-use crate::spec::prompt::limits::{self, MAX_RENDERED_BYTES};
-use crate::spec::prompt::{strict_environment, template_variables};
+use crate::spec::template::limits::{self, MAX_RENDERED_BYTES};
+use crate::spec::template::{strict_environment, template_variables};
 
 /// The grading prompt unless the check gives its own. Few-shot, so that base models without a
 /// chat template answer in the same shape as chat models.

@@ -20,6 +20,7 @@ mod starts_with;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -110,8 +111,55 @@ pub fn parse(spec: &CheckSpec) -> Result<Box<dyn Check>, CheckError> {
     Ok(check)
 }
 
+/// A validated check: what the file says (what is kept, persisted and shown) and the check it
+/// parsed into. Parsed once: when the experiment is validated, or read back from a database.
+#[derive(Clone)]
+pub struct ParsedCheck {
+    spec: CheckSpec,
+    check: Arc<dyn Check>,
+}
+
+impl ParsedCheck {
+    pub fn parse(spec: CheckSpec) -> Result<ParsedCheck, CheckError> {
+        let check = Arc::from(parse(&spec)?);
+        Ok(ParsedCheck { spec, check })
+    }
+
+    pub fn spec(&self) -> &CheckSpec {
+        &self.spec
+    }
+
+    pub fn check(&self) -> &dyn Check {
+        self.check.as_ref()
+    }
+}
+
+impl fmt::Debug for ParsedCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.spec.fmt(f)
+    }
+}
+
+impl PartialEq for ParsedCheck {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+
+impl Serialize for ParsedCheck {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.spec.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ParsedCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ParsedCheck::parse(CheckSpec::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Evaluates every check; a run passes when all pass, and scores their mean.
-pub fn evaluate(checks: &[Box<dyn Check>], subject: &Subject<'_>) -> Vec<CheckResult> {
+pub fn evaluate(checks: &[&dyn Check], subject: &Subject<'_>) -> Vec<CheckResult> {
     checks.iter().map(|c| c.evaluate(subject)).collect()
 }
 

@@ -258,3 +258,18 @@ fn a_judge_grading_prompt_is_held_to_the_same_template_limits_as_a_variant() {
         "{error}"
     );
 }
+
+#[test]
+fn a_parsed_check_is_stored_as_written_and_parsed_again_when_read_back() {
+    let parsed: ParsedCheck = serde_json::from_str(r#"{"type": "contains", "value": "Berlin"}"#).unwrap();
+    assert_eq!(
+        serde_json::to_value(&parsed).unwrap(),
+        serde_json::json!({"type": "contains", "value": "Berlin"})
+    );
+    assert!(parsed.check().evaluate(&on("Berlin, 1989")).passed);
+    let broken = serde_json::from_str::<ParsedCheck>(r#"{"type": "regex", "pattern": "("}"#);
+    assert!(
+        broken.is_err(),
+        "a check that no longer parses is refused when read back"
+    );
+}

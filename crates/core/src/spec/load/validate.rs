@@ -6,17 +6,19 @@ use std::path::Path;
 
 use super::limits::{PlanLimits, check_plan_size};
 use crate::paths;
+use crate::spec::checks::ParsedCheck;
 use crate::spec::experiment::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
     Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
 };
 use crate::spec::file::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
-use crate::spec::prompt::{template_fields, template_variables};
+use crate::spec::prompt::template_fields;
 use crate::spec::target::KvType;
 use crate::spec::target::remote;
 use crate::spec::target::remote::{
     DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_CONCURRENCY, ProviderKind, RemoteTarget, Timeouts,
 };
+use crate::spec::template::template_variables;
 
 mod targets;
 
@@ -105,9 +107,10 @@ pub(super) fn validate(
     threads_usable(&check, "graders", &graders)?;
 
     variables_defined(&check, &variants, &cases)?;
-    checks_valid(&check, "checks", &file.checks, &graders)?;
+    let checks = parsed_checks(&check, "checks", file.checks)?;
+    judges_have_graders(&check, "checks", &checks, &graders)?;
     for (index, case) in cases.iter().enumerate() {
-        checks_valid(&check, &format!("cases[{index}].checks"), &case.checks, &graders)?;
+        judges_have_graders(&check, &format!("cases[{index}].checks"), &case.checks, &graders)?;
     }
     if let Some(objective) = &file.objective {
         for (index, constraint) in objective.constraints.iter().enumerate() {
@@ -139,7 +142,7 @@ pub(super) fn validate(
         cases,
         targets,
         repetitions: file.repetitions,
-        checks: file.checks,
+        checks,
         objective: file.objective,
         cache,
         graders,
@@ -147,20 +150,30 @@ pub(super) fn validate(
 }
 
 /// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
-/// the check's place in the file.
-/// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with
-/// the check's place in the file. A `judge` check must name one of the graders (or there must
-/// be exactly one).
-fn checks_valid(
+/// the check's place in the file. Parsed here, once; the runner evaluates what was parsed.
+fn parsed_checks(
     check: &Checker,
     list: &str,
-    checks: &[CheckSpec],
+    specs: Vec<CheckSpec>,
+) -> Result<Vec<ParsedCheck>, ExperimentError> {
+    specs
+        .into_iter()
+        .enumerate()
+        .map(|(index, spec)| {
+            ParsedCheck::parse(spec).map_err(|e| check.problem(format!("{list}[{index}]"), e.message))
+        })
+        .collect()
+}
+
+/// A `judge` check must name one of the graders (or there must be exactly one).
+fn judges_have_graders(
+    check: &Checker,
+    list: &str,
+    checks: &[ParsedCheck],
     graders: &[Target],
 ) -> Result<(), ExperimentError> {
-    for (index, spec) in checks.iter().enumerate() {
-        let parsed = crate::spec::checks::parse(spec)
-            .map_err(|e| check.problem(format!("{list}[{index}]"), e.message))?;
-        let Some(judge) = parsed.as_judge() else {
+    for (index, parsed) in checks.iter().enumerate() {
+        let Some(judge) = parsed.check().as_judge() else {
             continue;
         };
         let ids = || {
@@ -323,7 +336,7 @@ fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, Experimen
         id,
         vars: spec.vars,
         expected: spec.expected,
-        checks: spec.checks,
+        checks: parsed_checks(check, &format!("cases[{index}].checks"), spec.checks)?,
     })
 }
 
