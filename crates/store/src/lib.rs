@@ -67,6 +67,9 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The columns of `runs` and their types, read once (the run writer fills metric columns
+    /// by name).
+    run_columns: std::cell::OnceCell<Vec<(String, String)>>,
 }
 
 impl Store {
@@ -106,6 +109,7 @@ impl Store {
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            run_columns: std::cell::OnceCell::new(),
         })
     }
 

@@ -6,13 +6,13 @@
 //! from the same serialized metrics by column name, so the database stays queryable with plain
 //! SQL; `latency_ms` is also what the table's CHECK reads to tell a measured run from a failed one.
 
-use rusqlite::types::Value;
-use rusqlite::{Connection, Row, params_from_iter};
+use rusqlite::types::{Value, ValueRef};
+use rusqlite::{Row, params_from_iter};
 use tradeoff_core::analyze::report::{RunKey, RunRow};
 use tradeoff_core::execute::record::RunRecord;
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::run::{ErrorClass, FinishReason, RunError};
 
-use crate::StoreError;
+use crate::{Store, StoreError};
 
 macro_rules! columns {
     ($($column:ident = $name:literal,)*) => {
@@ -76,7 +76,8 @@ pub(crate) struct RunPlace {
 }
 
 /// Inserts one run.
-pub(crate) fn insert_run(conn: &Connection, run: &RunRecord, place: RunPlace) -> Result<(), StoreError> {
+pub(crate) fn insert_run(store: &Store, run: &RunRecord, place: RunPlace) -> Result<(), StoreError> {
+    let conn = &store.conn;
     let mut values = vec![Value::Null; NAMES.len()];
     let mut set = |column: Col, value: Value| values[column as usize] = value;
     set(Col::ConfigId, Value::Integer(place.config_id));
@@ -110,16 +111,24 @@ pub(crate) fn insert_run(conn: &Connection, run: &RunRecord, place: RunPlace) ->
     );
     set(Col::CacheHit, Value::Integer(i64::from(run.cache_hit)));
     set(Col::CacheSavedUsd, real(run.cache_saved_usd));
-    set(
-        Col::MetricsJson,
-        match &run.metrics {
-            Some(metrics) => Value::Text(serde_json::to_string(metrics)?),
-            None => Value::Null,
+    // Absent measurements are left out of the JSON (they read back as `None`): a report reads
+    // 100,000 of these, and half a run's metrics are absent.
+    let fields = match &run.metrics {
+        Some(metrics) => match serde_json::to_value(metrics)? {
+            serde_json::Value::Object(mut fields) => {
+                fields.retain(|_, value| !value.is_null());
+                Some(fields)
+            }
+            _ => None,
         },
-    );
+        None => None,
+    };
+    if let Some(fields) = &fields {
+        set(Col::MetricsJson, Value::Text(serde_json::to_string(fields)?));
+    }
     let mut names: Vec<String> = NAMES.iter().map(|n| (*n).to_string()).collect();
-    if let Some(metrics) = &run.metrics {
-        for (name, value) in metric_columns(conn, metrics)? {
+    if let Some(fields) = &fields {
+        for (name, value) in metric_columns(store, fields)? {
             names.push(name);
             values.push(value);
         }
@@ -137,23 +146,31 @@ pub(crate) fn insert_run(conn: &Connection, run: &RunRecord, place: RunPlace) ->
 }
 
 /// The metrics that have a column of their own in `runs`, by name, as that column's type.
-fn metric_columns(conn: &Connection, metrics: &RunMetrics) -> Result<Vec<(String, Value)>, StoreError> {
-    let serde_json::Value::Object(fields) = serde_json::to_value(metrics)? else {
-        return Ok(Vec::new());
+fn metric_columns(
+    store: &Store,
+    fields: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(String, Value)>, StoreError> {
+    let columns = match store.run_columns.get() {
+        Some(columns) => columns,
+        None => {
+            let mut statement = store
+                .conn
+                .prepare("SELECT name, type FROM pragma_table_info('runs')")?;
+            let read = statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            store.run_columns.get_or_init(|| read)
+        }
     };
-    let mut statement = conn.prepare_cached("SELECT name, type FROM pragma_table_info('runs')")?;
-    let columns = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-    let mut out = Vec::new();
-    for column in columns {
-        let (name, kind) = column?;
-        if NAMES.contains(&name.as_str()) {
-            continue;
-        }
-        if let Some(value) = fields.get(&name) {
-            out.push((name, sql_value(value, &kind)));
-        }
-    }
-    Ok(out)
+    Ok(columns
+        .iter()
+        .filter(|(name, _)| !NAMES.contains(&name.as_str()))
+        .filter_map(|(name, kind)| {
+            fields
+                .get(name)
+                .map(|value| (name.clone(), sql_value(value, kind)))
+        })
+        .collect())
 }
 
 /// A JSON field as an SQLite value of the column's declared type (the tables are STRICT).
@@ -185,41 +202,46 @@ fn flag(value: Option<bool>) -> Value {
 /// A run from the [`select_list`] columns starting at `first`; `key` says which config, case
 /// and repetition it is.
 pub(crate) fn run_row(r: &Row<'_>, first: usize, key: RunKey) -> rusqlite::Result<RunRow> {
-    let json = |column: Col| -> rusqlite::Result<String> { r.get(column.at(first)) };
-    let parse_error = |column: Col, e: serde_json::Error| {
-        rusqlite::Error::FromSqlConversionFailure(column.at(first), rusqlite::types::Type::Text, e.into())
-    };
-    let metrics: Option<RunMetrics> = match r.get::<_, Option<String>>(Col::MetricsJson.at(first))? {
-        Some(text) => Some(serde_json::from_str(&text).map_err(|e| parse_error(Col::MetricsJson, e))?),
-        None => None,
-    };
-    let finish_reason = r
-        .get::<_, Option<String>>(Col::FinishReason.at(first))?
-        .and_then(|f| FinishReason::parse(&f));
-    let error = run_error(
-        r.get(Col::ErrorClass.at(first))?,
-        r.get(Col::ErrorMessage.at(first))?,
-    );
-    let warnings =
-        serde_json::from_str(&json(Col::WarningsJson)?).map_err(|e| parse_error(Col::WarningsJson, e))?;
     let mut row = RunRow::new(
         key,
         r.get(Col::Output.at(first))?,
-        finish_reason,
-        metrics,
-        error,
-        warnings,
+        r.get::<_, Option<String>>(Col::FinishReason.at(first))?
+            .and_then(|f| FinishReason::parse(&f)),
+        json(r, first, Col::MetricsJson)?,
+        run_error(
+            r.get(Col::ErrorClass.at(first))?,
+            r.get(Col::ErrorMessage.at(first))?,
+        ),
+        json::<Vec<String>>(r, first, Col::WarningsJson)?.unwrap_or_default(),
     );
     row.passed = r.get(Col::Passed.at(first))?;
     row.score = r.get(Col::Score.at(first))?;
-    row.checks =
-        serde_json::from_str(&json(Col::ChecksJson)?).map_err(|e| parse_error(Col::ChecksJson, e))?;
+    row.checks = json(r, first, Col::ChecksJson)?.unwrap_or_default();
     row.cost_usd = r.get(Col::CostUsd.at(first))?;
-    row.attempts =
-        serde_json::from_str(&json(Col::AttemptsJson)?).map_err(|e| parse_error(Col::AttemptsJson, e))?;
+    row.attempts = json(r, first, Col::AttemptsJson)?.unwrap_or_default();
     row.cache_hit = r.get(Col::CacheHit.at(first))?;
     row.cache_saved_usd = r.get(Col::CacheSavedUsd.at(first))?;
     Ok(row)
+}
+
+/// A JSON column parsed where SQLite holds it (a report reads 100,000 of them: no copy first);
+/// NULL is `None`.
+fn json<T: serde::de::DeserializeOwned>(
+    r: &Row<'_>,
+    first: usize,
+    column: Col,
+) -> rusqlite::Result<Option<T>> {
+    let index = column.at(first);
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e)
+    };
+    match r.get_ref(index)? {
+        ValueRef::Null => Ok(None),
+        value => {
+            let text = value.as_str().map_err(|e| failed(e.into()))?;
+            serde_json::from_str(text).map(Some).map_err(|e| failed(e.into()))
+        }
+    }
 }
 
 /// A recorded error; a class this version does not know reads as `internal`, its message kept.

@@ -175,7 +175,7 @@ impl ExperimentWriter<'_> {
             case_id,
             has_checks,
         };
-        runs::insert_run(&self.store.conn, run, place)
+        runs::insert_run(self.store, run, place)
     }
 
     /// Records a judgement and gives its run the checks, pass and score it now has, in one
