@@ -42,25 +42,29 @@ pub fn print_report(report: &Report) {
         let mut shown: Vec<&tradeoff_core::analyze::report::RunRow> = report
             .runs
             .iter()
-            .filter(|r| r.target == first.target && r.settings == first.settings && r.repetition == 0)
+            .filter(|r| {
+                r.labels.target == first.labels.target
+                    && r.labels.settings == first.labels.settings
+                    && r.run.repetition == 0
+            })
             .collect();
-        shown.sort_by(|a, b| a.case.cmp(&b.case));
+        shown.sort_by(|a, b| a.labels.case.cmp(&b.labels.case));
         for run in shown {
-            let text = match &run.error {
+            let text = match &run.run.error {
                 Some(error) => format!("[{}] {}", error.class, error.message),
-                None => preview(&run.output),
+                None => preview(&run.run.output),
             };
-            outputs.add_row([safe(&run.case), safe(&run.variant), safe(&text)]);
+            outputs.add_row([safe(&run.labels.case), safe(&run.labels.variant), safe(&text)]);
         }
         let settings = report
             .configs
             .iter()
-            .find(|c| c.target == first.target && c.settings == first.settings)
+            .find(|c| c.target == first.labels.target && c.settings == first.labels.settings)
             .map(|c| c.settings_label.as_str())
             .unwrap_or_default();
         println!(
             "outputs ({} · {} · repetition 1):",
-            safe(&first.target),
+            safe(&first.labels.target),
             safe(settings)
         );
         println!("{outputs}");

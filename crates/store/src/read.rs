@@ -3,7 +3,7 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use tradeoff_core::analyze::report::{
-    ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunKey, RunRow, TargetInfo, summarize,
+    ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunLabels, RunRow, TargetInfo, summarize,
 };
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::resume::ExperimentStatus;
@@ -248,7 +248,7 @@ impl Store {
 
     fn runs(&self, experiment_id: i64, with_output: bool) -> Result<Vec<RunRow>, StoreError> {
         let mut statement = self.conn.prepare_cached(&format!(
-            "SELECT v.key, t.key, k.key, {SETTINGS_COLUMNS}, {}
+            "SELECT v.key, t.key, k.key, c.position, k.position, {SETTINGS_COLUMNS}, {}
              FROM runs r
              JOIN configs c ON c.id = r.config_id
              JOIN variants v ON v.id = c.variant_id
@@ -259,15 +259,15 @@ impl Store {
             runs::select_list("r", "CASE WHEN ?2 THEN r.output ELSE '' END"),
         ))?;
         let rows = statement.query_map(params![experiment_id, with_output], |r| {
-            let key = RunKey {
+            let labels = RunLabels {
                 variant: r.get(0)?,
                 target: r.get(1)?,
-                settings: settings_at(r, 3)?,
+                settings: settings_at(r, 5)?,
                 case: r.get(2)?,
-                repetition: r.get::<_, i64>(3 + SETTINGS_COUNT + runs::Col::Repetition as usize)? as u32,
-                started_at: r.get(3 + SETTINGS_COUNT + runs::Col::StartedAt as usize)?,
             };
-            runs::run_row(r, 3 + SETTINGS_COUNT, key)
+            let config = r.get::<_, i64>(3)? as usize;
+            let case = r.get::<_, i64>(4)? as usize;
+            runs::run_row(r, 5 + SETTINGS_COUNT, labels, config, case)
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

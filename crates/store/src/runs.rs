@@ -8,7 +8,7 @@
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Row, params_from_iter};
-use tradeoff_core::analyze::report::{RunKey, RunRow};
+use tradeoff_core::analyze::report::{RunLabels, RunRow};
 use tradeoff_core::execute::record::RunRecord;
 use tradeoff_core::run::{ErrorClass, FinishReason, RunError};
 
@@ -199,28 +199,39 @@ fn flag(value: Option<bool>) -> Value {
     value.map_or(Value::Null, |v| Value::Integer(i64::from(v)))
 }
 
-/// A run from the [`select_list`] columns starting at `first`; `key` says which config, case
-/// and repetition it is.
-pub(crate) fn run_row(r: &Row<'_>, first: usize, key: RunKey) -> rusqlite::Result<RunRow> {
-    let mut row = RunRow::new(
-        key,
-        r.get(Col::Output.at(first))?,
-        r.get::<_, Option<String>>(Col::FinishReason.at(first))?
+/// A run from the [`select_list`] columns starting at `first`: the run of the config and case at
+/// positions `config` and `case`, named by `labels`.
+pub(crate) fn run_row(
+    r: &Row<'_>,
+    first: usize,
+    labels: RunLabels,
+    config: usize,
+    case: usize,
+) -> rusqlite::Result<RunRow> {
+    let run = RunRecord {
+        config,
+        case,
+        repetition: r.get::<_, i64>(Col::Repetition.at(first))? as u32,
+        started_at: r.get(Col::StartedAt.at(first))?,
+        output: r.get(Col::Output.at(first))?,
+        finish_reason: r
+            .get::<_, Option<String>>(Col::FinishReason.at(first))?
             .and_then(|f| FinishReason::parse(&f)),
-        json(r, first, Col::MetricsJson)?,
-        run_error(
+        metrics: json(r, first, Col::MetricsJson)?,
+        error: run_error(
             r.get(Col::ErrorClass.at(first))?,
             r.get(Col::ErrorMessage.at(first))?,
         ),
-        json::<Vec<String>>(r, first, Col::WarningsJson)?.unwrap_or_default(),
-    );
+        warnings: json(r, first, Col::WarningsJson)?.unwrap_or_default(),
+        checks: json(r, first, Col::ChecksJson)?.unwrap_or_default(),
+        cost_usd: r.get(Col::CostUsd.at(first))?,
+        attempts: json(r, first, Col::AttemptsJson)?.unwrap_or_default(),
+        cache_hit: r.get(Col::CacheHit.at(first))?,
+        cache_saved_usd: r.get(Col::CacheSavedUsd.at(first))?,
+    };
+    let mut row = RunRow::new(labels, run);
     row.passed = r.get(Col::Passed.at(first))?;
     row.score = r.get(Col::Score.at(first))?;
-    row.checks = json(r, first, Col::ChecksJson)?.unwrap_or_default();
-    row.cost_usd = r.get(Col::CostUsd.at(first))?;
-    row.attempts = json(r, first, Col::AttemptsJson)?.unwrap_or_default();
-    row.cache_hit = r.get(Col::CacheHit.at(first))?;
-    row.cache_saved_usd = r.get(Col::CacheSavedUsd.at(first))?;
     Ok(row)
 }
 

@@ -102,19 +102,17 @@ fn a_run_written_is_read_back_identical() {
     let back = &report.runs[0];
     assert_eq!(
         (
-            back.variant.as_str(),
-            back.target.as_str(),
-            back.settings.unwrap().n_ctx,
-            back.case.as_str()
+            back.labels.variant.as_str(),
+            back.labels.target.as_str(),
+            back.labels.settings.unwrap().n_ctx,
+            back.labels.case.as_str()
         ),
         ("a", "t", 512, "one")
     );
-    assert_eq!(back.output, run.output);
-    assert_eq!(back.finish_reason, run.finish_reason);
-    assert_eq!(back.metrics, run.metrics);
-    assert_eq!(back.warnings, run.warnings);
+    // The report holds the very run the runner recorded, config and case positions included.
+    assert_eq!(back.run, run);
     assert_eq!(back.gen_tokens_per_s(), Some(15.0 * 1000.0 / 70.0));
-    assert_eq!(report.runs[1].error, failed.error);
+    assert_eq!(report.runs[1].run, failed);
     assert_eq!(report.targets[0].model_sha256.as_deref(), Some("abc"));
     assert_eq!(report.targets[0].loads[0].model_load_ms, Some(80.0));
     assert_eq!(
@@ -122,7 +120,7 @@ fn a_run_written_is_read_back_identical() {
         plan.configs[0].settings
     );
     assert_eq!(report.targets[0].loads[0].kv_cache_bytes, Some(3 << 20));
-    assert_eq!(back.settings, plan.configs[1].settings);
+    assert_eq!(back.labels.settings, plan.configs[1].settings);
     assert_eq!(report.configs[1].peak_rss_bytes_max, Some(400 << 20));
     assert_eq!(report.configs.len(), 4);
     assert_eq!(report.configs[1].runs, 1);
@@ -217,8 +215,8 @@ fn a_database_from_before_settings_sweeps_keeps_every_run_when_migrated() {
     let store = Store::open(&path).unwrap();
     let report = store.report(1).unwrap();
     assert_eq!(report.runs.len(), 1);
-    assert_eq!(report.runs[0].output, "kept");
-    let settings = report.runs[0].settings.unwrap();
+    assert_eq!(report.runs[0].run.output, "kept");
+    let settings = report.runs[0].labels.settings.unwrap();
     assert_eq!((settings.n_ctx, settings.threads, settings.batch), (512, 3, 1024));
     assert_eq!(settings.kv_type, tradeoff_core::spec::target::KvType::F16);
     assert_eq!(report.targets[0].loads[0].settings, settings);
@@ -273,10 +271,10 @@ fn the_measurements_of_runs_recorded_before_metrics_json_read_back_whole_after_m
         new_connection: Some(false),
         ..RunMetrics::new(120.5, 12, 7)
     };
-    assert_eq!(report.runs[0].metrics, Some(expected));
-    assert_eq!(report.runs[1].metrics, None);
+    assert_eq!(report.runs[0].run.metrics, Some(expected));
+    assert_eq!(report.runs[1].run.metrics, None);
     assert_eq!(
-        report.runs[1].error.as_ref().map(|e| e.class),
+        report.runs[1].run.error.as_ref().map(|e| e.class),
         Some(ErrorClass::Decode)
     );
 }
@@ -308,7 +306,7 @@ fn every_measurement_of_a_run_is_kept_and_the_older_metric_columns_are_still_fil
     writer.record_run(&run).unwrap();
     let id = writer.experiment_id();
     let report = store.report(id).unwrap();
-    assert_eq!(report.runs[0].metrics, Some(metrics));
+    assert_eq!(report.runs[0].run.metrics, Some(metrics));
     let columns: (f64, f64, i64, i64) = store
         .conn
         .query_row(

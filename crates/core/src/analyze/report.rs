@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::analyze::compare::{Difference, Verdict, difference};
 use crate::diff::{Granularity, diff};
 use crate::execute::environment::Environment;
+use crate::execute::record::RunRecord;
 use crate::execute::resume::ExperimentStatus;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::spec::checks::CheckResult;
@@ -24,7 +25,7 @@ mod tests;
 pub use markdown::{interval_text, verdict_word};
 pub use summary::{ConfigSummary, SUMMARY_HEADERS, summarize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub experiment_id: i64,
     pub name: String,
@@ -172,95 +173,56 @@ pub struct LoadRow {
 }
 
 /// One run, flattened for reports.
-/// One recorded run in a report: which config, case and repetition it is, and what it gave.
-/// Its measurements are `metrics`, once; the JSON report also shows the common ones (and the
-/// rates derived from them) beside the run's key, for people and spreadsheets (`RunRowJson`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// One recorded run in a report: the run as the runner recorded it (its config and case
+/// positions, repetition, output, measurements once, checks, cost, attempts), with the names a
+/// person reads beside it and its verdict over its case's checks. The JSON report also shows the
+/// common measurements (and the rates derived from them) beside the names (`RunRowJson`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunRow {
-    pub variant: String,
-    pub target: String,
-    /// `None` for a remote target.
-    #[serde(flatten)]
-    pub settings: Option<LocalSettings>,
-    pub case: String,
-    pub repetition: u32,
-    pub started_at: String,
+    pub labels: RunLabels,
+    pub run: RunRecord,
     /// Whether the run passed its case's checks (`None`: the case has none) and their mean score.
     pub passed: Option<bool>,
     pub score: Option<f64>,
-    pub checks: Vec<CheckResult>,
-    /// What the run cost by its target's price; `None` without a price.
-    pub cost_usd: Option<f64>,
-    pub output: String,
-    pub finish_reason: Option<FinishReason>,
-    pub error: Option<RunError>,
-    pub warnings: Vec<String>,
-    /// What the run measured; `None` for a failed run.
-    pub metrics: Option<RunMetrics>,
-    /// Remote runs: every attempt the run took.
-    #[serde(default)]
-    pub attempts: Vec<crate::execute::remote::Attempt>,
-    /// Answered from the response cache (its latency is the original run's, for reference).
-    #[serde(default)]
-    pub cache_hit: bool,
-    #[serde(default)]
-    pub cache_saved_usd: Option<f64>,
 }
 
 impl RunRow {
-    pub fn new(
-        key: RunKey,
-        output: String,
-        finish_reason: Option<FinishReason>,
-        metrics: Option<RunMetrics>,
-        error: Option<RunError>,
-        warnings: Vec<String>,
-    ) -> RunRow {
+    pub fn new(labels: RunLabels, run: RunRecord) -> RunRow {
         RunRow {
-            variant: key.variant,
-            target: key.target,
-            settings: key.settings,
-            case: key.case,
-            repetition: key.repetition,
-            started_at: key.started_at,
+            labels,
+            run,
             passed: None,
             score: None,
-            checks: Vec::new(),
-            cost_usd: None,
-            output,
-            finish_reason,
-            error,
-            warnings,
-            metrics,
-            attempts: Vec::new(),
-            cache_hit: false,
-            cache_saved_usd: None,
         }
     }
 
+    pub fn metrics(&self) -> Option<&RunMetrics> {
+        self.run.metrics.as_ref()
+    }
+
     pub fn latency_ms(&self) -> Option<f64> {
-        self.metrics.as_ref().map(|m| m.latency_ms)
+        self.metrics().map(|m| m.latency_ms)
     }
 
     pub fn ttft_ms(&self) -> Option<f64> {
-        self.metrics.as_ref().and_then(|m| m.ttft_ms)
+        self.metrics().and_then(|m| m.ttft_ms)
     }
 
     pub fn input_tokens(&self) -> Option<u32> {
-        self.metrics.as_ref().map(|m| m.input_tokens)
+        self.metrics().map(|m| m.input_tokens)
     }
 
     pub fn output_tokens(&self) -> Option<u32> {
-        self.metrics.as_ref().map(|m| m.output_tokens)
+        self.metrics().map(|m| m.output_tokens)
     }
 
     pub fn gen_tokens_per_s(&self) -> Option<f64> {
-        self.metrics.as_ref().and_then(RunMetrics::gen_tokens_per_s)
+        self.metrics().and_then(RunMetrics::gen_tokens_per_s)
     }
 
     /// Any measurement by name of accessor (`|m| m.peak_rss_bytes`).
     pub fn metric<T>(&self, f: impl Fn(&RunMetrics) -> Option<T>) -> Option<T> {
-        self.metrics.as_ref().and_then(f)
+        self.metrics().and_then(f)
     }
 }
 
@@ -302,13 +264,14 @@ struct RunRowJson<'a> {
 
 impl Serialize for RunRow {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let run = &self.run;
         RunRowJson {
-            variant: &self.variant,
-            target: &self.target,
-            settings: self.settings,
-            case: &self.case,
-            repetition: self.repetition,
-            started_at: &self.started_at,
+            variant: &self.labels.variant,
+            target: &self.labels.target,
+            settings: self.labels.settings,
+            case: &self.labels.case,
+            repetition: run.repetition,
+            started_at: &run.started_at,
             latency_ms: self.latency_ms(),
             ttft_ms: self.ttft_ms(),
             input_tokens: self.input_tokens(),
@@ -321,30 +284,28 @@ impl Serialize for RunRow {
             batch_sequences: self.metric(|m| m.batch_sequences),
             passed: self.passed,
             score: self.score,
-            checks: &self.checks,
-            cost_usd: self.cost_usd,
-            output: &self.output,
-            finish_reason: self.finish_reason,
-            error: &self.error,
-            warnings: &self.warnings,
-            metrics: &self.metrics,
-            attempts: &self.attempts,
-            cache_hit: self.cache_hit,
-            cache_saved_usd: self.cache_saved_usd,
+            checks: &run.checks,
+            cost_usd: run.cost_usd,
+            output: &run.output,
+            finish_reason: run.finish_reason,
+            error: &run.error,
+            warnings: &run.warnings,
+            metrics: &run.metrics,
+            attempts: &run.attempts,
+            cache_hit: run.cache_hit,
+            cache_saved_usd: run.cache_saved_usd,
         }
         .serialize(serializer)
     }
 }
 
-/// Which run a row is.
+/// The names a person reads for a run's config and case.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunKey {
+pub struct RunLabels {
     pub variant: String,
     pub target: String,
     pub settings: Option<LocalSettings>,
     pub case: String,
-    pub repetition: u32,
-    pub started_at: String,
 }
 
 /// Which config a summary row is.
@@ -412,10 +373,18 @@ impl Report {
             .map(|(i, c)| ((c.variant.as_str(), c.target.as_str(), c.settings), i))
             .collect();
         let mut samples = vec![Vec::new(); self.configs.len()];
-        for run in self.runs.iter().filter(|r| r.error.is_none() && !r.cache_hit) {
+        for run in self
+            .runs
+            .iter()
+            .filter(|r| r.run.error.is_none() && !r.run.cache_hit)
+        {
             if let (Some(&config), Some(value)) = (
-                index.get(&(run.variant.as_str(), run.target.as_str(), run.settings)),
-                run.metrics.as_ref().and_then(&metric),
+                index.get(&(
+                    run.labels.variant.as_str(),
+                    run.labels.target.as_str(),
+                    run.labels.settings,
+                )),
+                run.metrics().and_then(&metric),
             ) {
                 samples[config].push(value);
             }
@@ -450,7 +419,7 @@ impl Report {
             .targets
             .iter()
             .flat_map(|t| t.loads.iter().flat_map(|l| l.warnings.iter()))
-            .chain(self.runs.iter().flat_map(|r| r.warnings.iter()));
+            .chain(self.runs.iter().flat_map(|r| r.run.warnings.iter()));
         for warning in all {
             if !seen.contains(warning) {
                 seen.push(warning.clone());

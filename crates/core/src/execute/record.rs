@@ -39,6 +39,26 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A run of config `config` on case `case` that has produced nothing yet.
+    pub fn new(config: usize, case: usize, repetition: u32, started_at: String) -> RunRecord {
+        RunRecord {
+            config,
+            case,
+            repetition,
+            started_at,
+            output: String::new(),
+            finish_reason: None,
+            metrics: None,
+            error: None,
+            warnings: Vec::new(),
+            checks: Vec::new(),
+            cost_usd: None,
+            attempts: Vec::new(),
+            cache_hit: false,
+            cache_saved_usd: None,
+        }
+    }
+
     /// Whether the run passed its checks: `None` when its case has none. A run that failed
     /// to produce output does not pass.
     pub fn passed(&self, has_checks: bool) -> Option<bool> {

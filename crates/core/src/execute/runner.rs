@@ -105,22 +105,7 @@ struct Execution<'a> {
 
 impl Execution<'_> {
     fn new_record(&self, planned: &PlannedRun) -> RunRecord {
-        RunRecord {
-            config: planned.config,
-            case: planned.case,
-            repetition: planned.repetition,
-            started_at: now_rfc3339(),
-            output: String::new(),
-            finish_reason: None,
-            metrics: None,
-            error: None,
-            warnings: Vec::new(),
-            checks: Vec::new(),
-            cost_usd: None,
-            attempts: Vec::new(),
-            cache_hit: false,
-            cache_saved_usd: None,
-        }
+        RunRecord::new(planned.config, planned.case, planned.repetition, now_rfc3339())
     }
 
     /// Records the runs the response cache answers and returns the others, in order. With the

@@ -85,19 +85,25 @@ impl Report {
         use Cell::{Number, Text};
         let real = |v: Option<f64>| Number(v.map(|v| format!("{v:.3}")).unwrap_or_default());
         let whole = |v: Option<u64>| Number(v.map(|v| v.to_string()).unwrap_or_default());
-        let setting = |f: fn(&LocalSettings) -> u32| whole(run.settings.as_ref().map(|s| u64::from(f(s))));
+        let setting =
+            |f: fn(&LocalSettings) -> u32| whole(run.labels.settings.as_ref().map(|s| u64::from(f(s))));
         [
             Number(self.experiment_id.to_string()),
-            Text(run.variant.clone()),
-            Text(run.target.clone()),
+            Text(run.labels.variant.clone()),
+            Text(run.labels.target.clone()),
             setting(|s| s.n_ctx),
             setting(|s| s.threads),
             setting(|s| s.batch),
-            Text(run.settings.map(|s| s.kv_type.to_string()).unwrap_or_default()),
+            Text(
+                run.labels
+                    .settings
+                    .map(|s| s.kv_type.to_string())
+                    .unwrap_or_default(),
+            ),
             setting(|s| s.n_gpu_layers),
-            Text(run.case.clone()),
-            Number(run.repetition.to_string()),
-            Text(run.started_at.clone()),
+            Text(run.labels.case.clone()),
+            Number(run.run.repetition.to_string()),
+            Text(run.run.started_at.clone()),
             real(run.latency_ms()),
             real(run.ttft_ms()),
             whole(run.input_tokens().map(u64::from)),
@@ -111,27 +117,36 @@ impl Report {
             Number(run.passed.map(|p| p.to_string()).unwrap_or_default()),
             real(run.score),
             Text(
-                run.checks
+                run.run
+                    .checks
                     .iter()
                     .filter(|c| !c.passed)
                     .map(|c| c.check.clone())
                     .collect::<Vec<_>>()
                     .join("; "),
             ),
-            Number(run.cost_usd.map(|c| format!("{c:.8}")).unwrap_or_default()),
+            Number(run.run.cost_usd.map(|c| format!("{c:.8}")).unwrap_or_default()),
             Text(
-                run.finish_reason
+                run.run
+                    .finish_reason
                     .map(|f| f.as_str().to_string())
                     .unwrap_or_default(),
             ),
             Text(
-                run.error
+                run.run
+                    .error
                     .as_ref()
                     .map(|e| e.class.as_str().to_string())
                     .unwrap_or_default(),
             ),
-            Text(run.error.as_ref().map(|e| e.message.clone()).unwrap_or_default()),
-            Text(run.output.clone()),
+            Text(
+                run.run
+                    .error
+                    .as_ref()
+                    .map(|e| e.message.clone())
+                    .unwrap_or_default(),
+            ),
+            Text(run.run.output.clone()),
         ]
     }
 }
@@ -139,13 +154,14 @@ impl Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analyze::report::RunKey;
+    use crate::analyze::report::RunLabels;
     use crate::execute::environment::Environment;
+    use crate::execute::record::RunRecord;
     use crate::run::{ErrorClass, RunError, RunMetrics};
     use crate::spec::target::KvType;
 
     fn row() -> RunRow {
-        let key = RunKey {
+        let labels = RunLabels {
             variant: "a".into(),
             target: "t".into(),
             settings: Some(LocalSettings {
@@ -158,30 +174,28 @@ mod tests {
                 prefix_cache: false,
             }),
             case: "c".into(),
-            repetition: 0,
-            started_at: String::new(),
         };
-        let metrics = RunMetrics::new(100.0, 10, 4);
-        RunRow::new(key, "out".into(), None, Some(metrics), None, vec![])
+        let run = RunRecord {
+            output: "out".into(),
+            metrics: Some(RunMetrics::new(100.0, 10, 4)),
+            ..RunRecord::new(0, 0, 0, String::new())
+        };
+        RunRow::new(labels, run)
     }
 
     #[test]
     fn csv_text_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralized_but_numbers_stay_numbers() {
-        let hostile = RunRow {
-            variant: "=1+1".into(),
-            target: "+cmd|' /C calc'!A0".into(),
-            case: "-2+3".into(),
-            started_at: "@SUM(1)".into(),
-            output: "=HYPERLINK(\"http://evil\", \"x\")".into(),
-            metrics: Some(RunMetrics::new(-1.5, 10, 4)),
-            error: Some(RunError::new(ErrorClass::Decode, "\t=cmd")),
-            ..row()
-        };
-        let plain = RunRow {
-            output: "fine = good".into(),
-            error: Some(RunError::new(ErrorClass::Decode, "\r=cmd")),
-            ..row()
-        };
+        let mut hostile = row();
+        hostile.labels.variant = "=1+1".into();
+        hostile.labels.target = "+cmd|' /C calc'!A0".into();
+        hostile.labels.case = "-2+3".into();
+        hostile.run.started_at = "@SUM(1)".into();
+        hostile.run.output = "=HYPERLINK(\"http://evil\", \"x\")".into();
+        hostile.run.metrics = Some(RunMetrics::new(-1.5, 10, 4));
+        hostile.run.error = Some(RunError::new(ErrorClass::Decode, "\t=cmd"));
+        let mut plain = row();
+        plain.run.output = "fine = good".into();
+        plain.run.error = Some(RunError::new(ErrorClass::Decode, "\r=cmd"));
         let report = Report {
             experiment_id: 1,
             name: "n".into(),

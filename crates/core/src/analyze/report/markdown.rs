@@ -101,20 +101,21 @@ impl Report {
                 let _ = writeln!(md, "- {}", escape_md(&warning));
             }
         }
-        let errors: Vec<&RunRow> = self.runs.iter().filter(|r| r.error.is_some()).collect();
+        let errors: Vec<&RunRow> = self.runs.iter().filter(|r| r.run.error.is_some()).collect();
         if !errors.is_empty() {
             let _ = writeln!(md, "\n## Errors\n");
             for run in errors {
-                if let Some(error) = &run.error {
+                if let Some(error) = &run.run.error {
                     let _ = writeln!(
                         md,
                         "- {} / {} / {} / case {} / rep {}: {}",
-                        run.variant,
-                        run.target,
-                        run.settings
+                        run.labels.variant,
+                        run.labels.target,
+                        run.labels
+                            .settings
                             .map_or_else(|| "remote".to_string(), |s| format!("n_ctx {}", s.n_ctx)),
-                        run.case,
-                        run.repetition,
+                        run.labels.case,
+                        run.run.repetition,
                         escape_md(&error.to_string())
                     );
                 }

@@ -82,7 +82,11 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
     let mut by_config: HashMap<Key<'_>, Vec<&RunRow>> = HashMap::with_capacity(configs.len());
     for run in runs {
         by_config
-            .entry((run.variant.as_str(), run.target.as_str(), run.settings))
+            .entry((
+                run.labels.variant.as_str(),
+                run.labels.target.as_str(),
+                run.labels.settings,
+            ))
             .or_default()
             .push(run);
     }
@@ -95,10 +99,10 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 .get(&(key.variant.as_str(), key.target.as_str(), key.settings))
                 .map(Vec::as_slice)
                 .unwrap_or_default();
-            let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.error.is_none()).collect();
+            let ok: Vec<&RunRow> = mine.iter().copied().filter(|r| r.run.error.is_none()).collect();
             // Cache hits made no call: their outputs count for quality, never for speed or cost.
-            let hits: Vec<&RunRow> = ok.iter().copied().filter(|r| r.cache_hit).collect();
-            let measured: Vec<&RunRow> = ok.iter().copied().filter(|r| !r.cache_hit).collect();
+            let hits: Vec<&RunRow> = ok.iter().copied().filter(|r| r.run.cache_hit).collect();
+            let measured: Vec<&RunRow> = ok.iter().copied().filter(|r| !r.run.cache_hit).collect();
             let values = |f: fn(&RunRow) -> Option<f64>| -> Vec<f64> {
                 measured.iter().filter_map(|r| f(r)).collect()
             };
@@ -130,8 +134,8 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 score_mean: mean(&mine.iter().filter_map(|r| r.score).collect::<Vec<_>>()),
                 consistency_similarity: None,
                 consistency_exact_rate: None,
-                cost_per_run_usd: mean(&values(|r| r.cost_usd)),
-                cost_per_1k_usd: mean(&values(|r| r.cost_usd)).map(|c| c * 1000.0),
+                cost_per_run_usd: mean(&values(|r| r.run.cost_usd)),
+                cost_per_1k_usd: mean(&values(|r| r.run.cost_usd)).map(|c| c * 1000.0),
                 model_load_ms: None,
                 context_create_ms: None,
                 aggregate_tokens_per_s: aggregate_tokens_per_s(&measured),
@@ -144,7 +148,10 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 ttft_p50_saved_vs_cold_ms: None,
                 cache_hits: hits.len(),
                 cache_saved_ms: (!hits.is_empty()).then(|| hits.iter().filter_map(|r| r.latency_ms()).sum()),
-                cache_saved_usd: hits.iter().filter_map(|r| r.cache_saved_usd).reduce(|a, b| a + b),
+                cache_saved_usd: hits
+                    .iter()
+                    .filter_map(|r| r.run.cache_saved_usd)
+                    .reduce(|a, b| a + b),
             };
             if with_outputs {
                 (summary.consistency_similarity, summary.consistency_exact_rate) = consistency(&ok);
@@ -200,9 +207,9 @@ fn consistency(runs: &[&RunRow]) -> (Option<f64>, Option<f64>) {
     let mut by_case: HashMap<&str, Vec<&str>> = HashMap::new();
     for run in runs {
         by_case
-            .entry(run.case.as_str())
+            .entry(run.labels.case.as_str())
             .or_default()
-            .push(run.output.as_str());
+            .push(run.run.output.as_str());
     }
     let mut similarities = Vec::new();
     let mut exact = 0usize;
@@ -238,7 +245,7 @@ fn aggregate_tokens_per_s(runs: &[&RunRow]) -> Option<f64> {
     let mut tokens = 0.0;
     let mut wall_ms = 0.0;
     for run in runs {
-        let Some(metrics) = &run.metrics else { continue };
+        let Some(metrics) = run.metrics() else { continue };
         tokens += f64::from(metrics.output_tokens);
         wall_ms += match (metrics.batch_sequences, metrics.batch_wall_ms) {
             (Some(n), Some(batch_ms)) if n > 0 => batch_ms / f64::from(n),
@@ -253,7 +260,7 @@ fn aggregate_tokens_per_s(runs: &[&RunRow]) -> Option<f64> {
 fn ttft_saved_ms_estimate(runs: &[&RunRow]) -> Option<f64> {
     let with_cache: Vec<&RunMetrics> = runs
         .iter()
-        .filter_map(|r| r.metrics.as_ref())
+        .filter_map(|r| r.metrics())
         .filter(|m| m.cached_tokens.is_some())
         .collect();
     if with_cache.is_empty() {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::execute::record::RunRecord;
 use crate::run::ErrorClass;
 
 const SETTINGS: LocalSettings = LocalSettings {
@@ -12,13 +13,11 @@ const SETTINGS: LocalSettings = LocalSettings {
 };
 
 fn row(variant: &str, latency: Option<f64>) -> RunRow {
-    let key = RunKey {
+    let labels = RunLabels {
         variant: variant.into(),
         target: "t".into(),
         settings: Some(SETTINGS),
         case: "c".into(),
-        repetition: 0,
-        started_at: String::new(),
     };
     let metrics = latency.map(|latency_ms| RunMetrics {
         ttft_ms: Some(latency_ms / 2.0),
@@ -31,7 +30,13 @@ fn row(variant: &str, latency: Option<f64>) -> RunRow {
     let error = latency
         .is_none()
         .then(|| RunError::new(ErrorClass::Decode, "boom"));
-    RunRow::new(key, "out".into(), None, metrics, error, vec![])
+    let run = RunRecord {
+        output: "out".into(),
+        metrics,
+        error,
+        ..RunRecord::new(0, 0, 0, String::new())
+    };
+    RunRow::new(labels, run)
 }
 
 #[test]
@@ -79,9 +84,10 @@ fn consistency_compares_the_repetitions_of_each_case_pairwise() {
         settings: Some(SETTINGS),
         remote: None,
     }];
-    let with_output = |text: &str| RunRow {
-        output: text.into(),
-        ..row("a", Some(100.0))
+    let with_output = |text: &str| {
+        let mut row = row("a", Some(100.0));
+        row.run.output = text.into();
+        row
     };
     let runs = [
         with_output("the city is Berlin"),
