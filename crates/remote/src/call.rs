@@ -11,8 +11,9 @@ use tokio::time::timeout_at;
 
 use super::body::{BodyError, Limit, limited, read_whole, without_leading_bom};
 use super::classify::{body_message, retry_after, status_class};
-use super::provider::{Sensitive, StreamItem, add_counts, prepare};
+use super::provider::{Sensitive, StreamItem, add_counts};
 use super::redirect;
+use super::request::prepare;
 use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
 use super::{RemoteJob, RemoteTarget};
 use tradeoff_core::execute::engine::Generation;

@@ -2,7 +2,8 @@
 //! and API keys (environment and OS keyring).
 //!
 //! One module per wire format (`openai`, `anthropic`, `gemini`) turns a rendered prompt into a
-//! request and the provider's stream of server-sent events into [`StreamItem`]s; `call` makes one
+//! request and the provider's stream of server-sent events into [`StreamItem`]s (`request` picks
+//! the module for a target); `call` makes one
 //! attempt and measures it; `scheduler` runs a target's requests concurrently within its limits,
 //! with retries; `secrets` finds API keys and keeps them out of everything recorded.
 //!
@@ -22,6 +23,7 @@ mod openai;
 mod probe;
 mod provider;
 mod redirect;
+mod request;
 mod scheduler;
 pub mod secrets;
 #[cfg(test)]

@@ -2,8 +2,7 @@
 
 use serde_json::Value;
 
-use super::{ProviderKind, RemoteTarget, anthropic, gemini, openai};
-use tradeoff_core::spec::experiment::Sampling;
+use super::ProviderKind;
 use tradeoff_core::spec::file::Role;
 use tradeoff_core::spec::prompt::RenderedPrompt;
 
@@ -65,27 +64,6 @@ pub(crate) trait StreamParser: Send {
     fn finish_ends_stream(&self) -> bool {
         false
     }
-}
-
-/// The request and parser for a target and prompt.
-pub(crate) fn prepare(
-    target: &RemoteTarget,
-    prompt: &RenderedPrompt,
-    sampling: &Sampling,
-    key: Option<&str>,
-) -> (HttpRequest, Box<dyn StreamParser>) {
-    let (mut request, parser) = match target.provider {
-        ProviderKind::Openai => openai::prepare(target, prompt, sampling, key),
-        ProviderKind::Anthropic => anthropic::prepare(target, prompt, sampling, key),
-        ProviderKind::Gemini => gemini::prepare(target, prompt, sampling, key),
-    };
-    // Validation keeps reserved fields out of `extra_body`, so nothing Tradeoff set is replaced.
-    if let Value::Object(body) = &mut request.body {
-        for (name, value) in &target.extra_body {
-            body.entry(name.clone()).or_insert_with(|| value.clone());
-        }
-    }
-    (request, parser)
 }
 
 /// Parses a `data:` payload as JSON, with a message that quotes what came. The quote is whole:
