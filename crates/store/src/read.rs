@@ -3,10 +3,11 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use tradeoff_core::analyze::report::{
-    ConfigKey, GraderSummary, JudgementRow, LoadRow, Report, RunLabels, RunRow, TargetInfo, summarize,
+    ConfigKey, GraderSummary, JudgementRow, Report, RunLabels, RunRow, TargetInfo, summarize,
 };
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::resume::ExperimentStatus;
+use tradeoff_core::execute::sink::LoadEvent;
 
 use tradeoff_core::spec::experiment::Target;
 use tradeoff_core::spec::target::{KvType, LocalSettings};
@@ -155,14 +156,14 @@ impl Store {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut targets = Vec::with_capacity(rows.len());
-        for (id, key, spec_json, model_path, model_sha256) in rows {
+        for (position, (id, key, spec_json, model_path, model_sha256)) in rows.into_iter().enumerate() {
             let spec: Target = serde_json::from_str(&spec_json)?;
             targets.push(TargetInfo {
                 id: key,
                 model: spec.model.spec.clone(),
                 model_path,
                 model_sha256,
-                loads: self.loads(id, &spec)?,
+                loads: self.loads(id, position, &spec)?,
                 threads: spec.threads,
                 batch: spec.batch,
                 kv_type: spec.kv_type,
@@ -176,7 +177,7 @@ impl Store {
         Ok(targets)
     }
 
-    fn loads(&self, target_id: i64, target: &Target) -> Result<Vec<LoadRow>, StoreError> {
+    fn loads(&self, target_id: i64, position: usize, target: &Target) -> Result<Vec<LoadEvent>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT n_ctx, threads, batch, kv_type, n_gpu_layers, model_load_ms, context_create_ms,
                     kv_cache_bytes, error_class, error_message, warnings_json, parallel, prefix_cache
@@ -215,7 +216,8 @@ impl Store {
         let mut loads = Vec::new();
         for row in rows {
             let (settings, model_load_ms, context_create_ms, kv_bytes, class, message, warnings) = row?;
-            loads.push(LoadRow {
+            loads.push(LoadEvent {
+                target: position,
                 settings,
                 model_load_ms,
                 context_create_ms,

@@ -11,6 +11,7 @@ use crate::diff::{Granularity, diff};
 use crate::execute::environment::Environment;
 use crate::execute::record::RunRecord;
 use crate::execute::resume::ExperimentStatus;
+use crate::execute::sink::LoadEvent;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::spec::checks::CheckResult;
 use crate::spec::target::{KvType, LocalSettings};
@@ -150,7 +151,7 @@ pub struct TargetInfo {
     pub kv_type: Vec<KvType>,
     pub n_gpu_layers: Vec<u32>,
     pub chat_template: String,
-    pub loads: Vec<LoadRow>,
+    pub loads: Vec<LoadEvent>,
     /// A remote target's API (no key: only the variable that holds it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote: Option<crate::spec::target::remote::RemoteTarget>,
@@ -159,17 +160,6 @@ pub struct TargetInfo {
     /// Where the price came from when the target did not set it (the price table's entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_source: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadRow {
-    #[serde(flatten)]
-    pub settings: LocalSettings,
-    pub model_load_ms: Option<f64>,
-    pub context_create_ms: Option<f64>,
-    pub kv_cache_bytes: Option<u64>,
-    pub error: Option<RunError>,
-    pub warnings: Vec<String>,
 }
 
 /// One run, flattened for reports.

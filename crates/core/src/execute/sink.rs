@@ -11,10 +11,14 @@ use crate::spec::matrix::PlannedRun;
 use crate::spec::prompt::TemplateError;
 use crate::spec::target::LocalSettings;
 
-/// Model load and context creation for one group of runs, recorded beside the runs.
+/// Model load and context creation for one group of runs, recorded beside the runs and shown
+/// under its target in reports (whose JSON names the settings beside the timings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoadEvent {
+    /// The target's position; a report lists loads under their target, so it is not written.
+    #[serde(skip_serializing, default)]
     pub target: usize,
+    #[serde(flatten)]
     pub settings: LocalSettings,
     pub model_load_ms: Option<f64>,
     pub context_create_ms: Option<f64>,
