@@ -1,11 +1,10 @@
 //! Wire types between the app's backend and its UI. TypeScript is generated from these by
 //! specta (`ui/src/bindings.ts`). Ids and counts cross as `u32` numbers, never 64-bit integers.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use specta::Type;
 use tradeoff_core::analyze::compare::Verdict;
 use tradeoff_core::analyze::report::ConfigSummary;
-use tradeoff_core::diff::{Diff, SpanKind};
 use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::spec::experiment::{Experiment, PromptTemplate};
 use tradeoff_core::spec::matrix::Plan;
@@ -67,11 +66,18 @@ pub struct ExperimentView {
     pub runs: u32,
 }
 
+/// How a variant's prompt is written: chat messages, or one raw completion prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptFormat {
+    Chat,
+    Raw,
+}
+
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct VariantView {
     pub id: String,
-    /// `chat` or `raw`.
-    pub format: String,
+    pub format: PromptFormat,
     /// The templates, in order, labelled (`system: ...`, `user: ...` or the raw prompt).
     pub templates: Vec<String>,
 }
@@ -88,7 +94,7 @@ impl ExperimentView {
                 .map(|v| match &v.template {
                     PromptTemplate::Raw { prompt } => VariantView {
                         id: v.id.clone(),
-                        format: "raw".into(),
+                        format: PromptFormat::Raw,
                         templates: vec![prompt.clone()],
                     },
                     PromptTemplate::Chat {
@@ -97,7 +103,7 @@ impl ExperimentView {
                         user,
                     } => VariantView {
                         id: v.id.clone(),
-                        format: "chat".into(),
+                        format: PromptFormat::Chat,
                         templates: system
                             .iter()
                             .map(|s| format!("system: {s}"))
@@ -215,47 +221,6 @@ pub struct ResultsView {
     pub pareto_front: Vec<u32>,
     /// Every successful single-stream run's latency, per config (the latency distributions).
     pub latencies_ms: Vec<Vec<f64>>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, Type)]
-#[serde(rename_all = "snake_case")]
-pub enum DiffGranularity {
-    Word,
-    Char,
-}
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct DiffSpanView {
-    /// `equal`, `insert` (only in the other run) or `delete` (only in the baseline).
-    pub kind: String,
-    pub text: String,
-}
-
-#[derive(Debug, Clone, Serialize, Type)]
-pub struct DiffView {
-    pub spans: Vec<DiffSpanView>,
-    pub similarity: f64,
-}
-
-impl From<Diff> for DiffView {
-    fn from(d: Diff) -> Self {
-        DiffView {
-            spans: d
-                .spans
-                .into_iter()
-                .map(|s| DiffSpanView {
-                    kind: match s.kind {
-                        SpanKind::Equal => "equal",
-                        SpanKind::Insert => "insert",
-                        SpanKind::Delete => "delete",
-                    }
-                    .to_string(),
-                    text: s.text,
-                })
-                .collect(),
-            similarity: d.similarity,
-        }
-    }
 }
 
 /// A model of the library, as the Models screen lists it.

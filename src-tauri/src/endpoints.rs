@@ -26,8 +26,7 @@ pub struct ProbeView {
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct KeyStatus {
     pub variable: String,
-    /// `environment`, `keyring`, `missing` or `unavailable` (the keyring cannot be reached).
-    pub source: String,
+    pub source: KeyState,
     pub message: Option<String>,
 }
 
@@ -92,17 +91,29 @@ pub async fn probe(target: RemoteTarget) -> Result<ProbeView, AppError> {
     })
 }
 
+/// Where a variable's key would come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyState {
+    /// The environment variable is set (it wins over the keyring).
+    Environment,
+    Keyring,
+    Missing,
+    /// The keyring cannot be reached; `message` says why.
+    Unavailable,
+}
+
 pub fn key_status(variable: &str) -> KeyStatus {
     let keyring = OsKeyring;
     let (source, message) = match find_key(variable, &keyring) {
-        Ok(Some((_, KeySource::Environment))) => ("environment", None),
-        Ok(Some((_, KeySource::Keyring))) => ("keyring", None),
-        Ok(None) => ("missing", None),
-        Err(error) => ("unavailable", Some(error.message)),
+        Ok(Some((_, KeySource::Environment))) => (KeyState::Environment, None),
+        Ok(Some((_, KeySource::Keyring))) => (KeyState::Keyring, None),
+        Ok(None) => (KeyState::Missing, None),
+        Err(error) => (KeyState::Unavailable, Some(error.message)),
     };
     KeyStatus {
         variable: variable.to_string(),
-        source: source.to_string(),
+        source,
         message,
     }
 }

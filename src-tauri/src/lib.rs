@@ -26,7 +26,7 @@ use tauri::State;
 use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
 use tradeoff_core::analyze::ranking::decide;
-use tradeoff_core::diff::{Granularity, diff};
+use tradeoff_core::diff::{Diff, Granularity, diff};
 use tradeoff_core::execute::preflight::Preflight;
 use tradeoff_core::spec::file::ExperimentFile;
 use tradeoff_core::spec::objective::Objective;
@@ -38,8 +38,8 @@ use tradeoff_store::{GridCell, Store};
 use crate::decision::WinnerView;
 use crate::draft::ExperimentDraft;
 use crate::dto::{
-    ComparisonView, ConfigView, DiffGranularity, DiffView, DifferenceView, ExperimentItem, ExperimentView,
-    ModelView, ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
+    ComparisonView, ConfigView, DifferenceView, ExperimentItem, ExperimentView, ModelView, ProgressEvent,
+    QuantizeProgress, ResultsView, RunOutcomeView,
 };
 use crate::endpoints::{KeyStatus, ProbeView};
 use crate::error::{AppCode, AppError};

@@ -6,8 +6,8 @@ import type {
   ErrorCode,
   GridCell_Serialize,
   ComparisonView_Serialize,
-  DiffGranularity,
-  DiffView,
+  Diff,
+  Granularity,
   ExperimentDraft_Serialize,
   ExperimentItem,
   Endpoint_Serialize,
@@ -44,7 +44,9 @@ export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
 export type RunOutcome = RunOutcomeView_Serialize;
 export type LocalInference = LocalInferenceView;
-export type { DiffGranularity, DiffView, ExperimentItem, ExperimentView };
+export type { ExperimentItem, ExperimentView };
+export type DiffView = Diff;
+export type DiffGranularity = Granularity;
 
 export class BackendError extends Error {
   readonly code: ErrorCode;

@@ -44,7 +44,7 @@ export const commands = {
 	gridPage: (experimentId: number, repetition: number, firstCase: number, caseCount: number) => typedError<GridCell_Serialize[], AppError_Serialize>(__TAURI_INVOKE("grid_page", { experimentId, repetition, firstCase, caseCount })),
 	runOutput: (runId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("run_output", { runId })),
 	/**  A diff of two recorded runs' full outputs. */
-	diffRuns: (baselineRunId: number, otherRunId: number, granularity: DiffGranularity) => typedError<DiffView, AppError_Serialize>(__TAURI_INVOKE("diff_runs", { baselineRunId, otherRunId, granularity })),
+	diffRuns: (baselineRunId: number, otherRunId: number, granularity: Granularity) => typedError<Diff, AppError_Serialize>(__TAURI_INVOKE("diff_runs", { baselineRunId, otherRunId, granularity })),
 	/**  Writes one config (variant templates, target and settings, measured summary) as JSON. */
 	exportConfig: (experimentId: number, config: number, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_config", { experimentId, config, path })),
 	/**  Where exports go by default: a config's file, or with no config the winner file. */
@@ -478,17 +478,16 @@ export type ConfigView_Serialize = {
 	index: number,
 } & ConfigSummary_Serialize;
 
-export type DiffGranularity = "word" | "char";
-
-export type DiffSpanView = {
-	/**  `equal`, `insert` (only in the other run) or `delete` (only in the baseline). */
-	kind: string,
-	text: string,
+export type Diff = {
+	/**  Baseline and other interleaved in reading order; adjacent spans of one kind are merged. */
+	spans: DiffSpan[],
+	/**  1.0 for identical texts, 0.0 for nothing in common (similar's ratio over the tokens). */
+	similarity: number | null,
 };
 
-export type DiffView = {
-	spans: DiffSpanView[],
-	similarity: number | null,
+export type DiffSpan = {
+	kind: SpanKind,
+	text: string,
 };
 
 export type DifferenceView = DifferenceView_Serialize | DifferenceView_Deserialize;
@@ -663,6 +662,12 @@ export type ExperimentView = {
 	runs: number,
 };
 
+export type Granularity = 
+/**  Unicode words with the whitespace between them. */
+"word" | 
+/**  Unicode grapheme clusters. */
+"char";
+
 /**
  *  One run as the results grid shows it: its place, its measurements, the start of its output
  *  and what its checks said. The app sends it to the UI as it is.
@@ -723,22 +728,27 @@ export type GridCell_Serialize = {
 	cache_hit: boolean,
 };
 
+/**  Where a variable's key would come from. */
+export type KeyState = 
+/**  The environment variable is set (it wins over the keyring). */
+"environment" | "keyring" | "missing" | 
+/**  The keyring cannot be reached; `message` says why. */
+"unavailable";
+
 /**  Where a key variable's key would come from. */
 export type KeyStatus = KeyStatus_Serialize | KeyStatus_Deserialize;
 
 /**  Where a key variable's key would come from. */
 export type KeyStatus_Deserialize = {
 	variable: string,
-	/**  `environment`, `keyring`, `missing` or `unavailable` (the keyring cannot be reached). */
-	source: string,
+	source: KeyState,
 	message?: string | null,
 };
 
 /**  Where a key variable's key would come from. */
 export type KeyStatus_Serialize = {
 	variable: string,
-	/**  `environment`, `keyring`, `missing` or `unavailable` (the keyring cannot be reached). */
-	source: string,
+	source: KeyState,
 	message: string | null,
 };
 
@@ -987,6 +997,9 @@ export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; 
 /**  Judge checks being graded, after every run has finished. */
 { kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
 
+/**  How a variant's prompt is written: chat messages, or one raw completion prompt. */
+export type PromptFormat = "chat" | "raw";
+
 export type ProviderKind = 
 /**  Any OpenAI-compatible server: OpenAI, vLLM, llama.cpp's llama-server, Ollama, LM Studio… */
 "openai" | "anthropic" | "gemini";
@@ -1218,6 +1231,12 @@ export type RunnerUpView_Serialize = {
 	cost_per_run_margin_usd: number | null,
 };
 
+export type SpanKind = "equal" | 
+/**  Only in the other text. */
+"insert" | 
+/**  Only in the baseline. */
+"delete";
+
 export type TargetDraft = TargetDraft_Serialize | TargetDraft_Deserialize;
 
 export type TargetDraft_Deserialize = {
@@ -1327,8 +1346,7 @@ export type VariantDraft_Serialize = {
 
 export type VariantView = {
 	id: string,
-	/**  `chat` or `raw`. */
-	format: string,
+	format: PromptFormat,
 	/**  The templates, in order, labelled (`system: ...`, `user: ...` or the raw prompt). */
 	templates: string[],
 };

@@ -10,6 +10,7 @@ use similar::{Algorithm, ChangeTag, TextDiff};
 /// Above this many milliseconds `similar` stops refining and returns a coarser (still correct) diff.
 const DEADLINE: Duration = Duration::from_millis(50);
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Granularity {
@@ -19,6 +20,7 @@ pub enum Granularity {
     Char,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SpanKind {
@@ -29,12 +31,14 @@ pub enum SpanKind {
     Delete,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DiffSpan {
     pub kind: SpanKind,
     pub text: String,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Diff {
     /// Baseline and other interleaved in reading order; adjacent spans of one kind are merged.

@@ -106,17 +106,13 @@ pub async fn diff_runs(
     state: State<'_, AppState>,
     baseline_run_id: u32,
     other_run_id: u32,
-    granularity: DiffGranularity,
-) -> Result<DiffView, AppError> {
+    granularity: Granularity,
+) -> Result<Diff, AppError> {
     state
         .with_store(move |store| {
             let baseline = store.run_output(i64::from(baseline_run_id))?;
             let other = store.run_output(i64::from(other_run_id))?;
-            let granularity = match granularity {
-                DiffGranularity::Word => Granularity::Word,
-                DiffGranularity::Char => Granularity::Char,
-            };
-            Ok(diff(&baseline, &other, granularity).into())
+            Ok(diff(&baseline, &other, granularity))
         })
         .await
 }

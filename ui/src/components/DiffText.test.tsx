@@ -1,8 +1,9 @@
 import { render } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
+import type { DiffView } from "../api";
 import { DiffText } from "./DiffText";
 
-const diff = {
+const diff: DiffView = {
   spans: [
     { kind: "equal", text: "a " },
     { kind: "delete", text: "<b>old</b>" },

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { errorText } from "../api";
-import { PROVIDERS } from "../bindings";
+import { PROVIDERS, type KeyState } from "../bindings";
 import { LocalInferenceStatus } from "../components/LocalInference";
 import { PriceTable } from "../components/PriceTable";
 import { useDeleteApiKey, useEndpoints, useKeyStatuses, useSetApiKey } from "../queries";
@@ -8,7 +8,7 @@ import { useDeleteApiKey, useEndpoints, useKeyStatuses, useSetApiKey } from "../
 /** The providers' own key variables, shown even before an endpoint names them. */
 const DEFAULT_VARIABLES = PROVIDERS.flatMap((p) => (p.default_key_variable ? [p.default_key_variable] : []));
 
-const SOURCE_TEXT: Record<string, string> = {
+const SOURCE_TEXT: Record<KeyState, string> = {
   environment: "set in the environment (wins over the keyring)",
   keyring: "stored in the OS keyring",
   missing: "not set",
@@ -76,7 +76,7 @@ export function SettingsScreen() {
                 <code>{s.variable}</code>
               </td>
               <td data-testid={`key-status-${s.variable}`}>
-                {SOURCE_TEXT[s.source] ?? s.source}
+                {SOURCE_TEXT[s.source]}
                 {s.message && <div className="muted key-reason">{s.message}; the environment variable still works</div>}
               </td>
               <td>
