@@ -152,9 +152,46 @@ impl Serialize for ParsedCheck {
     }
 }
 
+/// A recorded experiment is read back whatever this version thinks of its checks: its results
+/// stay viewable, and a check that no longer parses is kept as written and fails, with the
+/// reason, if it is ever evaluated again (`run --resume`).
 impl<'de> Deserialize<'de> for ParsedCheck {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        ParsedCheck::parse(CheckSpec::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        let spec = CheckSpec::deserialize(deserializer)?;
+        Ok(match parse(&spec) {
+            Ok(check) => ParsedCheck {
+                spec,
+                check: Arc::from(check),
+            },
+            Err(error) => ParsedCheck {
+                check: Arc::new(Unreadable {
+                    check: spec.kind.clone(),
+                    reason: error.message,
+                }),
+                spec,
+            },
+        })
+    }
+}
+
+/// A recorded check this version cannot parse.
+#[derive(Debug)]
+struct Unreadable {
+    check: String,
+    reason: String,
+}
+
+impl Check for Unreadable {
+    fn evaluate(&self, _: &Subject<'_>) -> CheckResult {
+        CheckResult {
+            check: self.check.clone(),
+            passed: false,
+            score: 0.0,
+            detail: Some(format!(
+                "this version cannot use the check as recorded: {}",
+                self.reason
+            )),
+        }
     }
 }
 
