@@ -26,6 +26,19 @@ targets: [{id: t, model: m.gguf, n_ctx: [256, 512], threads: 2}]
     .unwrap()
 }
 
+/// The experiment begun in `store` by this process, with no model hashes.
+fn begun<'a>(store: &'a mut Store, experiment: &Experiment) -> crate::ExperimentWriter<'a> {
+    store
+        .begin_experiment(
+            experiment,
+            &Plan::new(experiment),
+            &Environment::detect(None),
+            &[],
+            &Owner::current(),
+        )
+        .unwrap()
+}
+
 fn measured(config: usize) -> RunRecord {
     RunRecord {
         config,
@@ -134,15 +147,7 @@ fn a_run_for_a_config_the_experiment_does_not_have_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let experiment = experiment();
-    let mut writer = store
-        .begin_experiment(
-            &experiment,
-            &Plan::new(&experiment),
-            &Environment::detect(None),
-            &[],
-            &Owner::current(),
-        )
-        .unwrap();
+    let mut writer = begun(&mut store, &experiment);
     assert!(writer.record_run(&measured(99)).is_err());
 }
 
@@ -284,15 +289,7 @@ fn every_measurement_of_a_run_is_kept_and_the_older_metric_columns_are_still_fil
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let experiment = experiment();
-    let mut writer = store
-        .begin_experiment(
-            &experiment,
-            &Plan::new(&experiment),
-            &Environment::detect(None),
-            &[None],
-            &Owner::current(),
-        )
-        .unwrap();
+    let mut writer = begun(&mut store, &experiment);
     let metrics = RunMetrics {
         ttft_ms: Some(3.5),
         peak_rss_bytes: Some(u64::from(u32::MAX) + 1),
