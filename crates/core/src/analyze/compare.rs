@@ -85,24 +85,45 @@ pub fn bootstrap(baseline: &[f64], other: &[f64], statistic: impl Fn(&[f64]) -> 
         return None;
     }
     let estimate = statistic(other) - statistic(baseline);
+    // The two samples are resampled in an order of their own, not in baseline/other order, so
+    // the same pair compared the other way round draws the same resamples and gets exactly the
+    // mirrored interval (the results table against a baseline and the winner card agree).
+    let swapped = canonical_order(baseline, other) == std::cmp::Ordering::Greater;
+    let (first, second) = if swapped {
+        (other, baseline)
+    } else {
+        (baseline, other)
+    };
     let mut rng = SplitMix64(0x005E_ED0F_7AD3_0FF5);
-    let mut a = vec![0.0; baseline.len()];
-    let mut b = vec![0.0; other.len()];
+    let mut x = vec![0.0; first.len()];
+    let mut y = vec![0.0; second.len()];
     let mut differences = Vec::with_capacity(RESAMPLES);
     for _ in 0..RESAMPLES {
-        for slot in a.iter_mut() {
-            *slot = baseline[rng.below(baseline.len())];
+        for slot in x.iter_mut() {
+            *slot = first[rng.below(first.len())];
         }
-        for slot in b.iter_mut() {
-            *slot = other[rng.below(other.len())];
+        for slot in y.iter_mut() {
+            *slot = second[rng.below(second.len())];
         }
-        differences.push(statistic(&b) - statistic(&a));
+        let (a, b) = if swapped { (&y, &x) } else { (&x, &y) };
+        differences.push(statistic(b) - statistic(a));
     }
     let tail = (1.0 - CONFIDENCE) / 2.0 * 100.0;
     Some(Interval {
         estimate,
         low: percentile(&differences, tail)?,
         high: percentile(&differences, 100.0 - tail)?,
+    })
+}
+
+/// A fixed order of two samples that does not depend on which one is the baseline.
+fn canonical_order(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.total_cmp(y))
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
     })
 }
 
@@ -159,6 +180,24 @@ mod tests {
         let coverage = covered as f64 / trials as f64;
         // The percentile bootstrap runs slightly narrow at n = 25; 0.90–0.98 is its known range.
         assert!((0.90..=0.98).contains(&coverage), "coverage {coverage}");
+    }
+
+    #[test]
+    fn a_pair_compared_the_other_way_round_gets_the_mirrored_interval() {
+        let mut rng = SplitMix64(11);
+        let a = normal(&mut rng, 8, 700.0, 150.0);
+        let b = normal(&mut rng, 8, 690.0, 150.0);
+        for (forward, backward) in [
+            (difference(&a, &b).median, difference(&b, &a).median),
+            (difference(&a, &b).mean, difference(&b, &a).mean),
+        ] {
+            let (f, r) = (forward.unwrap(), backward.unwrap());
+            assert_eq!(f.estimate, -r.estimate);
+            assert!(
+                (f.low + r.high).abs() < 1e-9 && (f.high + r.low).abs() < 1e-9,
+                "{f:?} vs {r:?}"
+            );
+        }
     }
 
     #[test]
