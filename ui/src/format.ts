@@ -45,3 +45,18 @@ export function verdictWord(verdict: Verdict): string {
       return "too few runs";
   }
 }
+
+/** A money amount with the digits it needs: per-run costs are fractions of a cent, so a fixed
+ * four decimals would show `$0.0000` (or `$-0.0000`) for a real, non-zero amount. */
+export function dollars(value: number | null | undefined): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  const size = Math.abs(value);
+  const digits = size === 0 ? "0" : size >= 0.01 ? size.toFixed(4) : size.toPrecision(2);
+  return `${value < 0 ? "−" : ""}$${digits}`;
+}
+
+/** A difference of money, always signed (`+$0.0012`, `−$0.000034`). */
+export function signedDollars(value: number | null | undefined): string {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  return value > 0 ? `+${dollars(value)}` : dollars(value);
+}

@@ -1,6 +1,6 @@
 import { Fragment, memo, useMemo, useState } from "react";
 import type { ComparisonView, ResultsView } from "../api";
-import { ms, num, percent, verdictWord } from "../format";
+import { dollars, ms, num, percent, verdictWord } from "../format";
 
 type Config = ResultsView["configs"][number];
 type Key = "variant" | "target" | "settings_label" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes_max" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
@@ -25,13 +25,13 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "aggregate_tokens_per_s", label: "agg tok/s", show: (c) => num(c.aggregate_tokens_per_s) },
   { key: "input_tokens_mean", label: "in tok", show: (c) => num(c.input_tokens_mean) },
   { key: "output_tokens_mean", label: "out tok", show: (c) => num(c.output_tokens_mean) },
-  { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => (c.cost_per_1k_usd === null ? "—" : `$${c.cost_per_1k_usd.toFixed(4)}`) },
+  { key: "cost_per_1k_usd", label: "$/1k req", show: (c) => dollars(c.cost_per_1k_usd) },
   { key: "peak_rss_bytes_max", label: "peak RSS", show: (c) => (c.peak_rss_bytes_max === null ? "—" : `${(c.peak_rss_bytes_max / (1 << 20)).toFixed(0)} MiB`) },
   {
     key: "cache_hits",
     label: "cached",
     show: (c) =>
-      c.cache_hits === 0 ? "—" : `${c.cache_hits}${c.cache_saved_usd === null ? "" : ` (saved $${c.cache_saved_usd.toFixed(4)})`}`,
+      c.cache_hits === 0 ? "—" : `${c.cache_hits}${c.cache_saved_usd === null ? "" : ` (saved ${dollars(c.cache_saved_usd)})`}`,
   },
 ];
 

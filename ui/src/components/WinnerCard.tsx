@@ -1,11 +1,10 @@
 import { useState } from "react";
 import { api, errorText } from "../api";
-import { verdictWord } from "../format";
+import { dollars, signedDollars, verdictWord } from "../format";
 import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
 
 const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(0)}%`);
 const ms = (v: number | null) => (v == null ? "—" : `${v.toFixed(0)} ms`);
-const dollars = (v: number | null) => (v == null ? "—" : `$${v.toFixed(4)}`);
 
 /** The decision: which config the objective picks, by how much, and the file to deploy it. */
 export function WinnerCard({ experimentId }: { experimentId: number }) {
@@ -88,7 +87,7 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
               {margin?.low_ms != null && margin.high_ms != null && ` [${margin.low_ms.toFixed(0)}, ${margin.high_ms.toFixed(0)}]`} against it:{" "}
               <strong>{margin && verdictWord(margin.verdict)}</strong>
               {winner.runner_up.pass_rate_margin != null && `; pass rate ${(winner.runner_up.pass_rate_margin * 100).toFixed(0)} points`}
-              {winner.runner_up.cost_per_run_margin_usd != null && `; cost per run ${dollars(winner.runner_up.cost_per_run_margin_usd)}`}.
+              {winner.runner_up.cost_per_run_margin_usd != null && `; cost per run ${signedDollars(winner.runner_up.cost_per_run_margin_usd)}`}.
             </p>
           )}
           {winner.excluded.length > 0 && (
