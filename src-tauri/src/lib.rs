@@ -17,7 +17,6 @@ mod local_inference;
 mod planner;
 mod prices;
 mod quantizer;
-mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -127,7 +126,7 @@ macro_rules! specta_builder_for {
                 commands::experiments::save_experiment,
                 commands::experiments::plan_experiment,
                 commands::runs::run_experiment,
-                resume::resume_experiment,
+                commands::runs::resume_experiment,
                 commands::runs::cancel_run,
                 commands::results::results,
                 commands::results::compare_configs,
