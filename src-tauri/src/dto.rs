@@ -123,7 +123,7 @@ impl ExperimentView {
                 .targets
                 .iter()
                 .chain(&e.graders)
-                .filter(|t| t.remote.is_none())
+                .filter(|t| t.local().is_some())
                 .map(|t| t.id.clone())
                 .collect(),
             configs: plan.config_labels(e),

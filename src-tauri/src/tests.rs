@@ -159,7 +159,7 @@ fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs()
         let environment = tradeoff_core::execute::environment::Environment::detect(None);
         Store::open(&db)
             .unwrap()
-            .begin_experiment(&experiment, &plan, &environment, &[], &gone)
+            .begin_experiment(&experiment, &plan, &environment, &gone)
             .unwrap();
     }
     let app = mock_app(&db);

@@ -265,8 +265,11 @@ impl LlamaEngine {
 
 impl LocalEngine for LlamaEngine {
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
-        tradeoff_core::spec::target::check_threads(request.context.threads)
-            .map_err(|e| RunError::new(ErrorClass::ContextCreate, e))?;
+        tradeoff_core::spec::target::check_threads(
+            request.context.threads,
+            tradeoff_core::spec::target::max_threads(),
+        )
+        .map_err(|e| RunError::new(ErrorClass::ContextCreate, e))?;
         let mut report = LoadReport::default();
         self.ensure_model(request, &mut report)?;
         if let Some(loaded) = &self.loaded {

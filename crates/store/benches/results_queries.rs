@@ -39,7 +39,6 @@ repetitions: 5
                 &experiment,
                 &plan,
                 &Environment::detect(None),
-                &[],
                 &tradeoff_store::Owner::current(),
             )
             .expect("experiment row");

@@ -5,7 +5,6 @@ use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use tradeoff_core::run::{RunError, RunMetrics};
 use tradeoff_core::spec::checks::CheckResult;
-use tradeoff_core::spec::experiment::Experiment;
 
 use crate::runs;
 use crate::{Store, StoreError};
@@ -42,20 +41,6 @@ pub struct GridCell {
 }
 
 impl Store {
-    /// The validated experiment as it was recorded.
-    pub fn experiment(&self, experiment_id: i64) -> Result<Experiment, StoreError> {
-        let spec: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT spec_json FROM experiments WHERE id = ?1",
-                [experiment_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let spec = spec.ok_or(StoreError::NotFound(experiment_id))?;
-        Ok(serde_json::from_str(&spec)?)
-    }
-
     /// The cells of `case_count` cases starting at case position `first_case`, for one
     /// repetition or all: what one screen of the results grid needs.
     pub fn grid_page(

@@ -10,6 +10,7 @@ mod migrations;
 mod models;
 mod owner;
 mod read;
+mod recorded;
 mod resume;
 mod runs;
 mod status;
@@ -43,6 +44,17 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("no experiment with id {0}")]
     NotFound(i64),
+    #[error(
+        "this experiment was read from a database older than this version and has no file to record; record it from its experiment file"
+    )]
+    NotWritten,
+    #[error(
+        "experiment {id} was recorded from a file this version of Tradeoff no longer accepts ({source}); its report and runs are still readable"
+    )]
+    NoLongerValid {
+        id: i64,
+        source: tradeoff_core::spec::experiment::ExperimentError,
+    },
     #[error("experiment {id} is still running (process {pid}); resume it once that process has ended")]
     StillRunning { id: i64, pid: u32 },
     #[error("experiment {0} is completed: every planned run is recorded, nothing to resume")]
@@ -171,3 +183,5 @@ fn file_stamp(path: &Path) -> Result<(i64, i64), StoreError> {
 mod tests;
 #[cfg(test)]
 mod tests_interrupted;
+#[cfg(test)]
+mod tests_recorded;

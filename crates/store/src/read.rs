@@ -9,7 +9,6 @@ use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::execute::sink::LoadEvent;
 
-use tradeoff_core::spec::experiment::Target;
 use tradeoff_core::spec::target::{KvType, LocalSettings};
 
 use crate::runs;
@@ -141,7 +140,7 @@ impl Store {
 
     fn targets(&self, experiment_id: i64) -> Result<Vec<TargetInfo>, StoreError> {
         let mut statement = self.conn.prepare(
-            "SELECT id, key, spec_json, model_path, model_sha256 FROM targets
+            "SELECT id, info_json, model_path, model_sha256 FROM targets
              WHERE experiment_id = ?1 ORDER BY position",
         )?;
         let rows = statement
@@ -150,34 +149,27 @@ impl Store {
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<String>>(3)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut targets = Vec::with_capacity(rows.len());
-        for (position, (id, key, spec_json, model_path, model_sha256)) in rows.into_iter().enumerate() {
-            let spec: Target = serde_json::from_str(&spec_json)?;
-            targets.push(TargetInfo {
-                id: key,
-                model: spec.model.spec.clone(),
-                model_path,
-                model_sha256,
-                loads: self.loads(id, position, &spec)?,
-                threads: spec.threads,
-                batch: spec.batch,
-                kv_type: spec.kv_type,
-                n_gpu_layers: spec.n_gpu_layers,
-                chat_template: spec.chat_template.to_string(),
-                remote: spec.remote,
-                price: spec.price,
-                price_source: spec.price_source,
-            });
+        for (position, (id, info_json, model_path, model_sha256)) in rows.into_iter().enumerate() {
+            let mut info: TargetInfo = serde_json::from_str(&info_json)?;
+            info.model_path = model_path;
+            info.model_sha256 = model_sha256;
+            info.loads = self.loads(id, position, &info)?;
+            targets.push(info);
         }
         Ok(targets)
     }
 
-    fn loads(&self, target_id: i64, position: usize, target: &Target) -> Result<Vec<LoadEvent>, StoreError> {
+    fn loads(
+        &self,
+        target_id: i64,
+        position: usize,
+        target: &TargetInfo,
+    ) -> Result<Vec<LoadEvent>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT n_ctx, threads, batch, kv_type, n_gpu_layers, model_load_ms, context_create_ms,
                     kv_cache_bytes, error_class, error_message, warnings_json, parallel, prefix_cache
@@ -232,7 +224,7 @@ impl Store {
     fn config_keys(&self, experiment_id: i64) -> Result<Vec<ConfigKey>, StoreError> {
         let mut statement = self.conn.prepare(&format!(
             "SELECT v.key, t.key, {SETTINGS_COLUMNS},
-                    json_extract(t.spec_json, '$.remote.provider'), json_extract(t.spec_json, '$.remote.model')
+                    t.provider, t.remote_model
              FROM configs c
                  JOIN variants v ON v.id = c.variant_id JOIN targets t ON t.id = c.target_id
                  WHERE c.experiment_id = ?1 ORDER BY c.position"

@@ -8,8 +8,23 @@ use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::load::{FileFormat, parse_str};
 use tradeoff_core::spec::matrix::Plan;
+use tradeoff_core::spec::pricing::PriceTable;
+use tradeoff_core::spec::resolve::{Facts, resolve};
 
 use crate::{Owner, Store, StoreError};
+
+/// `experiment` resolved with `sha256` as its first target's model hash.
+pub(crate) fn with_model_hash(experiment: Experiment, sha256: &str) -> Experiment {
+    let prices = PriceTable::builtin(Path::new("/nowhere/prices.json")).unwrap();
+    let hashes = [Some(sha256.to_string())];
+    resolve(
+        experiment,
+        &Facts {
+            prices: &prices,
+            model_sha256: &hashes,
+        },
+    )
+}
 
 fn experiment() -> Experiment {
     parse_str(
@@ -33,7 +48,6 @@ fn begun<'a>(store: &'a mut Store, experiment: &Experiment) -> crate::Experiment
             experiment,
             &Plan::new(experiment),
             &Environment::detect(None),
-            &[],
             &Owner::current(),
         )
         .unwrap()
@@ -71,7 +85,7 @@ fn measured(config: usize) -> RunRecord {
 fn a_run_written_is_read_back_identical() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
-    let experiment = experiment();
+    let experiment = with_model_hash(experiment(), "abc");
     let plan = Plan::new(&experiment);
     let run = measured(1);
     let failed = RunRecord {
@@ -84,13 +98,7 @@ fn a_run_written_is_read_back_identical() {
     };
     let id = {
         let mut writer = store
-            .begin_experiment(
-                &experiment,
-                &plan,
-                &Environment::detect(None),
-                &[Some("abc".into())],
-                &Owner::current(),
-            )
+            .begin_experiment(&experiment, &plan, &Environment::detect(None), &Owner::current())
             .unwrap();
         writer
             .record_load(&LoadEvent {

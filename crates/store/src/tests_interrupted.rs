@@ -8,7 +8,7 @@ use tradeoff_core::execute::record::RunRecord;
 use tradeoff_core::execute::resume::{ExperimentStatus, missing_runs};
 use tradeoff_core::execute::sink::RunSink;
 use tradeoff_core::run::{FinishReason, RunMetrics};
-use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::experiment::{Experiment, TargetKind};
 use tradeoff_core::spec::load::{FileFormat, parse_str};
 use tradeoff_core::spec::matrix::{Plan, PlannedRun};
 
@@ -66,16 +66,10 @@ fn all_runs(plan: &Plan) -> Vec<PlannedRun> {
 
 /// Begins the experiment as `owner` and records the plan's first `recorded` runs.
 fn begun_by(store: &mut Store, owner: &Owner, recorded: usize) -> i64 {
-    let experiment = experiment();
+    let experiment = crate::tests::with_model_hash(experiment(), "abc");
     let plan = Plan::new(&experiment);
     let mut writer = store
-        .begin_experiment(
-            &experiment,
-            &plan,
-            &Environment::detect(None),
-            &[Some("abc".into())],
-            owner,
-        )
+        .begin_experiment(&experiment, &plan, &Environment::detect(None), owner)
         .unwrap();
     for planned in all_runs(&plan).into_iter().take(recorded) {
         writer.record_run(&run(planned)).unwrap();
@@ -202,7 +196,9 @@ fn a_plan_that_does_not_match_the_recorded_configs_is_refused() {
     let mut store = Store::open(&dir.path().join("db.sqlite3")).unwrap();
     let id = begun_by(&mut store, &dead_owner(), 1);
     let mut experiment = store.experiment(id).unwrap();
-    experiment.targets[0].n_ctx.push(1024);
+    if let TargetKind::Local(local) = &mut experiment.targets[0].kind {
+        local.n_ctx.push(1024);
+    }
     let plan = Plan::new(&experiment);
     let refused = store.resume_experiment(id, &experiment, &plan, &[], &Owner::current());
     assert!(matches!(refused, Err(StoreError::PlanMismatch { .. })));

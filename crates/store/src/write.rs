@@ -1,6 +1,7 @@
 //! Writing an experiment and its runs.
 
 use rusqlite::{OptionalExtension, params};
+use tradeoff_core::analyze::report::TargetInfo;
 use tradeoff_core::execute::cache::CachedRun;
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::record::Judgement;
@@ -11,6 +12,7 @@ use tradeoff_core::format::now_rfc3339;
 use tradeoff_core::run::FinishReason;
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::matrix::Plan;
+use tradeoff_core::spec::recorded::Recorded;
 
 use crate::runs::{self, RunPlace};
 use crate::{Owner, Store, StoreError};
@@ -30,30 +32,32 @@ pub struct ExperimentWriter<'a> {
 
 impl Store {
     /// Records an experiment with its variants, cases, targets and configs before any run, so
-    /// that a report of a half-finished experiment still shows what was planned.
-    /// `model_sha256` holds one entry per target. `owner` is the process that will record the
-    /// runs ([`Owner::current`]): when it is gone while the experiment still reads `running`,
-    /// the experiment was interrupted.
+    /// that a report of a half-finished experiment still shows what was planned. The experiment
+    /// is kept as its file and resolved facts (`spec::recorded`): resolve it first, for its
+    /// model hashes and table prices. `owner` is the process that will record the runs
+    /// ([`Owner::current`]): when it is gone while the experiment still reads `running`, the
+    /// experiment was interrupted.
     pub fn begin_experiment(
         &mut self,
         experiment: &Experiment,
         plan: &Plan,
         environment: &Environment,
-        model_sha256: &[Option<String>],
         owner: &Owner,
     ) -> Result<ExperimentWriter<'_>, StoreError> {
+        let recorded = Recorded::of(experiment).ok_or(StoreError::NotWritten)?;
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO experiments (name, source, spec_json, environment_json, created_at, status,
-                 owner_pid, owner_start_time, owner_boot_id, planned_runs)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+            "INSERT INTO experiments (name, source, file_json, facts_json, environment_json, created_at,
+                 status, owner_pid, owner_start_time, owner_boot_id, planned_runs)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10)",
             params![
                 experiment.name,
                 experiment
                     .source
                     .as_ref()
                     .map(|p| p.to_string_lossy().into_owned()),
-                serde_json::to_string(experiment)?,
+                serde_json::to_string(&recorded.file)?,
+                serde_json::to_string(&recorded.facts)?,
                 serde_json::to_string(environment)?,
                 now_rfc3339(),
                 i64::from(owner.pid),
@@ -87,20 +91,21 @@ impl Store {
         }
         let mut target_ids = Vec::with_capacity(experiment.targets.len());
         for (position, target) in experiment.targets.iter().enumerate() {
+            let info = TargetInfo::of(target);
+            let remote = target.remote();
             tx.execute(
-                "INSERT INTO targets (experiment_id, position, key, spec_json, model_path, model_sha256)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO targets (experiment_id, position, key, model_path, model_sha256, provider,
+                     remote_model, info_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     experiment_id,
                     position as i64,
                     target.id,
-                    serde_json::to_string(target)?,
-                    // Where the model is: its file, or the API that serves it.
-                    target.remote.as_ref().map_or_else(
-                        || target.model.path.to_string_lossy().into_owned(),
-                        |r| r.base_url.clone()
-                    ),
-                    model_sha256.get(position).cloned().flatten(),
+                    info.model_path,
+                    info.model_sha256,
+                    remote.map(|r| r.provider.as_str()),
+                    remote.map(|r| r.model.as_str()),
+                    serde_json::to_string(&info)?,
                 ],
             )?;
             target_ids.push(tx.last_insert_rowid());

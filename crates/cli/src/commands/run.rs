@@ -91,12 +91,7 @@ fn run_inner(
     let hashes: Vec<Option<String>> = experiment
         .targets
         .iter()
-        .map(|t| {
-            t.remote
-                .is_none()
-                .then(|| store.file_sha256(&t.model.path).ok())
-                .flatten()
-        })
+        .map(|t| t.local().and_then(|l| store.file_sha256(&l.model.path).ok()))
         .collect();
     if let Source::Resume(id) = source {
         // Refused now with its reason (still running, completed, another model file), not after
@@ -130,8 +125,8 @@ fn run_inner(
     let first_local = experiment
         .targets
         .iter()
-        .find(|t| t.remote.is_none())
-        .and_then(|t| t.settings().first().map(|s| s.load_request(t.model.path.clone())));
+        .find_map(|t| t.local())
+        .and_then(|l| l.settings().first().map(|s| s.load_request(l.model.path.clone())));
     if let Some(load) = first_local {
         engine
             .check_cpu_path(&load)
@@ -148,7 +143,7 @@ fn run_inner(
     let (experiment_id, outcome) = {
         let (mut writer, to_run) = match source {
             Source::File(_) => (
-                store.begin_experiment(&experiment, &plan, &environment, &hashes, &owner)?,
+                store.begin_experiment(&experiment, &plan, &environment, &owner)?,
                 Cow::Borrowed(&plan),
             ),
             Source::Resume(id) => {
@@ -239,11 +234,11 @@ fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
         .enumerate()
         .map(|(i, t)| ("graders", i, t));
     for (list, index, target) in targets.chain(graders) {
-        if target.remote.is_some() || target.model.path.exists() {
+        let Some(local) = target.local().filter(|l| !l.model.path.exists()) else {
             continue;
-        }
-        let path = target.model.path.display();
-        let message = if target.model.is_default() {
+        };
+        let path = local.model.path.display();
+        let message = if local.model.is_default() {
             format!(
                 "{}: {list}[{index}].model: the default model is not installed (expected at {path}); run `make model` to fetch it",
                 file.display()

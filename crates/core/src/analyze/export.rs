@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analyze::report::{ConfigSummary, Report};
 use crate::execute::environment::Machine;
-use crate::spec::experiment::{Experiment, Target, Variant};
+use crate::spec::experiment::{Experiment, Target, TargetKind, Variant};
 use crate::spec::target::LocalSettings;
 
 /// 2: `n_ctx` became `settings` (n_ctx, threads, batch, kv_type, n_gpu_layers).
@@ -76,14 +76,14 @@ pub fn export_config(
         })?;
     let mut target = target.clone();
     let settings = summary.settings;
-    if let Some(settings) = settings {
-        target.n_ctx = vec![settings.n_ctx];
-        target.threads = vec![settings.threads];
-        target.batch = vec![settings.batch];
-        target.kv_type = vec![settings.kv_type];
-        target.n_gpu_layers = vec![settings.n_gpu_layers];
-        target.parallel = vec![settings.parallel];
-        target.prefix_cache = vec![settings.prefix_cache];
+    if let (Some(settings), TargetKind::Local(local)) = (settings, &mut target.kind) {
+        local.n_ctx = vec![settings.n_ctx];
+        local.threads = vec![settings.threads];
+        local.batch = vec![settings.batch];
+        local.kv_type = vec![settings.kv_type];
+        local.n_gpu_layers = vec![settings.n_gpu_layers];
+        local.parallel = vec![settings.parallel];
+        local.prefix_cache = vec![settings.prefix_cache];
     }
     let model_sha256 = report
         .targets

@@ -14,6 +14,7 @@ use crate::execute::resume::ExperimentStatus;
 use crate::execute::sink::LoadEvent;
 use crate::run::{FinishReason, RunError, RunMetrics};
 use crate::spec::checks::CheckResult;
+use crate::spec::experiment::{ChatTemplateChoice, Target, TargetKind};
 use crate::spec::target::{KvType, LocalSettings};
 use crate::stats::{mean, percentile, std_dev};
 
@@ -162,7 +163,34 @@ pub struct TargetInfo {
     pub price_source: Option<String>,
 }
 
-/// One run, flattened for reports.
+impl TargetInfo {
+    /// What a report shows of a resolved target, before its loads are known. A remote target
+    /// shows its API as the model's place and no local settings.
+    pub fn of(target: &Target) -> TargetInfo {
+        let (model_path, local) = match &target.kind {
+            TargetKind::Local(local) => (local.model.path.to_string_lossy().into_owned(), Some(local)),
+            TargetKind::Remote(remote) => (remote.base_url.clone(), None),
+        };
+        TargetInfo {
+            id: target.id.clone(),
+            model: target.model_name().to_string(),
+            model_path,
+            model_sha256: local.and_then(|l| l.model_sha256.clone()),
+            threads: local.map(|l| l.threads.clone()).unwrap_or_default(),
+            batch: local.map(|l| l.batch.clone()).unwrap_or_default(),
+            kv_type: local.map(|l| l.kv_type.clone()).unwrap_or_default(),
+            n_gpu_layers: local.map(|l| l.n_gpu_layers.clone()).unwrap_or_default(),
+            chat_template: local
+                .map_or(ChatTemplateChoice::None, |l| l.chat_template.clone())
+                .to_string(),
+            loads: Vec::new(),
+            remote: target.remote().cloned(),
+            price: target.price.clone(),
+            price_source: target.price_source.clone(),
+        }
+    }
+}
+
 /// One recorded run in a report: the run as the runner recorded it (its config and case
 /// positions, repetition, output, measurements once, checks, cost, attempts), with the names a
 /// person reads beside it and its verdict over its case's checks. The JSON report also shows the

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::run::{FinishReason, RunMetrics};
-use crate::spec::experiment::Target;
+use crate::spec::experiment::{ChatTemplateChoice, Target, TargetKind};
 use crate::spec::prompt::RenderedPrompt;
 use crate::spec::target::LocalSettings;
 
@@ -30,24 +30,32 @@ pub fn cache_key(
     prompt: &RenderedPrompt,
     repetition: u32,
 ) -> String {
-    let model = match &target.remote {
-        Some(remote) => json!({
-            "provider": remote.provider,
-            "base_url": remote.base_url,
-            "model": remote.model,
-            "extra_body": remote.extra_body,
-        }),
-        None => match &target.model_sha256 {
-            Some(sha256) => json!({ "sha256": sha256 }),
-            None => json!({ "path": target.model.path }),
-        },
+    // A remote target's chat template reads `none`, as in keys written before targets had kinds:
+    // the key of an unchanged run must not change.
+    let (model, chat_template) = match &target.kind {
+        TargetKind::Remote(remote) => (
+            json!({
+                "provider": remote.provider,
+                "base_url": remote.base_url,
+                "model": remote.model,
+                "extra_body": remote.extra_body,
+            }),
+            ChatTemplateChoice::None.to_string(),
+        ),
+        TargetKind::Local(local) => (
+            match &local.model_sha256 {
+                Some(sha256) => json!({ "sha256": sha256 }),
+                None => json!({ "path": local.model.path }),
+            },
+            local.chat_template.to_string(),
+        ),
     };
     let canonical = json!({
         "v": 1,
         "model": model,
         "settings": settings,
         "sampling": target.sampling,
-        "chat_template": target.chat_template.to_string(),
+        "chat_template": chat_template,
         "prompt": prompt,
         "repetition": repetition,
     });
@@ -83,10 +91,20 @@ mod tests {
             prompt: "Q: 1\nA:".into(),
         };
         let base = target("");
-        let key = cache_key(&base, base.settings().first().copied(), &prompt, 0);
+        let key = cache_key(
+            &base,
+            base.config_settings().first().copied().flatten(),
+            &prompt,
+            0,
+        );
         assert_eq!(
             key,
-            cache_key(&base, base.settings().first().copied(), &prompt, 0),
+            cache_key(
+                &base,
+                base.config_settings().first().copied().flatten(),
+                &prompt,
+                0
+            ),
             "stable"
         );
         assert_eq!(key.len(), 64);
@@ -95,27 +113,54 @@ mod tests {
         };
         assert_ne!(
             key,
-            cache_key(&base, base.settings().first().copied(), &other_prompt, 0)
+            cache_key(
+                &base,
+                base.config_settings().first().copied().flatten(),
+                &other_prompt,
+                0
+            )
         );
         assert_ne!(
             key,
-            cache_key(&base, base.settings().first().copied(), &prompt, 1)
+            cache_key(
+                &base,
+                base.config_settings().first().copied().flatten(),
+                &prompt,
+                1
+            )
         );
         let hotter = target(", temperature: 0.7");
         assert_ne!(
             key,
-            cache_key(&hotter, hotter.settings().first().copied(), &prompt, 0)
+            cache_key(
+                &hotter,
+                hotter.config_settings().first().copied().flatten(),
+                &prompt,
+                0
+            )
         );
         let mut hashed = base.clone();
-        hashed.model_sha256 = Some("ab".repeat(32));
+        if let TargetKind::Local(local) = &mut hashed.kind {
+            local.model_sha256 = Some("ab".repeat(32));
+        }
         assert_ne!(
             key,
-            cache_key(&hashed, hashed.settings().first().copied(), &prompt, 0)
+            cache_key(
+                &hashed,
+                hashed.config_settings().first().copied().flatten(),
+                &prompt,
+                0
+            )
         );
         let longer = target(", n_ctx: 4096");
         assert_ne!(
             key,
-            cache_key(&longer, longer.settings().first().copied(), &prompt, 0)
+            cache_key(
+                &longer,
+                longer.config_settings().first().copied().flatten(),
+                &prompt,
+                0
+            )
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::run::{ErrorClass, RunError, RunMetrics};
 use crate::spec::checks::CheckResult;
 use crate::spec::checks::judge::Judge;
 use crate::spec::cost::run_cost;
-use crate::spec::experiment::{Experiment, Target};
+use crate::spec::experiment::{Experiment, LocalTarget, Target, TargetKind};
 use crate::spec::file::Role;
 use crate::spec::prompt::{ChatMessage, RenderedPrompt};
 
@@ -101,10 +101,9 @@ pub(crate) fn grade(
         if cancel.load(Ordering::Relaxed) {
             return Ok(RunOutcome::Cancelled);
         }
-        let outcome = if grader.remote.is_some() {
-            grading.remote(grader, calls, remote, cancel)?
-        } else {
-            grading.local(grader, calls, engine, cancel)?
+        let outcome = match &grader.kind {
+            TargetKind::Remote(_) => grading.remote(grader, calls, remote, cancel)?,
+            TargetKind::Local(local) => grading.local(grader, local, calls, engine, cancel)?,
         };
         if outcome == RunOutcome::Cancelled {
             return Ok(RunOutcome::Cancelled);
@@ -197,16 +196,17 @@ impl Grading<'_, '_> {
     fn local(
         &mut self,
         grader: &Target,
+        local: &LocalTarget,
         calls: Vec<Call>,
         engine: &mut dyn LocalEngine,
         cancel: &AtomicBool,
     ) -> Result<RunOutcome, RunnerError> {
         // Validation allows a grader one setting.
-        let Some(settings) = grader.settings().into_iter().next() else {
+        let Some(settings) = local.settings().into_iter().next() else {
             return Ok(RunOutcome::Completed);
         };
         self.observer.loading(&grader.id, settings.n_ctx);
-        let load = settings.load_request(grader.model.path.clone());
+        let load = settings.load_request(local.model.path.clone());
         let loaded = engine.load(&load);
         for call in &calls {
             if cancel.load(Ordering::Relaxed) {
@@ -220,7 +220,7 @@ impl Grading<'_, '_> {
                     let request = GenerateRequest {
                         load: load.clone(),
                         prompt: grading_prompt(prompt.clone()),
-                        chat_template: grader.chat_template.clone(),
+                        chat_template: local.chat_template.clone(),
                         sampling: grader.sampling.clone(),
                     };
                     match engine.generate(&request, &mut |_| {}, cancel) {
@@ -246,7 +246,7 @@ impl Grading<'_, '_> {
         remote: &mut dyn RemoteEngine,
         cancel: &AtomicBool,
     ) -> Result<RunOutcome, RunnerError> {
-        let Some(remote_target) = &grader.remote else {
+        let Some(remote_target) = grader.remote() else {
             return Ok(RunOutcome::Completed);
         };
         let mut jobs = Vec::with_capacity(calls.len());

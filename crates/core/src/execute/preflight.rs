@@ -10,7 +10,7 @@ use crate::execute::engine::LoadRequest;
 use crate::models::memory::{available_memory, estimate};
 use crate::models::tokens::{TokenCount, count_hosted};
 use crate::run::RunError;
-use crate::spec::experiment::{ChatTemplateChoice, Experiment};
+use crate::spec::experiment::{ChatTemplateChoice, Experiment, TargetKind};
 use crate::spec::matrix::Plan;
 use crate::spec::pricing::PriceTable;
 use crate::spec::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
@@ -86,20 +86,20 @@ pub fn preflight(
         let max_tokens = target.sampling.max_tokens;
         // Local: the model's memory and n_ctx. Remote: the server holds the model; its context
         // window comes from the price table when the model is there.
-        let (memory, context) = match (config.settings, &target.remote) {
-            (Some(settings), _) => {
-                let memory = crate::models::gguf::read(&target.model.path)
+        let (memory, context) = match (config.settings, &target.kind) {
+            (Some(settings), TargetKind::Local(local)) => {
+                let memory = crate::models::gguf::read(&local.model.path)
                     .ok()
                     .map(|info| estimate(&info, &settings).total_bytes());
                 (memory, Some(settings.n_ctx))
             }
-            (None, Some(remote)) => (
+            (None, TargetKind::Remote(remote)) => (
                 None,
                 prices
                     .lookup(remote.provider.as_str(), &remote.model)
                     .and_then(|e| e.context_window),
             ),
-            (None, None) => (None, None),
+            _ => (None, None),
         };
         configs.push(PlannedConfig {
             config: labels[index].clone(),
@@ -110,8 +110,8 @@ pub fn preflight(
             let counted: Result<TokenCount, String> = renderer
                 .render(variant, case)
                 .map_err(|e| e.to_string())
-                .and_then(|prompt| match (config.settings, &target.remote) {
-                    (Some(settings), _) => local
+                .and_then(|prompt| match (config.settings, &target.kind) {
+                    (Some(settings), TargetKind::Local(target)) => local
                         .count_prompt_tokens(
                             &settings.load_request(target.model.path.clone()),
                             &prompt,
@@ -123,8 +123,11 @@ pub fn preflight(
                             counted_by: "llama.cpp".into(),
                         })
                         .map_err(|e| e.to_string()),
-                    (None, Some(remote)) => Ok(count_hosted(remote.provider, &remote.model, &prompt)),
-                    (None, None) => Err("the target has neither a model file nor a provider".into()),
+                    (None, TargetKind::Remote(remote)) => {
+                        Ok(count_hosted(remote.provider, &remote.model, &prompt))
+                    }
+                    // The plan gives every local config its settings and a remote one none.
+                    _ => Err("the config's settings do not match its target's kind".into()),
                 });
             let mut cell = PlannedCell {
                 config: labels[index].clone(),

@@ -15,7 +15,7 @@ use crate::format::now_rfc3339;
 use crate::run::{ErrorClass, RunError};
 use crate::spec::checks::{self, Subject};
 use crate::spec::cost::run_cost;
-use crate::spec::experiment::Experiment;
+use crate::spec::experiment::{Experiment, LocalTarget, TargetKind};
 use crate::spec::matrix::{ContextGroup, Plan, PlannedRun};
 use crate::spec::prompt::{PromptRenderer, RenderedPrompt};
 use crate::spec::target::LocalSettings;
@@ -57,11 +57,11 @@ pub fn run_experiment(
             return Ok(RunOutcome::Cancelled);
         }
         let target = &experiment.targets[group.target];
-        let outcome = match (group.settings, &target.remote) {
-            (Some(settings), _) => run.local_group(group, settings, engine)?,
-            (None, Some(remote_target)) => run.remote_group(group, remote_target, remote)?,
-            // The plan gives every local target its settings; nothing to run otherwise.
-            (None, None) => RunOutcome::Completed,
+        let outcome = match (group.settings, &target.kind) {
+            (Some(settings), TargetKind::Local(local)) => run.local_group(group, local, settings, engine)?,
+            (None, TargetKind::Remote(remote_target)) => run.remote_group(group, remote_target, remote)?,
+            // The plan gives every local config its settings and a remote one none.
+            _ => RunOutcome::Completed,
         };
         if outcome == RunOutcome::Cancelled {
             return Ok(RunOutcome::Cancelled);
@@ -206,6 +206,7 @@ impl Execution<'_> {
     fn local_group(
         &mut self,
         group: &ContextGroup,
+        local: &LocalTarget,
         settings: LocalSettings,
         engine: &mut dyn LocalEngine,
     ) -> Result<RunOutcome, RunnerError> {
@@ -216,7 +217,7 @@ impl Execution<'_> {
         }
         let target = &self.experiment.targets[group.target];
         self.observer.loading(&target.id, settings.n_ctx);
-        let load = settings.load_request(target.model.path.clone());
+        let load = settings.load_request(local.model.path.clone());
         let loaded = engine.load(&load);
         let (event, load_error) = match loaded {
             Ok(report) => (
@@ -269,7 +270,7 @@ impl Execution<'_> {
                             GenerateRequest {
                                 load: load.clone(),
                                 prompt,
-                                chat_template: target.chat_template.clone(),
+                                chat_template: local.chat_template.clone(),
                                 sampling: target.sampling.clone(),
                             },
                         )),

@@ -7,12 +7,16 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+mod target_json;
+
 use crate::spec::checks::ParsedCheck;
-use crate::spec::file::{Role, vec_from_one_or_many};
+use crate::spec::file::{ExperimentFile, Role};
+use crate::spec::surroundings::Surroundings;
 use crate::spec::target::{KvType, LocalSettings};
 
-/// A validated experiment: variants × targets × n_ctx × cases × repetitions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A validated experiment: variants × targets × n_ctx × cases × repetitions. Never stored as
+/// such: the store keeps the file as written and the resolved facts (`spec::resolve`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Experiment {
     pub name: String,
     pub description: Option<String>,
@@ -23,15 +27,24 @@ pub struct Experiment {
     pub targets: Vec<Target>,
     pub repetitions: u32,
     /// Checks for every case (validated when loaded).
-    #[serde(default)]
     pub checks: Vec<ParsedCheck>,
-    #[serde(default)]
     pub objective: Option<crate::spec::objective::Objective>,
-    #[serde(default)]
     pub cache: CacheMode,
     /// The models that grade `judge` checks (see `spec::checks::judge`).
-    #[serde(default)]
     pub graders: Vec<Target>,
+    /// What it was validated from; `None` for an experiment read from a database older than
+    /// that record (migration 011).
+    pub written: Option<Written>,
+}
+
+/// The file an experiment was validated from, as the user wrote it, and what validation read
+/// around it: together they validate to the same experiment again (`spec::recorded`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub file: ExperimentFile,
+    /// The name errors give the file (its path as given).
+    pub origin: String,
+    pub surroundings: Surroundings,
 }
 
 impl Experiment {
@@ -83,69 +96,94 @@ pub struct Case {
     pub checks: Vec<ParsedCheck>,
 }
 
-/// Where inference happens, with every setting that shapes the result.
+/// Where inference happens, with every setting that shapes the result: what every target has
+/// (its id, sampling and price) and what only its kind has. Its JSON form is flat
+/// (`target_json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "target_json::TargetJson", from = "target_json::TargetJson")]
 pub struct Target {
     pub id: String,
-    pub model: ModelRef,
-    /// Settings to sweep: every combination of these lists makes its own config.
-    pub n_ctx: Vec<u32>,
-    #[serde(deserialize_with = "vec_from_one_or_many")]
-    pub threads: Vec<u32>,
-    /// llama.cpp's logical batch size (`n_batch`) for prompt processing.
-    #[serde(deserialize_with = "vec_from_one_or_many")]
-    pub batch: Vec<u32>,
-    #[serde(default = "default_kv_type")]
-    pub kv_type: Vec<KvType>,
-    /// Layers offloaded to a GPU; 0 on a CPU-only build.
-    #[serde(default = "default_n_gpu_layers")]
-    pub n_gpu_layers: Vec<u32>,
-    #[serde(default = "default_parallel")]
-    pub parallel: Vec<u32>,
-    #[serde(default = "default_prefix_cache")]
-    pub prefix_cache: Vec<bool>,
-    pub chat_template: ChatTemplateChoice,
+    pub kind: TargetKind,
     pub sampling: Sampling,
-    #[serde(default)]
     pub price: Option<crate::spec::cost::Price>,
-    /// A remote API; `None` for a local model. A remote target has no local settings (its
-    /// sweeps are empty) and exactly one config per variant.
-    #[serde(default)]
-    pub remote: Option<crate::spec::target::remote::RemoteTarget>,
     /// Where `price` came from when the file did not give one: the price table's entry
     /// (`built-in: openai gpt-4o-mini, $0.15/$0.60 per M tokens, https://…, as of 2025-06`).
-    #[serde(default)]
     pub price_source: Option<String>,
-    /// The model file's sha256, when the caller hashed it (the CLI does before running): part
-    /// of the response cache's key and of provenance.
-    #[serde(default)]
+}
+
+/// A local model or a remote API, each with only the settings it has.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetKind {
+    Local(LocalTarget),
+    /// A remote API: exactly one config per variant, no local settings.
+    Remote(crate::spec::target::remote::RemoteTarget),
+}
+
+/// A GGUF model run by llama.cpp and the settings it sweeps: every combination of these lists
+/// makes its own config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalTarget {
+    pub model: ModelRef,
+    pub n_ctx: Vec<u32>,
+    pub threads: Vec<u32>,
+    /// llama.cpp's logical batch size (`n_batch`) for prompt processing.
+    pub batch: Vec<u32>,
+    pub kv_type: Vec<KvType>,
+    /// Layers offloaded to a GPU; 0 on a CPU-only build.
+    pub n_gpu_layers: Vec<u32>,
+    pub parallel: Vec<u32>,
+    pub prefix_cache: Vec<bool>,
+    pub chat_template: ChatTemplateChoice,
+    /// The model file's sha256, once resolved (`spec::resolve`): part of the response cache's
+    /// key and of provenance.
     pub model_sha256: Option<String>,
 }
 
-fn default_kv_type() -> Vec<KvType> {
-    vec![KvType::F16]
-}
-
-fn default_n_gpu_layers() -> Vec<u32> {
-    vec![0]
-}
-
-fn default_parallel() -> Vec<u32> {
-    vec![1]
-}
-
-fn default_prefix_cache() -> Vec<bool> {
-    vec![false]
-}
-
 impl Target {
+    pub fn local(&self) -> Option<&LocalTarget> {
+        match &self.kind {
+            TargetKind::Local(local) => Some(local),
+            TargetKind::Remote(_) => None,
+        }
+    }
+
+    pub fn remote(&self) -> Option<&crate::spec::target::remote::RemoteTarget> {
+        match &self.kind {
+            TargetKind::Remote(remote) => Some(remote),
+            TargetKind::Local(_) => None,
+        }
+    }
+
     /// The settings of each of the target's configs: every local combination, or one `None`
     /// for a remote target.
     pub fn config_settings(&self) -> Vec<Option<LocalSettings>> {
-        if self.remote.is_some() {
-            return vec![None];
+        match &self.kind {
+            TargetKind::Local(local) => local.settings().into_iter().map(Some).collect(),
+            TargetKind::Remote(_) => vec![None],
         }
-        self.settings().into_iter().map(Some).collect()
+    }
+
+    /// The model as the file names it: a GGUF path or `default`, or the provider's model name.
+    pub fn model_name(&self) -> &str {
+        match &self.kind {
+            TargetKind::Local(local) => &local.model.spec,
+            TargetKind::Remote(remote) => &remote.model,
+        }
+    }
+}
+
+impl LocalTarget {
+    /// Each swept setting's name and how many values it lists.
+    pub fn sweep_lengths(&self) -> [(&'static str, usize); 7] {
+        [
+            ("n_ctx", self.n_ctx.len()),
+            ("threads", self.threads.len()),
+            ("batch", self.batch.len()),
+            ("kv_type", self.kv_type.len()),
+            ("n_gpu_layers", self.n_gpu_layers.len()),
+            ("parallel", self.parallel.len()),
+            ("prefix_cache", self.prefix_cache.len()),
+        ]
     }
 
     /// Every combination of the target's swept settings, in the order the runner uses them:

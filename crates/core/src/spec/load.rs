@@ -7,8 +7,9 @@ mod validate;
 #[cfg(test)]
 mod validation_tests;
 
-use crate::spec::experiment::{Experiment, ExperimentError, Problem};
+use crate::spec::experiment::{Experiment, ExperimentError, Problem, Written};
 use crate::spec::file::ExperimentFile;
+use crate::spec::surroundings::Surroundings;
 
 pub use limits::{DEFAULT_MAX_CONFIGS, DEFAULT_MAX_RUNS, PlanLimits};
 
@@ -120,7 +121,12 @@ fn validate_as(
     limits: &PlanLimits,
 ) -> Result<Experiment, ExperimentError> {
     let base_dir = path.parent().unwrap_or(Path::new("."));
-    let mut experiment = validate::validate(file, &path.display().to_string(), base_dir, limits)?;
+    let mut experiment = validate::validate(
+        file,
+        &path.display().to_string(),
+        &Surroundings::here(base_dir),
+        limits,
+    )?;
     experiment.source = Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     Ok(experiment)
 }
@@ -148,7 +154,18 @@ pub fn parse_str_with(
         FileFormat::Json => parse_json(text, origin)?,
         FileFormat::Yaml => parse_yaml(text, origin)?,
     };
-    validate::validate(file, origin, base_dir, limits)
+    validate::validate(file, origin, &Surroundings::here(base_dir), limits)
+}
+
+/// Validates a recorded experiment's file again in the surroundings it was validated in, within
+/// no plan limit (it was within the caller's when it ran).
+pub fn validate_written(written: &Written) -> Result<Experiment, ExperimentError> {
+    validate::validate(
+        written.file.clone(),
+        &written.origin,
+        &written.surroundings.recorded(),
+        &PlanLimits::unbounded(),
+    )
 }
 
 fn parse_json(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {

@@ -128,7 +128,7 @@ pub fn settings_labels(
     settings
         .iter()
         .zip(targets)
-        .map(|(s, target)| match (s, &target.remote) {
+        .map(|(s, target)| match (s, target.remote()) {
             (Some(_), _) => local_labels.next().unwrap_or_default(),
             (None, Some(remote)) => remote.label(),
             (None, None) => String::new(),

@@ -1,7 +1,8 @@
 //! What the user asks for: experiment files (`file`), their loading and validation (`load`) into
 //! the domain types (`experiment`, `target`), prompt templates, checks, objectives, prices, and
 //! the plan of configs (`matrix`), and `resolve`, which adds the facts a file does not state
-//! (table prices, model hashes). Imports nothing from `models`, `execute` or `analyze`.
+//! (table prices, model hashes), and `recorded`, the form the store keeps: the file as written
+//! with those facts and the `surroundings` validation read. Imports nothing from `models`, `execute` or `analyze`.
 
 pub mod checks;
 pub mod cost;
@@ -12,6 +13,8 @@ pub mod matrix;
 pub mod objective;
 pub mod pricing;
 pub mod prompt;
+pub mod recorded;
 pub mod resolve;
+pub mod surroundings;
 pub mod target;
 pub mod template;

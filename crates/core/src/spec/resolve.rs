@@ -5,7 +5,7 @@
 //! no table; the callers gather the facts (the table from the data folder, hashes from the store's
 //! cache of them) and the experiment recorded is the resolved one.
 
-use crate::spec::experiment::{Experiment, Target};
+use crate::spec::experiment::{Experiment, Target, TargetKind};
 use crate::spec::pricing::PriceTable;
 
 /// What the experiment file does not say.
@@ -21,7 +21,9 @@ pub struct Facts<'a> {
 pub fn resolve(mut experiment: Experiment, facts: &Facts<'_>) -> Experiment {
     for (index, target) in experiment.targets.iter_mut().enumerate() {
         price_from_table(target, facts.prices);
-        target.model_sha256 = facts.model_sha256.get(index).cloned().flatten();
+        if let TargetKind::Local(local) = &mut target.kind {
+            local.model_sha256 = facts.model_sha256.get(index).cloned().flatten();
+        }
     }
     for grader in &mut experiment.graders {
         price_from_table(grader, facts.prices);
@@ -30,7 +32,7 @@ pub fn resolve(mut experiment: Experiment, facts: &Facts<'_>) -> Experiment {
 }
 
 fn price_from_table(target: &mut Target, prices: &PriceTable) {
-    let Some(remote) = &target.remote else {
+    let Some(remote) = target.remote() else {
         return;
     };
     if target.price.is_some() {
@@ -79,7 +81,7 @@ targets:
         let [local, priced, table] = &resolved.targets[..] else {
             panic!("three targets");
         };
-        assert_eq!(local.model_sha256, hashes[0]);
+        assert_eq!(local.local().unwrap().model_sha256, hashes[0]);
         assert_eq!(local.price, None);
         assert_eq!(
             priced.price.as_ref().and_then(|p: &Price| p.input_per_mtok),
@@ -98,6 +100,6 @@ targets:
                 .as_deref()
                 .is_some_and(|s| s.contains("gpt-4o-mini"))
         );
-        assert_eq!(table.model_sha256, None, "no hash given for it");
+        assert!(table.local().is_none(), "a hosted model has no file to hash");
     }
 }

@@ -47,9 +47,9 @@ pub fn max_threads() -> u32 {
     cores.saturating_mul(THREADS_PER_CORE).clamp(1, GGML_MAX_THREADS)
 }
 
-/// Refuses a thread count this machine cannot use, before llama.cpp aborts on it.
-pub fn check_threads(threads: u32) -> Result<(), String> {
-    let most = max_threads();
+/// Refuses a thread count beyond `most` (this machine's [`max_threads`]), before llama.cpp
+/// aborts on it.
+pub fn check_threads(threads: u32, most: u32) -> Result<(), String> {
     if threads == 0 || threads > most {
         return Err(format!(
             "threads {threads} is not usable here: between 1 and {most} ({THREADS_PER_CORE} per logical core, at most {GGML_MAX_THREADS})"

@@ -195,21 +195,12 @@ fn planned_runs(experiment: &Experiment) -> u64 {
     let configs: u64 = experiment
         .targets
         .iter()
-        .map(|t| {
-            if t.remote.is_some() {
-                return 1;
-            }
-            [
-                t.n_ctx.len(),
-                t.threads.len(),
-                t.batch.len(),
-                t.kv_type.len(),
-                t.n_gpu_layers.len(),
-                t.parallel.len(),
-                t.prefix_cache.len(),
-            ]
-            .into_iter()
-            .fold(1u64, |product, n| product.saturating_mul(n as u64))
+        .map(|t| match t.local() {
+            None => 1,
+            Some(local) => local
+                .sweep_lengths()
+                .into_iter()
+                .fold(1u64, |product, (_, n)| product.saturating_mul(n as u64)),
         })
         .fold(0u64, u64::saturating_add)
         .saturating_mul(experiment.variants.len() as u64);

@@ -31,6 +31,17 @@ impl Default for PlanLimits {
     }
 }
 
+impl PlanLimits {
+    /// No limit: for an experiment read back from the store, which was within its caller's
+    /// limits when it ran.
+    pub fn unbounded() -> Self {
+        PlanLimits {
+            max_runs: u64::MAX,
+            max_configs: u64::MAX,
+        }
+    }
+}
+
 /// A plan over its limits: the field that contributes most and what to say about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct TooLarge {
@@ -50,18 +61,10 @@ fn count(n: u128) -> String {
 /// The number of settings combinations of a target, from its lists' lengths (one for a remote
 /// target), with the swept field that has the most values.
 fn settings_count(target: &Target) -> (u128, &'static str, usize) {
-    if target.remote.is_some() {
+    let Some(local) = target.local() else {
         return (1, "", 1);
-    }
-    let sweeps = [
-        ("n_ctx", target.n_ctx.len()),
-        ("threads", target.threads.len()),
-        ("batch", target.batch.len()),
-        ("kv_type", target.kv_type.len()),
-        ("n_gpu_layers", target.n_gpu_layers.len()),
-        ("parallel", target.parallel.len()),
-        ("prefix_cache", target.prefix_cache.len()),
-    ];
+    };
+    let sweeps = local.sweep_lengths();
     let product = sweeps
         .iter()
         .fold(1u128, |acc, (_, len)| acc.saturating_mul(*len as u128));

@@ -5,14 +5,14 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::limits::{PlanLimits, check_plan_size};
-use crate::paths;
 use crate::spec::checks::ParsedCheck;
 use crate::spec::experiment::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
-    Message, ModelRef, Problem, PromptTemplate, Sampling, Target, Variant,
+    LocalTarget, Message, ModelRef, Problem, PromptTemplate, Sampling, Target, TargetKind, Variant, Written,
 };
 use crate::spec::file::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
 use crate::spec::prompt::template_fields;
+use crate::spec::surroundings::Surroundings;
 use crate::spec::target::KvType;
 use crate::spec::target::remote;
 use crate::spec::target::remote::{
@@ -45,9 +45,10 @@ impl Checker<'_> {
 pub(super) fn validate(
     file: ExperimentFile,
     origin: &str,
-    base_dir: &Path,
+    place: &Surroundings,
     limits: &PlanLimits,
 ) -> Result<Experiment, ExperimentError> {
+    let written = file.clone();
     let check = Checker { origin };
     if file.schema != SUPPORTED_SCHEMA {
         return Err(check.problem(
@@ -91,20 +92,22 @@ pub(super) fn validate(
         .targets
         .into_iter()
         .enumerate()
-        .map(|(i, t)| target(&check, "targets", i, t, base_dir))
+        .map(|(i, t)| target(&check, "targets", i, t, place))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "targets", targets.iter().map(|t| t.id.as_str()))?;
     let graders = file
         .graders
         .into_iter()
         .enumerate()
-        .map(|(i, t)| grader(&check, i, t, base_dir))
+        .map(|(i, t)| grader(&check, i, t, place))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "graders", graders.iter().map(|t| t.id.as_str()))?;
     check_plan_size(variants.len(), &targets, cases.len(), file.repetitions, limits)
         .map_err(|too_large| check.problem(too_large.field, too_large.message))?;
-    threads_usable(&check, "targets", &targets)?;
-    threads_usable(&check, "graders", &graders)?;
+    if let Some(most) = place.max_threads {
+        threads_usable(&check, "targets", &targets, most)?;
+        threads_usable(&check, "graders", &graders, most)?;
+    }
 
     variables_defined(&check, &variants, &cases)?;
     let checks = parsed_checks(&check, "checks", file.checks)?;
@@ -135,6 +138,11 @@ pub(super) fn validate(
         })?,
     };
     Ok(Experiment {
+        written: Some(Written {
+            file: written,
+            origin: origin.to_string(),
+            surroundings: place.clone(),
+        }),
         name,
         description: file.description,
         source: None,
@@ -214,25 +222,19 @@ fn grader(
     check: &Checker,
     index: usize,
     spec: TargetSpec,
-    base_dir: &Path,
+    place: &Surroundings,
 ) -> Result<Target, ExperimentError> {
-    let target = target(check, "graders", index, spec, base_dir)?;
-    let swept = [
-        ("n_ctx", target.n_ctx.len()),
-        ("threads", target.threads.len()),
-        ("batch", target.batch.len()),
-        ("kv_type", target.kv_type.len()),
-        ("n_gpu_layers", target.n_gpu_layers.len()),
-        ("parallel", target.parallel.len()),
-        ("prefix_cache", target.prefix_cache.len()),
-    ];
-    if let Some((field, count)) = swept.iter().find(|(_, count)| *count > 1) {
+    let target = target(check, "graders", index, spec, place)?;
+    let Some(local) = target.local() else {
+        return Ok(target);
+    };
+    if let Some((field, count)) = local.sweep_lengths().into_iter().find(|(_, count)| *count > 1) {
         return Err(check.problem(
             format!("graders[{index}].{field}"),
             format!("a grader runs with one setting; {count} values are a sweep, which only targets have"),
         ));
     }
-    if target.parallel.first().is_some_and(|p| *p > 1) {
+    if local.parallel.first().is_some_and(|p| *p > 1) {
         return Err(check.problem(
             format!("graders[{index}].parallel"),
             "a grader grades one output at a time",

@@ -42,11 +42,12 @@ fn a_minimal_file_gets_defaults_and_numbered_cases() {
     assert_eq!(e.cases[0].id, "1");
     assert_eq!(e.cases[1].id, "second");
     let t = &e.targets[0];
-    assert_eq!(t.n_ctx, vec![512]);
-    assert_eq!(t.model.path, Path::new("/models/small.gguf"));
+    let local = t.local().unwrap();
+    assert_eq!(local.n_ctx, vec![512]);
+    assert_eq!(local.model.path, Path::new("/models/small.gguf"));
     assert_eq!(t.sampling.temperature, 0.0);
     assert_eq!(t.sampling.max_tokens, DEFAULT_MAX_TOKENS);
-    assert_eq!(t.chat_template, ChatTemplateChoice::Auto);
+    assert_eq!(local.chat_template, ChatTemplateChoice::Auto);
 }
 
 #[test]
@@ -59,6 +60,8 @@ fn json_and_yaml_files_mean_the_same_experiment() {
     .unwrap();
     let mut from_yaml = yaml(MINIMAL).unwrap();
     from_yaml.name = from_json.name.clone();
+    // Only where they were written differs.
+    from_yaml.written = from_json.written.clone();
     assert_eq!(from_json, from_yaml);
 }
 
@@ -70,8 +73,9 @@ fn the_quickstart_fixture_is_valid() {
         (e.variants.len(), e.cases.len(), e.targets.len(), e.repetitions),
         (3, 4, 1, 2)
     );
-    assert_eq!(e.targets[0].n_ctx, vec![512, 2048]);
-    assert!(e.targets[0].model.is_default());
+    let local = e.targets[0].local().unwrap();
+    assert_eq!(local.n_ctx, vec![512, 2048]);
+    assert!(local.model.is_default());
 }
 
 #[test]
@@ -206,7 +210,7 @@ fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
         let path = dir.path().join(name);
         let saved = write_spec(&path, &spec).unwrap();
         assert_eq!(
-            (saved.repetitions, saved.targets[0].n_ctx.clone()),
+            (saved.repetitions, saved.targets[0].local().unwrap().n_ctx.clone()),
             (3, vec![1024])
         );
         assert_eq!(read_spec(&path).unwrap(), spec, "{name}");
@@ -227,7 +231,7 @@ fn every_local_setting_takes_one_value_or_a_list_to_sweep() {
         "n_ctx: [512, 1024], threads: [1, 2], batch: 256, kv_type: [f16, q8_0], n_gpu_layers: 0}",
     );
     let e = yaml(&text).unwrap();
-    let t = &e.targets[0];
+    let t = e.targets[0].local().unwrap();
     assert_eq!(t.threads, vec![1, 2]);
     assert_eq!(t.batch, vec![256]);
     assert_eq!(t.kv_type, vec![KvType::F16, KvType::Q8_0]);
@@ -283,9 +287,10 @@ fn a_target_recorded_before_threads_could_be_swept_still_reads_back() {
     stored.as_object_mut().unwrap().remove("kv_type");
     stored.as_object_mut().unwrap().remove("n_gpu_layers");
     let target: Target = serde_json::from_value(stored).unwrap();
-    assert_eq!(target.threads, vec![4]);
-    assert_eq!(target.kv_type, vec![KvType::F16]);
-    assert_eq!(target.n_gpu_layers, vec![0]);
+    let local = target.local().unwrap();
+    assert_eq!(local.threads, vec![4]);
+    assert_eq!(local.kv_type, vec![KvType::F16]);
+    assert_eq!(local.n_gpu_layers, vec![0]);
 }
 
 #[test]
@@ -360,12 +365,12 @@ fn a_remote_target_takes_its_providers_defaults_and_makes_one_config_per_variant
 "
     ))
     .unwrap();
-    let claude = e.targets[0].remote.as_ref().unwrap();
+    let claude = e.targets[0].remote().unwrap();
     assert_eq!(claude.base_url, "https://api.anthropic.com/v1");
     // No price in the file: none until the experiment is resolved (`spec::resolve`'s tests).
     assert_eq!(e.targets[0].price, None, "validation reads no price table");
     assert_eq!(claude.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
-    let vllm = e.targets[1].remote.as_ref().unwrap();
+    let vllm = e.targets[1].remote().unwrap();
     assert_eq!(vllm.base_url, "http://10.0.0.5:8000/v1", "trailing slash dropped");
     assert_eq!(
         vllm.api_key_env, None,
@@ -450,7 +455,10 @@ fn judge_checks_need_a_grader_they_can_name_and_graders_are_not_swept() {
 
     let one = with(&format!("{judged}graders: [{{id: g, model: grader.gguf}}]\n")).unwrap();
     assert_eq!(one.graders[0].id, "g");
-    assert_eq!(one.graders[0].model.path, Path::new("/models/grader.gguf"));
+    assert_eq!(
+        one.graders[0].local().unwrap().model.path,
+        Path::new("/models/grader.gguf")
+    );
 
     let two = "graders: [{id: g, model: a.gguf}, {id: h, provider: openai, model: gpt-4o-mini}]\n";
     let p = problem(with(&format!("{judged}{two}")));

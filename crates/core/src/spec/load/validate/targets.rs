@@ -11,7 +11,7 @@ pub(super) fn target(
     list: &str,
     index: usize,
     spec: TargetSpec,
-    base_dir: &Path,
+    place: &Surroundings,
 ) -> Result<Target, ExperimentError> {
     let at = |field: &str| format!("{list}[{index}].{field}");
     id_ok(check, at("id"), &spec.id)?;
@@ -46,13 +46,13 @@ pub(super) fn target(
         return Err(check.problem(at("model"), "must be a GGUF file path or `default`"));
     }
     let path = if model_spec == "default" {
-        paths::default_model()
+        place.default_model.clone()
     } else {
         let given = Path::new(&model_spec);
         if given.is_absolute() {
             given.to_path_buf()
         } else {
-            base_dir.join(given)
+            place.base_dir.join(given)
         }
     };
     let n_ctx = sweep(
@@ -62,13 +62,10 @@ pub(super) fn target(
         1,
         "context length",
     )?;
-    let default_threads = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
     let threads = sweep(
         check,
         &at("threads"),
-        spec.threads.map_or_else(|| vec![default_threads], |t| t.0),
+        spec.threads.map_or_else(|| vec![place.default_threads], |t| t.0),
         1,
         "thread count",
     )?;
@@ -126,23 +123,24 @@ pub(super) fn target(
     }
     Ok(Target {
         id: spec.id,
-        model: ModelRef {
-            spec: model_spec,
-            path,
-        },
-        n_ctx,
-        threads,
-        batch,
-        kv_type,
-        n_gpu_layers,
-        parallel,
-        prefix_cache,
-        chat_template,
+        kind: TargetKind::Local(LocalTarget {
+            model: ModelRef {
+                spec: model_spec,
+                path,
+            },
+            n_ctx,
+            threads,
+            batch,
+            kv_type,
+            n_gpu_layers,
+            parallel,
+            prefix_cache,
+            chat_template,
+            model_sha256: None,
+        }),
         sampling,
         price: spec.price,
-        remote: None,
         price_source: None,
-        model_sha256: None,
     })
 }
 
@@ -271,26 +269,9 @@ fn remote_target(
     }
     // Without a price of its own, a hosted model's price comes from the price table when the
     // experiment is resolved (`spec::resolve`), not here: validation reads no file but the one.
-    let (price, price_source) = (spec.price, None);
     Ok(Target {
         id: spec.id,
-        model: ModelRef {
-            spec: model.clone(),
-            path: std::path::PathBuf::new(),
-        },
-        n_ctx: Vec::new(),
-        threads: Vec::new(),
-        batch: Vec::new(),
-        kv_type: Vec::new(),
-        n_gpu_layers: Vec::new(),
-        parallel: Vec::new(),
-        prefix_cache: Vec::new(),
-        chat_template: ChatTemplateChoice::None,
-        sampling,
-        price,
-        price_source,
-        model_sha256: None,
-        remote: Some(RemoteTarget {
+        kind: TargetKind::Remote(RemoteTarget {
             provider,
             model,
             base_url,
@@ -302,6 +283,9 @@ fn remote_target(
             include_usage: spec.include_usage.unwrap_or(true),
             extra_body,
         }),
+        sampling,
+        price: spec.price,
+        price_source: None,
     })
 }
 
@@ -335,10 +319,18 @@ fn sweep<T: PartialOrd + Copy + std::fmt::Display>(
 
 /// Refuses a thread count this machine cannot use (ggml aborts past its own limit), after the
 /// plan's size: a plan too large to build says so first.
-pub(super) fn threads_usable(check: &Checker, list: &str, targets: &[Target]) -> Result<(), ExperimentError> {
+pub(super) fn threads_usable(
+    check: &Checker,
+    list: &str,
+    targets: &[Target],
+    most: u32,
+) -> Result<(), ExperimentError> {
     for (index, target) in targets.iter().enumerate() {
-        for (position, threads) in target.threads.iter().enumerate() {
-            crate::spec::target::check_threads(*threads)
+        let Some(local) = target.local() else {
+            continue;
+        };
+        for (position, threads) in local.threads.iter().enumerate() {
+            crate::spec::target::check_threads(*threads, most)
                 .map_err(|error| check.problem(format!("{list}[{index}].threads[{position}]"), error))?;
         }
     }
