@@ -14,7 +14,7 @@ use crate::error::{AppCode, AppError};
 
 #[derive(Debug, Clone, Serialize, Type)]
 pub struct WinnerView {
-    /// The objective used, as JSON (the experiment's own unless one was given).
+    /// The objective used, as a person reads it (the experiment's own unless one was given).
     pub objective: String,
     /// The winner's config index and label.
     pub config: u32,
@@ -73,7 +73,7 @@ impl WinnerView {
     pub fn new(export: &WinnerExport, config: usize) -> WinnerView {
         let s = &export.winner.summary;
         WinnerView {
-            objective: serde_json::to_string(&export.objective).unwrap_or_default(),
+            objective: export.objective.to_string(),
             config: config as u32,
             label: format!("{} · {} · {}", s.variant, s.target, s.settings_label),
             runs: s.runs as u32,

@@ -132,7 +132,7 @@ impl ExperimentView {
     }
 }
 
-/// Progress of a running experiment, batched (text at most ~20 times a second).
+/// Progress of a running experiment, batched (text at most 4 times a second).
 #[derive(Debug, Clone, Serialize, Type)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ProgressEvent {

@@ -17,10 +17,12 @@ use crate::child::{BoundedLines, Line, MAX_EVENT_LINE_BYTES, STDERR_TAIL_BYTES, 
 use crate::dto::{ProgressEvent, RunOutcomeView, id32};
 use crate::error::{AppCode, AppError};
 
-/// Streamed text reaches the UI at most this often (≈ 20 Hz), never once per token.
-const TEXT_INTERVAL: Duration = Duration::from_millis(50);
+/// Streamed text reaches the UI at most this often (4 Hz), never once per token. Every update
+/// repaints the window, and on a machine with few cores the repaint takes CPU from the very run
+/// it shows (issue 14: at 20 Hz the webview used a third of a core during an in-app run).
+const TEXT_INTERVAL: Duration = Duration::from_millis(250);
 /// The live preview keeps the end of the run's text: a long generation is recorded whole in the
-/// database, but resending all of it 20 times a second would grow without bound.
+/// database, but resending all of it 4 times a second would grow without bound.
 const LIVE_TEXT_BYTES: usize = 16 * 1024;
 
 /// The `tradeoff` binary: `$TRADEOFF_BIN`, else next to the app's own executable, else `PATH`.

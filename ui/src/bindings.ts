@@ -229,6 +229,11 @@ export type ConfigSummary_Deserialize = {
 	aggregate_tokens_per_s?: number | null,
 	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
 	warm_runs: number,
+	/**
+	 *  Runs that other programs slowed (`RunMetrics::contended`): their timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended_runs?: number,
 	cached_tokens_mean?: number | null,
 	/**
 	 *  Estimated time the cache saved per run: reused tokens × this config's measured
@@ -297,6 +302,11 @@ export type ConfigSummary_Deserialize = {
 	aggregate_tokens_per_s?: number | null,
 	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
 	warm_runs: number,
+	/**
+	 *  Runs that other programs slowed (`RunMetrics::contended`): their timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended_runs?: number,
 	cached_tokens_mean?: number | null,
 	/**
 	 *  Estimated time the cache saved per run: reused tokens × this config's measured
@@ -368,6 +378,11 @@ export type ConfigSummary_Serialize = {
 	aggregate_tokens_per_s: number | null,
 	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
 	warm_runs: number,
+	/**
+	 *  Runs that other programs slowed (`RunMetrics::contended`): their timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended_runs: number,
 	cached_tokens_mean: number | null,
 	/**
 	 *  Estimated time the cache saved per run: reused tokens × this config's measured
@@ -436,6 +451,11 @@ export type ConfigSummary_Serialize = {
 	aggregate_tokens_per_s: number | null,
 	/**  Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused. */
 	warm_runs: number,
+	/**
+	 *  Runs that other programs slowed (`RunMetrics::contended`): their timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended_runs: number,
 	cached_tokens_mean: number | null,
 	/**
 	 *  Estimated time the cache saved per run: reused tokens × this config's measured
@@ -980,17 +1000,17 @@ export type ProbeView = {
 	model_listed: boolean,
 };
 
-/**  Progress of a running experiment, batched (text at most ~20 times a second). */
+/**  Progress of a running experiment, batched (text at most 4 times a second). */
 export type ProgressEvent = ProgressEvent_Serialize | ProgressEvent_Deserialize;
 
-/**  Progress of a running experiment, batched (text at most ~20 times a second). */
+/**  Progress of a running experiment, batched (text at most 4 times a second). */
 export type ProgressEvent_Deserialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms?: number | null; error?: string | null } | 
 /**  Judge checks being graded, after every run has finished. */
 { kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
 
-/**  Progress of a running experiment, batched (text at most ~20 times a second). */
+/**  Progress of a running experiment, batched (text at most 4 times a second). */
 export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | 
@@ -1135,6 +1155,17 @@ export type RunMetrics_Deserialize = {
 	 *  so its latency has no TCP/TLS handshake in it).
 	 */
 	new_connection?: boolean | null,
+	/**
+	 *  Local: the CPU the rest of the machine used while the run decoded, in cores on average
+	 *  (Linux: `/proc/stat` less the worker's own time). Another program, the app's own window
+	 *  or a VM's neighbours (steal time) slow a run without a trace in its other numbers.
+	 */
+	other_cpu_cores?: number | null,
+	/**
+	 *  Whether that was more than the run left free ([`contended`]): its timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended?: boolean | null,
 };
 
 /**
@@ -1199,6 +1230,17 @@ export type RunMetrics_Serialize = {
 	 *  so its latency has no TCP/TLS handshake in it).
 	 */
 	new_connection: boolean | null,
+	/**
+	 *  Local: the CPU the rest of the machine used while the run decoded, in cores on average
+	 *  (Linux: `/proc/stat` less the worker's own time). Another program, the app's own window
+	 *  or a VM's neighbours (steal time) slow a run without a trace in its other numbers.
+	 */
+	other_cpu_cores: number | null,
+	/**
+	 *  Whether that was more than the run left free ([`contended`]): its timings measure the
+	 *  machine's load as well as the model.
+	 */
+	contended: boolean | null,
 };
 
 export type RunOutcomeView = RunOutcomeView_Serialize | RunOutcomeView_Deserialize;
@@ -1365,7 +1407,7 @@ export type Verdict =
 export type WinnerView = WinnerView_Serialize | WinnerView_Deserialize;
 
 export type WinnerView_Deserialize = {
-	/**  The objective used, as JSON (the experiment's own unless one was given). */
+	/**  The objective used, as a person reads it (the experiment's own unless one was given). */
 	objective: string,
 	/**  The winner's config index and label. */
 	config: number,
@@ -1380,7 +1422,7 @@ export type WinnerView_Deserialize = {
 };
 
 export type WinnerView_Serialize = {
-	/**  The objective used, as JSON (the experiment's own unless one was given). */
+	/**  The objective used, as a person reads it (the experiment's own unless one was given). */
 	objective: string,
 	/**  The winner's config index and label. */
 	config: number,

@@ -183,8 +183,9 @@ export function useSaveExperiment() {
   });
 }
 
-/** While an experiment runs, its views are read again at most this often. */
-const LIVE_REFRESH_MS = 2000;
+/** While an experiment runs, its views are read again at most this often: each read redraws the
+ * summary, charts and grid, and on a machine with few cores that takes CPU from the run. */
+const LIVE_REFRESH_MS = 5000;
 
 /** An experiment file to run, or a recorded experiment whose missing runs to run into it. */
 export type RunTarget = { path: string } | { resume: number };

@@ -62,6 +62,27 @@ pub struct RunMetrics {
     /// so its latency has no TCP/TLS handshake in it).
     #[serde(default)]
     pub new_connection: Option<bool>,
+    /// Local: the CPU the rest of the machine used while the run decoded, in cores on average
+    /// (Linux: `/proc/stat` less the worker's own time). Another program, the app's own window
+    /// or a VM's neighbours (steal time) slow a run without a trace in its other numbers.
+    #[serde(default)]
+    pub other_cpu_cores: Option<f64>,
+    /// Whether that was more than the run left free ([`contended`]): its timings measure the
+    /// machine's load as well as the model.
+    #[serde(default)]
+    pub contended: Option<bool>,
+}
+
+/// What others may use beside a run before its timings count as contended, in cores beyond those
+/// the run's threads leave free. Not zero: the recording process itself and the kernel take a
+/// little, and a run of a few hundred milliseconds is measured in 10 ms ticks.
+pub const CONTENTION_ALLOWANCE_CORES: f64 = 0.25;
+
+/// Whether a run with `threads` threads on a machine of `logical_cores` was slowed by others
+/// using `other_cores` of the CPU.
+pub fn contended(other_cores: f64, threads: u32, logical_cores: u32) -> bool {
+    let free = f64::from(logical_cores.saturating_sub(threads));
+    other_cores > free + CONTENTION_ALLOWANCE_CORES
 }
 
 impl RunMetrics {
@@ -85,6 +106,8 @@ impl RunMetrics {
             first_reasoning_ms: None,
             tokens_estimated: None,
             new_connection: None,
+            other_cpu_cores: None,
+            contended: None,
         }
     }
 

@@ -13,6 +13,8 @@ use tradeoff_core::execute::engine::{
     GenerateError, GenerateRequest, Generation, LoadReport, LoadRequest, LocalEngine,
 };
 use tradeoff_core::models::gguf::{self, GgufInfo};
+
+use crate::contention::CpuTimes;
 use tradeoff_core::models::memory::{available_memory, human_bytes, try_estimate};
 use tradeoff_core::run::{ErrorClass, RunError};
 use tradeoff_core::spec::experiment::ChatTemplateChoice;
@@ -290,9 +292,11 @@ impl LocalEngine for LlamaEngine {
         cancel: &AtomicBool,
     ) -> Result<Generation, GenerateError> {
         self.load(&request.load)?;
+        let threads = request.load.context.threads;
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
             let active = slot.as_mut().ok_or_else(not_loaded)?;
+            let cpu_before = CpuTimes::now();
             let mut generation = generate_in(
                 &owner.model,
                 &mut active.ctx,
@@ -301,6 +305,9 @@ impl LocalEngine for LlamaEngine {
                 on_text,
                 cancel,
             )?;
+            if let Some(contention) = cpu_before.and_then(|before| before.since(threads)) {
+                contention.record(&mut generation.metrics);
+            }
             generation.metrics.kv_cache_bytes = active.kv_cache_bytes;
             generation.metrics.peak_rss_bytes = memory::peak_rss_bytes();
             Ok(generation)
@@ -335,14 +342,21 @@ impl LocalEngine for LlamaEngine {
         }
         self.load(&first.load)?;
         let n_ctx = first.load.context.n_ctx as usize;
+        let threads = first.load.context.threads;
         let loaded = self.loaded.as_mut().ok_or_else(not_loaded)?;
         loaded.with_dependent_mut(|owner, slot| {
             let active = slot.as_mut().ok_or_else(not_loaded)?;
             // Batched decoding replaces whatever a prefix cache held.
             active.cached.clear();
+            let cpu_before = CpuTimes::now();
             let mut results = generate_batch_in(&owner.model, &mut active.ctx, requests, n_ctx, cancel)?;
             let peak = memory::peak_rss_bytes();
+            // The sequences decoded together: the batch's window is each one's.
+            let contention = cpu_before.and_then(|before| before.since(threads));
             for generation in results.iter_mut().flatten() {
+                if let Some(contention) = contention {
+                    contention.record(&mut generation.metrics);
+                }
                 generation.metrics.kv_cache_bytes = active.kv_cache_bytes;
                 generation.metrics.peak_rss_bytes = peak;
             }

@@ -11,6 +11,7 @@ mod backend;
 mod batched;
 mod bench;
 mod chat;
+mod contention;
 mod cpu_backend;
 mod engine;
 mod generate;

@@ -1,6 +1,6 @@
 import { screen, waitFor } from "@testing-library/react";
 import { describe, expect, it, vi } from "vitest";
-import { cell, mockBackend, results } from "../test/fixtures";
+import { cell, metrics, mockBackend, results } from "../test/fixtures";
 import { ResultsGrid } from "./ResultsGrid";
 import { renderWithClient } from "../test/render";
 
@@ -15,6 +15,17 @@ describe("ResultsGrid", () => {
     expect(screen.getByText("fewshot · gemma · n_ctx 512")).toBeTruthy();
     expect(screen.getAllByText("120 ms")).toHaveLength(4);
     expect(screen.getAllByText("30→8 tok")).toHaveLength(4);
+  });
+
+  it("marks a run that other programs slowed as contended, saying by how much", async () => {
+    const slowed = cell(1, 0, 0, "Berlin", {
+      metrics: metrics({ latency_ms: 400, input_tokens: 30, output_tokens: 8, other_cpu_cores: 0.9, contended: true }),
+    });
+    mockBackend([slowed, cell(2, 1, 0, "Bonn")]);
+    renderWithClient(<ResultsGrid results={results()} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    const badge = await screen.findByText("contended");
+    expect(badge.getAttribute("title")).toContain("0.9 cores");
+    expect(screen.getAllByText("contended")).toHaveLength(1);
   });
 
   it("loads only the pages of cases on screen", async () => {
@@ -67,8 +78,18 @@ describe("ResultsGrid", () => {
     ]);
     renderWithClient(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("✓ checks")).toBeTruthy();
-    const failed = screen.getByText("✗ 1 failed");
+    const failed = screen.getByText("✗ json_valid");
     expect(failed.getAttribute("title")).toBe("json_valid: not JSON: expected value");
+  });
+
+  it("says an empty output is empty even under a baseline, instead of showing the baseline struck through", async () => {
+    mockBackend([cell(10, 0, 0, "Berlin"), cell(11, 1, 0, "")], {
+      diff_runs: () => ({ spans: [{ kind: "delete", text: "Berlin" }], similarity: 0 }),
+    });
+    renderWithClient(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={0} granularity="word" selected={[]} onSelect={noop} />);
+    expect(await screen.findByText("(empty)")).toBeTruthy();
+    expect(await screen.findByText("≈ 0%")).toBeTruthy();
+    expect(document.querySelector('[data-run-id="11"] [data-diff="delete"]')).toBeNull();
   });
 
   it("diffs every cell against the baseline column of the same case", async () => {

@@ -79,6 +79,14 @@ export const ResultsGrid = memo(function ResultsGrid({ results, repetition, base
   );
 });
 
+/** The failed checks by kind (`json_valid, contains`), the whole reasons in the badge's title. */
+function failedLabel(failed: string[]): string {
+  if (failed.length === 0) return "✗ failed";
+  const kinds = failed.map((f) => f.split(":")[0].trim());
+  const shown = kinds.slice(0, 2).join(", ");
+  return `✗ ${shown}${kinds.length > 2 ? ` +${kinds.length - 2}` : ""}`;
+}
+
 function GridCell({
   cell,
   baselineCell,
@@ -105,6 +113,10 @@ function GridCell({
       <div className="cell-output">
         {cell.error ? (
           <span className="cell-error">{`${cell.error.class}: ${cell.error.message}`}</span>
+        ) : cell.complete && cell.preview === "" ? (
+          // Nothing was generated: said as such, never as the baseline struck through, which would
+          // read like output (the similarity badge still says how far it is from the baseline).
+          <span className="empty-output">(empty)</span>
         ) : diff ? (
           <DiffText diff={diff} />
         ) : (
@@ -118,7 +130,7 @@ function GridCell({
             className={`badge ${cell.passed ? "check-pass" : "check-fail"}`}
             title={cell.passed ? "passed every check" : cell.failed_checks.join("\n") || "failed"}
           >
-            {cell.passed ? "✓ checks" : `✗ ${cell.failed_checks.length || ""} failed`}
+            {cell.passed ? "✓ checks" : failedLabel(cell.failed_checks)}
           </span>
         )}
         {cell.cache_hit ? (
@@ -131,6 +143,14 @@ function GridCell({
             <span className="badge" title="latency">{ms(cell.metrics?.latency_ms)}</span>
             <span className="badge" title="time to first token">TTFT {ms(cell.metrics?.ttft_ms)}</span>
             <span className="badge" title="generation tokens per second">{num(cell.gen_tokens_per_s)} tok/s</span>
+            {cell.metrics?.contended && (
+              <span
+                className="badge contended"
+                title={`other programs kept ${num(cell.metrics.other_cpu_cores)} cores busy during this run, more than it left free: its timings include the machine's load`}
+              >
+                contended
+              </span>
+            )}
           </>
         )}
         <span className="badge" title="input / output tokens">

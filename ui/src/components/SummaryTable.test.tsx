@@ -53,6 +53,18 @@ describe("SummaryTable", () => {
     expect(screen.getByText("4 (saved $0.0123)")).toBeTruthy();
   });
 
+  it("shows a contended column only when other programs slowed some runs", () => {
+    const quiet = results(2);
+    const { unmount } = render(<SummaryTable configs={quiet.configs} onExport={() => undefined} />);
+    expect(screen.queryByText("contended")).toBeNull();
+    unmount();
+    const busy = results(2);
+    busy.configs[0].contended_runs = 1;
+    render(<SummaryTable configs={busy.configs} onExport={() => undefined} />);
+    expect(screen.getByText("contended")).toBeTruthy();
+    expect(screen.getByText("1 of 2")).toBeTruthy();
+  });
+
   it("shows consistency next to quality when configs have repetitions", () => {
     const single = results(2);
     const { unmount } = render(<SummaryTable configs={single.configs} onExport={() => undefined} />);

@@ -3,7 +3,7 @@ import type { ComparisonView, ResultsView } from "../api";
 import { dollars, ms, num, percent, verdictWord } from "../format";
 
 type Config = ResultsView["configs"][number];
-type Key = "variant" | "target" | "settings_label" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes_max" | "cost_per_1k_usd" | "cache_hits" | "consistency_similarity";
+type Key = "variant" | "target" | "settings_label" | "runs" | "errors" | "pass_rate" | "latency_p50_ms" | "latency_p95_ms" | "ttft_p50_ms" | "gen_tokens_per_s_mean" | "aggregate_tokens_per_s" | "input_tokens_mean" | "output_tokens_mean" | "peak_rss_bytes_max" | "cost_per_1k_usd" | "cache_hits" | "contended_runs" | "consistency_similarity";
 
 const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
   { key: "variant", label: "variant", show: (c) => c.variant },
@@ -33,14 +33,21 @@ const COLUMNS: { key: Key; label: string; show: (c: Config) => string }[] = [
     show: (c) =>
       c.cache_hits === 0 ? "—" : `${c.cache_hits}${c.cache_saved_usd === null ? "" : ` (saved ${dollars(c.cache_saved_usd)})`}`,
   },
+  {
+    key: "contended_runs",
+    label: "contended",
+    show: (c) => (c.contended_runs === 0 ? "—" : `${c.contended_runs} of ${c.runs}`),
+  },
 ];
 
 /** Columns shown: the cache column only when some run came from the response cache, the
- * consistency column only when some config has repetitions to compare. */
+ * contended column only when other programs slowed some run, the consistency column only when
+ * some config has repetitions to compare. */
 function columnsFor(configs: Config[]) {
   return COLUMNS.filter(
     (col) =>
       (col.key !== "cache_hits" || configs.some((c) => c.cache_hits > 0)) &&
+      (col.key !== "contended_runs" || configs.some((c) => c.contended_runs > 0)) &&
       (col.key !== "consistency_similarity" || configs.some((c) => c.consistency_similarity !== null)),
   );
 }

@@ -1,3 +1,4 @@
+import { memo } from "react";
 import { CartesianGrid, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from "recharts";
 import type { ResultsView } from "../api";
 import { configLabel } from "../format";
@@ -6,8 +7,9 @@ const FRONT = "#1f6fb2";
 const OTHER = "#9aa5b1";
 
 /** The two pictures of a trade-off: quality against cost (p95 latency as the bubble size, the
- * Pareto front highlighted), and every run's latency per config. */
-export function TradeoffCharts({ results }: { results: ResultsView }) {
+ * Pareto front highlighted), and every run's latency per config. Drawn again only when the
+ * results change, not on every progress update of a run (the SVG is the screen's costliest). */
+export const TradeoffCharts = memo(function TradeoffCharts({ results }: { results: ResultsView }) {
   return (
     <details className="charts" open data-testid="charts">
       <summary>Charts</summary>
@@ -17,7 +19,7 @@ export function TradeoffCharts({ results }: { results: ResultsView }) {
       </div>
     </details>
   );
-}
+});
 
 function ParetoChart({ results }: { results: ResultsView }) {
   const configs = results.configs;

@@ -6,7 +6,7 @@ import { WinnerCard } from "./WinnerCard";
 import { renderWithClient } from "../test/render";
 
 const winner: Winner = {
-  objective: '{"constraints":["pass_rate >= 0.9"],"order":["cheapest","fastest"]}',
+  objective: "pass_rate >= 0.9; then cheapest, fastest",
   config: 0,
   label: "fewshot · gemma · n_ctx 512",
   runs: 8,

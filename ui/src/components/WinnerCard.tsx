@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { memo, useState } from "react";
 import { api, errorText } from "../api";
 import { dollars, signedDollars, verdictWord } from "../format";
 import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
@@ -7,7 +7,7 @@ const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(
 const ms = (v: number | null) => (v == null ? "—" : `${v.toFixed(0)} ms`);
 
 /** The decision: which config the objective picks, by how much, and the file to deploy it. */
-export function WinnerCard({ experimentId }: { experimentId: number }) {
+export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimentId: number }) {
   const [objective, setObjective] = useState("");
   // The objective the winner was asked for with "Pick the winner"; null before the first time.
   const [asked, setAsked] = useState<string | null>(null);
@@ -114,4 +114,4 @@ export function WinnerCard({ experimentId }: { experimentId: number }) {
       )}
     </section>
   );
-}
+});

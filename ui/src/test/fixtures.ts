@@ -79,6 +79,7 @@ const SUMMARY = {
   context_create_ms: null,
   aggregate_tokens_per_s: 48,
   warm_runs: 0,
+  contended_runs: 0,
   cached_tokens_mean: null,
   ttft_saved_ms_estimate: null,
   ttft_p50_saved_vs_cold_ms: null,

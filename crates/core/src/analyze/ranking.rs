@@ -208,6 +208,7 @@ mod tests {
             cache_saved_ms: None,
             cache_saved_usd: None,
             warm_runs: 0,
+            contended_runs: 0,
             cached_tokens_mean: None,
             ttft_saved_ms_estimate: None,
             ttft_p50_saved_vs_cold_ms: None,

@@ -430,9 +430,21 @@ impl Report {
         Ok(serde_json::to_string_pretty(self)?)
     }
 
-    /// Every distinct warning of the experiment's runs and loads, in first-seen order.
+    /// Said once for the experiment when runs were contended (`RunMetrics::contended`).
+    pub fn contention_warning(&self) -> Option<String> {
+        let contended: usize = self.configs.iter().map(|c| c.contended_runs).sum();
+        (contended > 0).then(|| {
+            format!(
+                "{contended} of {} runs were contended: other programs used the CPU beyond what those runs left free, so their timings measure the machine's load as well as the model (marked `contended`). Rerun them on a quiet machine, or from the CLI rather than the app, to compare speed.",
+                self.runs.len()
+            )
+        })
+    }
+
+    /// The contention warning, then every distinct warning of the experiment's runs and loads,
+    /// in first-seen order.
     pub fn distinct_warnings(&self) -> Vec<String> {
-        let mut seen = Vec::<String>::new();
+        let mut seen: Vec<String> = self.contention_warning().into_iter().collect();
         let all = self
             .targets
             .iter()

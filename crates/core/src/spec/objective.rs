@@ -24,6 +24,24 @@ impl Default for Objective {
     }
 }
 
+/// As a person reads it: `pass_rate >= 0.9, p95_latency_ms <= 800; then best score, cheapest,
+/// fastest` (the winner card and reports show this rather than the JSON).
+impl fmt::Display for Objective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let constraints: Vec<&str> = self.constraints.iter().map(|c| c.trim()).collect();
+        if constraints.is_empty() {
+            f.write_str("no constraints")?;
+        } else {
+            f.write_str(&constraints.join(", "))?;
+        }
+        let order: Vec<&str> = self.order.iter().map(|w| w.describe()).collect();
+        if !order.is_empty() {
+            write!(f, "; then {}", order.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 fn default_order() -> Vec<OrderWord> {
     vec![OrderWord::BestScore, OrderWord::Cheapest, OrderWord::Fastest]
 }
@@ -37,6 +55,16 @@ pub enum OrderWord {
     Fastest,
     /// Highest pass rate, then highest mean score.
     BestScore,
+}
+
+impl OrderWord {
+    pub fn describe(self) -> &'static str {
+        match self {
+            OrderWord::Cheapest => "cheapest",
+            OrderWord::Fastest => "fastest",
+            OrderWord::BestScore => "best score",
+        }
+    }
 }
 
 /// A metric a constraint can name, read from a config's summary.
@@ -145,5 +173,25 @@ impl Constraint {
 impl Objective {
     pub fn parsed_constraints(&self) -> Result<Vec<Constraint>, ObjectiveError> {
         self.constraints.iter().map(|c| Constraint::parse(c)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_objective_reads_as_its_constraints_then_its_order() {
+        let objective: Objective =
+            serde_json::from_str(r#"{"constraints": ["pass_rate >= 0.9", " p95_latency_ms <= 800"], "order": ["cheapest", "fastest"]}"#)
+                .unwrap();
+        assert_eq!(
+            objective.to_string(),
+            "pass_rate >= 0.9, p95_latency_ms <= 800; then cheapest, fastest"
+        );
+        assert_eq!(
+            Objective::default().to_string(),
+            "no constraints; then best score, cheapest, fastest"
+        );
     }
 }

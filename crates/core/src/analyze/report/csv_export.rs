@@ -37,7 +37,7 @@ fn neutralize(text: String) -> String {
     }
 }
 
-const HEADERS: [&str; 29] = [
+const HEADERS: [&str; 31] = [
     "experiment_id",
     "variant",
     "target",
@@ -59,6 +59,8 @@ const HEADERS: [&str; 29] = [
     "kv_cache_bytes",
     "cached_tokens",
     "batch_sequences",
+    "other_cpu_cores",
+    "contended",
     "passed",
     "score",
     "failed_checks",
@@ -114,6 +116,12 @@ impl Report {
             whole(run.metric(|m| m.kv_cache_bytes)),
             whole(run.metric(|m| m.cached_tokens).map(u64::from)),
             whole(run.metric(|m| m.batch_sequences).map(u64::from)),
+            real(run.metric(|m| m.other_cpu_cores)),
+            Number(
+                run.metric(|m| m.contended)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+            ),
             Number(run.passed.map(|p| p.to_string()).unwrap_or_default()),
             real(run.score),
             Text(

@@ -56,6 +56,11 @@ pub struct ConfigSummary {
     /// Runs that reused a cached prompt prefix (warm runs) and how many tokens they reused.
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub warm_runs: usize,
+    /// Runs that other programs slowed (`RunMetrics::contended`): their timings measure the
+    /// machine's load as well as the model.
+    #[serde(default)]
+    #[cfg_attr(feature = "specta", specta(type = u32))]
+    pub contended_runs: usize,
     pub cached_tokens_mean: Option<f64>,
     /// Estimated time the cache saved per run: reused tokens × this config's measured
     /// prompt-evaluation time per token.
@@ -142,6 +147,10 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                 warm_runs: measured
                     .iter()
                     .filter(|r| r.metric(|m| m.cached_tokens).is_some_and(|c| c > 0))
+                    .count(),
+                contended_runs: measured
+                    .iter()
+                    .filter(|r| r.metric(|m| m.contended).unwrap_or(false))
                     .count(),
                 cached_tokens_mean: mean(&values(|r| r.metric(|m| m.cached_tokens).map(f64::from))),
                 ttft_saved_ms_estimate: ttft_saved_ms_estimate(&measured),

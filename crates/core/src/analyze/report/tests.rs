@@ -102,3 +102,26 @@ fn consistency_compares_the_repetitions_of_each_case_pairwise() {
     let without = &summarize(&configs, &runs, false)[0];
     assert_eq!(without.consistency_exact_rate, None, "no outputs, no claim");
 }
+
+#[test]
+fn contended_runs_are_counted_per_config_and_a_run_is_contended_only_beyond_the_cores_it_left_free() {
+    // Two threads on two cores leave none free: a third of a core of others is too much. On
+    // four cores the same load fits in the two left free.
+    assert!(crate::run::contended(0.3, 2, 2));
+    assert!(!crate::run::contended(0.3, 2, 4));
+    assert!(!crate::run::contended(0.2, 2, 2), "within the allowance");
+
+    let configs = [ConfigKey {
+        variant: "a".into(),
+        target: "t".into(),
+        settings: Some(SETTINGS),
+        remote: None,
+    }];
+    let mut busy = row("a", Some(100.0));
+    if let Some(metrics) = busy.run.metrics.as_mut() {
+        metrics.other_cpu_cores = Some(0.9);
+        metrics.contended = Some(true);
+    }
+    let runs = [busy, row("a", Some(120.0)), row("a", None)];
+    assert_eq!(summarize(&configs, &runs, false)[0].contended_runs, 1);
+}
