@@ -74,6 +74,16 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   await screenshot("plan.png");
   await (await browser.$('[data-testid="editor"]')).scrollIntoView();
   await screenshot("editor.png");
+  // A save the validator refuses points at the field: the reason in that variant's card, the
+  // cursor in the template, the message beside the Save button.
+  await (await browser.$('[aria-label="variant bare prompt"]')).addValue(" {{ sentnce }}");
+  await (await browser.$('[data-testid="save-experiment"]')).click();
+  const note = await browser.$('[data-testid="field-error"]');
+  await note.waitForDisplayed({ timeout: 10_000 });
+  assert.match(await note.getText(), /sentnce/);
+  assert.equal(await browser.execute(() => document.activeElement?.getAttribute("aria-label")), "variant bare prompt");
+  assert.match(await (await browser.$('[data-testid="save-error"]')).getText(), /variants\[1\]/);
+  await screenshot("save-error.png");
   await (await editor.$("button=Close")).click();
   await editor.waitForExist({ reverse: true, timeout: 10_000 });
 

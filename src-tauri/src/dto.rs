@@ -34,6 +34,8 @@ pub struct ExperimentItem {
     pub errors: u32,
     /// Runs the plan has; fewer recorded means some are missing.
     pub planned_runs: u32,
+    /// The experiment file it was run from, when it came from one: shown again, it opens too.
+    pub source: Option<String>,
 }
 
 impl ExperimentItem {
@@ -47,6 +49,7 @@ impl ExperimentItem {
             runs: l.runs as u32,
             errors: l.errors as u32,
             planned_runs: l.planned_runs as u32,
+            source: l.source.clone(),
         })
     }
 }

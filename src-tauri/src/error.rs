@@ -11,6 +11,16 @@ pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Option<String>,
+    /// The experiment file's field a refused experiment is about, for the editor to point at.
+    pub field: Option<FieldProblem>,
+}
+
+/// A field of an experiment file (`variants[0].prompt`, `targets[1].n_ctx[0]`) and what is wrong
+/// with it, without the file's name.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct FieldProblem {
+    pub path: String,
+    pub message: String,
 }
 
 /// What the UI switches on: one of the app's own codes, or, for a failed call to a model (the
@@ -66,6 +76,7 @@ impl AppError {
             code: code.into(),
             message: message.into(),
             details: None,
+            field: None,
         }
     }
 }
@@ -88,7 +99,16 @@ impl From<tradeoff_store::StoreError> for AppError {
 
 impl From<tradeoff_core::spec::experiment::ExperimentError> for AppError {
     fn from(error: tradeoff_core::spec::experiment::ExperimentError) -> Self {
-        AppError::new(AppCode::BadInput, error.to_string())
+        let field = error.problem().and_then(|problem| {
+            Some(FieldProblem {
+                path: problem.field.clone()?,
+                message: problem.message.clone(),
+            })
+        });
+        AppError {
+            field,
+            ..AppError::new(AppCode::BadInput, error.to_string())
+        }
     }
 }
 

@@ -178,3 +178,26 @@ fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs()
         (&serde_json::json!("interrupted"), &serde_json::json!(48))
     );
 }
+
+#[test]
+fn a_refused_draft_names_the_field_it_is_about_for_the_editor_to_point_at() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = mock_app(&dir.path().join("db.sqlite3"));
+    let quickstart =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+    let mut draft = invoke(&app, "read_experiment", serde_json::json!({ "path": quickstart })).unwrap();
+    draft["variants"][0]["prompt"] = serde_json::json!("Sentence: {{ sentnce }}");
+    let error = invoke(
+        &app,
+        "plan_experiment",
+        serde_json::json!({ "path": quickstart, "draft": draft }),
+    )
+    .unwrap_err();
+    assert_eq!(error["code"], "bad_input", "{error}");
+    assert_eq!(error["field"]["path"], "variants[0].prompt", "{error}");
+    let message = error["field"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("sentnce") && !message.contains("quickstart.yaml"),
+        "{error}"
+    );
+}

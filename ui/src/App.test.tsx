@@ -43,6 +43,35 @@ describe("App", () => {
     fireEvent.change(screen.getByLabelText("experiment file"), { target: { value: "/tmp/broken.yaml" } });
     fireEvent.click(screen.getByText("Open"));
     await waitFor(() => expect(screen.getByRole("alert").textContent).toBe("broken.yaml:3:1: did not find expected node content"));
+    // A failed Open leaves what was open as it was: its Run and Edit are still there.
+    expect(screen.getByTestId("opened-experiment").textContent).toContain("quickstart");
+    expect(screen.getByTestId("run-button")).toBeTruthy();
+  });
+
+  it("shows a recorded experiment from the list with its file opened again, so Run and Edit are at hand", async () => {
+    const opened: string[] = [];
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "list_experiments":
+          return [
+            { id: 3, name: "quickstart", created_at: "2026-11-30T10:00:00Z", status: "completed", configs: 2, runs: 4, errors: 0, planned_runs: 4, source: "/data/experiments/quickstart.yaml" },
+          ];
+        case "results":
+          return { ...results(), experiment_id: 3 };
+        case "grid_page":
+          return [];
+        case "open_experiment":
+          opened.push((args as { path: string }).path);
+          return { path: "/data/experiments/quickstart.yaml", name: "quickstart", variants: [], cases: ["berlin"], targets: ["gemma"], configs: ["a", "b"], runs: 4 };
+        default:
+          return null;
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(await screen.findByText(/quickstart/, { selector: ".experiment-list .name" }));
+    await waitFor(() => expect(screen.getByTestId("results")).toBeTruthy());
+    await waitFor(() => expect(opened).toEqual(["/data/experiments/quickstart.yaml"]));
+    expect(await screen.findByTestId("run-button")).toBeTruthy();
   });
 
   it("resumes an interrupted experiment from the list into the same experiment", async () => {
@@ -57,6 +86,7 @@ describe("App", () => {
       runs,
       errors: 0,
       planned_runs: 48,
+      source: null,
     });
     mockIPC((cmd, args) => {
       calls.push({ cmd, args });

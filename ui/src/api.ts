@@ -51,10 +51,13 @@ export type DiffGranularity = Granularity;
 export class BackendError extends Error {
   readonly code: ErrorCode;
   readonly details: string | null;
+  /** The experiment file's field a refused experiment is about, for forms to point at. */
+  readonly field: AppError["field"];
   constructor(error: AppError) {
     super(error.message);
     this.code = error.code;
     this.details = error.details;
+    this.field = error.field ?? null;
   }
 }
 

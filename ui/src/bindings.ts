@@ -7,7 +7,7 @@ import { invoke as __TAURI_INVOKE, Channel } from "@tauri-apps/api/core";
 
 /** Commands */
 export const commands = {
-	listExperiments: () => typedError<ExperimentItem[], AppError_Serialize>(__TAURI_INVOKE("list_experiments")),
+	listExperiments: () => typedError<ExperimentItem_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_experiments")),
 	/**  Writes the quickstart experiment into the data folder (if it is not there yet) and returns its path. */
 	quickstartFile: () => typedError<string, AppError_Serialize>(__TAURI_INVOKE("quickstart_file")),
 	openExperiment: (path: string) => typedError<ExperimentView, AppError_Serialize>(__TAURI_INVOKE("open_experiment", { path })),
@@ -130,12 +130,16 @@ export type AppError_Deserialize = {
 	code: ErrorCode,
 	message: string,
 	details?: string | null,
+	/**  The experiment file's field a refused experiment is about, for the editor to point at. */
+	field?: FieldProblem | null,
 };
 
 export type AppError_Serialize = {
 	code: ErrorCode,
 	message: string,
 	details: string | null,
+	/**  The experiment file's field a refused experiment is about, for the editor to point at. */
+	field: FieldProblem | null,
 };
 
 export type CaseDraft = CaseDraft_Serialize | CaseDraft_Deserialize;
@@ -639,7 +643,9 @@ export type ExperimentDraft_Serialize = {
 	graders: string,
 };
 
-export type ExperimentItem = {
+export type ExperimentItem = ExperimentItem_Serialize | ExperimentItem_Deserialize;
+
+export type ExperimentItem_Deserialize = {
 	id: number,
 	name: string,
 	created_at: string,
@@ -651,6 +657,24 @@ export type ExperimentItem = {
 	errors: number,
 	/**  Runs the plan has; fewer recorded means some are missing. */
 	planned_runs: number,
+	/**  The experiment file it was run from, when it came from one: shown again, it opens too. */
+	source?: string | null,
+};
+
+export type ExperimentItem_Serialize = {
+	id: number,
+	name: string,
+	created_at: string,
+	/**  `interrupted` also for an experiment whose process is gone (see `tradeoff_store::Owner`). */
+	status: ExperimentStatus,
+	configs: number,
+	/**  Runs recorded. */
+	runs: number,
+	errors: number,
+	/**  Runs the plan has; fewer recorded means some are missing. */
+	planned_runs: number,
+	/**  The experiment file it was run from, when it came from one: shown again, it opens too. */
+	source: string | null,
 };
 
 /**
@@ -680,6 +704,15 @@ export type ExperimentView = {
 	/**  `variant · target · settings` of every config, in report order. */
 	configs: string[],
 	runs: number,
+};
+
+/**
+ *  A field of an experiment file (`variants[0].prompt`, `targets[1].n_ctx[0]`) and what is wrong
+ *  with it, without the file's name.
+ */
+export type FieldProblem = {
+	path: string,
+	message: string,
 };
 
 export type Granularity = 

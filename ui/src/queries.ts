@@ -208,6 +208,8 @@ export function useRunExperiment() {
         if (event.kind === "run_finished" && id !== null && Date.now() - refreshed > LIVE_REFRESH_MS) {
           refreshed = Date.now();
           void client.invalidateQueries({ queryKey: keys.experiment(id) });
+          // The sidebar's run count follows too.
+          void client.invalidateQueries({ queryKey: keys.experimentList });
         }
         request.onEvent(event);
       };

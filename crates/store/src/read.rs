@@ -30,6 +30,8 @@ pub struct ExperimentListing {
     pub errors: i64,
     /// Runs the plan has (config × case × repetition); fewer recorded means some are missing.
     pub planned_runs: i64,
+    /// The experiment file it was run from, when it came from one.
+    pub source: Option<String>,
 }
 
 impl Store {
@@ -48,7 +50,7 @@ impl Store {
                     (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id WHERE c.experiment_id = e.id),
                     (SELECT count(*) FROM runs r JOIN configs c ON r.config_id = c.id
                       WHERE c.experiment_id = e.id AND r.error_class IS NOT NULL),
-                    coalesce(e.planned_runs, 0)
+                    coalesce(e.planned_runs, 0), e.source
              FROM experiments e ORDER BY e.id DESC"
         ))?;
         let rows = statement.query_map([], |row| {
@@ -61,6 +63,7 @@ impl Store {
                 runs: row.get(8)?,
                 errors: row.get(9)?,
                 planned_runs: row.get(10)?,
+                source: row.get(11)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

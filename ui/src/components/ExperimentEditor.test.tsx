@@ -54,13 +54,40 @@ describe("ExperimentEditor", () => {
     expect(sent.repetitions).toBe(3);
   });
 
-  it("shows why the backend refused to save", async () => {
+  it("shows why the backend refused to save next to the Save button and at the field, with the cursor there", async () => {
     mockIPC(() => {
-      throw { code: "bad_input", message: "q.yaml: variants[0].prompt: uses variable `sentnce`", details: null };
+      throw {
+        code: "bad_input",
+        message: "q.yaml: variants[0].prompt: uses variable `sentnce`",
+        details: null,
+        field: { path: "variants[0].prompt", message: "uses variable `sentnce`" },
+      };
     });
     renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
     fireEvent.click(screen.getByTestId("save-experiment"));
-    expect((await screen.findByRole("alert")).textContent).toContain("variants[0].prompt");
+    expect((await screen.findByTestId("save-error")).textContent).toContain("variants[0].prompt");
+    const prompt = screen.getByLabelText("variant fewshot prompt");
+    await waitFor(() => expect(document.activeElement).toBe(prompt));
+    expect(prompt.getAttribute("aria-invalid")).toBe("true");
+    const note = screen.getByTestId("field-error");
+    expect(note.textContent).toBe("uses variable `sentnce`");
+    expect(note.closest('[data-field="variants[0]"]')).not.toBeNull();
+  });
+
+  it("points a refused sweep value at the setting that lists it", async () => {
+    mockIPC(() => {
+      throw {
+        code: "bad_input",
+        message: "q.yaml: targets[0].n_ctx[1]: must be at least 1",
+        details: null,
+        field: { path: "targets[0].n_ctx[1]", message: "must be at least 1" },
+      };
+    });
+    renderWithClient(<ExperimentEditor path="/tmp/q.yaml" initial={draft} onSaved={vi.fn()} onClose={vi.fn()} />);
+    fireEvent.click(screen.getByTestId("save-experiment"));
+    const nCtx = screen.getByLabelText("target gemma n_ctx");
+    await waitFor(() => expect(nCtx.getAttribute("aria-invalid")).toBe("true"));
+    expect(document.activeElement).toBe(nCtx);
   });
 
   it("turns a target into a remote API target without local settings the file would refuse", async () => {

@@ -58,7 +58,7 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
         setMessage(null);
         return true;
       } catch (e) {
-        setOpenedPath(null);
+        // What is open stays open: a path mistyped must not take away its Run and Edit.
         fail(e);
         return false;
       }

@@ -32,6 +32,14 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
     }
   };
 
+  /** A recorded experiment comes back with its results and, when its file is still there, the
+   * file opened, so Run and Edit are at hand again. */
+  const showWithFile = async (id: number) => {
+    await workspace.show(id);
+    const source = experiments.data?.find((e) => e.id === id)?.source ?? null;
+    if (source !== null && source !== workspace.openedPath) await open(source);
+  };
+
   const openQuickstart = async () => {
     try {
       await open(await quickstartFile());
@@ -68,7 +76,7 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
       <ExperimentList
         experiments={experiments.data ?? []}
         current={workspace.shownId}
-        onOpen={(id) => void workspace.show(id)}
+        onOpen={(id) => void showWithFile(id)}
         onResume={(id) => void workspace.resume(id)}
         busy={workspace.progress !== null}
       />
