@@ -48,6 +48,34 @@ describe("App", () => {
     expect(screen.getByTestId("run-button")).toBeTruthy();
   });
 
+  it("shows one results view at a time, the grid first, and keeps the winner card's objective across views", async () => {
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "list_experiments":
+          return [
+            { id: 3, name: "quickstart", created_at: "2026-11-30T10:00:00Z", status: "completed", configs: 2, runs: 4, errors: 0, planned_runs: 4, source: null },
+          ];
+        case "results":
+          return { ...results(), experiment_id: 3 };
+        case "grid_page":
+          return [cell(1, 0, 0, "Berlin")];
+        default:
+          return null;
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(await screen.findByText(/quickstart/, { selector: ".experiment-list .name" }));
+    expect(await screen.findByTestId("results-grid")).toBeTruthy();
+    expect(screen.queryByTestId("summary-table")).toBeNull();
+    fireEvent.click(screen.getByTestId("tab-winner"));
+    fireEvent.change(screen.getByLabelText("winner objective"), { target: { value: '{"order": ["fastest"]}' } });
+    fireEvent.click(screen.getByTestId("tab-summary"));
+    expect(screen.getByTestId("summary-table")).toBeTruthy();
+    expect(screen.queryByTestId("results-grid")).toBeNull();
+    fireEvent.click(screen.getByTestId("tab-winner"));
+    expect((screen.getByLabelText("winner objective") as HTMLInputElement).value).toBe('{"order": ["fastest"]}');
+  });
+
   it("shows a recorded experiment from the list with its file opened again, so Run and Edit are at hand", async () => {
     const opened: string[] = [];
     mockIPC((cmd, args) => {

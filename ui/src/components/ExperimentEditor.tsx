@@ -387,10 +387,13 @@ type Invalid = { path: string; message: string };
  * is shown at `targets[0].n_ctx`; a field the form has no input for, at its card). */
 function shownField(root: HTMLElement | null, path: string, message: string): Invalid | null {
   const shown = Array.from(root?.querySelectorAll<HTMLElement>("[data-field]") ?? [], (e) => e.dataset.field ?? "");
-  const best = shown
-    .filter((f) => f !== "" && (path === f || path.startsWith(`${f}.`) || path.startsWith(`${f}[`)))
-    .sort((a, b) => b.length - a.length)[0];
+  const best = shown.filter((f) => f !== "" && within(path, f)).sort((a, b) => b.length - a.length)[0];
   return best === undefined ? null : { path: best, message };
+}
+
+/** Whether field `path` is `place` or a part of it (`targets[0].n_ctx[1]` is within `targets[0]`). */
+function within(path: string, place: string): boolean {
+  return path === place || path.startsWith(`${place}.`) || path.startsWith(`${place}[`);
 }
 
 /** An attribute value inside double quotes in a CSS selector. */
@@ -400,8 +403,7 @@ function quoted(value: string): string {
 
 /** What is wrong, shown in the card or section of the field it is about. */
 function FieldNote({ invalid, under }: { invalid: Invalid | null; under: string }) {
-  const inside = invalid !== null && (invalid.path === under || invalid.path.startsWith(`${under}.`) || invalid.path.startsWith(`${under}[`));
-  if (!inside) return null;
+  if (invalid === null || !within(invalid.path, under)) return null;
   return (
     <span className="field-error" data-testid="field-error">
       {invalid.message}

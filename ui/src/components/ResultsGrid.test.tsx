@@ -75,11 +75,13 @@ describe("ResultsGrid", () => {
     mockBackend([
       cell(1, 0, 0, '{"city": "Berlin"}', { passed: true }),
       cell(2, 1, 0, "Berlin, 1989", { passed: false, failed_checks: ["json_valid: not JSON: expected value"] }),
+      cell(3, 0, 1, "Paris", { passed: false, failed_checks: ['equals "{\\"city\\": \\"Paris\\"}": differs', "contains Paris: missing", "regex ^x: no match"] }),
     ]);
-    renderWithClient(<ResultsGrid results={results(2, ["berlin"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
+    renderWithClient(<ResultsGrid results={results(2, ["berlin", "paris"])} repetition={0} baseline={null} granularity="word" selected={[]} onSelect={noop} />);
     expect(await screen.findByText("✓ checks")).toBeTruthy();
     const failed = screen.getByText("✗ json_valid");
     expect(failed.getAttribute("title")).toBe("json_valid: not JSON: expected value");
+    expect(screen.getByText("✗ equals, contains +1")).toBeTruthy();
   });
 
   it("says an empty output is empty even under a baseline, instead of showing the baseline struck through", async () => {

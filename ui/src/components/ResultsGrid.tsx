@@ -82,7 +82,8 @@ export const ResultsGrid = memo(function ResultsGrid({ results, repetition, base
 /** The failed checks by kind (`json_valid, contains`), the whole reasons in the badge's title. */
 function failedLabel(failed: string[]): string {
   if (failed.length === 0) return "✗ failed";
-  const kinds = failed.map((f) => f.split(":")[0].trim());
+  // A failure reads `<kind> <parameters>: <reason>`, and parameters may hold colons of their own.
+  const kinds = failed.map((f) => /^[a-z_]+/.exec(f)?.[0] ?? f);
   const shown = kinds.slice(0, 2).join(", ");
   return `✗ ${shown}${kinds.length > 2 ? ` +${kinds.length - 2}` : ""}`;
 }

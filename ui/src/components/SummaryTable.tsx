@@ -52,6 +52,13 @@ function columnsFor(configs: Config[]) {
   );
 }
 
+/** What names a config stays in view while the table scrolls sideways, after the Export button. */
+const PINNED: Partial<Record<Key, string>> = {
+  variant: "pin pin-1",
+  target: "pin pin-2",
+  settings_label: "pin pin-3",
+};
+
 /** The comparison with the baseline sits next to the latency it is about. */
 const VERSUS_AFTER: Key = "latency_p95_ms";
 
@@ -89,9 +96,11 @@ export const SummaryTable = memo(function SummaryTable({
       <table className="summary" data-testid="summary-table">
         <thead>
           <tr>
+            <th className="pin pin-0" />
             {columns.map((col) => (
               <Fragment key={col.key}>
                 <th
+                  className={PINNED[col.key]}
                   onClick={() => setSort((s) => ({ key: col.key, descending: s?.key === col.key ? !s.descending : false }))}
                   aria-sort={sort?.key === col.key ? (sort.descending ? "descending" : "ascending") : "none"}
                 >
@@ -103,25 +112,26 @@ export const SummaryTable = memo(function SummaryTable({
                 )}
               </Fragment>
             ))}
-            <th />
           </tr>
         </thead>
         <tbody>
           {rows.map((c) => (
             <tr key={c.index} data-config={c.index}>
+              <td className="pin pin-0">
+                <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
+                  Export
+                </button>
+              </td>
               {columns.map((col) => (
                 <Fragment key={col.key}>
-                  <td>{col.show(c)}</td>
+                  <td className={PINNED[col.key]} title={PINNED[col.key] ? col.show(c) : undefined}>
+                    {col.show(c)}
+                  </td>
                   {col.key === VERSUS_AFTER && comparisons && (
                     <td className="versus">{c.index === baseline ? "baseline" : versusText(versus(c.index))}</td>
                   )}
                 </Fragment>
               ))}
-              <td>
-                <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
-                  Export
-                </button>
-              </td>
             </tr>
           ))}
         </tbody>

@@ -20,6 +20,11 @@ describe("TradeoffCharts", () => {
     const latency = screen.getByTestId("latency-chart");
     expect(latency.querySelectorAll(".recharts-scatter-symbol")).toHaveLength(6);
     expect(container.textContent).not.toContain("needs checks");
+    // Points carry their row number, and the key says which config each number is.
+    expect(pareto.textContent).toContain("#1");
+    const key = screen.getByTestId("chart-key");
+    expect(key.textContent).toContain("#1 fewshot");
+    expect(key.querySelectorAll("li.front")).toHaveLength(1);
   });
 
   it("asks for checks when there is no quality to plot", () => {

@@ -1,7 +1,8 @@
 import { memo } from "react";
-import { CartesianGrid, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from "recharts";
+import { CartesianGrid, LabelList, Scatter, ScatterChart, Tooltip, XAxis, YAxis, ZAxis } from "recharts";
 import type { ResultsView } from "../api";
 import { configLabel } from "../format";
+import { niceTicks } from "./chartTicks";
 
 const FRONT = "#1f6fb2";
 const OTHER = "#9aa5b1";
@@ -17,6 +18,7 @@ export const TradeoffCharts = memo(function TradeoffCharts({ results }: { result
         <ParetoChart results={results} />
         <LatencyChart results={results} />
       </div>
+      <ConfigKey results={results} />
     </details>
   );
 });
@@ -30,6 +32,7 @@ function ParetoChart({ results }: { results: ResultsView }) {
   const front = new Set(results.pareto_front);
   const point = (c: (typeof configs)[number]) => ({
     label: configLabel(c),
+    number: `#${c.index + 1}`,
     x: hasCost ? c.cost_per_1k_usd : c.latency_p95_ms,
     y: c.pass_rate == null ? null : c.pass_rate * 100,
     z: c.latency_p95_ms ?? 0,
@@ -44,6 +47,9 @@ function ParetoChart({ results }: { results: ResultsView }) {
   const plotted = configs.filter((c) => c.pass_rate != null && (hasCost ? c.cost_per_1k_usd != null : c.latency_p95_ms != null));
   const onFront = plotted.filter((c) => front.has(c.index)).map(point);
   const others = plotted.filter((c) => !front.has(c.index)).map(point);
+  const xs = plotted.map((c) => (hasCost ? c.cost_per_1k_usd : c.latency_p95_ms) ?? 0);
+  const ticks = niceTicks(Math.min(0, ...xs), Math.max(...xs));
+  const money = (v: number) => `$${Number(v.toPrecision(3))}`;
   return (
     <figure className="chart" data-testid="pareto-chart">
       <figcaption>
@@ -56,13 +62,21 @@ function ParetoChart({ results }: { results: ResultsView }) {
           dataKey="x"
           name={hasCost ? "$ per 1k requests" : "p95 latency (ms)"}
           label={{ value: hasCost ? "$ per 1k requests" : "p95 latency (ms)", position: "bottom" }}
-          domain={["auto", "auto"]}
+          domain={[ticks[0], ticks[ticks.length - 1]]}
+          ticks={ticks}
+          tickFormatter={hasCost ? money : (v: number) => `${v}`}
         />
         <YAxis type="number" dataKey="y" name="pass rate (%)" unit="%" domain={[0, 100]} />
-        <ZAxis type="number" dataKey="z" name="p95 latency (ms)" range={hasCost ? [40, 400] : [80, 80]} />
+        <ZAxis type="number" dataKey="z" name="p95 latency (ms)" range={hasCost ? [40, 260] : [80, 80]} />
         <Tooltip content={<PointTooltip />} />
-        <Scatter name="Pareto front" data={onFront} fill={FRONT} />
-        <Scatter name="others" data={others} fill={OTHER} />
+        {/* Numbered as in the key below; translucent so overlapping bubbles stay visible; not animated,
+            so the numbers are there at once and a redraw costs no frames. */}
+        <Scatter name="Pareto front" data={onFront} fill={FRONT} fillOpacity={0.75} isAnimationActive={false}>
+          <LabelList dataKey="number" position="top" className="point-number" />
+        </Scatter>
+        <Scatter name="others" data={others} fill={OTHER} fillOpacity={0.75} isAnimationActive={false}>
+          <LabelList dataKey="number" position="top" className="point-number" />
+        </Scatter>
       </ScatterChart>
     </figure>
   );
@@ -93,9 +107,24 @@ function LatencyChart({ results }: { results: ResultsView }) {
         />
         <YAxis type="number" dataKey="y" name="latency" unit=" ms" />
         <Tooltip content={<PointTooltip />} />
-        <Scatter name="runs" data={points} fill={FRONT} fillOpacity={0.5} />
+        <Scatter name="runs" data={points} fill={FRONT} fillOpacity={0.5} isAnimationActive={false} />
       </ScatterChart>
     </figure>
+  );
+}
+
+/** Which config each number in the charts is: the summary's rows, in order, the Pareto front marked. */
+function ConfigKey({ results }: { results: ResultsView }) {
+  const front = new Set(results.pareto_front);
+  return (
+    <ol className="chart-key" data-testid="chart-key">
+      {results.configs.map((c) => (
+        <li key={c.index} className={front.has(c.index) ? "front" : undefined}>
+          <strong>#{c.index + 1}</strong> {configLabel(c)}
+          {front.has(c.index) && <span className="muted"> · Pareto front</span>}
+        </li>
+      ))}
+    </ol>
   );
 }
 

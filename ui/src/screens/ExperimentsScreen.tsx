@@ -22,6 +22,15 @@ import {
 } from "../queries";
 import { useWorkspace } from "./ExperimentWorkspace";
 
+/** The views of an experiment's results, one at a time so the grid can have the screen's height. */
+type ResultsTab = "grid" | "summary" | "charts" | "winner";
+const RESULTS_TABS: [ResultsTab, string][] = [
+  ["grid", "Grid"],
+  ["summary", "Summary"],
+  ["charts", "Charts"],
+  ["winner", "Winner"],
+];
+
 /** The experiment opened, its editor, the run in progress and the results shown. It stays mounted
  * while another screen is shown, rendering nothing, so the editor, the repetition, the baseline
  * and the cells picked are as they were when the user comes back. */
@@ -42,6 +51,7 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
   const [baseline, setBaseline] = useState<number | null>(null);
   const [granularity, setGranularity] = useState<DiffGranularity>("word");
   const [selected, setSelected] = useState<Cell[]>([]);
+  const [tab, setTab] = useState<ResultsTab>("grid");
 
   // A run that starts clears the baseline and the cells picked, which were about the results before it.
   const runStartedAt = progress?.startedAt ?? null;
@@ -200,25 +210,41 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
               {line} — graded after the runs, not in the configs&apos; numbers
             </div>
           ))}
-          <SummaryTable configs={results.configs} comparisons={comparisons.data ?? null} baseline={baseline} onExport={onExport} />
-          <TradeoffCharts results={results} />
-          <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />
-          {selected.length === 2 && (
-            <SideBySide
-              runs={[selected[0].run_id, selected[1].run_id]}
-              labels={[labelOf(selected[0]), labelOf(selected[1])]}
-              granularity={granularity}
-              onClose={() => setSelected([])}
-            />
+          <nav className="results-tabs" role="tablist" aria-label="results views">
+            {RESULTS_TABS.map(([id, label]) => (
+              <button key={id} role="tab" aria-selected={tab === id} className={tab === id ? "active" : ""} onClick={() => setTab(id)} data-testid={`tab-${id}`}>
+                {label}
+              </button>
+            ))}
+          </nav>
+          {tab === "grid" && (
+            <>
+              {selected.length === 2 && (
+                <SideBySide
+                  runs={[selected[0].run_id, selected[1].run_id]}
+                  labels={[labelOf(selected[0]), labelOf(selected[1])]}
+                  granularity={granularity}
+                  onClose={() => setSelected([])}
+                />
+              )}
+              <ResultsGrid
+                results={results}
+                repetition={shownRepetition}
+                baseline={baseline}
+                granularity={granularity}
+                selected={selectedIds}
+                onSelect={select}
+              />
+            </>
           )}
-          <ResultsGrid
-            results={results}
-            repetition={shownRepetition}
-            baseline={baseline}
-            granularity={granularity}
-            selected={selectedIds}
-            onSelect={select}
-          />
+          {tab === "summary" && (
+            <SummaryTable configs={results.configs} comparisons={comparisons.data ?? null} baseline={baseline} onExport={onExport} />
+          )}
+          {tab === "charts" && <TradeoffCharts results={results} />}
+          {/* Kept mounted: the objective typed and the decision stay while another view is looked at. */}
+          <div hidden={tab !== "winner"}>
+            <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />
+          </div>
         </section>
       )}
       {!opened && !results && (
