@@ -41,6 +41,12 @@ async function screenshot(name) {
 
 test("the quickstart runs in the app, shows word diffs against a baseline, and exports a config", async () => {
   assert.equal(await browser.getTitle(), "Tradeoff");
+  // The first screen says what Tradeoff answers and offers the quickstart as the first action.
+  const first = await browser.$('[data-testid="first-screen"]');
+  await first.waitForDisplayed({ timeout: 30_000 });
+  assert.match(await first.getText(), /lowest latency and cost/);
+  assert.ok(await (await browser.$('[data-testid="run-quickstart"]')).isClickable());
+  await screenshot("first-screen.png");
   const quickstart = await browser.$('[data-testid="open-quickstart"]');
   await quickstart.waitForClickable({ timeout: 30_000 });
   await quickstart.click();

@@ -308,3 +308,41 @@ describe("App state", () => {
     expect(listed).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe("The first screen", () => {
+  it("says what Tradeoff answers, runs the quickstart in one click, and lists the recent experiments", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd, args) => {
+      calls.push(cmd);
+      switch (cmd) {
+        case "list_experiments":
+          return [
+            { id: 2, name: "sweep", created_at: "2026-11-30T10:00:00Z", status: "completed", configs: 2, runs: 4, errors: 0, planned_runs: 4, source: null },
+          ];
+        case "quickstart_file":
+          return "/data/experiments/quickstart.yaml";
+        case "open_experiment":
+          return opened("/data/experiments/quickstart.yaml", 2);
+        case "run_experiment": {
+          const channel = (args as { onEvent: { onmessage: (e: ProgressEvent) => void } }).onEvent;
+          channel.onmessage({ kind: "started", experiment_id: 3, total: 2 });
+          return { experiment_id: 3, status: "completed" };
+        }
+        case "results":
+          return { ...results(), experiment_id: 3 };
+        case "grid_page":
+          return [];
+        default:
+          return null;
+      }
+    });
+    renderWithClient(<App />);
+    const first = await screen.findByTestId("first-screen");
+    expect(first.textContent).toContain("lowest latency and cost");
+    expect(within(await screen.findByTestId("recent-experiments")).getByText("#2 sweep")).toBeTruthy();
+    fireEvent.click(screen.getByTestId("run-quickstart"));
+    await waitFor(() => expect(calls).toContain("run_experiment"));
+    expect(calls.indexOf("quickstart_file")).toBeLessThan(calls.indexOf("open_experiment"));
+    await waitFor(() => expect(screen.queryByTestId("first-screen")).toBeNull());
+  });
+});

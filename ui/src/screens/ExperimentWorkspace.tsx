@@ -1,6 +1,6 @@
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { errorText, type ExperimentView } from "../api";
+import { errorText, type ExperimentItem, type ExperimentView } from "../api";
 import { nextProgress, type Progress } from "../components/RunProgress";
 import { configLabel } from "../format";
 import { experimentFileQuery, keys, resultsQuery, useCancelRun, useRunExperiment, type RunTarget } from "../queries";
@@ -19,10 +19,13 @@ export interface Workspace {
   progress: Progress | null;
   message: Message | null;
   notify: (message: Message) => void;
-  /** Reads the file (again) and shows it; false, with the reason in `message`, when it does not open. */
-  open: (file: string) => Promise<boolean>;
+  /** Reads the file (again) and shows it; null, with the reason in `message`, when it does not open. */
+  open: (file: string) => Promise<ExperimentView | null>;
   /** Shows a recorded experiment's results once they are read; a failure leaves the view as it was. */
   show: (id: number) => Promise<void>;
+  /** Shows a recorded experiment and, when its file is still there, opens the file too, so Run
+   * and Edit are at hand again. */
+  reopen: (experiment: ExperimentItem) => Promise<void>;
   run: (opened: ExperimentView) => Promise<void>;
   /** Runs what an interrupted experiment is missing, into the same experiment. */
   resume: (id: number) => Promise<void>;
@@ -53,14 +56,14 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
   const open = useCallback(
     async (file: string) => {
       try {
-        await client.query(experimentFileQuery(file));
+        const view = await client.query(experimentFileQuery(file));
         setOpenedPath(file);
         setMessage(null);
-        return true;
+        return view;
       } catch (e) {
         // What is open stays open: a path mistyped must not take away its Run and Edit.
         fail(e);
-        return false;
+        return null;
       }
     },
     [client, fail],
@@ -130,6 +133,15 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
     [client, execute, fail],
   );
 
+  const reopen = useCallback(
+    async (experiment: ExperimentItem) => {
+      await show(experiment.id);
+      const source = experiment.source;
+      if (source && source !== openedPath) await open(source);
+    },
+    [show, open, openedPath],
+  );
+
   const cancel = useCallback(() => cancelRun(undefined, { onError: fail }), [cancelRun, fail]);
 
   const saved = useCallback((view: ExperimentView) => {
@@ -138,8 +150,8 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
   }, []);
 
   const workspace = useMemo(
-    () => ({ openedPath, shownId, progress, message, notify: setMessage, open, show, run, resume, cancel, saved }),
-    [openedPath, shownId, progress, message, open, show, run, resume, cancel, saved],
+    () => ({ openedPath, shownId, progress, message, notify: setMessage, open, show, reopen, run, resume, cancel, saved }),
+    [openedPath, shownId, progress, message, open, show, reopen, run, resume, cancel, saved],
   );
   return <WorkspaceContext.Provider value={workspace}>{children}</WorkspaceContext.Provider>;
 }

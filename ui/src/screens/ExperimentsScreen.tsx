@@ -21,6 +21,7 @@ import {
   useResults,
 } from "../queries";
 import { useWorkspace } from "./ExperimentWorkspace";
+import { FirstScreen } from "./FirstScreen";
 
 /** The views of an experiment's results, one at a time so the grid can have the screen's height. */
 type ResultsTab = "grid" | "summary" | "charts" | "winner";
@@ -247,11 +248,7 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
           </div>
         </section>
       )}
-      {!opened && !results && (
-        <section className="empty">
-          <p>Open an experiment file, or start from the quickstart: three prompt variants on the default model.</p>
-        </section>
-      )}
+      {!opened && !results && !progress && <FirstScreen />}
     </>
   );
 }

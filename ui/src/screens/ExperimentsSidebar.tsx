@@ -32,14 +32,6 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
     }
   };
 
-  /** A recorded experiment comes back with its results and, when its file is still there, the
-   * file opened, so Run and Edit are at hand again. */
-  const showWithFile = async (id: number) => {
-    await workspace.show(id);
-    const source = experiments.data?.find((e) => e.id === id)?.source ?? null;
-    if (source !== null && source !== workspace.openedPath) await open(source);
-  };
-
   const openQuickstart = async () => {
     try {
       await open(await quickstartFile());
@@ -66,7 +58,7 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
           void open(path);
         }}
       >
-        <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="/path/to/experiment.yaml" aria-label="experiment file" />
+        <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="file path" aria-label="experiment file" />
         <button type="submit">Open</button>
         <button type="button" onClick={() => void browse()} data-testid="browse-experiment">
           Browse…
@@ -76,7 +68,10 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
       <ExperimentList
         experiments={experiments.data ?? []}
         current={workspace.shownId}
-        onOpen={(id) => void showWithFile(id)}
+        onOpen={(id) => {
+          const experiment = experiments.data?.find((e) => e.id === id);
+          if (experiment) void workspace.reopen(experiment);
+        }}
         onResume={(id) => void workspace.resume(id)}
         busy={workspace.progress !== null}
       />
