@@ -476,8 +476,9 @@ async fn read_error_body(response: reqwest::Response, deadline: tokio::time::Ins
     String::from_utf8_lossy(&read.bytes).into_owned()
 }
 
-/// An error with its causes (reqwest's top-level message alone says little: "error sending request").
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes (reqwest's top-level message alone says little: "error sending request";
+/// the cause says "Connection refused").
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

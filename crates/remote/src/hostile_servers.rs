@@ -285,3 +285,23 @@ fn a_307_within_the_host_is_followed_and_noted_while_a_302_that_would_drop_the_p
     assert!(error.message.contains("redirected more than 5 times"), "{error}");
     assert_eq!(looping.requests().len(), 1 + super::redirect::MAX_REDIRECTS);
 }
+
+#[test]
+fn a_connection_test_against_a_port_nothing_listens_on_says_the_connection_was_refused() {
+    // A port that was free a moment ago: nothing listens on it now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let error = probe(&target(
+        ProviderKind::Openai,
+        format!("http://127.0.0.1:{port}/v1"),
+    ))
+    .expect_err("nothing listens");
+    assert_eq!(error.class, ErrorClass::Connect, "{error}");
+    // The cause, not reqwest's bare "error sending request for url".
+    assert!(
+        error.message.to_lowercase().contains("connection refused"),
+        "{error}"
+    );
+}

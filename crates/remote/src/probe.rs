@@ -64,7 +64,7 @@ pub async fn list_models(
         } else {
             ErrorClass::Connect
         };
-        fail(class, format!("{url}: {e}"))
+        fail(class, format!("{url}: {}", crate::call::error_chain(&e)))
     })?;
     let status = response.status().as_u16();
     let read = read_whole(response, MAX_LISTING_BYTES, deadline).await;

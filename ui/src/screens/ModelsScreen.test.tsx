@@ -1,4 +1,4 @@
-import { fireEvent, screen, waitFor } from "@testing-library/react";
+import { fireEvent, screen, waitFor, within } from "@testing-library/react";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import type { ModelView, QuantizeProgress } from "../api";
@@ -57,12 +57,19 @@ describe("ModelsScreen", () => {
 
     fireEvent.click(screen.getByLabelText("quantize gemma-3-270m-q4_k_m"));
     const start = screen.getByTestId("quantize-start") as HTMLButtonElement;
+    // Disabled, and saying why; its own type is not offered.
     expect(start.disabled).toBe(true);
+    expect(screen.getByTestId("quantize-why-not").textContent).toContain("already Q4_K_M: tick requantize");
+    expect(within(screen.getByTestId("quantize-panel")).queryByText("Q4_K_M")).toBeNull();
     fireEvent.click(screen.getByLabelText(/requantize from Q4_K_M/));
     expect(start.disabled).toBe(false);
+    expect(screen.queryByTestId("quantize-why-not")).toBeNull();
     fireEvent.click(start);
     await waitFor(() => expect(screen.getByText("requantized from Q4_K_M")).toBeTruthy());
     expect(requests).toEqual([expect.objectContaining({ source: base.path, types: ["Q8_0"], allowRequantize: true })]);
+    // It ends saying what was written and how to use it, until closed.
+    expect((await screen.findByTestId("quantize-done")).textContent).toContain(made.path);
+    fireEvent.click(within(screen.getByTestId("quantize-panel")).getByText("Close"));
     expect(screen.queryByTestId("quantize-panel")).toBeNull();
   });
 });

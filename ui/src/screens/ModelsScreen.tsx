@@ -23,6 +23,8 @@ export function ModelsScreen() {
   const [source, setSource] = useState("");
   const [quantizing, setQuantizing] = useState<ModelView | null>(null);
   const [types, setTypes] = useState<string[]>(["Q8_0"]);
+  // The files the last quantization wrote, until its panel is closed.
+  const [written, setWritten] = useState<string[] | null>(null);
   const [allowRequantize, setAllowRequantize] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
   const error = actionError ?? (models.error ? errorText(models.error) : null);
@@ -50,6 +52,7 @@ export function ModelsScreen() {
   const quantize = async (model: ModelView) => {
     setJob({ done: 0, total: 0, typeName: types[0] ?? "", notes: [] });
     setActionError(null);
+    setWritten(null);
     const onEvent = (event: QuantizeProgress) =>
       setJob((j) => {
         const current = j ?? { done: 0, total: 0, typeName: "", notes: [] };
@@ -59,8 +62,9 @@ export function ModelsScreen() {
         return { ...current, notes: [...current.notes, `${event.type_name ?? "quantize"} failed: ${event.message}`] };
       });
     try {
-      await quantizeModel({ source: model.path, types, allowRequantize, onEvent });
-      setQuantizing(null);
+      // The panel stays, saying what was written and how to use it, until it is closed.
+      const wanted = types.filter((t) => t !== model.quantization);
+      setWritten(await quantizeModel({ source: model.path, types: wanted, allowRequantize, onEvent }));
     } catch (e) {
       setActionError(errorText(e));
     } finally {
@@ -69,6 +73,18 @@ export function ModelsScreen() {
   };
 
   const quantized = (m: ModelView) => m.quantization !== null && !UNQUANTIZED.includes(m.quantization);
+  // Why Start cannot be pressed now, said beside it.
+  const chosen = quantizing ? types.filter((t) => t !== quantizing.quantization) : [];
+  const whyNot =
+    quantizing === null
+      ? null
+      : job !== null
+        ? "a quantization is running"
+        : chosen.length === 0
+          ? "choose at least one type"
+          : quantized(quantizing) && !allowRequantize
+            ? `this model is already ${quantizing.quantization}: tick requantize to make another type from it`
+            : null;
 
   return (
     <section className="models" data-testid="models-screen">
@@ -143,7 +159,8 @@ export function ModelsScreen() {
       {quantizing && (
         <div className="editor-card quantize-panel" data-testid="quantize-panel">
           <strong>Quantize {quantizing.name}</strong>
-          {TYPES.map((t) => (
+          {/* Into its own type would only copy it. */}
+          {TYPES.filter((t) => t !== quantizing.quantization).map((t) => (
             <label key={t} className="inline">
               <input
                 type="checkbox"
@@ -159,16 +176,29 @@ export function ModelsScreen() {
               requantize from {quantizing.quantization} (quality loss compounds; results are labelled)
             </label>
           )}
-          <button
-            onClick={() => void quantize(quantizing)}
-            disabled={job !== null || types.length === 0 || (quantized(quantizing) && !allowRequantize)}
-            data-testid="quantize-start"
-          >
+          <button onClick={() => void quantize(quantizing)} disabled={whyNot !== null} title={whyNot ?? undefined} data-testid="quantize-start">
             Start
           </button>
-          <button onClick={() => setQuantizing(null)} disabled={job !== null}>
+          <button
+            onClick={() => {
+              setQuantizing(null);
+              setWritten(null);
+            }}
+            disabled={job !== null}
+          >
             Close
           </button>
+          {whyNot && job === null && (
+            <span className="muted" data-testid="quantize-why-not">
+              {whyNot}
+            </span>
+          )}
+          {written && (
+            <div className="quantize-done" role="status" data-testid="quantize-done">
+              Done — wrote {written.join(", ")}. Use it in an experiment as a target&apos;s <code>model</code> (the file&apos;s path); it is
+              in the library above.
+            </div>
+          )}
           {job && (
             <div className="quantize-progress" role="status">
               {job.typeName} {job.done}/{job.total || "?"} tensors

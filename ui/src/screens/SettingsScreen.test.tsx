@@ -36,4 +36,25 @@ describe("SettingsScreen", () => {
     expect((screen.getByLabelText("key for GROQ_API_KEY") as HTMLInputElement).value).toBe("");
     expect(document.body.textContent).not.toContain("gsk_secret_0123456789");
   });
+
+  it("says once, above the keys, that the OS keyring cannot be reached, and why Store is disabled", async () => {
+    const reason = "org.freedesktop.DBus.Error.ServiceUnknown: The name org.freedesktop.secrets was not provided";
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "list_endpoints":
+          return [];
+        case "key_status":
+          return (args as { variables: string[] }).variables.map((variable) => ({ variable, source: "unavailable", message: reason }));
+        default:
+          throw new Error(cmd);
+      }
+    });
+    renderWithClient(<SettingsScreen />);
+    const banner = await screen.findByTestId("keyring-unavailable");
+    expect(banner.textContent).toContain("org.freedesktop.secrets");
+    expect(document.body.textContent?.split("org.freedesktop.secrets").length).toBe(2);
+    const store = screen.getAllByText("Store in keyring")[0] as HTMLButtonElement;
+    expect(store.disabled).toBe(true);
+    expect(store.title).toContain("set the environment variable");
+  });
 });

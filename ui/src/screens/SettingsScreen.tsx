@@ -30,6 +30,7 @@ export function SettingsScreen() {
   const [extra, setExtra] = useState("");
   const [actionError, setActionError] = useState<string | null>(null);
   const readError = endpoints.error ?? statuses.error;
+  const keyringReason = (statuses.data ?? []).find((s) => s.source === "unavailable")?.message ?? null;
   const error = actionError ?? (readError ? errorText(readError) : null);
 
   const store = async (variable: string) => {
@@ -60,6 +61,11 @@ export function SettingsScreen() {
         Targets name a variable (<code>api_key_env</code>); its key comes from the environment or from the OS keyring entry of that name. Keys
         are never written to the database, exports, reports or logs.
       </p>
+      {keyringReason && (
+        <p className="message warning" data-testid="keyring-unavailable">
+          The OS keyring cannot be reached ({keyringReason}): keys cannot be stored here, and keys in environment variables still work.
+        </p>
+      )}
       <table className="keys" data-testid="keys">
         <thead>
           <tr>
@@ -77,7 +83,8 @@ export function SettingsScreen() {
               </td>
               <td data-testid={`key-status-${s.variable}`}>
                 {SOURCE_TEXT[s.source]}
-                {s.message && <div className="muted key-reason">{s.message}; the environment variable still works</div>}
+                {/* The keyring's own failure is said once, above the table, not once per variable. */}
+                {s.message && s.source !== "unavailable" && <div className="muted key-reason">{s.message}</div>}
               </td>
               <td>
                 <input
@@ -89,7 +96,17 @@ export function SettingsScreen() {
                 />
               </td>
               <td>
-                <button onClick={() => store(s.variable)} disabled={!(drafts[s.variable] ?? "").trim()}>
+                <button
+                  onClick={() => store(s.variable)}
+                  disabled={s.source === "unavailable" || !(drafts[s.variable] ?? "").trim()}
+                  title={
+                    s.source === "unavailable"
+                      ? "the OS keyring cannot be reached: set the environment variable instead"
+                      : (drafts[s.variable] ?? "").trim()
+                        ? undefined
+                        : "type the key first"
+                  }
+                >
                   Store in keyring
                 </button>
                 {s.source === "keyring" && <button onClick={() => forget(s.variable)}>Remove</button>}
