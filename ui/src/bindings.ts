@@ -922,6 +922,11 @@ export type PlannedCell_Deserialize = {
 	fits_context?: boolean | null,
 	/**  Upper bound from token prices (all `max_tokens` generated); `None` without token prices. */
 	max_token_cost_usd?: number | null,
+	/**
+	 *  The target is priced by the run's time (machine hours or power), which no plan can bound:
+	 *  its cost is known once it has run.
+	 */
+	time_priced?: boolean,
 	problem?: string | null,
 };
 
@@ -940,6 +945,11 @@ export type PlannedCell_Serialize = {
 	fits_context: boolean | null,
 	/**  Upper bound from token prices (all `max_tokens` generated); `None` without token prices. */
 	max_token_cost_usd: number | null,
+	/**
+	 *  The target is priced by the run's time (machine hours or power), which no plan can bound:
+	 *  its cost is known once it has run.
+	 */
+	time_priced: boolean,
 	problem: string | null,
 };
 

@@ -128,6 +128,7 @@ describe("ExperimentEditor", () => {
         n_ctx: 128,
         fits_context: fits,
         max_token_cost_usd: null,
+        time_priced: !estimated,
         problem: null,
       });
       return {
@@ -144,6 +145,8 @@ describe("ExperimentEditor", () => {
     fireEvent.change(screen.getByLabelText("variant chat user"), { target: { value: "x".repeat(100) } });
     await waitFor(() => expect(screen.getAllByTestId("plan-tokens")[0].textContent).toBe("100"));
     expect(screen.getByTestId("plan-cells").textContent).toContain("NO: raise n_ctx or lower max_tokens");
+    // A local model priced per hour has no token bound: its cost is known once it has run.
+    expect(screen.getByTestId("plan-cells").textContent).toContain("by time");
     expect(planned[planned.length - 1].variants[1].user).toBe("x".repeat(100));
   });
 });

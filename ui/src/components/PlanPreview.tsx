@@ -96,7 +96,12 @@ export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDr
                           ? "yes"
                           : "NO: raise n_ctx or lower max_tokens"}
                   </td>
-                  <td>{usd(c.max_token_cost_usd)}</td>
+                  <td
+                    title={c.time_priced ? "priced by the run's time (per hour or power): known once it has run, not bounded before" : undefined}
+                  >
+                    {c.max_token_cost_usd === null && c.time_priced ? "by time" : usd(c.max_token_cost_usd)}
+                    {c.max_token_cost_usd !== null && c.time_priced ? " + time" : ""}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -42,6 +42,10 @@ pub struct PlannedCell {
     pub fits_context: Option<bool>,
     /// Upper bound from token prices (all `max_tokens` generated); `None` without token prices.
     pub max_token_cost_usd: Option<f64>,
+    /// The target is priced by the run's time (machine hours or power), which no plan can bound:
+    /// its cost is known once it has run.
+    #[serde(default)]
+    pub time_priced: bool,
     pub problem: Option<String>,
 }
 
@@ -139,6 +143,10 @@ pub fn preflight(
                 n_ctx: context,
                 fits_context: None,
                 max_token_cost_usd: None,
+                time_priced: target
+                    .price
+                    .as_ref()
+                    .is_some_and(|p| p.per_hour.is_some() || (p.watts.is_some() && p.per_kwh.is_some())),
                 problem: None,
             };
             match counted {
@@ -226,5 +234,26 @@ targets:
             "{stopped}"
         );
         assert_eq!(problems[1], None);
+    }
+
+    #[test]
+    fn a_target_priced_by_its_time_says_so_instead_of_a_token_cost_bound() {
+        let text = "\
+schema: 1
+variants: [{id: v, prompt: 'Q: {{ q }}'}]
+cases: [{id: one, vars: {q: x}}]
+targets:
+  - {id: hourly, model: m.gguf, price: {per_hour: 0.35}}
+  - {id: free, model: m.gguf}
+";
+        let experiment = parse_str(text, FileFormat::Yaml, "x.yaml", Path::new("/nowhere")).unwrap();
+        let prices = PriceTable::builtin(Path::new("/nowhere/prices.json")).unwrap();
+        let plan = preflight(&experiment, &prices, &mut OneToken).unwrap();
+        let cells: Vec<(bool, Option<f64>)> = plan
+            .cells
+            .iter()
+            .map(|c| (c.time_priced, c.max_token_cost_usd))
+            .collect();
+        assert_eq!(cells, [(true, None), (false, None)]);
     }
 }
