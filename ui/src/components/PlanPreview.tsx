@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { errorText, type ExperimentDraft, type PlanView } from "../api";
+import { Waiting } from "./Waiting";
 import { usePlan } from "../queries";
 
 const DEBOUNCE_MS = 400;
@@ -34,7 +35,7 @@ export function PlanPreview({ path, draft }: { path: string; draft: ExperimentDr
   return (
     <section className="plan-preview" data-testid="plan-preview">
       <h3>
-        Plan <span className="muted">{busy ? "counting…" : ""}</span>
+        Plan <Waiting active={busy} what="counting tokens with each model's own tokenizer (the first count starts a worker and loads the model)" />
       </h3>
       {error && (
         <p className="error" data-testid="plan-error">

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { errorText } from "../api";
 import { usePrices, useSavePriceOverrides } from "../queries";
+import { Waiting } from "./Waiting";
 
 const EXAMPLE = `{
   "schema": 1,
@@ -39,6 +40,7 @@ export function PriceTable() {
   return (
     <section className="price-table" data-testid="prices">
       <h3>Prices</h3>
+      <Waiting active={query.isPending} what="reading the price table (built in, and the data folder's prices.json)" />
       <p className="muted">
         Facts per hosted model (USD per million tokens). A target&apos;s own <code>price</code> wins; otherwise its model&apos;s entry here
         is used and recorded with the experiment.

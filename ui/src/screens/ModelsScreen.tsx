@@ -1,5 +1,6 @@
 import { useState } from "react";
 import { api, errorText, type ModelView, type QuantizeProgress } from "../api";
+import { Waiting } from "../components/Waiting";
 import { useAddModelSource, useModels, useQuantizeModel } from "../queries";
 
 /** Types offered for quantization; llama.cpp's full list is in `tradeoff quantize --help`. */
@@ -114,6 +115,10 @@ export function ModelsScreen() {
           {error}
         </div>
       )}
+      <Waiting
+        active={models.isPending}
+        what="reading the model library: each file's header, and the sha256 of a file not seen before (seconds for a large model)"
+      />
       <table className="summary models-table">
         <thead>
           <tr>
