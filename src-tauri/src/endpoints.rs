@@ -155,7 +155,57 @@ fn check_variable(variable: &str) -> Result<(), AppError> {
     }
 }
 
-/// A remote failure keeps its class as the error code (`auth`, `connect`, `timeout_connect`…).
+/// A remote failure keeps its class as the error code (`auth`, `connect`, `timeout_connect`…). A
+/// failure to connect is said in one sentence with its last cause (`Connection refused`), the
+/// whole chain kept as details.
 fn run_error(error: RunError) -> AppError {
-    AppError::new(error.class, error.message)
+    let sentence = match error.class {
+        ErrorClass::Connect | ErrorClass::TimeoutConnect => {
+            // The message reads `<url>: <error>: <cause>: … : <root cause>`.
+            let (url, chain) = error
+                .message
+                .split_once(": ")
+                .unwrap_or(("the server", &error.message));
+            let cause = chain.rsplit(": ").next().unwrap_or(chain);
+            Some(if error.class == ErrorClass::Connect {
+                format!(
+                    "Nothing answers at {url} ({cause}): is the server running, and is the base URL right?"
+                )
+            } else {
+                format!("{url} did not answer in time ({cause}): is the server up and reachable from here?")
+            })
+        }
+        _ => None,
+    };
+    match sentence {
+        Some(message) => AppError {
+            details: Some(error.message),
+            ..AppError::new(error.class, message)
+        },
+        None => AppError::new(error.class, error.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_connection_is_one_sentence_with_its_cause_and_the_chain_kept_as_details() {
+        let chain = "http://127.0.0.1:9/v1/models: error sending request for url (http://127.0.0.1:9/v1/models): client error (Connect): tcp connect error: Connection refused (os error 111)";
+        let error = run_error(RunError::new(ErrorClass::Connect, chain));
+        assert_eq!(
+            error.message,
+            "Nothing answers at http://127.0.0.1:9/v1/models (Connection refused (os error 111)): is the server running, and is the base URL right?"
+        );
+        assert_eq!(error.details.as_deref(), Some(chain));
+        let auth = run_error(RunError::new(
+            ErrorClass::Auth,
+            "HTTP 401 from http://x/v1/models: bad key",
+        ));
+        assert_eq!(
+            (auth.message.as_str(), auth.details),
+            ("HTTP 401 from http://x/v1/models: bad key", None)
+        );
+    }
 }

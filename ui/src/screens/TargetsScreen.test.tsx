@@ -19,7 +19,12 @@ describe("TargetsScreen", () => {
         case "test_endpoint":
           tested.push((args as { endpoint: Endpoint }).endpoint);
           if (tested.length === 1) {
-            throw { code: "connect", message: "http://127.0.0.1:9/v1/models: error sending request: Connection refused", details: null };
+            throw {
+              code: "connect",
+              message: "Nothing answers at http://127.0.0.1:9/v1/models (Connection refused): is the server running, and is the base URL right?",
+              details: "http://127.0.0.1:9/v1/models: error sending request: tcp connect error: Connection refused",
+              field: null,
+            };
           }
           return { latency_ms: 3.4, models: ["gemma-3-270m", "qwen3-0.6b"], model_listed: false };
         default:
@@ -30,7 +35,9 @@ describe("TargetsScreen", () => {
     fireEvent.change(screen.getByLabelText("endpoint name"), { target: { value: "farm" } });
     fireEvent.change(screen.getByLabelText("endpoint base_url"), { target: { value: "http://127.0.0.1:9/v1" } });
     fireEvent.click(screen.getByTestId("test-endpoint"));
-    expect((await screen.findByRole("alert")).textContent).toContain("Connection refused");
+    expect((await screen.findByRole("alert")).textContent).toContain("Nothing answers at http://127.0.0.1:9/v1/models (Connection refused)");
+    // The cause chain is folded under the sentence.
+    expect(screen.getByTestId("error-details").textContent).toContain("tcp connect error");
     fireEvent.click(screen.getByTestId("test-endpoint"));
     await screen.findByTestId("probe");
     expect(screen.getByTestId("probe").textContent).toContain("2 models offered");

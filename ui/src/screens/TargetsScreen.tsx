@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { errorText, type Endpoint } from "../api";
+import { BackendError, errorText, type Endpoint } from "../api";
 import { PROVIDERS, type ProviderKind } from "../bindings";
 import { ProviderOptions } from "../components/ProviderOptions";
 import { useDeleteEndpoint, useEndpoints, useSaveEndpoint, useTestEndpoint } from "../queries";
@@ -22,6 +22,8 @@ export function TargetsScreen() {
   const [form, setForm] = useState<Endpoint>(EMPTY);
   // What went wrong with the last thing the user did here; a list that does not read is the query's own.
   const [actionError, setActionError] = useState<string | null>(null);
+  // The whole cause chain of a failed connection test, folded under its one sentence.
+  const [errorDetails, setErrorDetails] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const error = actionError ?? (endpoints.error ? errorText(endpoints.error) : null);
 
@@ -53,7 +55,13 @@ export function TargetsScreen() {
 
   const test = () => {
     setActionError(null);
-    connection.mutate(form, { onError: (e) => setActionError(errorText(e)) });
+    setErrorDetails(null);
+    connection.mutate(form, {
+      onError: (e) => {
+        setActionError(errorText(e));
+        setErrorDetails(e instanceof BackendError ? e.details : null);
+      },
+    });
   };
 
   const provider = PROVIDERS.find((p) => p.id === form.provider) ?? PROVIDERS[0];
@@ -150,6 +158,12 @@ export function TargetsScreen() {
         <p className="error" role="alert">
           {error}
         </p>
+      )}
+      {error && errorDetails && (
+        <details className="error-details" data-testid="error-details">
+          <summary>details</summary>
+          <pre>{errorDetails}</pre>
+        </details>
       )}
       {notice && !error && <p className="muted">{notice}</p>}
       {probe && (
