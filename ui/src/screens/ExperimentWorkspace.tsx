@@ -1,9 +1,9 @@
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { errorText, type ExperimentItem, type ExperimentView } from "../api";
+import { api, errorText, type ExperimentItem, type ExperimentView } from "../api";
 import { nextProgress, type Progress } from "../components/RunProgress";
 import { configLabel } from "../format";
-import { experimentFileQuery, keys, resultsQuery, useCancelRun, useRunExperiment, type RunTarget } from "../queries";
+import { experimentFileQuery, keys, resultsQuery, useCancelRun, useQuickstartFile, useRunExperiment, type RunTarget } from "../queries";
 
 export interface Message {
   kind: "info" | "error";
@@ -21,6 +21,10 @@ export interface Workspace {
   notify: (message: Message) => void;
   /** Reads the file (again) and shows it; null, with the reason in `message`, when it does not open. */
   open: (file: string) => Promise<ExperimentView | null>;
+  /** Opens the file chosen in the native open dialog; null when cancelled or it does not open. */
+  openChosen: () => Promise<ExperimentView | null>;
+  /** Opens the quickstart (written into the data folder the first time). */
+  openQuickstart: () => Promise<ExperimentView | null>;
   /** Shows a recorded experiment's results once they are read; a failure leaves the view as it was. */
   show: (id: number) => Promise<void>;
   /** Shows a recorded experiment and, when its file is still there, opens the file too, so Run
@@ -46,6 +50,7 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
   const client = useQueryClient();
   const { mutateAsync: start } = useRunExperiment();
   const { mutate: cancelRun } = useCancelRun();
+  const { mutateAsync: quickstartFile } = useQuickstartFile();
   const [openedPath, setOpenedPath] = useState<string | null>(null);
   const [shownId, setShownId] = useState<number | null>(null);
   const [progress, setProgress] = useState<Progress | null>(null);
@@ -68,6 +73,25 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
     },
     [client, fail],
   );
+
+  const openChosen = useCallback(async () => {
+    try {
+      const chosen = await api.pickOpenPath(false);
+      return chosen === null ? null : await open(chosen);
+    } catch (e) {
+      fail(e);
+      return null;
+    }
+  }, [open, fail]);
+
+  const openQuickstart = useCallback(async () => {
+    try {
+      return await open(await quickstartFile());
+    } catch (e) {
+      fail(e);
+      return null;
+    }
+  }, [open, quickstartFile, fail]);
 
   const show = useCallback(
     async (id: number) => {
@@ -150,8 +174,23 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
   }, []);
 
   const workspace = useMemo(
-    () => ({ openedPath, shownId, progress, message, notify: setMessage, open, show, reopen, run, resume, cancel, saved }),
-    [openedPath, shownId, progress, message, open, show, reopen, run, resume, cancel, saved],
+    () => ({
+      openedPath,
+      shownId,
+      progress,
+      message,
+      notify: setMessage,
+      open,
+      openChosen,
+      openQuickstart,
+      show,
+      reopen,
+      run,
+      resume,
+      cancel,
+      saved,
+    }),
+    [openedPath, shownId, progress, message, open, openChosen, openQuickstart, show, reopen, run, resume, cancel, saved],
   );
   return <WorkspaceContext.Provider value={workspace}>{children}</WorkspaceContext.Provider>;
 }

@@ -1,7 +1,6 @@
 import { useState } from "react";
-import { api, errorText } from "../api";
 import { ExperimentList } from "../components/ExperimentList";
-import { useExperiments, useQuickstartFile } from "../queries";
+import { useExperiments } from "../queries";
 import { useWorkspace } from "./ExperimentWorkspace";
 
 /** The sidebar's part of the Experiments screen: start from the quickstart, open a file, and the
@@ -9,7 +8,6 @@ import { useWorkspace } from "./ExperimentWorkspace";
 export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void }) {
   const workspace = useWorkspace();
   const experiments = useExperiments();
-  const { mutateAsync: quickstartFile } = useQuickstartFile();
   const [path, setPath] = useState("");
   // The field names the file opened last, also when the editor saved it under another name.
   const [openedPath, setOpenedPath] = useState(workspace.openedPath);
@@ -18,34 +16,12 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
     if (workspace.openedPath !== null) setPath(workspace.openedPath);
   }
 
-  const open = async (file: string) => {
-    if (await workspace.open(file)) setPath(file);
-  };
-
-  /** The native open dialog; the file chosen is opened at once. */
-  const browse = async () => {
-    try {
-      const chosen = await api.pickOpenPath(false);
-      if (chosen !== null) await open(chosen);
-    } catch (e) {
-      workspace.notify({ kind: "error", text: errorText(e) });
-    }
-  };
-
-  const openQuickstart = async () => {
-    try {
-      await open(await quickstartFile());
-    } catch (e) {
-      workspace.notify({ kind: "error", text: errorText(e) });
-    }
-  };
-
   return (
     <>
       <button
         onClick={() => {
           onQuickstart();
-          void openQuickstart();
+          void workspace.openQuickstart();
         }}
         data-testid="open-quickstart"
       >
@@ -55,12 +31,12 @@ export function ExperimentsSidebar({ onQuickstart }: { onQuickstart: () => void 
         className="open-form"
         onSubmit={(e) => {
           e.preventDefault();
-          void open(path);
+          void workspace.open(path);
         }}
       >
         <input value={path} onChange={(e) => setPath(e.target.value)} placeholder="file path" aria-label="experiment file" />
         <button type="submit">Open</button>
-        <button type="button" onClick={() => void browse()} data-testid="browse-experiment">
+        <button type="button" onClick={() => void workspace.openChosen()} data-testid="browse-experiment">
           Browse…
         </button>
       </form>

@@ -1,6 +1,5 @@
-import { api, errorText } from "../api";
 import { ExperimentStatus } from "../components/ExperimentStatus";
-import { useExperiments, useQuickstartFile } from "../queries";
+import { useExperiments } from "../queries";
 import { useWorkspace } from "./ExperimentWorkspace";
 
 /** How many recorded experiments the first screen lists; the sidebar has them all. */
@@ -11,26 +10,11 @@ const RECENT = 5;
 export function FirstScreen() {
   const workspace = useWorkspace();
   const experiments = useExperiments().data ?? [];
-  const { mutateAsync: quickstartFile } = useQuickstartFile();
   const busy = workspace.progress !== null;
 
   const runQuickstart = async () => {
-    try {
-      const opened = await workspace.open(await quickstartFile());
-      if (opened) await workspace.run(opened);
-    } catch (e) {
-      workspace.notify({ kind: "error", text: errorText(e) });
-    }
-  };
-
-  /** The native open dialog; the file chosen is opened at once. */
-  const openFile = async () => {
-    try {
-      const chosen = await api.pickOpenPath(false);
-      if (chosen !== null) await workspace.open(chosen);
-    } catch (e) {
-      workspace.notify({ kind: "error", text: errorText(e) });
-    }
+    const opened = await workspace.openQuickstart();
+    if (opened) await workspace.run(opened);
   };
 
   return (
@@ -44,7 +28,7 @@ export function FirstScreen() {
         <button className="primary" onClick={() => void runQuickstart()} disabled={busy} data-testid="run-quickstart">
           Run the quickstart
         </button>
-        <button onClick={() => void openFile()} data-testid="first-open">
+        <button onClick={() => void workspace.openChosen()} data-testid="first-open">
           Open an experiment file…
         </button>
       </div>

@@ -143,10 +143,7 @@ pub fn preflight(
                 n_ctx: context,
                 fits_context: None,
                 max_token_cost_usd: None,
-                time_priced: target
-                    .price
-                    .as_ref()
-                    .is_some_and(|p| p.per_hour.is_some() || (p.watts.is_some() && p.per_kwh.is_some())),
+                time_priced: target.price.as_ref().is_some_and(|p| p.charges_time()),
                 problem: None,
             };
             match counted {

@@ -52,6 +52,12 @@ impl Price {
         }
     }
 
+    /// Whether part of the cost is the run's time (machine hours or power), which only the run
+    /// itself measures.
+    pub fn charges_time(&self) -> bool {
+        self.per_hour.is_some() || (self.watts.is_some() && self.per_kwh.is_some())
+    }
+
     fn is_empty(&self) -> bool {
         *self == Price::default()
     }
