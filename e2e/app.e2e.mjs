@@ -39,6 +39,36 @@ async function screenshot(name) {
   execFileSync("import", ["-window", "root", path.join(OUTPUT, name)]);
 }
 
+// Waits inside the page for an element whose text matches, without WebDriver round trips: polling
+// from here every half second cost the machine CPU that the runs being timed then lacked.
+async function waitInPage(selector, pattern, timeout, timeoutMsg) {
+  await browser.setTimeout({ script: timeout + 5_000 });
+  const found = await browser.executeAsync(
+    (selector, pattern, timeout, done) => {
+      const matches = () => {
+        const element = document.querySelector(selector);
+        return element !== null && new RegExp(pattern).test(element.textContent ?? "");
+      };
+      if (matches()) return done(true);
+      const observer = new MutationObserver(() => {
+        if (matches()) {
+          observer.disconnect();
+          done(true);
+        }
+      });
+      observer.observe(document.body, { childList: true, subtree: true, characterData: true });
+      setTimeout(() => {
+        observer.disconnect();
+        done(matches());
+      }, timeout);
+    },
+    selector,
+    pattern,
+    timeout,
+  );
+  assert.ok(found, timeoutMsg);
+}
+
 test("the quickstart runs in the app, shows word diffs against a baseline, and exports a config", async () => {
   assert.equal(await browser.getTitle(), "Tradeoff");
   // The first screen says what Tradeoff answers and offers the quickstart as the first action.
@@ -100,11 +130,7 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   await screenshot("running.png");
 
   const message = await browser.$('[data-testid="message"]');
-  await browser.waitUntil(async () => (await message.isExisting()) && /completed/.test(await message.getText()), {
-    timeout: 300_000,
-    interval: 500,
-    timeoutMsg: "the quickstart did not complete",
-  });
+  await waitInPage('[data-testid="message"]', "completed", 300_000, "the quickstart did not complete");
   const cells = await browser.$$(".grid-cell[data-run-id]");
   assert.equal(cells.length, 4 * 6, "4 cases × 6 configs for repetition 1");
 

@@ -307,6 +307,33 @@ describe("App state", () => {
     await waitFor(() => expect(screen.getByTestId("experiment-list").textContent).toContain("completed"));
     expect(listed).toBeGreaterThanOrEqual(3);
   });
+
+  it("shows a run that failed as its one sentence, with the experiment process's last words folded under details", async () => {
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "list_experiments":
+          return [];
+        case "quickstart_file":
+          return "/data/experiments/quickstart.yaml";
+        case "open_experiment":
+          return opened("/data/experiments/quickstart.yaml", 2);
+        case "run_experiment":
+          throw {
+            code: "internal",
+            message: "the experiment process exited with status 101 before it finished",
+            details: "thread 'main' panicked at crates/cli/src/main.rs:12:5: the last words",
+          };
+        default:
+          throw { code: "not_found", message: `not in this test: ${cmd}`, details: null };
+      }
+    });
+    renderWithClient(<App />);
+    fireEvent.click(screen.getByTestId("open-quickstart"));
+    fireEvent.click(await screen.findByTestId("run-button"));
+    await waitFor(() => expect(screen.getByTestId("message").textContent).toContain("exited with status 101"));
+    expect(screen.getByTestId("message").textContent).not.toContain("panicked");
+    expect(screen.getByTestId("error-details").textContent).toContain("the last words");
+  });
 });
 
 describe("The first screen", () => {

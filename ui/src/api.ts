@@ -129,6 +129,11 @@ export const api = {
   localInference: () => unwrap<LocalInference>(commands.localInference()),
 };
 
+/** What the backend kept beyond the sentence (a cause chain, a worker's stderr), if anything. */
+export function errorDetails(error: unknown): string | null {
+  return error instanceof BackendError ? error.details : null;
+}
+
 export function errorText(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

@@ -1,6 +1,6 @@
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { api, errorText, type ExperimentItem, type ExperimentView } from "../api";
+import { api, errorDetails, errorText, type ExperimentItem, type ExperimentView } from "../api";
 import { nextProgress, type Progress } from "../components/RunProgress";
 import { configLabel } from "../format";
 import { experimentFileQuery, keys, resultsQuery, useCancelRun, useQuickstartFile, useRunExperiment, type RunTarget } from "../queries";
@@ -8,6 +8,12 @@ import { experimentFileQuery, keys, resultsQuery, useCancelRun, useQuickstartFil
 export interface Message {
   kind: "info" | "error";
   text: string;
+  /** What the backend kept beyond the sentence, folded under it (a run's worker stderr, a cause chain). */
+  details?: string | null;
+}
+
+export function errorMessage(error: unknown): Message {
+  return { kind: "error", text: errorText(error), details: errorDetails(error) };
 }
 
 /** What the sidebar and the Experiments screen share, and what outlives a look at another
@@ -56,7 +62,7 @@ export function ExperimentWorkspace({ children }: { children: ReactNode }) {
   const [progress, setProgress] = useState<Progress | null>(null);
   const [message, setMessage] = useState<Message | null>(null);
 
-  const fail = useCallback((e: unknown) => setMessage({ kind: "error", text: errorText(e) }), []);
+  const fail = useCallback((e: unknown) => setMessage(errorMessage(e)), []);
 
   const open = useCallback(
     async (file: string) => {

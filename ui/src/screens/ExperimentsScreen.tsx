@@ -1,6 +1,7 @@
 import { useCallback, useMemo, useState } from "react";
 import { useQueryClient } from "@tanstack/react-query";
-import { errorText, type Cell, type DiffGranularity, type ExperimentDraft } from "../api";
+import { type Cell, type DiffGranularity, type ExperimentDraft } from "../api";
+import { ErrorDetails } from "../components/ErrorNote";
 import { ExperimentEditor } from "../components/ExperimentEditor";
 import { ExperimentStatus } from "../components/ExperimentStatus";
 import { LocalInferenceBanner } from "../components/LocalInference";
@@ -20,7 +21,7 @@ import {
   useLocalInference,
   useResults,
 } from "../queries";
-import { useWorkspace } from "./ExperimentWorkspace";
+import { errorMessage, useWorkspace } from "./ExperimentWorkspace";
 import { FirstScreen } from "./FirstScreen";
 
 /** The views of an experiment's results, one at a time so the grid can have the screen's height. */
@@ -70,14 +71,14 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
   const shownRepetition = results !== null && repetition < results.repetitions ? repetition : 0;
 
   const readError = comparisons.error ?? resultsQuery.error ?? experiments.error;
-  const shownMessage = message ?? (readError ? { kind: "error" as const, text: errorText(readError) } : null);
+  const shownMessage = message ?? (readError ? errorMessage(readError) : null);
 
   const edit = async () => {
     if (!opened) return;
     try {
       setEditing(await client.query(draftQuery(opened.path)));
     } catch (e) {
-      notify({ kind: "error", text: errorText(e) });
+      notify(errorMessage(e));
     }
   };
 
@@ -87,7 +88,7 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
       const { experiment_id: id, configs } = results;
       exportConfig({ id, config }).then(
         (written) => notify({ kind: "info", text: `Exported ${configLabel(configs[config])} to ${written}` }),
-        (e) => notify({ kind: "error", text: errorText(e) }),
+        (e) => notify(errorMessage(e)),
       );
     },
     [results, exportConfig, notify],
@@ -114,6 +115,7 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
           {shownMessage.text}
         </div>
       )}
+      <ErrorDetails details={shownMessage?.details} />
       {opened && (
         <section className="opened" data-testid="opened-experiment">
           <header>

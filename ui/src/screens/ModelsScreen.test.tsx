@@ -72,4 +72,27 @@ describe("ModelsScreen", () => {
     fireEvent.click(within(screen.getByTestId("quantize-panel")).getByText("Close"));
     expect(screen.queryByTestId("quantize-panel")).toBeNull();
   });
+
+  it("shows a failed quantization as one sentence with the tool's last words folded under details", async () => {
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "list_models":
+          return [model("gemma-3-270m-f16", "F16")];
+        case "quantize_model":
+          throw {
+            code: "internal",
+            message: "quantizing gemma-3-270m-f16 to Q8_0 failed: the quantizer exited with status 1",
+            details: "llama_model_quantize: failed to quantize: basic_ios::clear: iostream error",
+          };
+        default:
+          throw new Error(`unexpected command ${cmd}`);
+      }
+    });
+    renderWithClient(<ModelsScreen />);
+    fireEvent.click(await screen.findByLabelText("quantize gemma-3-270m-f16"));
+    fireEvent.click(screen.getByTestId("quantize-start"));
+    await waitFor(() => expect(screen.getByRole("alert").textContent).toContain("exited with status 1"));
+    expect(screen.getByRole("alert").textContent).not.toContain("iostream");
+    expect(screen.getByTestId("error-details").textContent).toContain("basic_ios::clear: iostream error");
+  });
 });

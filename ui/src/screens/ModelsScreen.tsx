@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { api, errorText, type ModelView, type QuantizeProgress } from "../api";
+import { api, type ModelView, type QuantizeProgress } from "../api";
+import { ErrorNote } from "../components/ErrorNote";
 import { Waiting } from "../components/Waiting";
 import { useAddModelSource, useModels, useQuantizeModel } from "../queries";
 
@@ -20,7 +21,7 @@ export function ModelsScreen() {
   const { mutateAsync: addSource } = useAddModelSource();
   const { mutateAsync: quantizeModel } = useQuantizeModel();
   // What went wrong with the last thing the user did here; a library that does not read is the query's own.
-  const [actionError, setActionError] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
   const [source, setSource] = useState("");
   const [quantizing, setQuantizing] = useState<ModelView | null>(null);
   const [types, setTypes] = useState<string[]>(["Q8_0"]);
@@ -28,7 +29,7 @@ export function ModelsScreen() {
   const [written, setWritten] = useState<string[] | null>(null);
   const [allowRequantize, setAllowRequantize] = useState(false);
   const [job, setJob] = useState<Job | null>(null);
-  const error = actionError ?? (models.error ? errorText(models.error) : null);
+  const error = actionError ?? models.error;
 
   const add = async () => {
     try {
@@ -36,7 +37,7 @@ export function ModelsScreen() {
       setSource("");
       setActionError(null);
     } catch (e) {
-      setActionError(errorText(e));
+      setActionError(e);
     }
   };
 
@@ -46,7 +47,7 @@ export function ModelsScreen() {
       const chosen = await api.pickOpenPath(folder);
       if (chosen !== null) setSource(chosen);
     } catch (e) {
-      setActionError(errorText(e));
+      setActionError(e);
     }
   };
 
@@ -67,7 +68,7 @@ export function ModelsScreen() {
       const wanted = types.filter((t) => t !== model.quantization);
       setWritten(await quantizeModel({ source: model.path, types: wanted, allowRequantize, onEvent }));
     } catch (e) {
-      setActionError(errorText(e));
+      setActionError(e);
     } finally {
       setJob(null);
     }
@@ -110,11 +111,7 @@ export function ModelsScreen() {
           </button>
         </form>
       </header>
-      {error && (
-        <div className="message error" role="alert">
-          {error}
-        </div>
-      )}
+      {error ? <ErrorNote error={error} /> : null}
       <Waiting
         active={models.isPending}
         what="reading the model library: each file's header, and the sha256 of a file not seen before (seconds for a large model)"

@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { BackendError, errorText, type Endpoint } from "../api";
+import { type Endpoint } from "../api";
+import { ErrorNote } from "../components/ErrorNote";
 import { PROVIDERS, type ProviderKind } from "../bindings";
 import { ProviderOptions } from "../components/ProviderOptions";
 import { useDeleteEndpoint, useEndpoints, useSaveEndpoint, useTestEndpoint } from "../queries";
@@ -21,11 +22,10 @@ export function TargetsScreen() {
   const probe = connection.data ?? null;
   const [form, setForm] = useState<Endpoint>(EMPTY);
   // What went wrong with the last thing the user did here; a list that does not read is the query's own.
-  const [actionError, setActionError] = useState<string | null>(null);
-  // The whole cause chain of a failed connection test, folded under its one sentence.
-  const [errorDetails, setErrorDetails] = useState<string | null>(null);
+  // A failed connection test keeps its whole cause chain, folded under its one sentence.
+  const [actionError, setActionError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const error = actionError ?? (endpoints.error ? errorText(endpoints.error) : null);
+  const error = actionError ?? endpoints.error;
 
   const edit = (endpoint: Endpoint) => {
     setForm(endpoint);
@@ -40,7 +40,7 @@ export function TargetsScreen() {
       await saveEndpoint(form);
       setNotice(`saved ${form.name}`);
     } catch (e) {
-      setActionError(errorText(e));
+      setActionError(e);
     }
   };
 
@@ -49,19 +49,13 @@ export function TargetsScreen() {
       await deleteEndpoint(name);
       if (form.name === name) setForm(EMPTY);
     } catch (e) {
-      setActionError(errorText(e));
+      setActionError(e);
     }
   };
 
   const test = () => {
     setActionError(null);
-    setErrorDetails(null);
-    connection.mutate(form, {
-      onError: (e) => {
-        setActionError(errorText(e));
-        setErrorDetails(e instanceof BackendError ? e.details : null);
-      },
-    });
+    connection.mutate(form, { onError: setActionError });
   };
 
   const provider = PROVIDERS.find((p) => p.id === form.provider) ?? PROVIDERS[0];
@@ -154,17 +148,7 @@ export function TargetsScreen() {
         </div>
       </div>
 
-      {error && (
-        <p className="error" role="alert">
-          {error}
-        </p>
-      )}
-      {error && errorDetails && (
-        <details className="error-details" data-testid="error-details">
-          <summary>details</summary>
-          <pre>{errorDetails}</pre>
-        </details>
-      )}
+      {error ? <ErrorNote error={error} className="error" /> : null}
       {notice && !error && <p className="muted">{notice}</p>}
       {probe && (
         <div className="probe" data-testid="probe">
