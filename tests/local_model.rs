@@ -244,3 +244,34 @@ fn a_context_that_cannot_fit_in_memory_is_refused_before_llama_cpp_tries() {
     );
     engine.load(&load(512)).unwrap();
 }
+
+#[test]
+fn every_run_records_the_models_confidence_and_a_worked_answer_is_surer_than_a_guess() {
+    let _turn = model_turn();
+    let mut engine = LlamaEngine::new();
+    let never = AtomicBool::new(false);
+    let answer = engine
+        .generate(&request(raw(FEWSHOT), 32, &["\n"]), &mut |_| {}, &never)
+        .unwrap();
+    let guess = engine
+        .generate(&request(raw("Zq vv 81 ::"), 16, &[]), &mut |_| {}, &never)
+        .unwrap();
+    let mut sampled = request(raw(FEWSHOT), 16, &["\n"]);
+    sampled.sampling.temperature = 0.9;
+    let sampled = engine.generate(&sampled, &mut |_| {}, &never).unwrap();
+    for generation in [&answer, &guess, &sampled] {
+        let m = &generation.metrics;
+        let (mean, min) = (m.logprob_mean.unwrap(), m.logprob_min.unwrap());
+        assert!(min <= mean && mean <= 0.0, "mean {mean}, min {min}");
+        assert!(min.is_finite(), "every generated token had a probability: {min}");
+    }
+    let (sure, unsure) = (
+        answer.metrics.logprob_mean.unwrap(),
+        guess.metrics.logprob_mean.unwrap(),
+    );
+    assert!(sure > -0.2, "the few-shot answer is near certain: {sure}");
+    assert!(
+        unsure < sure - 0.5,
+        "a continuation of noise is a guess: {unsure} against {sure}"
+    );
+}

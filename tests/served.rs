@@ -114,7 +114,7 @@ cases: [{{vars: {{}}, expected: '{{\"city\": \"Berlin\", \"year\": 1989}}'}}]
 targets:
   - {{id: local, model: default, n_ctx: 2048, threads: 2, max_tokens: 24, stop: [\"\\n\"]}}
   - {{id: served, provider: openai, model: gemma-3-270m, base_url: 'http://127.0.0.1:{port}/v1',
-      max_concurrency: 1, max_tokens: 24, stop: [\"\\n\"], extra_body: {{cache_prompt: false}}}}
+      max_concurrency: 1, max_tokens: 24, stop: [\"\\n\"], logprobs: true, extra_body: {{cache_prompt: false}}}}
 repetitions: 3
 checks: [{{type: equals}}]
 ",
@@ -153,6 +153,17 @@ checks: [{{type: equals}}]
         assert!(metrics["prompt_eval_ms"].as_f64().unwrap() > 0.0, "{run}");
         assert!(metrics["gen_eval_tokens"].as_u64().unwrap() > 0, "{run}");
         assert!(run["ttft_ms"].as_f64().unwrap() < run["latency_ms"].as_f64().unwrap());
+    }
+    // Same model, same greedy tokens: the server's log-probabilities of them (its `logprobs`)
+    // are the ones the local run computed from its logits.
+    for (served, local) in served_runs.iter().zip(&local_runs) {
+        for field in ["logprob_mean", "logprob_min"] {
+            let (s, l) = (
+                served["metrics"][field].as_f64().unwrap(),
+                local["metrics"][field].as_f64().unwrap(),
+            );
+            assert!((s - l).abs() < 0.02, "{field}: served {s}, local {l}");
+        }
     }
     // Same model, same tokenizer: the server counts the prompt as the local run does.
     assert_eq!(served_runs[0]["input_tokens"], local_runs[0]["input_tokens"]);

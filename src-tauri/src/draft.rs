@@ -89,6 +89,7 @@ pub struct TargetDraft {
     pub max_attempts: Option<u32>,
     pub timeout: Option<TimeoutDraft>,
     pub include_usage: Option<bool>,
+    pub logprobs: Option<bool>,
     /// Fields added to every request body, as a JSON object; empty: none.
     pub extra_body: String,
 }
@@ -191,6 +192,7 @@ impl From<ExperimentFile> for ExperimentDraft {
                         total: t.total,
                     }),
                     include_usage: t.include_usage,
+                    logprobs: t.logprobs,
                     extra_body: t
                         .extra_body
                         .as_ref()
@@ -286,6 +288,7 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
                     total: t.total,
                 }),
                 include_usage: t.include_usage,
+                logprobs: t.logprobs,
                 extra_body,
             });
         }

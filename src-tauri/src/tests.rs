@@ -10,7 +10,9 @@ use super::*;
 /// the next run passes and the diff shows what to commit.
 #[test]
 fn the_committed_typescript_bindings_are_up_to_date() {
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src/bindings.ts");
+    let committed =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join("../ui/src/bindings.ts");
     let before = std::fs::read_to_string(&committed).unwrap_or_default();
     export_bindings(&committed).unwrap();
     let after = std::fs::read_to_string(&committed).unwrap();
@@ -67,7 +69,9 @@ fn commands_answer_through_ipc_and_errors_carry_a_code() {
         serde_json::json!([])
     );
 
-    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+    let quickstart =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join("../fixtures/experiments/quickstart.yaml");
     let view = invoke(&app, "open_experiment", serde_json::json!({ "path": quickstart })).unwrap();
     assert_eq!(view["name"], "quickstart");
     assert_eq!(view["runs"], 48);
@@ -150,7 +154,8 @@ fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs()
     let db = dir.path().join("db.sqlite3");
     {
         let quickstart =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+            Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+                .join("../fixtures/experiments/quickstart.yaml");
         let experiment = tradeoff_core::spec::load::load_file(&quickstart).unwrap();
         let plan = tradeoff_core::spec::matrix::Plan::new(&experiment);
         let mut child = std::process::Command::new("true").spawn().unwrap();
@@ -183,8 +188,10 @@ fn an_experiment_whose_process_is_gone_reads_interrupted_with_its_planned_runs()
 fn a_refused_draft_names_the_field_it_is_about_for_the_editor_to_point_at() {
     let dir = tempfile::tempdir().unwrap();
     let app = mock_app(&dir.path().join("db.sqlite3"));
-    let quickstart =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml");
+    let quickstart = std::path::Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../fixtures/experiments/quickstart.yaml");
     let mut draft = invoke(&app, "read_experiment", serde_json::json!({ "path": quickstart })).unwrap();
     draft["variants"][0]["prompt"] = serde_json::json!("Sentence: {{ sentnce }}");
     let error = invoke(

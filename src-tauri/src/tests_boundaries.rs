@@ -26,7 +26,8 @@ impl Picker for UserChooses {
 }
 
 fn quickstart() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/experiments/quickstart.yaml")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("../fixtures/experiments/quickstart.yaml")
 }
 
 #[test]

@@ -1209,6 +1209,14 @@ export type RunMetrics_Deserialize = {
 	 *  machine's load as well as the model.
 	 */
 	contended?: boolean | null,
+	/**
+	 *  The model's confidence in what it wrote: the mean and the lowest natural-log probability
+	 *  of the generated tokens under its own distribution (temperature 1, before any sampler),
+	 *  local runs from the logits, remote ones from the server's `logprobs`. Routing policies
+	 *  escalate on them. `None` where nothing reported them (or nothing was generated).
+	 */
+	logprob_mean?: number | null,
+	logprob_min?: number | null,
 };
 
 /**
@@ -1284,6 +1292,14 @@ export type RunMetrics_Serialize = {
 	 *  machine's load as well as the model.
 	 */
 	contended: boolean | null,
+	/**
+	 *  The model's confidence in what it wrote: the mean and the lowest natural-log probability
+	 *  of the generated tokens under its own distribution (temperature 1, before any sampler),
+	 *  local runs from the logits, remote ones from the server's `logprobs`. Routing policies
+	 *  escalate on them. `None` where nothing reported them (or nothing was generated).
+	 */
+	logprob_mean: number | null,
+	logprob_min: number | null,
 };
 
 export type RunOutcomeView = RunOutcomeView_Serialize | RunOutcomeView_Deserialize;

@@ -71,6 +71,57 @@ pub struct RunMetrics {
     /// machine's load as well as the model.
     #[serde(default)]
     pub contended: Option<bool>,
+    /// The model's confidence in what it wrote: the mean and the lowest natural-log probability
+    /// of the generated tokens under its own distribution (temperature 1, before any sampler),
+    /// local runs from the logits, remote ones from the server's `logprobs`. Routing policies
+    /// escalate on them. `None` where nothing reported them (or nothing was generated).
+    #[serde(default)]
+    pub logprob_mean: Option<f64>,
+    #[serde(default)]
+    pub logprob_min: Option<f64>,
+}
+
+/// Adds up the log-probabilities of a run's generated tokens, one at a time as they come.
+#[derive(Debug, Clone, Copy)]
+pub struct LogprobTally {
+    sum: f64,
+    min: f64,
+    count: u32,
+}
+
+impl Default for LogprobTally {
+    fn default() -> Self {
+        LogprobTally {
+            sum: 0.0,
+            min: f64::INFINITY,
+            count: 0,
+        }
+    }
+}
+
+impl LogprobTally {
+    pub fn add(&mut self, logprob: f64) {
+        // A server may send nonsense (NaN, +inf): it is not a probability and is not counted.
+        if logprob.is_nan() || logprob > 0.0 && logprob.is_infinite() {
+            return;
+        }
+        let logprob = logprob.min(0.0);
+        self.sum += logprob;
+        self.min = self.min.min(logprob);
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// The tally's `logprob_mean` and `logprob_min` on the run's metrics (absent when empty).
+    pub fn record(&self, metrics: &mut RunMetrics) {
+        if self.count > 0 {
+            metrics.logprob_mean = Some(self.sum / f64::from(self.count));
+            metrics.logprob_min = Some(self.min);
+        }
+    }
 }
 
 /// What others may use beside a run before its timings count as contended, in cores beyond those
@@ -108,6 +159,8 @@ impl RunMetrics {
             new_connection: None,
             other_cpu_cores: None,
             contended: None,
+            logprob_mean: None,
+            logprob_min: None,
         }
     }
 

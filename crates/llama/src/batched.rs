@@ -14,7 +14,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tradeoff_core::execute::engine::{GenerateError, GenerateRequest, Generation};
-use tradeoff_core::run::{FinishReason, RunError, RunMetrics};
+use tradeoff_core::run::{FinishReason, LogprobTally, RunError, RunMetrics};
 
 use crate::generate::{Picker, add, decode_error, elapsed_ms, prompt_tokens};
 use crate::output::TextAssembler;
@@ -28,6 +28,7 @@ struct Sequence {
     max_tokens: u32,
     position: usize,
     ttft_ms: Option<f64>,
+    confidence: LogprobTally,
     /// The token to decode next, and where its logits will be in the step's batch.
     next: Option<(LlamaToken, i32)>,
     finished: Option<(FinishReason, f64)>,
@@ -82,13 +83,14 @@ pub(crate) fn generate_batch_in(
             max_tokens: request.sampling.max_tokens,
             position: tokens.len(),
             ttft_ms: None,
+            confidence: LogprobTally::default(),
             next: None,
             finished: None,
             warnings,
         };
         // The prompt's logits are overwritten by the next decode: sample now.
-        let token = sequence.picker.pick(ctx, batch.n_tokens() - 1);
-        accept(&mut sequence, token, &vocab, n_ctx, started);
+        let picked = sequence.picker.pick(ctx, batch.n_tokens() - 1);
+        accept(&mut sequence, picked, &vocab, n_ctx, started);
         sequences.push(Ok(sequence));
     }
 
@@ -111,8 +113,8 @@ pub(crate) fn generate_batch_in(
             .map_err(|e| decode_error(e, "generation"))?;
         for sequence in sequences.iter_mut().flatten() {
             if let Some((_, index)) = sequence.next.take() {
-                let token = sequence.picker.pick(ctx, index);
-                accept(sequence, token, &vocab, n_ctx, started);
+                let picked = sequence.picker.pick(ctx, index);
+                accept(sequence, picked, &vocab, n_ctx, started);
             }
         }
     }
@@ -128,11 +130,15 @@ pub(crate) fn generate_batch_in(
                 output: sequence.text.into_output(),
                 finish_reason,
                 // llama.cpp's perf counters cover the whole batch, not one sequence: left out.
-                metrics: RunMetrics {
-                    ttft_ms: sequence.ttft_ms,
-                    batch_sequences: Some(count),
-                    batch_wall_ms: Some(wall_ms),
-                    ..RunMetrics::new(latency_ms, sequence.input_tokens, sequence.output_tokens)
+                metrics: {
+                    let mut metrics = RunMetrics {
+                        ttft_ms: sequence.ttft_ms,
+                        batch_sequences: Some(count),
+                        batch_wall_ms: Some(wall_ms),
+                        ..RunMetrics::new(latency_ms, sequence.input_tokens, sequence.output_tokens)
+                    };
+                    sequence.confidence.record(&mut metrics);
+                    metrics
                 },
                 warnings: sequence.warnings,
             })
@@ -144,7 +150,7 @@ pub(crate) fn generate_batch_in(
 /// full context) or queues the token for the next step.
 fn accept(
     sequence: &mut Sequence,
-    token: LlamaToken,
+    (token, logprob): (LlamaToken, f64),
     vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
     n_ctx: usize,
     started: Instant,
@@ -158,6 +164,7 @@ fn accept(
     if vocab.is_eog(token) {
         return finish(sequence, FinishReason::EndOfText);
     }
+    sequence.confidence.add(logprob);
     sequence.output_tokens += 1;
     if sequence.ttft_ms.is_none() {
         sequence.ttft_ms = Some(elapsed_ms(started));

@@ -10,10 +10,11 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tradeoff_core::execute::engine::{GenerateError, GenerateRequest, Generation};
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::run::{ErrorClass, FinishReason, LogprobTally, RunError, RunMetrics};
 use tradeoff_core::spec::experiment::Sampling;
 
 use crate::chat::prompt_text;
+use crate::logprob::{lane_max, token_logprob};
 use crate::output::TextAssembler;
 
 /// The prompt's tokens (chat template applied, BOS included) and the warnings of how it was
@@ -112,6 +113,7 @@ pub(crate) fn generate_in(
     let mut text = TextAssembler::new(&request.sampling.stop);
     let mut ttft_ms = None;
     let mut output_tokens: u32 = 0;
+    let mut confidence = LogprobTally::default();
     let mut position = tokens.len();
     let mut logits_index = batch.n_tokens() - 1;
     let max_tokens = request.sampling.max_tokens;
@@ -119,10 +121,11 @@ pub(crate) fn generate_in(
         if cancel.load(Ordering::Relaxed) {
             return Err(GenerateError::Cancelled);
         }
-        let token = picker.pick(ctx, logits_index);
+        let (token, logprob) = picker.pick(ctx, logits_index);
         if vocab.is_eog(token) {
             break FinishReason::EndOfText;
         }
+        confidence.add(logprob);
         output_tokens += 1;
         if ttft_ms.is_none() {
             ttft_ms = Some(elapsed_ms(started));
@@ -160,20 +163,22 @@ pub(crate) fn generate_in(
     cached.extend(decoded);
     let timings = ctx.timings();
     let counter = |n: i32| u32::try_from(n).ok();
+    let mut metrics = RunMetrics {
+        ttft_ms,
+        prompt_eval_ms: Some(timings.t_p_eval_ms()),
+        prompt_eval_tokens: counter(timings.n_p_eval()),
+        gen_eval_ms: Some(timings.t_eval_ms()),
+        gen_eval_tokens: counter(timings.n_eval()),
+        cached_tokens: request.load.context.prefix_cache.then_some(reused as u32),
+        decode_ms: Some(decode_ms),
+        // Memory is the worker's to add (it reads /proc after the run); the rest is remote.
+        ..RunMetrics::new(latency_ms, tokens.len() as u32, output_tokens)
+    };
+    confidence.record(&mut metrics);
     Ok(Generation {
         output: text.into_output(),
         finish_reason,
-        metrics: RunMetrics {
-            ttft_ms,
-            prompt_eval_ms: Some(timings.t_p_eval_ms()),
-            prompt_eval_tokens: counter(timings.n_p_eval()),
-            gen_eval_ms: Some(timings.t_eval_ms()),
-            gen_eval_tokens: counter(timings.n_eval()),
-            cached_tokens: request.load.context.prefix_cache.then_some(reused as u32),
-            decode_ms: Some(decode_ms),
-            // Memory is the worker's to add (it reads /proc after the run); the rest is remote.
-            ..RunMetrics::new(latency_ms, tokens.len() as u32, output_tokens)
-        },
+        metrics,
         warnings,
     })
 }
@@ -207,33 +212,24 @@ impl Picker {
         }
     }
 
-    /// The next token from the logits at batch index `index`.
-    pub(crate) fn pick(&mut self, ctx: &LlamaContext<'_>, index: i32) -> LlamaToken {
-        match self {
-            // `sample` also accepts the token into the sampler chain (penalties, grammar).
+    /// The next token from the logits at batch index `index`, and its log-probability under the
+    /// model's own distribution (see `logprob`).
+    pub(crate) fn pick(&mut self, ctx: &LlamaContext<'_>, index: i32) -> (LlamaToken, f64) {
+        let logits = ctx.get_logits_ith(index);
+        let max = lane_max(logits);
+        let token = match self {
+            // `sample` also accepts the token into the sampler chain (penalties, grammar); it
+            // reads the logits without changing them.
             Picker::Sampler(sampler) => sampler.sample(ctx, index),
-            Picker::Greedy => LlamaToken::new(argmax(ctx.get_logits_ith(index)) as i32),
-        }
+            Picker::Greedy => LlamaToken::new(first_position(logits, max) as i32),
+        };
+        let logprob = usize::try_from(token.0).map_or(f64::NEG_INFINITY, |t| token_logprob(logits, t, max));
+        (token, logprob)
     }
 }
 
-/// The index of the first maximum, as llama.cpp's greedy sampler picks it. Runs once per
-/// generated token over the whole vocabulary, so it is written to vectorize: the maximum over
-/// 16 independent lanes first, then the first position that holds it.
-fn argmax(values: &[f32]) -> usize {
-    const LANES: usize = 16;
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let chunks = values.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        for (lane, value) in lanes.iter_mut().zip(chunk) {
-            *lane = if *value > *lane { *value } else { *lane };
-        }
-    }
-    let max = lanes
-        .iter()
-        .chain(rest)
-        .fold(f32::NEG_INFINITY, |a, b| if *b > a { *b } else { a });
+/// The first position holding `max`, as llama.cpp's greedy sampler picks ties.
+fn first_position(values: &[f32], max: f32) -> usize {
     values.iter().position(|v| *v == max).unwrap_or(0)
 }
 
@@ -263,7 +259,12 @@ pub(crate) fn elapsed_ms(since: Instant) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::argmax;
+    use super::first_position;
+    use crate::logprob::lane_max;
+
+    fn argmax(values: &[f32]) -> usize {
+        first_position(values, lane_max(values))
+    }
 
     #[test]
     fn argmax_finds_the_first_maximum_anywhere_in_the_vocabulary() {

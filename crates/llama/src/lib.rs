@@ -16,6 +16,7 @@ mod cpu_backend;
 mod engine;
 mod generate;
 mod log_capture;
+mod logprob;
 mod memory;
 mod output;
 pub mod quantize;

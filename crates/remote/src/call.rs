@@ -18,7 +18,7 @@ use super::secrets::{ApiKey, MAX_ERROR_CHARS, Redactor};
 use super::{RemoteJob, RemoteTarget};
 use tradeoff_core::execute::engine::Generation;
 use tradeoff_core::models::tokens::estimate_tokens;
-use tradeoff_core::run::{ErrorClass, FinishReason, RunError, RunMetrics};
+use tradeoff_core::run::{ErrorClass, FinishReason, LogprobTally, RunError, RunMetrics};
 
 /// What one attempt gave: a generation or an error, and what the scheduler needs to decide on
 /// another attempt.
@@ -309,6 +309,7 @@ struct StreamState {
     /// Whether `cached_input` is llama-server's `timings.cache_n` rather than usage's count.
     cached_from_timings: bool,
     server: Option<(u32, f64, u32, f64)>,
+    confidence: LogprobTally,
     finish: Option<String>,
     done: bool,
     warnings: Vec<String>,
@@ -350,6 +351,11 @@ impl StreamState {
                     if self.cached_input.is_none() && cached_tokens.is_some() {
                         self.cached_input = cached_tokens;
                         self.cached_from_timings = true;
+                    }
+                }
+                StreamItem::Logprobs(logprobs) => {
+                    for logprob in logprobs {
+                        self.confidence.add(logprob);
                     }
                 }
                 StreamItem::Finish(reason) => self.finish = Some(reason),
@@ -418,6 +424,7 @@ impl StreamState {
         metrics.tokens_estimated = Some(estimated);
         metrics.new_connection = new_connection;
         metrics.cached_tokens = self.cached_input;
+        self.confidence.record(&mut metrics);
         match self.server {
             Some((prompt_tokens, prompt_ms, predicted_tokens, predicted_ms)) => {
                 metrics.prompt_eval_tokens = Some(prompt_tokens);

@@ -48,6 +48,15 @@ pub(crate) fn prepare(
     if !sampling.stop.is_empty() {
         body.insert("stop".into(), json!(sampling.stop));
     }
+    if target.logprobs {
+        // Chat Completions takes a flag; Completions the number of alternatives to list
+        // besides the chosen token (1: the fewest every server accepts).
+        let value = match shape {
+            Shape::Chat => json!(true),
+            Shape::Completion => json!(1),
+        };
+        body.insert("logprobs".into(), value);
+    }
     let mut headers = Vec::new();
     if let Some(key) = key {
         let (name, value) = key_header(target.provider, key);
@@ -100,6 +109,9 @@ impl StreamParser for Parser {
             if let Some(text) = text.and_then(Value::as_str).filter(|t| !t.is_empty()) {
                 items.push(StreamItem::Text(text.to_string()));
             }
+            if let Some(logprobs) = choice.get("logprobs").filter(|l| !l.is_null()) {
+                items.push(StreamItem::Logprobs(token_logprobs(logprobs)?));
+            }
             if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
                 items.push(StreamItem::Finish(reason.to_string()));
             }
@@ -130,5 +142,44 @@ impl StreamParser for Parser {
             }
         }
         Ok(items)
+    }
+}
+
+/// The chosen tokens' log-probabilities of one chunk: `content[].logprob` (Chat Completions,
+/// and llama-server's Completions) or `token_logprobs[]` (OpenAI's legacy Completions).
+fn token_logprobs(logprobs: &Value) -> Result<Vec<f64>, String> {
+    let wrong = || format!("`logprobs` is not a list of token log-probabilities: {logprobs}");
+    if let Some(content) = logprobs.get("content").filter(|c| !c.is_null()) {
+        let entries = content.as_array().ok_or_else(wrong)?;
+        return entries
+            .iter()
+            .map(|entry| entry.get("logprob").and_then(Value::as_f64).ok_or_else(wrong))
+            .collect();
+    }
+    if let Some(values) = logprobs.get("token_logprobs") {
+        let values = values.as_array().ok_or_else(wrong)?;
+        // The first token of an echoed prompt has no probability (null): not a generated token.
+        return Ok(values.iter().filter_map(Value::as_f64).collect());
+    }
+    Err(wrong())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_logprobs;
+    use serde_json::json;
+
+    #[test]
+    fn log_probabilities_are_read_from_chat_and_legacy_completion_chunks_and_nonsense_is_refused() {
+        let chat = json!({"content": [{"token": "Ber", "logprob": -0.25, "bytes": [66], "top_logprobs": []}, {"token": "lin", "logprob": -0.0}]});
+        assert_eq!(token_logprobs(&chat).unwrap(), [-0.25, 0.0]);
+        let legacy = json!({"tokens": ["Ber", "lin"], "token_logprobs": [-1.5, -0.5], "top_logprobs": null});
+        assert_eq!(token_logprobs(&legacy).unwrap(), [-1.5, -0.5]);
+        let refused = token_logprobs(&json!({"content": [{"token": "x", "logprob": "high"}]})).unwrap_err();
+        assert!(
+            refused.contains("not a list of token log-probabilities"),
+            "{refused}"
+        );
+        assert!(token_logprobs(&json!({"content": "nope"})).is_err());
     }
 }

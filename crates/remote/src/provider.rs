@@ -46,6 +46,8 @@ pub enum StreamItem {
         predicted_tokens: u32,
         predicted_ms: f64,
     },
+    /// The log-probabilities of the tokens of this event's text (OpenAI-compatible `logprobs`).
+    Logprobs(Vec<f64>),
     /// The provider's reason for ending, as it names it.
     Finish(String),
     /// The stream is complete (`[DONE]`, `message_stop`).

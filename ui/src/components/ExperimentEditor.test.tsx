@@ -14,7 +14,7 @@ const draft: ExperimentDraft = {
   ],
   cases: [{ id: "berlin", vars: { sentence: "The Berlin Wall fell in 1989." }, expected: null, checks: "[]" }],
   targets: [
-    { id: "gemma", model: "default", n_ctx: [512, 2048], threads: [2], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], price: "", chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"], provider: null, base_url: null, api_key_env: null, max_concurrency: null, requests_per_minute: null, max_attempts: null, timeout: null, include_usage: null, extra_body: "" },
+    { id: "gemma", model: "default", n_ctx: [512, 2048], threads: [2], batch: [], kv_type: [], n_gpu_layers: [], parallel: [], prefix_cache: [], price: "", chat_template: null, temperature: 0, top_p: null, top_k: null, seed: 1, max_tokens: 32, stop: ["\n"], provider: null, base_url: null, api_key_env: null, max_concurrency: null, requests_per_minute: null, max_attempts: null, timeout: null, include_usage: null, logprobs: null, extra_body: "" },
   ],
   repetitions: 2,
   checks: '[{"type": "json_valid"}]',

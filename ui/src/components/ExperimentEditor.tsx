@@ -424,6 +424,7 @@ function providerChange(value: string): Partial<TargetDraft> {
       max_attempts: null,
       timeout: null,
       include_usage: null,
+      logprobs: null,
       extra_body: "",
     };
   }

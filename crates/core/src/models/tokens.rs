@@ -87,10 +87,12 @@ mod tests {
     use crate::spec::prompt::ChatMessage;
 
     fn fixture() -> serde_json::Value {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/tokens/tiktoken-samples.json"
-        );
+        // Read at run time: a test binary reused from a build in another checkout keeps the
+        // compile-time path of that checkout.
+        let path = std::path::Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../../fixtures/tokens/tiktoken-samples.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 

@@ -133,6 +133,10 @@ pub struct TargetSpec {
     /// servers reject the option, and then token counts are estimated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub include_usage: Option<bool>,
+    /// OpenAI-compatible: ask for the generated tokens' log-probabilities, recorded as each
+    /// run's confidence (`logprob_mean`, `logprob_min`) for routing policies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logprobs: Option<bool>,
     /// Remote: fields added to every request body as given, for server-specific settings
     /// (`{cache_prompt: false}` for llama-server, `{min_p: 0.05}` for vLLM…).
     #[serde(default, skip_serializing_if = "Option::is_none")]

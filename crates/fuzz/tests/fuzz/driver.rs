@@ -60,7 +60,7 @@ pub fn fuzz<S>(
     let persistence: &'static str = Box::leak(
         format!(
             "{}/tests/fuzz/regressions/{target}.txt",
-            env!("CARGO_MANIFEST_DIR")
+            std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
         )
         .into_boxed_str(),
     );

@@ -37,7 +37,7 @@ fn neutralize(text: String) -> String {
     }
 }
 
-const HEADERS: [&str; 31] = [
+const HEADERS: [&str; 33] = [
     "experiment_id",
     "variant",
     "target",
@@ -61,6 +61,8 @@ const HEADERS: [&str; 31] = [
     "batch_sequences",
     "other_cpu_cores",
     "contended",
+    "logprob_mean",
+    "logprob_min",
     "passed",
     "score",
     "failed_checks",
@@ -122,6 +124,8 @@ impl Report {
                     .map(|c| c.to_string())
                     .unwrap_or_default(),
             ),
+            real(run.metric(|m| m.logprob_mean)),
+            real(run.metric(|m| m.logprob_min)),
             Number(run.passed.map(|p| p.to_string()).unwrap_or_default()),
             real(run.score),
             Text(

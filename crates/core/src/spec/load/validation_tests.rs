@@ -67,7 +67,9 @@ fn json_and_yaml_files_mean_the_same_experiment() {
 
 #[test]
 fn the_quickstart_fixture_is_valid() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
+    let path =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/experiments/quickstart.yaml");
     let e = load_file(&path).unwrap();
     assert_eq!(
         (e.variants.len(), e.cases.len(), e.targets.len(), e.repetitions),
@@ -202,7 +204,9 @@ fn an_unreadable_or_unknown_file_type_says_which_file() {
 #[test]
 fn an_edited_experiment_is_written_only_when_valid_and_reads_back_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/experiments/quickstart.yaml");
+    let source =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/experiments/quickstart.yaml");
     let mut spec = read_spec(&source).unwrap();
     spec.repetitions = 3;
     spec.targets[0].n_ctx = Some(spec::OneOrMany(vec![1024]));
@@ -428,6 +432,19 @@ fn local_settings_on_a_remote_target_and_remote_settings_on_a_local_one_are_refu
         "{REMOTE}  - {{id: r, provider: openai, model: m, extra_body: {{cache_prompt: false, stream: false}}}}\n"
     )));
     assert_eq!(p.field.as_deref(), Some("targets[0].extra_body.stream"));
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: r, provider: anthropic, model: m, logprobs: true}}\n"
+    )));
+    assert_eq!(p.field.as_deref(), Some("targets[0].logprobs"));
+    assert!(p.message.contains("OpenAI-compatible"), "{p}");
+    let p = problem(yaml(&format!(
+        "{REMOTE}  - {{id: l, model: m.gguf, logprobs: true}}\n"
+    )));
+    assert_eq!(
+        p.field.as_deref(),
+        Some("targets[0].logprobs"),
+        "local runs always record it"
+    );
 }
 
 #[test]

@@ -99,6 +99,10 @@ pub struct RemoteTarget {
     pub timeouts: Timeouts,
     /// OpenAI-compatible servers: ask for usage in the stream.
     pub include_usage: bool,
+    /// OpenAI-compatible servers: ask for the generated tokens' log-probabilities (`logprobs`),
+    /// recorded as each run's confidence. Off unless asked: some models refuse the field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logprobs: bool,
     /// Fields added to every request body (server-specific settings).
     #[serde(default)]
     pub extra_body: serde_json::Map<String, serde_json::Value>,
@@ -122,6 +126,7 @@ impl RemoteTarget {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             timeouts: Timeouts::default(),
             include_usage: true,
+            logprobs: false,
             extra_body: serde_json::Map::new(),
         }
     }
@@ -170,7 +175,7 @@ pub fn key_variable(
 
 /// Request fields `extra_body` may not set: Tradeoff decides them, and the measurement depends
 /// on them (the prompt, streaming, usage, the model and the sampling the file states).
-pub const RESERVED_BODY_FIELDS: [&str; 18] = [
+pub const RESERVED_BODY_FIELDS: [&str; 19] = [
     "model",
     "messages",
     "prompt",
@@ -189,6 +194,7 @@ pub const RESERVED_BODY_FIELDS: [&str; 18] = [
     "stop_sequences",
     "n",
     "best_of",
+    "logprobs",
 ];
 
 pub const DEFAULT_MAX_CONCURRENCY: u32 = 4;

@@ -30,6 +30,7 @@ pub(super) fn target(
         ("max_attempts", spec.max_attempts.is_some()),
         ("timeout", spec.timeout.is_some()),
         ("include_usage", spec.include_usage.is_some()),
+        ("logprobs", spec.logprobs.is_some()),
         ("extra_body", spec.extra_body.is_some()),
     ];
     if let Some((field, _)) = remote_only.iter().find(|(_, given)| *given) {
@@ -267,6 +268,17 @@ fn remote_target(
             "is set by Tradeoff from the variant and the target's own settings; set it there",
         ));
     }
+    let logprobs = spec.logprobs.unwrap_or(false);
+    if logprobs && provider != ProviderKind::Openai {
+        return Err(check.problem(
+            at("logprobs"),
+            format!(
+                "is read only from OpenAI-compatible servers (provider: openai); the {} API \
+                 streams no token log-probabilities Tradeoff can read",
+                provider.as_str()
+            ),
+        ));
+    }
     // Without a price of its own, a hosted model's price comes from the price table when the
     // experiment is resolved (`spec::resolve`), not here: validation reads no file but the one.
     Ok(Target {
@@ -281,6 +293,7 @@ fn remote_target(
             max_attempts,
             timeouts,
             include_usage: spec.include_usage.unwrap_or(true),
+            logprobs,
             extra_body,
         }),
         sampling,
