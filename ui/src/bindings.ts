@@ -1370,6 +1370,7 @@ export type TargetDraft_Deserialize = {
 	max_attempts?: number | null,
 	timeout?: TimeoutDraft_Deserialize | null,
 	include_usage?: boolean | null,
+	logprobs?: boolean | null,
 	/**  Fields added to every request body, as a JSON object; empty: none. */
 	extra_body: string,
 };
@@ -1404,6 +1405,7 @@ export type TargetDraft_Serialize = {
 	max_attempts: number | null,
 	timeout: TimeoutDraft_Serialize | null,
 	include_usage: boolean | null,
+	logprobs: boolean | null,
 	/**  Fields added to every request body, as a JSON object; empty: none. */
 	extra_body: string,
 };
