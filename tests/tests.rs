@@ -17,6 +17,7 @@ mod plan;
 mod quantize;
 mod remote;
 mod resume;
+mod routing;
 mod served;
 mod soak;
 mod sweeps;

@@ -29,6 +29,9 @@ pub struct ExperimentDraft {
     /// Models that grade `judge` checks, as a JSON list of targets (`[{"id": "grader",
     /// "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
     pub graders: String,
+    /// Routing policies as a JSON list (`[{"id": "small-first", "cascade": [...]}]`); empty:
+    /// none. The editor keeps them as they are; the results' routing view builds them.
+    pub policies: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -149,6 +152,11 @@ impl From<ExperimentFile> for ExperimentDraft {
                 String::new()
             } else {
                 serde_json::to_string_pretty(&f.graders).unwrap_or_default()
+            },
+            policies: if f.policies.is_empty() {
+                String::new()
+            } else {
+                serde_json::to_string_pretty(&f.policies).unwrap_or_default()
             },
             objective: f
                 .objective
@@ -294,8 +302,10 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
         }
         let objective = optional_json("objective", &d.objective)?;
         let graders = optional_json::<Vec<TargetSpec>>("graders", &d.graders)?.unwrap_or_default();
+        let policies = optional_json("policies", &d.policies)?.unwrap_or_default();
         Ok(ExperimentFile {
             graders,
+            policies,
             schema: 1,
             checks,
             objective,

@@ -174,6 +174,7 @@ const DRAFT: ExperimentDraft = {
   objective: "",
   cache: null,
   graders: "",
+  policies: "",
 };
 
 const item = (id: number, status: ExperimentStatus, runs: number): ExperimentItem => ({

@@ -621,6 +621,11 @@ export type ExperimentDraft_Deserialize = {
 	 *  "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
 	 */
 	graders: string,
+	/**
+	 *  Routing policies as a JSON list (`[{"id": "small-first", "cascade": [...]}]`); empty:
+	 *  none. The editor keeps them as they are; the results' routing view builds them.
+	 */
+	policies: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -641,6 +646,11 @@ export type ExperimentDraft_Serialize = {
 	 *  "provider": "openai", "model": "gpt-4o-mini"}]`); empty: none.
 	 */
 	graders: string,
+	/**
+	 *  Routing policies as a JSON list (`[{"id": "small-first", "cascade": [...]}]`); empty:
+	 *  none. The editor keeps them as they are; the results' routing view builds them.
+	 */
+	policies: string,
 };
 
 export type ExperimentItem = ExperimentItem_Serialize | ExperimentItem_Deserialize;

@@ -91,6 +91,19 @@ enum Command {
         #[arg(long)]
         baseline: Option<usize>,
     },
+    /// Simulate routing policies (cascades, routes) on a recorded experiment's runs, beside
+    /// every single config: pass rate, cost and latency with 95 % intervals, no model call.
+    Route {
+        /// Experiment id, or `latest`.
+        experiment: String,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        /// A YAML or JSON file with a `policies:` list (default: the experiment file's own).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// List recorded experiments.
     List {
         #[arg(long, env = "TRADEOFF_DB")]
@@ -277,6 +290,12 @@ fn main() -> ExitCode {
             format,
             baseline,
         } => commands::report::report(&experiment, db, format, baseline),
+        Command::Route {
+            experiment,
+            db,
+            policy,
+            json,
+        } => commands::route::route(&experiment, db, policy.as_deref(), json),
         Command::List { db, json } => commands::report::list(db, json),
         Command::Models { command } => match command {
             ModelsCommand::Inspect {

@@ -21,6 +21,7 @@ const draft: ExperimentDraft = {
   objective: "",
   cache: null,
   graders: "",
+  policies: "",
 };
 
 describe("ExperimentEditor", () => {

@@ -199,6 +199,13 @@ export function ExperimentEditor({
       </label>
 
       <label className="editor-checks">
+        routing policies (JSON list of cascades and routes over these configs, simulated with `tradeoff route`, e.g. [{"{"}&quot;id&quot;:
+        &quot;small-first&quot;, &quot;cascade&quot;: [...]{"}"}]; see the README, &quot;Routing&quot;)
+        <textarea value={draft.policies} onChange={(e) => setDraft({ ...draft, policies: e.target.value })} aria-label="policies" {...field("policies")} />
+        {note("policies")}
+      </label>
+
+      <label className="editor-checks">
         objective (JSON: constraints such as &quot;pass_rate &gt;= 0.9&quot;, &quot;p95_latency_ms &lt;= 800&quot;; order of cheapest, fastest,
         best_score)
         <input value={draft.objective} onChange={(e) => setDraft({ ...draft, objective: e.target.value })} aria-label="objective" {...field("objective")} />

@@ -6,6 +6,7 @@ pub mod plan;
 pub mod prices;
 pub mod quantize;
 pub mod report;
+pub mod route;
 pub mod run;
 pub mod winner;
 pub mod worker;

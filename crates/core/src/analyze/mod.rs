@@ -5,4 +5,5 @@ pub mod compare;
 pub mod export;
 pub mod ranking;
 pub mod report;
+pub mod routing;
 pub mod winner;

@@ -3,6 +3,8 @@
 //! Every struct denies unknown fields so that a typo (`temprature`) is an error that names the
 //! field instead of a silently ignored setting. JSON and YAML share these types.
 
+pub mod policies;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -42,6 +44,10 @@ pub struct ExperimentFile {
     /// are not configs of the experiment; their calls are recorded as judgements.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub graders: Vec<TargetSpec>,
+    /// Routing policies (cascades and routes over the configs), simulated on the recorded runs
+    /// by `tradeoff route` (see `spec::policy`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<policies::PolicySpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,6 +3,8 @@
 use std::path::Path;
 
 mod limits;
+#[cfg(test)]
+mod policy_tests;
 mod validate;
 #[cfg(test)]
 mod validation_tests;
@@ -157,6 +159,28 @@ pub fn parse_str_with(
     validate::validate(file, origin, &Surroundings::here(base_dir), limits)
 }
 
+/// A policy file holds a list of short policies.
+const MAX_POLICY_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a policy file (`policies:` as an experiment file writes them, YAML or JSON) and
+/// validates it against a recorded experiment.
+pub fn read_policy_file(
+    path: &Path,
+    experiment: &Experiment,
+) -> Result<Vec<crate::spec::policy::Policy>, ExperimentError> {
+    let origin = path.display().to_string();
+    let format = format_of(path)?;
+    let text = crate::files::read_text(path, MAX_POLICY_FILE_BYTES, "a policy file").map_err(|source| {
+        ExperimentError::Read {
+            path: origin.clone(),
+            source,
+        }
+    })?;
+    let file: crate::spec::file::policies::PolicyFile = parse_text(&text, format, &origin)?;
+    let plan = crate::spec::matrix::Plan::new(experiment);
+    crate::spec::policy::validate_policies(&file.policies, experiment, &plan, &origin)
+}
+
 /// Validates a recorded experiment's file again in the surroundings it was validated in, within
 /// no plan limit (it was within the caller's when it ran).
 pub fn validate_written(written: &Written) -> Result<Experiment, ExperimentError> {
@@ -168,9 +192,22 @@ pub fn validate_written(written: &Written) -> Result<Experiment, ExperimentError
     )
 }
 
-fn parse_json(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {
+/// Parses a file of any of Tradeoff's shapes (an experiment, a policy file) with the same
+/// file:line:column and field path in its errors.
+fn parse_text<T: serde::de::DeserializeOwned>(
+    text: &str,
+    format: FileFormat,
+    origin: &str,
+) -> Result<T, ExperimentError> {
+    match format {
+        FileFormat::Json => parse_json(text, origin),
+        FileFormat::Yaml => parse_yaml(text, origin),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, ExperimentError> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
-    let file: ExperimentFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+    let file: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let field = field_path(error.path());
         let inner = error.into_inner();
         let message = strip_location_suffix(&inner.to_string());
@@ -194,7 +231,7 @@ fn parse_json(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentErro
     Ok(file)
 }
 
-fn parse_yaml(text: &str, origin: &str) -> Result<ExperimentFile, ExperimentError> {
+fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, origin: &str) -> Result<T, ExperimentError> {
     let deserializer = serde_yaml_ng::Deserializer::from_str(text);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let field = field_path(error.path());

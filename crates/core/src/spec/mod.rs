@@ -11,6 +11,7 @@ pub mod file;
 pub mod load;
 pub mod matrix;
 pub mod objective;
+pub mod policy;
 pub mod pricing;
 pub mod prompt;
 pub mod recorded;

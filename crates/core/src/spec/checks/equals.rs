@@ -17,6 +17,10 @@ pub(super) fn parse(params: &Params) -> Result<Box<dyn Check>, CheckError> {
 }
 
 impl Check for Equals {
+    fn reads_expected(&self) -> bool {
+        self.value.is_none()
+    }
+
     fn evaluate(&self, subject: &Subject<'_>) -> CheckResult {
         let Some(wanted) = self.value.as_deref().or(subject.expected) else {
             return verdict("equals expected".into(), false, || {

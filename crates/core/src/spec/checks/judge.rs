@@ -216,6 +216,10 @@ fn json_verdict(answer: &str) -> Result<Option<JsonVerdict>, String> {
 }
 
 impl Check for Judge {
+    fn reads_expected(&self) -> bool {
+        true
+    }
+
     fn evaluate(&self, _subject: &Subject<'_>) -> CheckResult {
         CheckResult {
             check: self.label(),

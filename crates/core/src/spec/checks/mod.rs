@@ -56,6 +56,12 @@ pub trait Check: fmt::Debug + Send + Sync {
     fn as_judge(&self) -> Option<&judge::Judge> {
         None
     }
+
+    /// Whether it compares with the case's `expected` output, which a deployment does not have
+    /// when it answers (routing policies may not escalate on such a check).
+    fn reads_expected(&self) -> bool {
+        false
+    }
 }
 
 /// A parameter problem, named by parameter; the experiment loader adds where the check is.

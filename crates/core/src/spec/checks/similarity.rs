@@ -23,6 +23,10 @@ pub(super) fn parse(params: &Params) -> Result<Box<dyn Check>, CheckError> {
 }
 
 impl Check for Similarity {
+    fn reads_expected(&self) -> bool {
+        self.value.is_none()
+    }
+
     fn evaluate(&self, subject: &Subject<'_>) -> CheckResult {
         let check = format!("similarity >= {}", self.threshold);
         let Some(reference) = self.value.as_deref().or(subject.expected) else {

@@ -137,7 +137,7 @@ pub(super) fn validate(
             )
         })?,
     };
-    Ok(Experiment {
+    let experiment = Experiment {
         written: Some(Written {
             file: written,
             origin: origin.to_string(),
@@ -154,7 +154,13 @@ pub(super) fn validate(
         objective: file.objective,
         cache,
         graders,
-    })
+    };
+    // Policies name configs of the plan, so they are checked once the rest is valid; they are
+    // read from the written file whenever they are used (`spec::policy::policies_of`).
+    if !file.policies.is_empty() {
+        crate::spec::policy::policies_of(&experiment)?;
+    }
+    Ok(experiment)
 }
 
 /// Every check parses: a misspelt kind, a missing parameter or a bad regex is refused with

@@ -1,0 +1,168 @@
+//! `tradeoff route` on an experiment recorded with the real default model: a cascade computed by
+//! hand from the recorded runs (as `tradeoff report --json` gives them) agrees with the
+//! simulation, and a policy that would leak the expected answer is refused with its place.
+
+use serde_json::Value;
+
+use crate::support::{model_turn, stderr, tradeoff, write};
+
+const EXPERIMENT: &str = r#"schema: 1
+name: routing
+variants:
+  - id: fewshot
+    prompt: "Sentence: The first modern Olympic Games opened in Athens in 1896.\nJSON: {\"city\": \"Athens\", \"year\": 1896}\n\nSentence: {{ sentence }}\nJSON:"
+  - id: bare
+    prompt: "Extract the city and the year as JSON.\nSentence: {{ sentence }}\nJSON:"
+cases:
+  - {id: berlin, vars: {sentence: "The Berlin Wall fell in 1989."}, expected: '{"city": "Berlin", "year": 1989}'}
+  - {id: paris, vars: {sentence: "Paris hosted the World Exposition of 1889."}, expected: '{"city": "Paris", "year": 1889}'}
+  - {id: london, vars: {sentence: "In 2012 London welcomed athletes from around the world."}, expected: '{"city": "London", "year": 2012}'}
+  - {id: chicago, vars: {sentence: "The great fire of Chicago broke out in 1871."}, expected: '{"city": "Chicago", "year": 1871}'}
+targets:
+  - {id: q4, model: default, n_ctx: 512, threads: 2, temperature: 0, max_tokens: 24, stop: ["\n"], price: {per_hour: 0.08}}
+checks: [{type: json_valid}, {type: equals}]
+policies:
+  - id: known-cities-first
+    cascade:
+      - {variant: fewshot, target: q4, escalate_when: [error, {check: {type: regex, value: '"city": "(Paris|Chicago)"'}}, {confidence_below: -5}]}
+      - {variant: bare, target: q4}
+"#;
+
+fn json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// numpy's default percentile, as the report computes it.
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let rank = p / 100.0 * (values.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    values[low] + (values[high] - values[low]) * (rank - low as f64)
+}
+
+#[test]
+fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let file = write(dir.path(), "routing.yaml", EXPERIMENT);
+    json(
+        &tradeoff()
+            .args(["run", "--json", "--db"])
+            .arg(&db)
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    let report = json(
+        &tradeoff()
+            .args(["report", "latest", "--format", "json", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+    let routed = json(
+        &tradeoff()
+            .args(["route", "latest", "--json", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+
+    let runs = report["runs"].as_array().unwrap();
+    let find = |variant: &str, case: &str| {
+        runs.iter()
+            .find(|r| r["variant"] == variant && r["case"] == case)
+            .unwrap()
+    };
+    let (mut passed, mut latencies, mut costs, mut answered_first) = (0, Vec::new(), Vec::new(), 0);
+    for case in ["berlin", "paris", "london", "chicago"] {
+        let first = find("fewshot", case);
+        let output = first["output"].as_str().unwrap();
+        let known = output.contains(r#""city": "Paris""#) || output.contains(r#""city": "Chicago""#);
+        let escalate =
+            !first["error"].is_null() || !known || first["metrics"]["logprob_mean"].as_f64().unwrap() < -5.0;
+        let (latency, cost, answer) = if escalate {
+            let second = find("bare", case);
+            (
+                first["latency_ms"].as_f64().unwrap() + second["latency_ms"].as_f64().unwrap(),
+                first["cost_usd"].as_f64().unwrap() + second["cost_usd"].as_f64().unwrap(),
+                second,
+            )
+        } else {
+            answered_first += 1;
+            (
+                first["latency_ms"].as_f64().unwrap(),
+                first["cost_usd"].as_f64().unwrap(),
+                first,
+            )
+        };
+        passed += usize::from(answer["passed"] == true);
+        latencies.push(latency);
+        costs.push(cost);
+    }
+    // The default model answers every case right with the few-shot prompt: two stay, two go on.
+    assert_eq!(answered_first, 2, "{runs:?}");
+    let policy = &routed["policies"][0];
+    assert_eq!(policy["id"], "known-cities-first");
+    assert!(policy["incomplete"].is_null(), "{policy}");
+    assert_eq!(
+        policy["pass_rate"]["value"].as_f64().unwrap(),
+        passed as f64 / 4.0
+    );
+    assert_eq!(
+        policy["latency_p50_ms"]["value"].as_f64().unwrap(),
+        percentile(&mut latencies, 50.0)
+    );
+    let cost = costs.iter().sum::<f64>() / 4.0 * 1000.0;
+    let simulated = policy["cost_per_1k_usd"]["value"].as_f64().unwrap();
+    assert!(
+        (simulated - cost).abs() <= cost * 1e-12,
+        "{simulated} against {cost}"
+    );
+    assert_eq!(policy["stages"][0]["answered"], answered_first);
+    assert_eq!(policy["stages"][1]["answered"], 4 - answered_first);
+    // Every config alone sits beside it, with the numbers of the report's summary.
+    let configs = routed["configs"].as_array().unwrap();
+    assert_eq!(configs.len(), 2);
+    for (routed, summary) in configs.iter().zip(report["configs"].as_array().unwrap()) {
+        assert_eq!(routed["pass_rate"]["value"], summary["pass_rate"], "{routed}");
+        assert_eq!(
+            routed["latency_p50_ms"]["value"], summary["latency_p50_ms"],
+            "{routed}"
+        );
+    }
+}
+
+#[test]
+fn a_policy_file_that_escalates_on_the_expected_answer_is_refused_with_its_place() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let without_policies = EXPERIMENT.split("policies:").next().unwrap();
+    let file = write(dir.path(), "routing.yaml", without_policies);
+    let mut run = tradeoff();
+    run.args(["run", "--json", "--db"]).arg(&db).arg(&file);
+    json(&run.output().unwrap());
+    let policy = write(
+        dir.path(),
+        "leaky.yaml",
+        "policies:\n  - id: leaky\n    cascade:\n      - {variant: bare, target: q4, escalate_when: [{check: equals}]}\n      - {variant: fewshot, target: q4}\n",
+    );
+    let refused = tradeoff()
+        .args(["route", "latest", "--db"])
+        .arg(&db)
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    let message = stderr(&refused);
+    assert!(message.contains("leaky.yaml"), "{message}");
+    assert!(
+        message.contains("policies[0].cascade[0].escalate_when[0]"),
+        "{message}"
+    );
+    assert!(message.contains("leak the answer"), "{message}");
+}
