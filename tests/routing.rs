@@ -123,6 +123,22 @@ fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
     );
     assert_eq!(policy["stages"][0]["answered"], answered_first);
     assert_eq!(policy["stages"][1]["answered"], 4 - answered_first);
+    // The confidence threshold traced: from escalating only what the regex sends on to
+    // escalating everything, picked in sample and scored on held-out cases.
+    let swept = json(
+        &tradeoff()
+            .args(["route", "latest", "--json", "--sweep", "confidence", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+    let sweep = &swept["sweeps"][0];
+    assert_eq!(sweep["policy"], "known-cities-first");
+    let points = sweep["points"].as_array().unwrap();
+    assert_eq!(points.first().unwrap()["escalated"], 0.5);
+    assert_eq!(points.last().unwrap()["escalated"], 1.0);
+    assert_eq!(sweep["picked"]["folds"], 4);
+    assert!(sweep["picked"]["held_out"]["pass_rate"].is_number(), "{sweep}");
     // Every config alone sits beside it, with the numbers of the report's summary.
     let configs = routed["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 2);

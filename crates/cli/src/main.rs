@@ -101,6 +101,14 @@ enum Command {
         /// A YAML or JSON file with a `policies:` list (default: the experiment file's own).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Trace each cascade's confidence threshold (cost against pass rate) and pick one,
+        /// reported in sample and on held-out cases (5-fold).
+        #[arg(long, value_enum)]
+        sweep: Option<commands::route::SweepSignal>,
+        /// The pass rate a picked threshold must keep (default: the cascade's when every
+        /// request escalates).
+        #[arg(long)]
+        min_pass_rate: Option<f64>,
         #[arg(long)]
         json: bool,
     },
@@ -294,8 +302,16 @@ fn main() -> ExitCode {
             experiment,
             db,
             policy,
+            sweep,
+            min_pass_rate,
             json,
-        } => commands::route::route(&experiment, db, policy.as_deref(), json),
+        } => commands::route::route(
+            &experiment,
+            db,
+            policy.as_deref(),
+            sweep.map(|signal| (signal, min_pass_rate)),
+            json,
+        ),
         Command::List { db, json } => commands::report::list(db, json),
         Command::Models { command } => match command {
             ModelsCommand::Inspect {

@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use comfy_table::presets::UTF8_FULL_CONDENSED;
 use comfy_table::{CellAlignment, Table};
-use tradeoff_core::analyze::routing::{Estimate, Outcome, RESAMPLES, simulate};
+use tradeoff_core::analyze::routing::{
+    Estimate, Figures, Outcome, RESAMPLES, Signal, Sweep, simulate, sweep_thresholds,
+};
 use tradeoff_core::spec::load::read_policy_file;
 use tradeoff_core::spec::policy::policies_of;
 
@@ -16,12 +18,29 @@ use super::report::experiment_id;
 use crate::exit::Exit;
 use crate::terminal::safe;
 
+/// The signal `--sweep` moves.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SweepSignal {
+    /// `confidence_below`: the mean log-probability of the answer's tokens.
+    Confidence,
+    /// `min_confidence_below`: the lowest one.
+    MinConfidence,
+}
+
 pub fn route(
     experiment: &str,
     db: Option<PathBuf>,
     policy: Option<&Path>,
+    sweep: Option<(SweepSignal, Option<f64>)>,
     json: bool,
 ) -> Result<ExitCode, Exit> {
+    if let Some((_, Some(rate))) = sweep
+        && !(0.0..=1.0).contains(&rate)
+    {
+        return Err(Exit::bad_input(format!(
+            "--min-pass-rate {rate}: a pass rate is between 0 and 1"
+        )));
+    }
     let store = open_store(db)?;
     let id = experiment_id(&store, experiment)?;
     let recorded = store.experiment(id)?;
@@ -31,7 +50,14 @@ pub fn route(
         None => policies_of(&recorded).map_err(Exit::bad_input)?,
     };
     let started = Instant::now();
-    let routing = simulate(&recorded, id, &report.runs, &policies);
+    let mut routing = simulate(&recorded, id, &report.runs, &policies);
+    if let Some((signal, min_pass_rate)) = sweep {
+        let signal = match signal {
+            SweepSignal::Confidence => Signal::Confidence,
+            SweepSignal::MinConfidence => Signal::MinConfidence,
+        };
+        routing.sweeps = sweep_thresholds(&recorded, &report.runs, &policies, signal, min_pass_rate);
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     if json {
         println!(
@@ -79,6 +105,14 @@ pub fn route(
         }
     }
     println!("[low–high]: 95 % percentile-bootstrap intervals over cases ({RESAMPLES} resamples).");
+    if sweep.is_some() && routing.sweeps.is_empty() {
+        println!(
+            "--sweep: no cascade escalates on that signal (write {{confidence_below: x}} in a stage's escalate_when)"
+        );
+    }
+    for sweep in &routing.sweeps {
+        print_sweep(sweep);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -131,5 +165,58 @@ fn usd(value: f64) -> String {
         format!("${}", text.trim_start_matches('-'))
     } else {
         format!("${text}")
+    }
+}
+
+fn print_sweep(sweep: &Sweep) {
+    let figures = |f: &Figures| {
+        [
+            f.pass_rate.map_or("—".into(), |p| format!("{:.0}%", p * 100.0)),
+            f.cost_per_1k_usd.map_or("—".into(), usd),
+            f.latency_p50_ms.map_or("—".into(), |ms| format!("{ms:.0}")),
+            format!("{:.0}%", f.escalated * 100.0),
+        ]
+    };
+    println!(
+        "\n{}: stage {} escalates when {} < threshold",
+        safe(&sweep.policy),
+        sweep.stage + 1,
+        match sweep.signal {
+            Signal::Confidence => "the mean token log-probability",
+            Signal::MinConfidence => "the lowest token log-probability",
+        }
+    );
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header([
+        "threshold",
+        "pass rate",
+        "$/1k req",
+        "p50 ms",
+        "escalated",
+    ]);
+    for point in &sweep.points {
+        let [pass, cost, p50, escalated] = figures(&point.figures);
+        table.add_row([format!("{:.3}", point.threshold), pass, cost, p50, escalated]);
+    }
+    println!("{table}");
+    match &sweep.picked {
+        Some(picked) => {
+            let [pass, cost, p50, escalated] = figures(&picked.in_sample.figures);
+            println!(
+                "picked {:.3}, the cheapest keeping a pass rate of {}: in sample {pass}, {cost}/1k, p50 {p50} ms, {escalated} escalated",
+                picked.in_sample.threshold,
+                sweep
+                    .min_pass_rate
+                    .map_or("—".into(), |p| format!("{:.0}%", p * 100.0)),
+            );
+            let [pass, cost, p50, escalated] = figures(&picked.held_out);
+            let thresholds: Vec<String> = picked.fold_thresholds.iter().map(|t| format!("{t:.3}")).collect();
+            println!(
+                "held out ({}-fold over cases, each fold scored with the threshold picked without it: {}): {pass}, {cost}/1k, p50 {p50} ms, {escalated} escalated",
+                picked.folds,
+                thresholds.join(", ")
+            );
+        }
+        None => println!("no threshold keeps that pass rate"),
     }
 }

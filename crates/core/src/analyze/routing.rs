@@ -9,6 +9,7 @@
 //! or cost, and neither do cache hits (no call was made).
 
 mod intervals;
+mod sweep;
 #[cfg(test)]
 mod tests;
 mod walk;
@@ -21,6 +22,7 @@ use crate::spec::matrix::Plan;
 use crate::spec::policy::{ConfigRef, Policy, PolicyPlan, Stage};
 
 pub use intervals::{Estimate, RESAMPLES};
+pub use sweep::{FOLDS, Figures, Picked, Point, Signal, Sweep};
 
 /// Every policy and every config of an experiment, simulated on its recorded runs.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +32,9 @@ pub struct RoutingReport {
     pub requests: usize,
     pub policies: Vec<Outcome>,
     pub configs: Vec<Outcome>,
+    /// Threshold traces, when asked for (`--sweep`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sweeps: Vec<Sweep>,
 }
 
 /// One policy's (or config's) figures over the recorded requests.
@@ -122,7 +127,30 @@ pub fn simulate(
         requests,
         policies,
         configs,
+        sweeps: Vec::new(),
     }
+}
+
+/// Traces the `signal` threshold of every cascade that escalates on it, picking the cheapest
+/// threshold that keeps `min_pass_rate` (default: the cascade's pass rate when everything
+/// escalates) on all cases and, k-fold, on held-out cases. A policy that cannot be walked on
+/// these runs is left out (its outcome says why).
+pub fn sweep_thresholds(
+    experiment: &Experiment,
+    runs: &[RunRow],
+    policies: &[Policy],
+    signal: Signal,
+    min_pass_rate: Option<f64>,
+) -> Vec<Sweep> {
+    let runs = walk::RunIndex::new(runs);
+    policies
+        .iter()
+        .filter_map(|policy| {
+            sweep::sweep(experiment, &runs, policy, signal, min_pass_rate)
+                .ok()
+                .flatten()
+        })
+        .collect()
 }
 
 /// A config as the policy "always this config".

@@ -2,6 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::analyze::report::{RunLabels, RunRow};
+use crate::analyze::routing::{Signal, sweep_thresholds};
 use crate::execute::record::RunRecord;
 use crate::run::{ErrorClass, FinishReason, RunError, RunMetrics};
 use crate::spec::load::{FileFormat, parse_str};
@@ -204,4 +205,43 @@ fn a_rule_answers_what_it_matches_at_no_cost_and_its_answers_are_graded() {
         policy.latency_p50_ms.unwrap().value < 1.0,
         "a rule answers in microseconds"
     );
+}
+
+#[test]
+fn a_threshold_sweep_traces_every_threshold_and_scores_the_picked_one_on_held_out_cases() {
+    let e = experiment(
+        "policies:\n  - {id: unsure-escalates, cascade: [{variant: cheap, target: t, escalate_when: [{confidence_below: -0.3}]}, {variant: careful, target: t}]}\n",
+    );
+    let mut runs = runs();
+    // cheap is sure where it is right (case a) and unsure elsewhere.
+    for row in runs.iter_mut().filter(|r| r.labels.variant == "cheap") {
+        let confidence = if row.labels.case == "a" {
+            -0.05
+        } else {
+            -0.6 - f64::from(row.run.repetition) / 10.0
+        };
+        if let Some(m) = row.run.metrics.as_mut() {
+            m.logprob_mean = Some(confidence);
+        }
+    }
+    let policies = policies_of(&e).unwrap();
+    let sweeps = sweep_thresholds(&e, &runs, &policies, Signal::Confidence, None);
+    let sweep = &sweeps[0];
+    assert_eq!((sweep.policy.as_str(), sweep.stage), ("unsure-escalates", 0));
+    // From escalating nothing to escalating everything, never fewer as the threshold rises.
+    let escalated: Vec<f64> = sweep.points.iter().map(|p| p.figures.escalated).collect();
+    assert_eq!(escalated.first(), Some(&0.0));
+    assert_eq!(escalated.last(), Some(&1.0));
+    assert!(escalated.windows(2).all(|w| w[0] <= w[1]), "{escalated:?}");
+    // Everything escalated passes 5 of 6 (careful fails c/1): the pick keeps that, at the least
+    // cost: escalate the unsure (b, c), keep a's sure answers.
+    assert_eq!(sweep.min_pass_rate, Some(5.0 / 6.0));
+    let picked = sweep.picked.as_ref().unwrap();
+    assert_eq!(picked.in_sample.figures.pass_rate, Some(5.0 / 6.0));
+    assert_eq!(picked.in_sample.figures.escalated, 4.0 / 6.0);
+    assert!(picked.in_sample.threshold > -0.6 && picked.in_sample.threshold <= -0.05);
+    // Three cases, three folds; every request is scored once, by a threshold picked without its case.
+    assert_eq!(picked.folds, 3);
+    assert_eq!(picked.fold_thresholds.len(), 3);
+    assert!(picked.held_out.pass_rate.is_some());
 }

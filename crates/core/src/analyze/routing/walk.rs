@@ -37,7 +37,7 @@ impl<'a> RunIndex<'a> {
         RunIndex { runs }
     }
 
-    fn get(&self, config: &ConfigRef, case: &Case, repetition: u32) -> Option<&'a RunRow> {
+    pub(super) fn get(&self, config: &ConfigRef, case: &Case, repetition: u32) -> Option<&'a RunRow> {
         let key = (
             config.variant.as_str(),
             config.target.as_str(),
