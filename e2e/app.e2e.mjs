@@ -161,6 +161,26 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   assert.equal(config.summary.runs, 8);
   assert.match(config.provenance.model_sha256, /^[0-9a-f]{64}$/);
 
+  // Routing: a cascade built from the configs (cheapest first, escalating when the answer is not
+  // JSON), simulated on the recorded runs beside every config alone, then exported as a policy file.
+  await (await browser.$('[data-testid="tab-routing"]')).click();
+  await browser.waitUntil(async () => (await browser.$$('[data-testid="routing-row"]').length) >= 6, {
+    timeout: 30_000,
+    timeoutMsg: "the routing view listed no configs",
+  });
+  await (await browser.$('[data-testid="simulate-routing"]')).click();
+  const built = await browser.$('[data-testid="routing-row"].built');
+  await built.waitForExist({ timeout: 30_000, timeoutMsg: "the built cascade was not simulated" });
+  assert.match(await built.getText(), /my-cascade[\s\S]*\d+%/);
+  await (await browser.$('[data-testid="routing-chart"]')).scrollIntoView();
+  await screenshot("routing.png");
+  await (await browser.$('[data-testid="export-policy"]')).click();
+  const routingNote = await browser.$('[data-testid="routing-note"]');
+  await routingNote.waitForExist({ timeout: 10_000 });
+  const policyFile = (await routingNote.getText()).match(/--policy (\S+\.yaml)/)[1];
+  assert.match(fs.readFileSync(policyFile, "utf8"), /id: my-cascade/);
+  await (await browser.$('[data-testid="tab-grid"]')).click();
+
   // A second run, cancelled part-way: the finished runs stay and the experiment says cancelled.
   await runButton.click();
   const count = await browser.$('[data-testid="progress-count"]');

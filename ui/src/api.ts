@@ -23,6 +23,7 @@ import type {
   ResultsView_Serialize,
   RunOutcomeView_Serialize,
   WinnerView_Serialize,
+  RoutingReport_Serialize,
 } from "./bindings";
 
 export type AppError = AppError_Serialize;
@@ -40,6 +41,8 @@ export type Endpoint = Endpoint_Serialize;
 export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
+export type Routing = RoutingReport_Serialize;
+export type RoutingOutcome = Routing["policies"][number];
 export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
 export type RunOutcome = RunOutcomeView_Serialize;
@@ -108,6 +111,11 @@ export const api = {
     return unwrap<string[]>(commands.quantizeModel(source, types, allowRequantize, channel));
   },
   winner: (experimentId: number, objective: string) => unwrap<Winner>(commands.winner(experimentId, objective)),
+  /** The experiment file's policies and `extra` ones (a JSON list), simulated on the recorded runs. */
+  simulateRouting: (experimentId: number, extra: string) => unwrap<Routing>(commands.simulateRouting(experimentId, extra)),
+  exportPolicies: (experimentId: number, policies: string, path: string) =>
+    unwrap<string>(commands.exportPolicies(experimentId, policies, path)),
+  defaultPolicyPath: (experimentId: number) => unwrap<string>(commands.defaultPolicyPath(experimentId)),
   exportWinner: (experimentId: number, objective: string, path: string) =>
     unwrap<string>(commands.exportWinner(experimentId, objective, path)),
   listEndpoints: () => unwrap<Endpoint[]>(commands.listEndpoints()),

@@ -56,6 +56,18 @@ export const commands = {
 	winner: (experimentId: number, objective: string) => typedError<WinnerView_Serialize, AppError_Serialize>(__TAURI_INVOKE("winner", { experimentId, objective })),
 	/**  Writes the winner file (`schemas/winner.schema.json`, as `tradeoff winner -o` writes it). */
 	exportWinner: (experimentId: number, objective: string, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_winner", { experimentId, objective, path })),
+	/**
+	 *  The experiment file's policies and `extra` ones (a JSON list as the file writes them, from the
+	 *  routing view's builder), with every config alone and each confidence threshold traced.
+	 */
+	simulateRouting: (experimentId: number, extra: string) => typedError<RoutingReport_Serialize, AppError_Serialize>(__TAURI_INVOKE("simulate_routing", { experimentId, extra })),
+	/**
+	 *  Writes `policies` (a JSON list) as a policy file (YAML or JSON by the extension) for `tradeoff route --policy`, after
+	 *  checking them against the experiment.
+	 */
+	exportPolicies: (experimentId: number, policies: string, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_policies", { experimentId, policies, path })),
+	/**  Where a policy file goes by default: the data folder's exports. */
+	defaultPolicyPath: (experimentId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_policy_path", { experimentId })),
 	/**  The model library: the data folder's models and every registered file or folder. */
 	listModels: () => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_models")),
 	/**  Registers a GGUF file or a folder of them; returns the library. */
@@ -596,6 +608,13 @@ export type ErrorClass = "model_load" | "context_create" |
  */
 export type ErrorCode = AppCode | ErrorClass;
 
+/**  A figure and its 95 % interval. */
+export type Estimate = {
+	value: number | null,
+	low: number | null,
+	high: number | null,
+};
+
 export type ExcludedView = {
 	label: string,
 	reason: string,
@@ -723,6 +742,27 @@ export type ExperimentView = {
 export type FieldProblem = {
 	path: string,
 	message: string,
+};
+
+/**  What a set of requests scored, cost and took under a threshold. */
+export type Figures = Figures_Serialize | Figures_Deserialize;
+
+/**  What a set of requests scored, cost and took under a threshold. */
+export type Figures_Deserialize = {
+	pass_rate?: number | null,
+	cost_per_1k_usd?: number | null,
+	latency_p50_ms?: number | null,
+	/**  The share of requests that went past the stage. */
+	escalated: number | null,
+};
+
+/**  What a set of requests scored, cost and took under a threshold. */
+export type Figures_Serialize = {
+	pass_rate: number | null,
+	cost_per_1k_usd: number | null,
+	latency_p50_ms: number | null,
+	/**  The share of requests that went past the stage. */
+	escalated: number | null,
 };
 
 export type Granularity = 
@@ -915,6 +955,73 @@ export type ModelView_Serialize = {
 	error: string | null,
 };
 
+/**  One policy's (or config's) figures over the recorded requests. */
+export type Outcome = Outcome_Serialize | Outcome_Deserialize;
+
+/**  One policy's (or config's) figures over the recorded requests. */
+export type Outcome_Deserialize = {
+	/**  The policy's id, or the config's label. */
+	id: string,
+	/**  `cascade`, `route` or `config`. */
+	kind: string,
+	/**  Why the figures are absent: runs missing for some request, a signal not recorded. */
+	incomplete?: string | null,
+	pass_rate?: Estimate | null,
+	cost_per_1k_usd?: Estimate | null,
+	latency_p50_ms?: Estimate | null,
+	latency_p95_ms?: Estimate | null,
+	ttft_p50_ms?: Estimate | null,
+	ttft_p95_ms?: Estimate | null,
+	/**  Each stage (or route) and how many requests it answered. */
+	stages: StageShare[],
+};
+
+/**  One policy's (or config's) figures over the recorded requests. */
+export type Outcome_Serialize = {
+	/**  The policy's id, or the config's label. */
+	id: string,
+	/**  `cascade`, `route` or `config`. */
+	kind: string,
+	/**  Why the figures are absent: runs missing for some request, a signal not recorded. */
+	incomplete?: string,
+	pass_rate: Estimate | null,
+	cost_per_1k_usd: Estimate | null,
+	latency_p50_ms: Estimate | null,
+	latency_p95_ms: Estimate | null,
+	ttft_p50_ms: Estimate | null,
+	ttft_p95_ms: Estimate | null,
+	/**  Each stage (or route) and how many requests it answered. */
+	stages: StageShare[],
+};
+
+export type Picked = Picked_Serialize | Picked_Deserialize;
+
+export type Picked_Deserialize = {
+	/**  Picked on all cases, and its figures on those same cases (optimistic). */
+	in_sample: Point_Deserialize,
+	/**
+	 *  Each fold's threshold picked on the other folds; the figures are over the requests of the
+	 *  held-out folds, each scored with the threshold picked without it.
+	 */
+	held_out: Figures_Deserialize,
+	folds: number,
+	/**  The threshold each fold picked. */
+	fold_thresholds: (number | null)[],
+};
+
+export type Picked_Serialize = {
+	/**  Picked on all cases, and its figures on those same cases (optimistic). */
+	in_sample: Point_Serialize,
+	/**
+	 *  Each fold's threshold picked on the other folds; the figures are over the requests of the
+	 *  held-out folds, each scored with the threshold picked without it.
+	 */
+	held_out: Figures_Serialize,
+	folds: number,
+	/**  The threshold each fold picked. */
+	fold_thresholds: (number | null)[],
+};
+
 export type PlannedCell = PlannedCell_Serialize | PlannedCell_Deserialize;
 
 export type PlannedCell_Deserialize = {
@@ -976,6 +1083,18 @@ export type PlannedConfig_Serialize = {
 	memory_bytes: number | null,
 	fits_memory: boolean | null,
 };
+
+export type Point = Point_Serialize | Point_Deserialize;
+
+export type Point_Deserialize = {
+	/**  Requests whose signal is below it escalate at the stage. */
+	threshold: number | null,
+} & Figures_Deserialize;
+
+export type Point_Serialize = {
+	/**  Requests whose signal is below it escalate at the stage. */
+	threshold: number | null,
+} & Figures_Serialize;
 
 export type Preflight = Preflight_Serialize | Preflight_Deserialize;
 
@@ -1132,6 +1251,31 @@ export type ResultsView_Serialize = {
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */
 	latencies_ms: ((number | null)[])[],
+};
+
+/**  Every policy and every config of an experiment, simulated on its recorded runs. */
+export type RoutingReport = RoutingReport_Serialize | RoutingReport_Deserialize;
+
+/**  Every policy and every config of an experiment, simulated on its recorded runs. */
+export type RoutingReport_Deserialize = {
+	experiment_id: number,
+	/**  Requests each policy answers: cases × repetitions. */
+	requests: number,
+	policies: Outcome_Deserialize[],
+	configs: Outcome_Deserialize[],
+	/**  Threshold traces, when asked for (`--sweep`). */
+	sweeps: Sweep_Deserialize[],
+};
+
+/**  Every policy and every config of an experiment, simulated on its recorded runs. */
+export type RoutingReport_Serialize = {
+	experiment_id: number,
+	/**  Requests each policy answers: cases × repetitions. */
+	requests: number,
+	policies: Outcome_Serialize[],
+	configs: Outcome_Serialize[],
+	/**  Threshold traces, when asked for (`--sweep`). */
+	sweeps?: Sweep_Serialize[],
 };
 
 /**  A failure recorded as data: the run exists, with its class and message. */
@@ -1342,11 +1486,56 @@ export type RunnerUpView_Serialize = {
 	cost_per_run_margin_usd: number | null,
 };
 
+/**  Which signal a sweep moves. */
+export type Signal = 
+/**  `confidence_below`: the mean log-probability of the answer's tokens. */
+"confidence" | 
+/**  `min_confidence_below`: the lowest one. */
+"min_confidence";
+
 export type SpanKind = "equal" | 
 /**  Only in the other text. */
 "insert" | 
 /**  Only in the baseline. */
 "delete";
+
+export type StageShare = {
+	stage: string,
+	answered: number,
+	share: number | null,
+};
+
+export type Sweep = Sweep_Serialize | Sweep_Deserialize;
+
+export type Sweep_Deserialize = {
+	policy: string,
+	/**  The stage whose condition moves, from 0. */
+	stage: number,
+	signal: Signal,
+	/**  Every threshold, on all cases. */
+	points: Point_Deserialize[],
+	/**
+	 *  The pass rate a picked threshold must keep: the one asked for, else the cascade's own
+	 *  when every request escalates.
+	 */
+	min_pass_rate?: number | null,
+	picked?: Picked_Deserialize | null,
+};
+
+export type Sweep_Serialize = {
+	policy: string,
+	/**  The stage whose condition moves, from 0. */
+	stage: number,
+	signal: Signal,
+	/**  Every threshold, on all cases. */
+	points: Point_Serialize[],
+	/**
+	 *  The pass rate a picked threshold must keep: the one asked for, else the cascade's own
+	 *  when every request escalates.
+	 */
+	min_pass_rate: number | null,
+	picked: Picked_Serialize | null,
+};
 
 export type TargetDraft = TargetDraft_Serialize | TargetDraft_Deserialize;
 

@@ -42,6 +42,7 @@ export const keys = {
   gridPage: (id: number, repetition: number, page: number) => ["experiments", id, "grid", repetition, page] as const,
   winner: (id: number, objective: string | null) => ["experiments", id, "winner", objective] as const,
   exportPath: (id: number, config: number | null) => ["experiments", id, "export-path", config] as const,
+  routing: (id: number, extra: string) => ["experiments", id, "routing", extra] as const,
   experimentFile: (path: string | null) => ["experiment-file", path] as const,
   draft: (path: string) => ["experiment-file", path, "draft"] as const,
   plan: (path: string, draft: ExperimentDraft) => ["plan", path, draft] as const,
@@ -233,6 +234,22 @@ export function useExportConfig() {
   return useMutation({
     mutationFn: async ({ id, config }: { id: number; config: number }) =>
       api.exportConfig(id, config, await api.defaultExportPath(id, config)),
+  });
+}
+
+/** Policies simulated on the recorded runs: the file's own and `extra` (a JSON list). */
+export function useRouting(id: number, extra: string) {
+  return useQuery({
+    queryKey: keys.routing(id, extra),
+    queryFn: () => api.simulateRouting(id, extra),
+    // The last simulation stays on screen while an edited cascade is simulated.
+    placeholderData: keepPreviousData,
+  });
+}
+
+export function useExportPolicies() {
+  return useMutation({
+    mutationFn: ({ id, policies, path }: { id: number; policies: string; path: string }) => api.exportPolicies(id, policies, path),
   });
 }
 

@@ -5,4 +5,5 @@ pub mod experiments;
 pub mod models;
 pub mod prices;
 pub mod results;
+pub mod routing;
 pub mod runs;

@@ -128,7 +128,7 @@ function ConfigKey({ results }: { results: ResultsView }) {
   );
 }
 
-function PointTooltip({ active, payload }: { active?: boolean; payload?: { payload: { label: string; text: string } }[] }) {
+export function PointTooltip({ active, payload }: { active?: boolean; payload?: { payload: { label: string; text: string } }[] }) {
   if (!active || !payload?.length) return null;
   const p = payload[0].payload;
   return (

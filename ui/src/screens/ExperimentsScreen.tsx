@@ -6,6 +6,7 @@ import { ExperimentEditor } from "../components/ExperimentEditor";
 import { ExperimentStatus } from "../components/ExperimentStatus";
 import { LocalInferenceBanner } from "../components/LocalInference";
 import { ResultsGrid } from "../components/ResultsGrid";
+import { RoutingView } from "../components/RoutingView";
 import { RunProgress } from "../components/RunProgress";
 import { SideBySide } from "../components/SideBySide";
 import { SummaryTable } from "../components/SummaryTable";
@@ -25,11 +26,12 @@ import { errorMessage, useWorkspace } from "./ExperimentWorkspace";
 import { FirstScreen } from "./FirstScreen";
 
 /** The views of an experiment's results, one at a time so the grid can have the screen's height. */
-type ResultsTab = "grid" | "summary" | "charts" | "winner";
+type ResultsTab = "grid" | "summary" | "charts" | "routing" | "winner";
 const RESULTS_TABS: [ResultsTab, string][] = [
   ["grid", "Grid"],
   ["summary", "Summary"],
   ["charts", "Charts"],
+  ["routing", "Routing"],
   ["winner", "Winner"],
 ];
 
@@ -244,6 +246,9 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
             <SummaryTable configs={results.configs} comparisons={comparisons.data ?? null} baseline={baseline} onExport={onExport} />
           )}
           {tab === "charts" && <TradeoffCharts results={results} />}
+          {/* Mounted only when shown: a simulation reads every run, which a running experiment
+              should not pay for on each refresh. */}
+          {tab === "routing" && <RoutingView key={results.experiment_id} results={results} />}
           {/* Kept mounted: the objective typed and the decision stay while another view is looked at. */}
           <div hidden={tab !== "winner"}>
             <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />

@@ -25,10 +25,13 @@ pub use intervals::{Estimate, RESAMPLES};
 pub use sweep::{FOLDS, Figures, Picked, Point, Signal, Sweep};
 
 /// Every policy and every config of an experiment, simulated on its recorded runs.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Serialize)]
 pub struct RoutingReport {
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub experiment_id: i64,
     /// Requests each policy answers: cases × repetitions.
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub requests: usize,
     pub policies: Vec<Outcome>,
     pub configs: Vec<Outcome>,
@@ -38,6 +41,7 @@ pub struct RoutingReport {
 }
 
 /// One policy's (or config's) figures over the recorded requests.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     /// The policy's id, or the config's label.
@@ -57,9 +61,11 @@ pub struct Outcome {
     pub stages: Vec<StageShare>,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Serialize)]
 pub struct StageShare {
     pub stage: String,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub answered: usize,
     pub share: f64,
 }

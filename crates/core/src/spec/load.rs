@@ -181,6 +181,30 @@ pub fn read_policy_file(
     crate::spec::policy::validate_policies(&file.policies, experiment, &plan, &origin)
 }
 
+/// Writes policies as a policy file (YAML or JSON by the extension) that [`read_policy_file`]
+/// reads back. The caller has validated them against their experiment.
+pub fn write_policy_file(
+    path: &Path,
+    file: &crate::spec::file::policies::PolicyFile,
+) -> Result<(), ExperimentError> {
+    let shown = path.display().to_string();
+    let write_error = |message: String| ExperimentError::Write {
+        path: shown.clone(),
+        message,
+    };
+    let text = match format_of(path)? {
+        FileFormat::Json => serde_json::to_string_pretty(file)
+            .map(|t| t + "\n")
+            .map_err(|e| e.to_string()),
+        FileFormat::Yaml => serde_yaml_ng::to_string(file).map_err(|e| e.to_string()),
+    }
+    .map_err(write_error)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
+    }
+    std::fs::write(path, text).map_err(|e| write_error(e.to_string()))
+}
+
 /// Validates a recorded experiment's file again in the surroundings it was validated in, within
 /// no plan limit (it was within the caller's when it ran).
 pub fn validate_written(written: &Written) -> Result<Experiment, ExperimentError> {

@@ -15,6 +15,7 @@ pub const RESAMPLES: usize = 1000;
 const SEED: u64 = 0x5EED_2011;
 
 /// A figure and its 95 % interval.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Estimate {
     pub value: f64,

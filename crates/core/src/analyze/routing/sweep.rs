@@ -12,6 +12,7 @@ use crate::spec::policy::{Condition, Policy, PolicyPlan, Stage};
 use crate::stats::{SplitMix64, mean, percentile};
 
 /// Which signal a sweep moves.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
@@ -26,10 +27,12 @@ const MAX_POINTS: usize = 40;
 pub const FOLDS: usize = 5;
 const SEED: u64 = 0xF01D_5EED;
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Sweep {
     pub policy: String,
     /// The stage whose condition moves, from 0.
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub stage: usize,
     pub signal: Signal,
     /// Every threshold, on all cases.
@@ -40,6 +43,7 @@ pub struct Sweep {
     pub picked: Option<Picked>,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Point {
     /// Requests whose signal is below it escalate at the stage.
@@ -49,6 +53,7 @@ pub struct Point {
 }
 
 /// What a set of requests scored, cost and took under a threshold.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Figures {
     pub pass_rate: Option<f64>,
@@ -58,6 +63,7 @@ pub struct Figures {
     pub escalated: f64,
 }
 
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Serialize)]
 pub struct Picked {
     /// Picked on all cases, and its figures on those same cases (optimistic).
@@ -65,6 +71,7 @@ pub struct Picked {
     /// Each fold's threshold picked on the other folds; the figures are over the requests of the
     /// held-out folds, each scored with the threshold picked without it.
     pub held_out: Figures,
+    #[cfg_attr(feature = "specta", specta(type = u32))]
     pub folds: usize,
     /// The threshold each fold picked.
     pub fold_thresholds: Vec<f64>,
