@@ -139,6 +139,45 @@ fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
     assert_eq!(points.last().unwrap()["escalated"], 1.0);
     assert_eq!(sweep["picked"]["folds"], 4);
     assert!(sweep["picked"]["held_out"]["pass_rate"].is_number(), "{sweep}");
+    // Run for real: the first stage calls every request, the second only the two escalated; the
+    // greedy answers are the recorded ones, so quality and the split agree exactly, and the
+    // timings land within the simulation's intervals (widened by a quarter: two runs minutes
+    // apart on a shared 2-core machine differ in speed, and an interval over 4 cases is narrow).
+    let live = json(
+        &tradeoff()
+            .args([
+                "route",
+                "latest",
+                "--json",
+                "--live",
+                "known-cities-first",
+                "--db",
+            ])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(live["calls"], serde_json::json!([4, 2]));
+    assert_eq!(
+        live["live"]["pass_rate"]["value"],
+        live["simulated"]["pass_rate"]["value"]
+    );
+    assert_eq!(live["live"]["stages"], live["simulated"]["stages"]);
+    let (l, s) = (
+        &live["live"]["latency_p50_ms"],
+        &live["simulated"]["latency_p50_ms"],
+    );
+    let value = l["value"].as_f64().unwrap();
+    assert!(
+        value >= s["low"].as_f64().unwrap() * 0.75 && value <= s["high"].as_f64().unwrap() * 1.25,
+        "live p50 {value} against simulated {s}"
+    );
+    let listed = tradeoff()
+        .args(["list", "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("policy known-cities-first live"));
     // Every config alone sits beside it, with the numbers of the report's summary.
     let configs = routed["configs"].as_array().unwrap();
     assert_eq!(configs.len(), 2);

@@ -109,6 +109,10 @@ enum Command {
         /// request escalates).
         #[arg(long)]
         min_pass_rate: Option<f64>,
+        /// Run this policy for real on the experiment's cases (every stage call recorded as a
+        /// run of a new experiment) and set its figures against the simulation's intervals.
+        #[arg(long, value_name = "POLICY", conflicts_with = "sweep")]
+        live: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -304,12 +308,14 @@ fn main() -> ExitCode {
             policy,
             sweep,
             min_pass_rate,
+            live,
             json,
         } => commands::route::route(
             &experiment,
             db,
             policy.as_deref(),
             sweep.map(|signal| (signal, min_pass_rate)),
+            live.as_deref(),
             json,
         ),
         Command::List { db, json } => commands::report::list(db, json),

@@ -7,6 +7,7 @@ pub mod prices;
 pub mod quantize;
 pub mod report;
 pub mod route;
+pub mod route_live;
 pub mod run;
 pub mod winner;
 pub mod worker;

@@ -32,6 +32,7 @@ pub fn route(
     db: Option<PathBuf>,
     policy: Option<&Path>,
     sweep: Option<(SweepSignal, Option<f64>)>,
+    live: Option<&str>,
     json: bool,
 ) -> Result<ExitCode, Exit> {
     if let Some((_, Some(rate))) = sweep
@@ -41,7 +42,7 @@ pub fn route(
             "--min-pass-rate {rate}: a pass rate is between 0 and 1"
         )));
     }
-    let store = open_store(db)?;
+    let mut store = open_store(db)?;
     let id = experiment_id(&store, experiment)?;
     let recorded = store.experiment(id)?;
     let report = store.report(id)?;
@@ -49,6 +50,20 @@ pub fn route(
         Some(path) => read_policy_file(path, &recorded).map_err(Exit::bad_input)?,
         None => policies_of(&recorded).map_err(Exit::bad_input)?,
     };
+    if let Some(wanted) = live {
+        let Some(policy) = policies.iter().find(|p| p.id == wanted) else {
+            let ids: Vec<&str> = policies.iter().map(|p| p.id.as_str()).collect();
+            return Err(Exit::bad_input(format!(
+                "--live {wanted}: no such policy; the policies are {}",
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            )));
+        };
+        return super::route_live::live(&mut store, (id, &recorded, &report.runs), policy, json);
+    }
     let started = Instant::now();
     let mut routing = simulate(&recorded, id, &report.runs, &policies);
     if let Some((signal, min_pass_rate)) = sweep {

@@ -28,8 +28,52 @@ use crate::exit::Exit;
 use crate::progress::Progress;
 use crate::table;
 
+/// What runs an experiment's calls: the worker for local targets (its CPU path proved), the HTTP
+/// client for remote ones, the Ctrl-C flag both stop on, and the machine they run on.
+pub(crate) struct Engines {
+    pub engine: WorkerEngine,
+    pub remote: HttpRemote,
+    pub cancel: Arc<AtomicBool>,
+    pub environment: Environment,
+}
+
+pub(crate) fn start_engines(experiment: &Experiment) -> Result<Engines, Exit> {
+    // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
+    let command = WorkerCommand::current_exe()
+        .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
+    let mut engine = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        // Without a handler Ctrl-C kills the process mid-run; with it the run in flight stops,
+        // finished runs stay recorded and the experiment is marked cancelled.
+        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed));
+    }
+    engine.interrupt_with(Arc::clone(&cancel));
+    // The CPU self-test runs before anything is recorded: a CPU path that cannot work here is
+    // one clear error now, not a crash in every run, and the environment names the verified path.
+    let first_local = experiment
+        .targets
+        .iter()
+        .find_map(|t| t.local())
+        .and_then(|l| l.settings().first().map(|s| s.load_request(l.model.path.clone())));
+    if let Some(load) = first_local {
+        engine
+            .check_cpu_path(&load)
+            .map_err(|e| Exit::failure(e.message))?;
+    }
+    let environment = Environment::detect(Some(engine.build_info())).with_cpu_backend(engine.cpu_backend());
+    let remote = HttpRemote::new().map_err(|e| Exit::failure(e.to_string()))?;
+    Ok(Engines {
+        engine,
+        remote,
+        cancel,
+        environment,
+    })
+}
+
 /// Exit code after Ctrl-C, as shells report a SIGINT.
-const INTERRUPTED: u8 = 130;
+pub(crate) const INTERRUPTED: u8 = 130;
 
 /// What `run` prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,33 +152,13 @@ fn run_inner(
             model_sha256: &hashes,
         },
     );
-    // Inference runs in a worker process: a llama.cpp abort costs one run, not the experiment.
-    let command = WorkerCommand::current_exe()
-        .map_err(|e| Exit::failure(format!("cannot find the tradeoff executable: {e}")))?;
-    let mut engine = WorkerEngine::start(command).map_err(|e| Exit::failure(e.to_string()))?;
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = Arc::clone(&cancel);
-        // Without a handler Ctrl-C kills the process mid-run; with it the run in flight stops,
-        // finished runs stay recorded and the experiment is marked cancelled.
-        let _ = ctrlc::set_handler(move || cancel.store(true, Ordering::Relaxed));
-    }
-    engine.interrupt_with(Arc::clone(&cancel));
-    // The CPU self-test runs before anything is recorded: a CPU path that cannot work here is
-    // one clear error now, not a crash in every run, and the environment names the verified path.
-    let first_local = experiment
-        .targets
-        .iter()
-        .find_map(|t| t.local())
-        .and_then(|l| l.settings().first().map(|s| s.load_request(l.model.path.clone())));
-    if let Some(load) = first_local {
-        engine
-            .check_cpu_path(&load)
-            .map_err(|e| Exit::failure(e.message))?;
-    }
-    let environment = Environment::detect(Some(engine.build_info())).with_cpu_backend(engine.cpu_backend());
+    let Engines {
+        mut engine,
+        mut remote,
+        cancel,
+        environment,
+    } = start_engines(&experiment)?;
     let plan = Plan::new(&experiment);
-    let mut remote = HttpRemote::new().map_err(|e| Exit::failure(e.to_string()))?;
 
     let mut events = EventWriter::new(std::io::stdout());
     // This process records the runs from here on; when it is gone while the experiment still
@@ -222,7 +246,7 @@ fn run_inner(
 
 /// A model path that does not exist is a mistake in the file, refused before anything runs.
 /// (A file that exists but is not a loadable model fails its runs instead, recorded.)
-fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
+pub(crate) fn check_models(file: &Path, experiment: &Experiment) -> Result<(), Exit> {
     let targets = experiment
         .targets
         .iter()

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod environment;
 pub mod events;
 pub mod grading;
+pub mod policy_run;
 pub mod preflight;
 pub mod record;
 pub mod remote;

@@ -13,25 +13,7 @@ use crate::spec::matrix::{Plan, PlannedRun};
 pub fn missing_runs(plan: &Plan, recorded: &[PlannedRun]) -> Plan {
     let key = |run: &PlannedRun| (run.config, run.case, run.repetition);
     let recorded: HashSet<(usize, usize, u32)> = recorded.iter().map(key).collect();
-    let groups = plan
-        .groups
-        .iter()
-        .filter_map(|group| {
-            let runs: Vec<PlannedRun> = group
-                .runs
-                .iter()
-                .filter(|run| !recorded.contains(&key(run)))
-                .copied()
-                .collect();
-            let mut group = group.clone();
-            group.runs = runs;
-            (!group.runs.is_empty()).then_some(group)
-        })
-        .collect();
-    Plan {
-        configs: plan.configs.clone(),
-        groups,
-    }
+    plan.only(|run| !recorded.contains(&key(run)))
 }
 
 /// Where a recorded experiment stands. Stored as its snake_case name; every reader shows it

@@ -92,6 +92,26 @@ impl Plan {
         Plan { configs, groups }
     }
 
+    /// The same configs with only the runs `keep` accepts, in the same order (resuming, one
+    /// stage of a policy run).
+    pub fn only(&self, keep: impl Fn(&PlannedRun) -> bool) -> Plan {
+        let groups = self
+            .groups
+            .iter()
+            .filter_map(|group| {
+                let runs: Vec<PlannedRun> = group.runs.iter().copied().filter(|run| keep(run)).collect();
+                (!runs.is_empty()).then(|| ContextGroup {
+                    runs,
+                    ..group.clone()
+                })
+            })
+            .collect();
+        Plan {
+            configs: self.configs.clone(),
+            groups,
+        }
+    }
+
     pub fn total_runs(&self) -> usize {
         self.groups.iter().map(|g| g.runs.len()).sum()
     }

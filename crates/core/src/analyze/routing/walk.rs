@@ -8,7 +8,7 @@ use crate::analyze::report::RunRow;
 use crate::run::RunMetrics;
 use crate::spec::checks::{self, Check, Subject};
 use crate::spec::experiment::{Case, Experiment};
-use crate::spec::policy::{Answer, ConfigRef, Measure, Policy, PolicyPlan, Route, Stage};
+use crate::spec::policy::{Answer, ConfigRef, Policy, PolicyPlan, Route, Stage, escalates};
 use crate::spec::target::LocalSettings;
 
 type Key<'a> = (&'a str, &'a str, Option<LocalSettings>, &'a str, u32);
@@ -207,16 +207,8 @@ fn cascade(
                     finish_reason: row.run.finish_reason,
                     cost_usd: row.run.cost_usd,
                 };
-                let mut escalate = false;
-                for condition in escalate_when {
-                    let holds = condition
-                        .holds(&answer)
-                        .map_err(|missing| Gap::Unknown(format!("{}: {missing}", config.label)))?;
-                    if holds {
-                        escalate = true;
-                        break;
-                    }
-                }
+                let escalate = escalates(escalate_when, &answer)
+                    .map_err(|missing| Gap::Unknown(format!("{}: {missing}", config.label)))?;
                 if !escalate || index == last {
                     return Ok(answered(index, before, row, spent));
                 }
@@ -236,15 +228,15 @@ fn route(runs: &RunIndex<'_>, routes: &[Route], case: &Case, repetition: u32) ->
         let taken = match &route.when {
             None => true,
             Some(condition) => {
-                let measured = match &condition.measure {
+                let measured = match condition.measure.of_vars(&case.vars) {
+                    Some(measured) => measured,
                     // The prompt this route would send, as its own tokenizer counted it.
-                    Measure::InputTokens => row()?.input_tokens().map(f64::from).ok_or_else(|| {
+                    None => row()?.input_tokens().map(f64::from).ok_or_else(|| {
                         Gap::Unknown(format!(
                             "{}: a run without a token count cannot be routed by `{}`",
                             route.config.label, condition.written
                         ))
                     })?,
-                    Measure::Chars(name) => case.vars.get(name).map_or(0, chars) as f64,
                 };
                 condition.holds(measured)
             }
@@ -257,13 +249,6 @@ fn route(runs: &RunIndex<'_>, routes: &[Route], case: &Case, repetition: u32) ->
         }
     }
     Err(Gap::Unknown("no route was taken".into()))
-}
-
-fn chars(value: &serde_json::Value) -> usize {
-    match value {
-        serde_json::Value::String(text) => text.chars().count(),
-        other => other.to_string().chars().count(),
-    }
 }
 
 /// A rule's answer judged by the case's checks, as a run's would be.

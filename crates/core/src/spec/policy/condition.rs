@@ -1,6 +1,7 @@
 //! What a cascade escalates on and what a route chooses by: only what a deployment knows when it
 //! answers a request.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::Value;
@@ -53,6 +54,16 @@ impl fmt::Display for MissingSignal {
     }
 }
 
+/// Whether any of a stage's conditions sends this answer on.
+pub fn escalates(conditions: &[Condition], answer: &Answer<'_>) -> Result<bool, MissingSignal> {
+    for condition in conditions {
+        if condition.holds(answer)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Condition {
     /// Whether the condition sends this answer on. A failed call escalates only on `error`;
     /// the other conditions judge answers that exist.
@@ -71,6 +82,12 @@ impl Condition {
                     cost_usd: answer.cost_usd,
                 };
                 !check.check().evaluate(&subject).passed
+            }
+            // An answer of no tokens has no confidence to read, and nothing to keep.
+            Condition::ConfidenceBelow(_) | Condition::MinConfidenceBelow(_)
+                if metrics()?.output_tokens == 0 =>
+            {
+                true
             }
             Condition::ConfidenceBelow(bound) => {
                 metrics()?.logprob_mean.ok_or(MissingSignal::Confidence)? < *bound
@@ -175,6 +192,20 @@ pub enum Measure {
     InputTokens,
     /// The characters of a case variable: `len(document)`.
     Chars(String),
+}
+
+impl Measure {
+    /// What it measures from a case's variables alone: a variable's characters (an absent one
+    /// has none); `None` for input tokens, which only a tokenizer (or a recorded run) knows.
+    pub fn of_vars(&self, vars: &BTreeMap<String, Value>) -> Option<f64> {
+        match self {
+            Measure::InputTokens => None,
+            Measure::Chars(name) => Some(vars.get(name).map_or(0, |value| match value {
+                Value::String(text) => text.chars().count(),
+                other => other.to_string().chars().count(),
+            }) as f64),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
