@@ -221,3 +221,115 @@ fn a_policy_file_that_escalates_on_the_expected_answer_is_refused_with_its_place
     );
     assert!(message.contains("leak the answer"), "{message}");
 }
+
+#[test]
+fn a_cascade_over_a_scheduled_sse_server_runs_live_inside_its_simulated_intervals() {
+    use crate::support::sse_server::{FakeProvider, Reply, openai_chat_events};
+    // A small model that answers JSON only to easy questions, quickly; a big one that always
+    // does, three times slower. Chunks are timed by the server, so latencies are known.
+    let server = FakeProvider::start(|_, seen| {
+        let body = seen.json();
+        let question = body["messages"][0]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if body["model"] == "small" {
+            let text = if question.contains("easy") {
+                r#"{"ok": true}"#
+            } else {
+                "Let me think about it."
+            };
+            Reply::stream(openai_chat_events(text, 12, 6), 40, 5)
+        } else {
+            Reply::stream(openai_chat_events(r#"{"ok": true}"#, 12, 6), 120, 5)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite3");
+    let cases: String = (0..6)
+        .map(|i| {
+            format!(
+                "  - {{vars: {{q: '{} question {i}'}}, expected: '{{\"ok\": true}}'}}\n",
+                if i % 2 == 0 { "easy" } else { "hard" }
+            )
+        })
+        .collect();
+    let file = write(
+        dir.path(),
+        "sse.yaml",
+        &format!(
+            "schema: 1
+variants: [{{id: v, user: '{{{{ q }}}}'}}]
+cases:
+{cases}targets:
+  - {{id: small, provider: openai, model: small, base_url: '{url}', price: {{input_per_mtok: 0.1, output_per_mtok: 0.4}}}}
+  - {{id: big, provider: openai, model: big, base_url: '{url}', price: {{input_per_mtok: 2.5, output_per_mtok: 10}}}}
+repetitions: 2
+checks: [{{type: json_valid}}, {{type: equals}}]
+policies:
+  - {{id: small-first, cascade: [{{variant: v, target: small, escalate_when: [error, {{check: json_valid}}]}}, {{variant: v, target: big}}]}}
+",
+            url = server.base_url()
+        ),
+    );
+    json(
+        &tradeoff()
+            .args(["run", "--json", "--db"])
+            .arg(&db)
+            .arg(&file)
+            .output()
+            .unwrap(),
+    );
+    let live = json(
+        &tradeoff()
+            .args(["route", "latest", "--json", "--live", "small-first", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+    // Every request calls the small model; the six hard ones go on to the big one.
+    assert_eq!(live["calls"], serde_json::json!([12, 6]));
+    assert_eq!(live["live"]["pass_rate"]["value"], 1.0);
+    // Quality and money land inside the simulated intervals exactly. The intervals resample
+    // cases, not the server's timing from one run to the next: with every hard request taking
+    // the same scheduled time, p95's interval is a few milliseconds wide, and a live run on a
+    // busy machine may miss it by a little, so timings are held to within 10 % of it.
+    let inside: Vec<(String, bool)> = live["inside"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f[0].as_str().unwrap().to_string(), f[1] == true))
+        .collect();
+    assert_eq!(inside[0], ("pass rate".to_string(), true), "{live}");
+    assert_eq!(inside[1], ("$/1k req".to_string(), true), "{live}");
+    for figure in ["latency_p50_ms", "latency_p95_ms", "ttft_p50_ms"] {
+        let (l, s) = (&live["live"][figure], &live["simulated"][figure]);
+        let value = l["value"].as_f64().unwrap();
+        assert!(
+            value >= s["low"].as_f64().unwrap() * 0.9 && value <= s["high"].as_f64().unwrap() * 1.1,
+            "{figure}: live {value} against simulated {s}"
+        );
+    }
+    // The cascade costs less than the big model alone at the same pass rate.
+    let routed = json(
+        &tradeoff()
+            .args(["route", "1", "--json", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap(),
+    );
+    let cascade = routed["policies"][0]["cost_per_1k_usd"]["value"]
+        .as_f64()
+        .unwrap();
+    let big = routed["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"].as_str().unwrap().contains("big"))
+        .unwrap();
+    assert!(
+        cascade < big["cost_per_1k_usd"]["value"].as_f64().unwrap(),
+        "{routed}"
+    );
+    assert_eq!(big["pass_rate"]["value"], 1.0);
+}
