@@ -33,6 +33,11 @@ fn json(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `tradeoff ARGS --db DB`, which must succeed, read as JSON.
+fn tradeoff_json(args: &[&str], db: &std::path::Path) -> Value {
+    json(&tradeoff().args(args).arg("--db").arg(db).output().unwrap())
+}
+
 /// numpy's default percentile, as the report computes it.
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -47,28 +52,9 @@ fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite3");
     let file = write(dir.path(), "routing.yaml", EXPERIMENT);
-    json(
-        &tradeoff()
-            .args(["run", "--json", "--db"])
-            .arg(&db)
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
-    let report = json(
-        &tradeoff()
-            .args(["report", "latest", "--format", "json", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap(),
-    );
-    let routed = json(
-        &tradeoff()
-            .args(["route", "latest", "--json", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap(),
-    );
+    tradeoff_json(&["run", "--json", file.to_str().unwrap()], &db);
+    let report = tradeoff_json(&["report", "latest", "--format", "json"], &db);
+    let routed = tradeoff_json(&["route", "latest", "--json"], &db);
 
     let runs = report["runs"].as_array().unwrap();
     let find = |variant: &str, case: &str| {
@@ -125,13 +111,7 @@ fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
     assert_eq!(policy["stages"][1]["answered"], 4 - answered_first);
     // The confidence threshold traced: from escalating only what the regex sends on to
     // escalating everything, picked in sample and scored on held-out cases.
-    let swept = json(
-        &tradeoff()
-            .args(["route", "latest", "--json", "--sweep", "confidence", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap(),
-    );
+    let swept = tradeoff_json(&["route", "latest", "--json", "--sweep", "confidence"], &db);
     let sweep = &swept["sweeps"][0];
     assert_eq!(sweep["policy"], "known-cities-first");
     let points = sweep["points"].as_array().unwrap();
@@ -143,19 +123,9 @@ fn a_cascade_worked_out_by_hand_from_the_recorded_runs_equals_tradeoff_route() {
     // greedy answers are the recorded ones, so quality and the split agree exactly, and the
     // timings land within the simulation's intervals (widened by a quarter: two runs minutes
     // apart on a shared 2-core machine differ in speed, and an interval over 4 cases is narrow).
-    let live = json(
-        &tradeoff()
-            .args([
-                "route",
-                "latest",
-                "--json",
-                "--live",
-                "known-cities-first",
-                "--db",
-            ])
-            .arg(&db)
-            .output()
-            .unwrap(),
+    let live = tradeoff_json(
+        &["route", "latest", "--json", "--live", "known-cities-first"],
+        &db,
     );
     assert_eq!(live["calls"], serde_json::json!([4, 2]));
     assert_eq!(
@@ -272,21 +242,8 @@ policies:
             url = server.base_url()
         ),
     );
-    json(
-        &tradeoff()
-            .args(["run", "--json", "--db"])
-            .arg(&db)
-            .arg(&file)
-            .output()
-            .unwrap(),
-    );
-    let live = json(
-        &tradeoff()
-            .args(["route", "latest", "--json", "--live", "small-first", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap(),
-    );
+    tradeoff_json(&["run", "--json", file.to_str().unwrap()], &db);
+    let live = tradeoff_json(&["route", "latest", "--json", "--live", "small-first"], &db);
     // Every request calls the small model; the six hard ones go on to the big one.
     assert_eq!(live["calls"], serde_json::json!([12, 6]));
     assert_eq!(live["live"]["pass_rate"]["value"], 1.0);
@@ -311,13 +268,7 @@ policies:
         );
     }
     // The cascade costs less than the big model alone at the same pass rate.
-    let routed = json(
-        &tradeoff()
-            .args(["route", "1", "--json", "--db"])
-            .arg(&db)
-            .output()
-            .unwrap(),
-    );
+    let routed = tradeoff_json(&["route", "1", "--json"], &db);
     let cascade = routed["policies"][0]["cost_per_1k_usd"]["value"]
         .as_f64()
         .unwrap();

@@ -102,4 +102,24 @@ describe("RoutingView", () => {
     expect(exported).toHaveLength(1);
     expect(JSON.parse((exported[0] as { policies: string }).policies)[0].id).toBe("my-cascade");
   });
+
+  it("says why an export was refused, next to the buttons", async () => {
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "simulate_routing":
+          return report([]);
+        case "default_policy_path":
+          return "/data/exports/experiment-1-policies.yaml";
+        case "export_policies":
+          throw { code: "not_allowed", message: "/etc/policies.yaml is outside the data folder: choose where to save with “Export to…”", details: null };
+        default:
+          throw new Error(`unexpected command ${cmd}`);
+      }
+    });
+    renderWithClient(<RoutingView results={results(2)} />);
+    await screen.findAllByTestId("routing-row");
+    fireEvent.click(screen.getByTestId("export-policy"));
+    expect((await screen.findByTestId("export-error")).textContent).toContain("outside the data folder");
+    expect(screen.queryByTestId("routing-note")).toBeNull();
+  });
 });

@@ -22,15 +22,22 @@ export function RoutingView({ results }: { results: ResultsView }) {
   const routing = useRouting(id, extra);
   const exporter = useExportPolicies();
   const [note, setNote] = useState<string | null>(null);
+  // Why the last export failed: the dialog, the path allowed, or the policy refused.
+  const [exportError, setExportError] = useState<unknown>(null);
   const spec = () => JSON.stringify([policySpec(draft, results.configs)]);
 
   const exportTo = async (choose: boolean) => {
     setNote(null);
-    const suggested = await api.defaultPolicyPath(id);
-    const path = choose ? await api.pickSavePath(suggested) : suggested;
-    if (path === null) return;
-    const written = await exporter.mutateAsync({ id, policies: spec(), path });
-    setNote(`Wrote ${written}: use it with tradeoff route ${id} --policy ${written}, or paste it under policies: in the experiment file`);
+    setExportError(null);
+    try {
+      const suggested = await api.defaultPolicyPath(id);
+      const path = choose ? await api.pickSavePath(suggested) : suggested;
+      if (path === null) return;
+      const written = await exporter.mutateAsync({ id, policies: spec(), path });
+      setNote(`Wrote ${written}: use it with tradeoff route ${id} --policy ${written}, or paste it under policies: in the experiment file`);
+    } catch (e) {
+      setExportError(e);
+    }
   };
 
   return (
@@ -45,16 +52,16 @@ export function RoutingView({ results }: { results: ResultsView }) {
         <button onClick={() => setExtra(spec())} disabled={draft.id.trim() === ""} data-testid="simulate-routing">
           Simulate
         </button>
-        <button onClick={() => void exportTo(false).catch(() => undefined)} disabled={draft.id.trim() === ""} data-testid="export-policy">
+        <button onClick={() => void exportTo(false)} disabled={draft.id.trim() === ""} data-testid="export-policy">
           Export policy
         </button>
-        <button onClick={() => void exportTo(true).catch(() => undefined)} disabled={draft.id.trim() === ""}>
+        <button onClick={() => void exportTo(true)} disabled={draft.id.trim() === ""}>
           Export to…
         </button>
         {draft.id.trim() === "" && <span className="muted">name the policy to simulate or export it</span>}
       </div>
       {routing.error ? <ErrorNote error={routing.error} testId="routing-error" /> : null}
-      {exporter.error ? <ErrorNote error={exporter.error} /> : null}
+      {exportError ? <ErrorNote error={exportError} testId="export-error" /> : null}
       {note && (
         <p className="message info" role="status" data-testid="routing-note">
           {note}

@@ -330,6 +330,17 @@ pub enum ExperimentError {
 }
 
 impl ExperimentError {
+    /// A value of file `file` refused at `field` (a path such as `targets[0].n_ctx`).
+    pub fn invalid(file: &str, field: impl Into<String>, message: impl Into<String>) -> ExperimentError {
+        ExperimentError::Invalid(Problem {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            field: Some(field.into()),
+            message: message.into(),
+        })
+    }
+
     /// The problem behind a parse or validation error, for callers that show fields separately.
     pub fn problem(&self) -> Option<&Problem> {
         match self {

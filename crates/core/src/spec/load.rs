@@ -49,18 +49,42 @@ pub fn load_file_with(path: &Path, limits: &PlanLimits) -> Result<Experiment, Ex
 
 /// Reads an experiment file as written, for editing: syntax and schema are checked, values not.
 pub fn read_spec(path: &Path) -> Result<ExperimentFile, ExperimentError> {
+    read_file(path, MAX_FILE_BYTES, "an experiment file")
+}
+
+/// Reads and parses one of Tradeoff's files (JSON or YAML by its extension) within `limit`
+/// bytes, errors naming the file, line and field.
+fn read_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    limit: u64,
+    what: &'static str,
+) -> Result<T, ExperimentError> {
     let shown = path.display().to_string();
     let format = format_of(path)?;
-    let text = crate::files::read_text(path, MAX_FILE_BYTES, "an experiment file").map_err(|source| {
-        ExperimentError::Read {
-            path: shown.clone(),
-            source,
-        }
+    let text = crate::files::read_text(path, limit, what).map_err(|source| ExperimentError::Read {
+        path: shown.clone(),
+        source,
     })?;
-    match format {
-        FileFormat::Json => parse_json(&text, &shown),
-        FileFormat::Yaml => parse_yaml(&text, &shown),
+    parse_text(&text, format, &shown)
+}
+
+/// Writes `value` as YAML or JSON by the path's extension, creating its folder.
+fn write_file<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ExperimentError> {
+    let write_error = |message: String| ExperimentError::Write {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = match format_of(path)? {
+        FileFormat::Json => serde_json::to_string_pretty(value)
+            .map(|t| t + "\n")
+            .map_err(|e| e.to_string()),
+        FileFormat::Yaml => serde_yaml_ng::to_string(value).map_err(|e| e.to_string()),
     }
+    .map_err(write_error)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
+    }
+    std::fs::write(path, text).map_err(|e| write_error(e.to_string()))
 }
 
 /// Validates `file` as if it were at `path` and, only if it is valid, writes it there as YAML
@@ -75,24 +99,9 @@ pub fn write_spec_with(
     file: &ExperimentFile,
     limits: &PlanLimits,
 ) -> Result<Experiment, ExperimentError> {
-    let shown = path.display().to_string();
-    let format = format_of(path)?;
+    format_of(path)?;
     let experiment = validate_as(file.clone(), path, limits)?;
-    let write_error = |message: String| ExperimentError::Write {
-        path: shown.clone(),
-        message,
-    };
-    let text = match format {
-        FileFormat::Json => serde_json::to_string_pretty(file)
-            .map(|t| t + "\n")
-            .map_err(|e| e.to_string()),
-        FileFormat::Yaml => serde_yaml_ng::to_string(file).map_err(|e| e.to_string()),
-    }
-    .map_err(write_error)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
-    }
-    std::fs::write(path, text).map_err(|e| write_error(e.to_string()))?;
+    write_file(path, file)?;
     Ok(experiment)
 }
 
@@ -168,17 +177,10 @@ pub fn read_policy_file(
     path: &Path,
     experiment: &Experiment,
 ) -> Result<Vec<crate::spec::policy::Policy>, ExperimentError> {
-    let origin = path.display().to_string();
-    let format = format_of(path)?;
-    let text = crate::files::read_text(path, MAX_POLICY_FILE_BYTES, "a policy file").map_err(|source| {
-        ExperimentError::Read {
-            path: origin.clone(),
-            source,
-        }
-    })?;
-    let file: crate::spec::file::policies::PolicyFile = parse_text(&text, format, &origin)?;
+    let file: crate::spec::file::policies::PolicyFile =
+        read_file(path, MAX_POLICY_FILE_BYTES, "a policy file")?;
     let plan = crate::spec::matrix::Plan::new(experiment);
-    crate::spec::policy::validate_policies(&file.policies, experiment, &plan, &origin)
+    crate::spec::policy::validate_policies(&file.policies, experiment, &plan, &path.display().to_string())
 }
 
 /// Writes policies as a policy file (YAML or JSON by the extension) that [`read_policy_file`]
@@ -187,22 +189,7 @@ pub fn write_policy_file(
     path: &Path,
     file: &crate::spec::file::policies::PolicyFile,
 ) -> Result<(), ExperimentError> {
-    let shown = path.display().to_string();
-    let write_error = |message: String| ExperimentError::Write {
-        path: shown.clone(),
-        message,
-    };
-    let text = match format_of(path)? {
-        FileFormat::Json => serde_json::to_string_pretty(file)
-            .map(|t| t + "\n")
-            .map_err(|e| e.to_string()),
-        FileFormat::Yaml => serde_yaml_ng::to_string(file).map_err(|e| e.to_string()),
-    }
-    .map_err(write_error)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| write_error(e.to_string()))?;
-    }
-    std::fs::write(path, text).map_err(|e| write_error(e.to_string()))
+    write_file(path, file)
 }
 
 /// Validates a recorded experiment's file again in the surroundings it was validated in, within

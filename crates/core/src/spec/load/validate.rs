@@ -8,7 +8,7 @@ use super::limits::{PlanLimits, check_plan_size};
 use crate::spec::checks::ParsedCheck;
 use crate::spec::experiment::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
-    LocalTarget, Message, ModelRef, Problem, PromptTemplate, Sampling, Target, TargetKind, Variant, Written,
+    LocalTarget, Message, ModelRef, PromptTemplate, Sampling, Target, TargetKind, Variant, Written,
 };
 use crate::spec::file::{CaseSpec, CheckSpec, ExperimentFile, TargetSpec, VariantSpec};
 use crate::spec::prompt::template_fields;
@@ -32,13 +32,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn problem(&self, field: impl Into<String>, message: impl Into<String>) -> ExperimentError {
-        ExperimentError::Invalid(Problem {
-            file: self.origin.to_string(),
-            line: None,
-            column: None,
-            field: Some(field.into()),
-            message: message.into(),
-        })
+        ExperimentError::invalid(self.origin, field, message)
     }
 }
 

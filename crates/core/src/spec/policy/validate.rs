@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::condition::{Condition, Measure, RouteCondition};
 use super::rule::Rule;
 use super::{ConfigRef, Policy, PolicyPlan, Route, Stage};
-use crate::spec::experiment::{Experiment, ExperimentError, Problem};
+use crate::spec::experiment::{Experiment, ExperimentError};
 use crate::spec::file::policies::{PolicySpec, RouteSpec, StageSpec};
 use crate::spec::matrix::Plan;
 
@@ -19,13 +19,7 @@ struct Place<'a> {
 
 impl Place<'_> {
     fn problem(&self, field: impl Into<String>, message: impl Into<String>) -> ExperimentError {
-        ExperimentError::Invalid(Problem {
-            file: self.origin.to_string(),
-            line: None,
-            column: None,
-            field: Some(field.into()),
-            message: message.into(),
-        })
+        ExperimentError::invalid(self.origin, field, message)
     }
 }
 
