@@ -237,11 +237,13 @@ export function useExportConfig() {
   });
 }
 
-/** Policies simulated on the recorded runs: the file's own and `extra` (a JSON list). */
-export function useRouting(id: number, extra: string) {
+/** Policies simulated on the recorded runs: the file's own and `extra` (a JSON list); read only
+ * while `enabled` (the view is shown), since a simulation reads every run. */
+export function useRouting(id: number, extra: string, enabled = true) {
   return useQuery({
     queryKey: keys.routing(id, extra),
     queryFn: () => api.simulateRouting(id, extra),
+    enabled,
     // The last simulation stays on screen while an edited cascade is simulated.
     placeholderData: keepPreviousData,
   });

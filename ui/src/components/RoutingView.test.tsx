@@ -122,4 +122,20 @@ describe("RoutingView", () => {
     expect((await screen.findByTestId("export-error")).textContent).toContain("outside the data folder");
     expect(screen.queryByTestId("routing-note")).toBeNull();
   });
+
+  it("simulates nothing while hidden and keeps the cascade being built when shown again", async () => {
+    const asked: string[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "simulate_routing") throw new Error(`unexpected command ${cmd}`);
+      asked.push((args as { extra: string }).extra);
+      return report([]);
+    });
+    const view = renderWithClient(<RoutingView results={results(2)} active={false} />);
+    fireEvent.change(screen.getByLabelText("policy id"), { target: { value: "kept" } });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(asked).toEqual([]);
+    view.rerender(<RoutingView results={results(2)} active />);
+    await waitFor(() => expect(asked).toEqual([""]));
+    expect((screen.getByLabelText("policy id") as HTMLInputElement).value).toBe("kept");
+  });
 });

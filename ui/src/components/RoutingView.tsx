@@ -14,12 +14,12 @@ type Estimate = RoutingOutcome["pass_rate"];
 
 /** Routing on the recorded runs: the experiment file's policies and one built here, beside every
  * config alone, with 95 % intervals over cases, the cascade's threshold curve and its export. */
-export function RoutingView({ results }: { results: ResultsView }) {
+export function RoutingView({ results, active = true }: { results: ResultsView; active?: boolean }) {
   const id = results.experiment_id;
   const [draft, setDraft] = useState<CascadeDraft>(() => firstDraft(results.configs));
   // What is simulated: the built cascade as last submitted ("" until then: the file's own).
   const [extra, setExtra] = useState("");
-  const routing = useRouting(id, extra);
+  const routing = useRouting(id, extra, active);
   const exporter = useExportPolicies();
   const [note, setNote] = useState<string | null>(null);
   // Why the last export failed: the dialog, the path allowed, or the policy refused.

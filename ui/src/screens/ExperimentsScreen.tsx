@@ -246,9 +246,12 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
             <SummaryTable configs={results.configs} comparisons={comparisons.data ?? null} baseline={baseline} onExport={onExport} />
           )}
           {tab === "charts" && <TradeoffCharts results={results} />}
-          {/* Mounted only when shown: a simulation reads every run, which a running experiment
+          {/* Kept mounted, so the cascade being built stays while another view is looked at; it
+              simulates only while shown: a simulation reads every run, which a running experiment
               should not pay for on each refresh. */}
-          {tab === "routing" && <RoutingView key={results.experiment_id} results={results} />}
+          <div hidden={tab !== "routing"}>
+            <RoutingView key={results.experiment_id} results={results} active={tab === "routing"} />
+          </div>
           {/* Kept mounted: the objective typed and the decision stay while another view is looked at. */}
           <div hidden={tab !== "winner"}>
             <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />
