@@ -1486,7 +1486,7 @@ export type RunnerUpView_Serialize = {
 	cost_per_run_margin_usd: number | null,
 };
 
-/**  Which signal a sweep moves. */
+/**  The confidence a condition reads, and a threshold sweep moves. */
 export type Signal = 
 /**  `confidence_below`: the mean log-probability of the answer's tokens. */
 "confidence" | 

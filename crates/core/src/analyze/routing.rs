@@ -21,8 +21,9 @@ use crate::spec::experiment::Experiment;
 use crate::spec::matrix::Plan;
 use crate::spec::policy::{ConfigRef, Policy, PolicyPlan, Stage};
 
+pub use crate::spec::policy::Signal;
 pub use intervals::{Estimate, RESAMPLES};
-pub use sweep::{FOLDS, Figures, Picked, Point, Signal, Sweep};
+pub use sweep::{FOLDS, Figures, Picked, Point, Sweep};
 
 /// Every policy and every config of an experiment, simulated on its recorded runs.
 #[cfg_attr(feature = "specta", derive(specta::Type))]

@@ -16,7 +16,7 @@ use crate::execute::runner::run_experiment;
 use crate::execute::sink::{LoadEvent, RunOutcome, RunSink, RunnerError, SinkError};
 use crate::spec::experiment::{Experiment, TargetKind};
 use crate::spec::matrix::Plan;
-use crate::spec::policy::{Answer, Condition, Measure, Policy, PolicyPlan, Stage, escalates};
+use crate::spec::policy::{Answer, Measure, Policy, PolicyPlan, Stage, escalates};
 
 /// What a policy run did: how many calls each stage (or route) made, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,12 +46,7 @@ pub fn cannot_run_live(experiment: &Experiment, policy: &Policy) -> Option<Strin
             else {
                 return None;
             };
-            let wants_confidence = escalate_when.iter().any(|c| {
-                matches!(
-                    c,
-                    Condition::ConfidenceBelow(_) | Condition::MinConfidenceBelow(_)
-                )
-            });
+            let wants_confidence = escalate_when.iter().any(|c| c.confidence_signal().is_some());
             let target = experiment.targets.iter().find(|t| t.id == config.target)?;
             let records = match &target.kind {
                 TargetKind::Local(_) => true,

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::spec::target::LocalSettings;
 
-pub use condition::{Answer, Condition, Measure, MissingSignal, RouteCondition, escalates};
+pub use condition::{Answer, Condition, Measure, MissingSignal, RouteCondition, Signal, escalates};
 pub use rule::{Rule, RuleError};
 pub use validate::{MAX_POLICIES, MAX_STAGES, policies_of, validate_policies};
 

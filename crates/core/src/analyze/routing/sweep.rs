@@ -8,19 +8,8 @@ use serde::Serialize;
 
 use super::walk::{Request, RunIndex, walk};
 use crate::spec::experiment::Experiment;
-use crate::spec::policy::{Condition, Policy, PolicyPlan, Stage};
+use crate::spec::policy::{Condition, Policy, PolicyPlan, Signal, Stage};
 use crate::stats::{SplitMix64, mean, percentile};
-
-/// Which signal a sweep moves.
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Signal {
-    /// `confidence_below`: the mean log-probability of the answer's tokens.
-    Confidence,
-    /// `min_confidence_below`: the lowest one.
-    MinConfidence,
-}
 
 /// At most this many thresholds are traced (quantiles of the recorded values beyond it).
 const MAX_POINTS: usize = 40;
@@ -182,11 +171,7 @@ fn swept_stage(
 }
 
 fn moves(condition: &Condition, signal: Signal) -> bool {
-    matches!(
-        (condition, signal),
-        (Condition::ConfidenceBelow(_), Signal::Confidence)
-            | (Condition::MinConfidenceBelow(_), Signal::MinConfidence)
-    )
+    condition.confidence_signal() == Some(signal)
 }
 
 /// From "escalate on nothing" through each recorded value to "escalate everything", all finite
@@ -217,10 +202,7 @@ fn with_threshold(policy: &Policy, stage: usize, signal: Signal, threshold: f64)
         && let Some(Stage::Model { escalate_when, .. }) = stages.get_mut(stage)
         && let Some(condition) = escalate_when.iter_mut().find(|c| moves(c, signal))
     {
-        *condition = match signal {
-            Signal::Confidence => Condition::ConfidenceBelow(threshold),
-            Signal::MinConfidence => Condition::MinConfidenceBelow(threshold),
-        };
+        *condition = Condition::confidence_below(signal, threshold);
     }
     policy
 }

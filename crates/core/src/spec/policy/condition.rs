@@ -24,6 +24,17 @@ pub enum Condition {
     FinishReason(Vec<FinishReason>),
 }
 
+/// The confidence a condition reads, and a threshold sweep moves.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// `confidence_below`: the mean log-probability of the answer's tokens.
+    Confidence,
+    /// `min_confidence_below`: the lowest one.
+    MinConfidence,
+}
+
 /// A stage's answer as the policy sees it at request time. There is no `expected` here on
 /// purpose: nothing a policy decides on can read it.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +76,23 @@ pub fn escalates(conditions: &[Condition], answer: &Answer<'_>) -> Result<bool, 
 }
 
 impl Condition {
+    /// The confidence signal a condition escalates on, if it is one.
+    pub fn confidence_signal(&self) -> Option<Signal> {
+        match self {
+            Condition::ConfidenceBelow(_) => Some(Signal::Confidence),
+            Condition::MinConfidenceBelow(_) => Some(Signal::MinConfidence),
+            _ => None,
+        }
+    }
+
+    /// Escalates when `signal` is below `threshold`.
+    pub fn confidence_below(signal: Signal, threshold: f64) -> Condition {
+        match signal {
+            Signal::Confidence => Condition::ConfidenceBelow(threshold),
+            Signal::MinConfidence => Condition::MinConfidenceBelow(threshold),
+        }
+    }
+
     /// Whether the condition sends this answer on. A failed call escalates only on `error`;
     /// the other conditions judge answers that exist.
     pub fn holds(&self, answer: &Answer<'_>) -> Result<bool, MissingSignal> {
