@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::support::{model_turn, stderr, tradeoff, write};
+use crate::support::{model_turn, stderr, stdout, tradeoff, winner_schema_errors, write};
 
 const EXPERIMENT: &str = r#"schema: 1
 name: routing
@@ -283,4 +283,68 @@ policies:
         "{routed}"
     );
     assert_eq!(big["pass_rate"]["value"], 1.0);
+
+    // So the cascade wins when the objective asks for the cheapest at full quality: the winner
+    // file describes its stages and conditions, the configs it calls and its simulated figures.
+    let out = dir.path().join("winner.json");
+    let winner = |order: &str, out: &std::path::Path| {
+        tradeoff()
+            .args(["winner", "1", "--db"])
+            .arg(&db)
+            .arg("--objective")
+            .arg(format!(
+                r#"{{"constraints": ["pass_rate >= 0.99"], "order": ["{order}"]}}"#
+            ))
+            .arg("-o")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let picked = winner("cheapest", &out);
+    assert!(picked.status.success(), "{}", stderr(&picked));
+    assert!(
+        stdout(&picked)
+            .contains("winner: cascade small-first, simulated on the recorded runs (pass rate 100%"),
+        "{}",
+        stdout(&picked)
+    );
+    let exported: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let errors = winner_schema_errors(&exported);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(exported["schema"], 2);
+    let chosen = &exported["winner"];
+    assert_eq!(chosen["kind"], "policy");
+    assert_eq!(chosen["policy"]["id"], "small-first");
+    assert_eq!(chosen["policy"]["cascade"][0]["escalate_when"][0], "error");
+    let called: Vec<&str> = chosen["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["target"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(called, ["small", "big"]);
+    assert_eq!(chosen["simulated"], routed["policies"][0]);
+    assert!(
+        exported["runner_up"]["label"].as_str().unwrap().contains("big"),
+        "{exported}"
+    );
+    assert!(
+        exported["excluded"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("pass_rate >= 0.99 fails"),
+        "{exported}"
+    );
+    // The fastest at full quality is the big model alone (the cascade's hard requests pay for
+    // the small model first): the cascade is the runner-up, compared on its requests' latencies.
+    let fastest = winner("fastest", &out);
+    assert!(fastest.status.success(), "{}", stderr(&fastest));
+    let exported: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(exported["winner"]["kind"], "config");
+    assert_eq!(exported["winner"]["target"]["id"], "big");
+    assert_eq!(exported["runner_up"]["label"], "cascade small-first");
+    assert_eq!(
+        exported["runner_up"]["latency_ms"]["baseline_n"], 12,
+        "{exported}"
+    );
 }

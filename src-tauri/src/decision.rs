@@ -1,12 +1,13 @@
-//! The winner card: which config an objective picks from a recorded experiment, the runner-up
-//! and the margin with its interval, what the constraints excluded, and the Pareto front. The
-//! same `WinnerExport` the CLI's `tradeoff winner` writes, so the app and the CLI never disagree.
+//! The winner card: which config or routing policy an objective picks from a recorded
+//! experiment, the runner-up and the margin with its interval, what the constraints excluded,
+//! and the Pareto front. The same `WinnerExport` the CLI's `tradeoff winner` writes, so the app
+//! and the CLI never disagree.
 
 use serde::Serialize;
 use specta::Type;
-use tradeoff_core::analyze::ranking::decide;
-use tradeoff_core::analyze::winner::{WinnerError, WinnerExport, winner_export};
+use tradeoff_core::analyze::winner::{Winner, WinnerExport, pick_winner};
 use tradeoff_core::spec::objective::Objective;
+use tradeoff_core::spec::policy::policies_of;
 use tradeoff_store::Store;
 
 use crate::dto::DifferenceView;
@@ -16,16 +17,26 @@ use crate::error::{AppCode, AppError};
 pub struct WinnerView {
     /// The objective used, as a person reads it (the experiment's own unless one was given).
     pub objective: String,
-    /// The winner's config index and label.
-    pub config: u32,
+    pub kind: WinnerKind,
     pub label: String,
+    /// A config's runs; a policy's simulated requests.
     pub runs: u32,
+    /// A policy's stages (or routes) and the share of requests each answered.
+    pub stages: Vec<String>,
     pub pass_rate: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub cost_per_1k_usd: Option<f64>,
     pub runner_up: Option<RunnerUpView>,
     pub excluded: Vec<ExcludedView>,
     pub pareto_front: Vec<String>,
+}
+
+/// A config wins on its measured runs; a routing policy on its simulation over them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Type)]
+#[serde(rename_all = "snake_case")]
+pub enum WinnerKind {
+    Config,
+    Policy,
 }
 
 #[derive(Debug, Clone, Serialize, Type)]
@@ -43,9 +54,9 @@ pub struct ExcludedView {
     pub reason: String,
 }
 
-/// The winner of experiment `id` under `objective` (JSON; empty: the experiment's own), with
-/// the winner's config index.
-pub fn winner_of(store: &Store, id: i64, objective: &str) -> Result<(WinnerExport, usize), AppError> {
+/// The winner of experiment `id` under `objective` (JSON; empty: the experiment's own), among
+/// its configs and the policies its file writes.
+pub fn winner_of(store: &Store, id: i64, objective: &str) -> Result<WinnerExport, AppError> {
     let experiment = store.experiment(id)?;
     let report = store.report(id)?;
     let objective: Objective = if objective.trim().is_empty() {
@@ -60,26 +71,52 @@ pub fn winner_of(store: &Store, id: i64, objective: &str) -> Result<(WinnerExpor
             )
         })?
     };
-    let decision = decide(&report, &objective)
-        .map_err(|e| AppError::new(AppCode::BadInput, format!("objective: {e}")))?;
-    let export = winner_export(&experiment, &report, &objective, &decision).map_err(|e| match e {
-        WinnerError::NoWinner(_) => AppError::new(AppCode::NoWinner, e.to_string()),
-        WinnerError::Export(e) => AppError::from(e),
-    })?;
-    Ok((export, decision.winner().unwrap_or_default()))
+    let policies = policies_of(&experiment)?;
+    let (export, _) = pick_winner(&experiment, &report, &policies, &objective)?;
+    Ok(export)
 }
 
 impl WinnerView {
-    pub fn new(export: &WinnerExport, config: usize) -> WinnerView {
-        let s = &export.winner.summary;
+    pub fn new(export: &WinnerExport) -> WinnerView {
+        let chosen = match &export.winner {
+            Winner::Config(config) => {
+                let s = &config.summary;
+                Chosen {
+                    kind: WinnerKind::Config,
+                    label: format!("{} · {} · {}", s.variant, s.target, s.settings_label),
+                    runs: s.runs,
+                    stages: Vec::new(),
+                    pass_rate: s.pass_rate,
+                    latency_p95_ms: s.latency_p95_ms,
+                    cost_per_1k_usd: s.cost_per_1k_usd,
+                }
+            }
+            Winner::Policy(policy) => {
+                let s = &policy.simulated;
+                Chosen {
+                    kind: WinnerKind::Policy,
+                    label: format!("{} {}", s.kind.name(), s.id),
+                    runs: s.stages.iter().map(|stage| stage.answered).sum(),
+                    stages: s
+                        .stages
+                        .iter()
+                        .map(|stage| format!("{} answered {:.0}%", stage.stage, stage.share * 100.0))
+                        .collect(),
+                    pass_rate: s.pass_rate.map(|e| e.value),
+                    latency_p95_ms: s.latency_p95_ms.map(|e| e.value),
+                    cost_per_1k_usd: s.cost_per_1k_usd.map(|e| e.value),
+                }
+            }
+        };
         WinnerView {
             objective: export.objective.to_string(),
-            config: config as u32,
-            label: format!("{} · {} · {}", s.variant, s.target, s.settings_label),
-            runs: s.runs as u32,
-            pass_rate: s.pass_rate,
-            latency_p95_ms: s.latency_p95_ms,
-            cost_per_1k_usd: s.cost_per_1k_usd,
+            kind: chosen.kind,
+            label: chosen.label,
+            runs: chosen.runs as u32,
+            stages: chosen.stages,
+            pass_rate: chosen.pass_rate,
+            latency_p95_ms: chosen.latency_p95_ms,
+            cost_per_1k_usd: chosen.cost_per_1k_usd,
             runner_up: export.runner_up.as_ref().map(|r| RunnerUpView {
                 label: r.label.clone(),
                 latency: DifferenceView::new(&r.latency_ms),
@@ -97,4 +134,15 @@ impl WinnerView {
             pareto_front: export.pareto_front.clone(),
         }
     }
+}
+
+/// The figures the card shows, from a config's summary or a policy's simulation.
+struct Chosen {
+    kind: WinnerKind,
+    label: String,
+    runs: usize,
+    stages: Vec<String>,
+    pass_rate: Option<f64>,
+    latency_p95_ms: Option<f64>,
+    cost_per_1k_usd: Option<f64>,
 }

@@ -52,7 +52,7 @@ pub enum AppCode {
     Unavailable,
     /// The OS keyring refused.
     Keyring,
-    /// No config meets the objective's constraints.
+    /// No config or routing policy meets the objective's constraints.
     NoWinner,
     /// The HTTP client could not be built for an endpoint.
     Remote,
@@ -115,6 +115,18 @@ impl From<tradeoff_core::spec::experiment::ExperimentError> for AppError {
 impl From<tradeoff_core::analyze::export::ExportError> for AppError {
     fn from(error: tradeoff_core::analyze::export::ExportError) -> Self {
         AppError::new(AppCode::NotFound, error.to_string())
+    }
+}
+
+impl From<tradeoff_core::analyze::winner::WinnerError> for AppError {
+    fn from(error: tradeoff_core::analyze::winner::WinnerError) -> Self {
+        use tradeoff_core::analyze::winner::WinnerError;
+        let code = match error {
+            WinnerError::Export(e) => return AppError::from(e),
+            WinnerError::NoWinner(_) => AppCode::NoWinner,
+            WinnerError::Objective(_) | WinnerError::Read(_) => AppCode::BadInput,
+        };
+        AppError::new(code, error.to_string())
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn export_winner(
     state
         .with_store(move |store| {
             let target = files.writable(&path)?;
-            let (export, _) = decision::winner_of(store, i64::from(experiment_id), &objective)?;
+            let export = decision::winner_of(store, i64::from(experiment_id), &objective)?;
             write_json(&target, &export)
         })
         .await

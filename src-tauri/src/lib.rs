@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tauri::State;
 use tauri::ipc::Channel;
 use tauri_specta::{Builder, collect_commands};
-use tradeoff_core::analyze::ranking::decide;
+use tradeoff_core::analyze::ranking::{Candidate, decide};
 use tradeoff_core::diff::{Diff, Granularity, diff};
 use tradeoff_core::execute::preflight::Preflight;
 use tradeoff_core::spec::file::ExperimentFile;

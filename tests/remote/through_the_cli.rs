@@ -56,16 +56,8 @@ checks: [{{type: json_valid}}]
         .unwrap();
     assert!(winner.status.success(), "{}", stderr(&winner));
     let winner_json = std::fs::read_to_string(&winner_file).unwrap();
-    let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(crate::support::repo_root().join("schemas/winner.schema.json")).unwrap(),
-    )
-    .unwrap();
     let exported: serde_json::Value = serde_json::from_str(&winner_json).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(&exported)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
+    let errors = crate::support::winner_schema_errors(&exported);
     assert!(
         errors.is_empty(),
         "a remote winner follows the schema: {errors:?}"

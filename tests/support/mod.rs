@@ -48,6 +48,19 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Where a winner file breaks `schemas/winner.schema.json` (empty: it follows it).
+pub fn winner_schema_errors(winner: &serde_json::Value) -> Vec<String> {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schemas/winner.schema.json")).expect("the winner schema"),
+    )
+    .expect("the winner schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the winner schema is a JSON Schema");
+    validator
+        .iter_errors(winner)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
 /// The few-shot extraction prompt that the base model answers correctly.
 pub const FEWSHOT: &str = "Sentence: The first modern Olympic Games opened in Athens in 1896.
 JSON: {\"city\": \"Athens\", \"year\": 1896}

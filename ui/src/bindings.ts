@@ -50,7 +50,7 @@ export const commands = {
 	/**  Where exports go by default: a config's file, or with no config the winner file. */
 	defaultExportPath: (experimentId: number, config: number | null) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_export_path", { experimentId, config })),
 	/**
-	 *  The config `objective` picks (JSON; empty: the experiment's own objective), with the
+	 *  The config or policy `objective` picks (JSON; empty: the experiment's own objective), with the
 	 *  runner-up, the margin and its interval, exclusions and the Pareto front.
 	 */
 	winner: (experimentId: number, objective: string) => typedError<WinnerView_Serialize, AppError_Serialize>(__TAURI_INVOKE("winner", { experimentId, objective })),
@@ -958,18 +958,23 @@ export type ModelView_Serialize = {
 /**  One policy's (or config's) figures over the recorded requests. */
 export type Outcome = Outcome_Serialize | Outcome_Deserialize;
 
+/**  What was simulated: a policy (as written) or a config alone. */
+export type OutcomeKind = "cascade" | "route" | "config";
+
 /**  One policy's (or config's) figures over the recorded requests. */
 export type Outcome_Deserialize = {
 	/**  The policy's id, or the config's label. */
 	id: string,
-	/**  `cascade`, `route` or `config`. */
-	kind: string,
+	kind: OutcomeKind,
 	/**  Why the figures are absent: runs missing for some request, a signal not recorded. */
 	incomplete?: string | null,
 	pass_rate?: Estimate | null,
+	/**  Requests whose answer is an error. */
+	error_rate?: Estimate | null,
 	cost_per_1k_usd?: Estimate | null,
 	latency_p50_ms?: Estimate | null,
 	latency_p95_ms?: Estimate | null,
+	latency_p99_ms?: Estimate | null,
 	ttft_p50_ms?: Estimate | null,
 	ttft_p95_ms?: Estimate | null,
 	/**  Each stage (or route) and how many requests it answered. */
@@ -980,14 +985,16 @@ export type Outcome_Deserialize = {
 export type Outcome_Serialize = {
 	/**  The policy's id, or the config's label. */
 	id: string,
-	/**  `cascade`, `route` or `config`. */
-	kind: string,
+	kind: OutcomeKind,
 	/**  Why the figures are absent: runs missing for some request, a signal not recorded. */
 	incomplete?: string,
 	pass_rate: Estimate | null,
+	/**  Requests whose answer is an error. */
+	error_rate: Estimate | null,
 	cost_per_1k_usd: Estimate | null,
 	latency_p50_ms: Estimate | null,
 	latency_p95_ms: Estimate | null,
+	latency_p99_ms: Estimate | null,
 	ttft_p50_ms: Estimate | null,
 	ttft_p95_ms: Estimate | null,
 	/**  Each stage (or route) and how many requests it answered. */
@@ -1664,15 +1671,20 @@ export type Verdict =
 /**  Too few runs to tell. */
 "too_few_runs";
 
+/**  A config wins on its measured runs; a routing policy on its simulation over them. */
+export type WinnerKind = "config" | "policy";
+
 export type WinnerView = WinnerView_Serialize | WinnerView_Deserialize;
 
 export type WinnerView_Deserialize = {
 	/**  The objective used, as a person reads it (the experiment's own unless one was given). */
 	objective: string,
-	/**  The winner's config index and label. */
-	config: number,
+	kind: WinnerKind,
 	label: string,
+	/**  A config's runs; a policy's simulated requests. */
 	runs: number,
+	/**  A policy's stages (or routes) and the share of requests each answered. */
+	stages: string[],
 	pass_rate?: number | null,
 	latency_p95_ms?: number | null,
 	cost_per_1k_usd?: number | null,
@@ -1684,10 +1696,12 @@ export type WinnerView_Deserialize = {
 export type WinnerView_Serialize = {
 	/**  The objective used, as a person reads it (the experiment's own unless one was given). */
 	objective: string,
-	/**  The winner's config index and label. */
-	config: number,
+	kind: WinnerKind,
 	label: string,
+	/**  A config's runs; a policy's simulated requests. */
 	runs: number,
+	/**  A policy's stages (or routes) and the share of requests each answered. */
+	stages: string[],
 	pass_rate: number | null,
 	latency_p95_ms: number | null,
 	cost_per_1k_usd: number | null,

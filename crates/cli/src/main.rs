@@ -162,7 +162,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Pick the winning config of a recorded experiment by an objective and write it as JSON.
+    /// Pick the winning config or routing policy of a recorded experiment by an objective and
+    /// write it as JSON.
     Winner {
         /// Experiment id, or `latest`.
         experiment: String,
@@ -173,6 +174,10 @@ enum Command {
         /// '{"constraints": ["pass_rate >= 0.9", "p95_latency_ms <= 800"], "order": ["cheapest", "fastest"]}'.
         #[arg(long)]
         objective: Option<String>,
+        /// Routing policies that compete beside the configs, simulated on the recorded runs: a
+        /// YAML or JSON file with a `policies:` list (default: the experiment file's own).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Write the winner here (default: print it).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
@@ -341,8 +346,15 @@ fn main() -> ExitCode {
             experiment,
             db,
             objective,
+            policy,
             output,
-        } => commands::winner::winner(&experiment, db, objective.as_deref(), output.as_deref()),
+        } => commands::winner::winner(
+            &experiment,
+            db,
+            objective.as_deref(),
+            policy.as_deref(),
+            output.as_deref(),
+        ),
         Command::Quantize {
             source,
             types,

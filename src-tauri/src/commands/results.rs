@@ -33,8 +33,16 @@ pub async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<R
                 warnings: report.distinct_warnings(),
                 grading: report.grading_lines(),
                 // The front of the trade-off itself: no constraints, every config with a run.
-                pareto_front: decide(&report, &Objective::default())
-                    .map(|d| d.pareto_front.iter().map(|&i| i as u32).collect())
+                pareto_front: decide(&report, &[], &Objective::default())
+                    .map(|d| {
+                        d.pareto_front
+                            .iter()
+                            .filter_map(|c| match c {
+                                Candidate::Config(i) => Some(*i as u32),
+                                Candidate::Policy(_) => None,
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 latencies_ms: report
                     .samples_by_config(|m| m.batch_sequences.is_none().then_some(m.latency_ms)),
@@ -117,7 +125,7 @@ pub async fn diff_runs(
         .await
 }
 
-/// The config `objective` picks (JSON; empty: the experiment's own objective), with the
+/// The config or policy `objective` picks (JSON; empty: the experiment's own objective), with the
 /// runner-up, the margin and its interval, exclusions and the Pareto front.
 #[tauri::command]
 #[specta::specta]
@@ -128,8 +136,8 @@ pub async fn winner(
 ) -> Result<WinnerView, AppError> {
     state
         .with_store(move |store| {
-            let (export, config) = decision::winner_of(store, i64::from(experiment_id), &objective)?;
-            Ok(WinnerView::new(&export, config))
+            let export = decision::winner_of(store, i64::from(experiment_id), &objective)?;
+            Ok(WinnerView::new(&export))
         })
         .await
 }

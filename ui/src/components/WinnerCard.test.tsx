@@ -7,9 +7,10 @@ import { renderWithClient } from "../test/render";
 
 const winner: Winner = {
   objective: "pass_rate >= 0.9; then cheapest, fastest",
-  config: 0,
+  kind: "config",
   label: "fewshot · gemma · n_ctx 512",
   runs: 8,
+  stages: [],
   pass_rate: 1,
   latency_p95_ms: 412.3,
   cost_per_1k_usd: 0.0091,
@@ -97,5 +98,36 @@ describe("WinnerCard", () => {
     fireEvent.click(screen.getByTestId("export-winner"));
     expect(await screen.findByText("Wrote /home/me/deploy/winner.json")).toBeTruthy();
     expect(screen.queryByRole("alert")).toBeNull();
+  });
+
+  it("shows a routing policy that won with its stages and says its figures are simulated", async () => {
+    const policy: Winner = {
+      ...winner,
+      kind: "policy",
+      label: "cascade rule-then-fewshot",
+      runs: 16,
+      stages: ["rule on sentence answered 50%", "fewshot · gemma · n_ctx 512 answered 50%"],
+      cost_per_1k_usd: 0.0039,
+      runner_up: { ...winner.runner_up!, label: "fewshot · gemma · n_ctx 512" },
+    };
+    mockIPC((cmd) => {
+      switch (cmd) {
+        case "default_export_path":
+          return "/data/exports/experiment-3-winner.json";
+        case "winner":
+          return policy;
+        default:
+          throw new Error(cmd);
+      }
+    });
+    renderWithClient(<WinnerCard experimentId={3} />);
+    fireEvent.click(screen.getByTestId("decide"));
+    expect((await screen.findByTestId("winner-label")).textContent).toBe("cascade rule-then-fewshot");
+    const card = screen.getByTestId("winner").textContent ?? "";
+    expect(card).toContain("simulated on 16 recorded requests");
+    expect(card).not.toContain("16 runs");
+    const stages = [...screen.getByTestId("winner-stages").querySelectorAll("li")].map((li) => li.textContent);
+    expect(stages).toEqual(["rule on sentence answered 50%", "fewshot · gemma · n_ctx 512 answered 50%"]);
+    expect(card).toContain("Runner-up: fewshot · gemma · n_ctx 512");
   });
 });

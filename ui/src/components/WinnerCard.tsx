@@ -6,7 +6,7 @@ import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
 const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(0)}%`);
 const ms = (v: number | null) => (v == null ? "—" : `${v.toFixed(0)} ms`);
 
-/** The decision: which config the objective picks, by how much, and the file to deploy it. */
+/** The decision: which config or routing policy the objective picks, by how much, and the file to deploy it. */
 export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimentId: number }) {
   const [objective, setObjective] = useState("");
   // The objective the winner was asked for with "Pick the winner"; null before the first time.
@@ -79,8 +79,16 @@ export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimen
           </h3>
           <p>
             pass rate {percent(winner.pass_rate)} · p95 {ms(winner.latency_p95_ms)} · {dollars(winner.cost_per_1k_usd)} per 1k requests ·{" "}
-            {winner.runs} runs · objective <code>{winner.objective}</code>
+            {winner.kind === "policy" ? `simulated on ${winner.runs} recorded requests` : `${winner.runs} runs`} · objective{" "}
+            <code>{winner.objective}</code>
           </p>
+          {winner.stages.length > 0 && (
+            <ol className="winner-stages" data-testid="winner-stages">
+              {winner.stages.map((stage) => (
+                <li key={stage}>{stage}</li>
+              ))}
+            </ol>
+          )}
           {winner.runner_up && (
             <p>
               Runner-up: {winner.runner_up.label}. Median latency {margin?.estimate_ms == null ? "—" : `${margin.estimate_ms.toFixed(0)} ms`}

@@ -156,7 +156,7 @@ fn row(outcome: &Outcome) -> [String; 8] {
     };
     [
         outcome.id.clone(),
-        outcome.kind.to_string(),
+        outcome.kind.name().to_string(),
         shown(&outcome.pass_rate, &percent),
         shown(&outcome.cost_per_1k_usd, &money),
         shown(&outcome.latency_p50_ms, &ms),

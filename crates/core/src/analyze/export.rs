@@ -38,6 +38,10 @@ pub struct Provenance {
 pub enum ExportError {
     #[error("experiment {experiment_id} has no config number {index}")]
     NoSuchConfig { experiment_id: i64, index: usize },
+    #[error("experiment {experiment_id} has no policy number {index}")]
+    NoSuchPolicy { experiment_id: i64, index: usize },
+    #[error("policy `{policy}` calls {config}, which has no summary in the report")]
+    PolicyConfigMissing { policy: String, config: String },
     #[error("config {index} names {what} `{id}`, which the experiment does not define")]
     Inconsistent {
         index: usize,

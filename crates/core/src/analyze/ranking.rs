@@ -1,37 +1,86 @@
-//! Which config wins: an experiment's objective applied to a report's configs. Constraints
-//! exclude configs; order words rank the rest, earlier words first. The Pareto front over
-//! quality, cost and p95 latency shows the trade-offs the order settles.
+//! Which config or routing policy wins: an experiment's objective applied to a report's configs
+//! and to the policies simulated on its recorded runs. Constraints exclude candidates; order
+//! words rank the rest, earlier words first. The Pareto front over quality, cost and p95 latency
+//! shows the trade-offs the order settles.
 
 use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analyze::report::{ConfigSummary, Report};
+use crate::analyze::routing::Outcome;
 use crate::spec::objective::{Constraint, Metric, Objective, ObjectiveError, Op, OrderWord};
 
-impl Metric {
-    /// The metric's value in a config's summary.
-    pub fn of(self, s: &ConfigSummary) -> Option<f64> {
-        match self {
-            Metric::PassRate => s.pass_rate,
-            Metric::ScoreMean => s.score_mean,
-            Metric::ErrorRate => (s.runs > 0).then(|| s.errors as f64 / s.runs as f64),
-            Metric::P50LatencyMs => s.latency_p50_ms,
-            Metric::P95LatencyMs => s.latency_p95_ms,
-            Metric::P99LatencyMs => s.latency_p99_ms,
-            Metric::TtftP50Ms => s.ttft_p50_ms,
-            Metric::TtftP95Ms => s.ttft_p95_ms,
-            Metric::CostPerRunUsd => s.cost_per_run_usd,
-            Metric::CostPer1kUsd => s.cost_per_1k_usd,
-            Metric::AggregateTokensPerS => s.aggregate_tokens_per_s,
+/// What competes for the win: a config (its index in the report) or a routing policy (its index
+/// in the simulated policies given to [`decide`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Candidate {
+    Config(usize),
+    Policy(usize),
+}
+
+/// The figures an objective reads: a config's measured summary, or a policy's simulation on
+/// the same recorded runs (whose single-config figures equal the summary's).
+pub trait Measured {
+    fn metric(&self, metric: Metric) -> Option<f64>;
+    /// Why it cannot compete at all, before any constraint.
+    fn unusable(&self) -> Option<String>;
+}
+
+impl Measured for ConfigSummary {
+    fn metric(&self, metric: Metric) -> Option<f64> {
+        match metric {
+            Metric::PassRate => self.pass_rate,
+            Metric::ScoreMean => self.score_mean,
+            Metric::ErrorRate => (self.runs > 0).then(|| self.errors as f64 / self.runs as f64),
+            Metric::P50LatencyMs => self.latency_p50_ms,
+            Metric::P95LatencyMs => self.latency_p95_ms,
+            Metric::P99LatencyMs => self.latency_p99_ms,
+            Metric::TtftP50Ms => self.ttft_p50_ms,
+            Metric::TtftP95Ms => self.ttft_p95_ms,
+            Metric::CostPerRunUsd => self.cost_per_run_usd,
+            Metric::CostPer1kUsd => self.cost_per_1k_usd,
+            Metric::AggregateTokensPerS => self.aggregate_tokens_per_s,
         }
+    }
+
+    fn unusable(&self) -> Option<String> {
+        (self.runs == self.errors).then(|| "no successful run".to_string())
+    }
+}
+
+/// A policy answers one request with several calls at most: its cost per run is its cost per
+/// request. Mean score and batch throughput are figures of a config's runs, not of a policy.
+impl Measured for Outcome {
+    fn metric(&self, metric: Metric) -> Option<f64> {
+        let estimate = match metric {
+            Metric::PassRate => self.pass_rate,
+            Metric::ErrorRate => self.error_rate,
+            Metric::P50LatencyMs => self.latency_p50_ms,
+            Metric::P95LatencyMs => self.latency_p95_ms,
+            Metric::P99LatencyMs => self.latency_p99_ms,
+            Metric::TtftP50Ms => self.ttft_p50_ms,
+            Metric::TtftP95Ms => self.ttft_p95_ms,
+            Metric::CostPer1kUsd => self.cost_per_1k_usd,
+            Metric::CostPerRunUsd => return self.cost_per_1k_usd.map(|e| e.value / 1000.0),
+            Metric::ScoreMean | Metric::AggregateTokensPerS => None,
+        };
+        estimate.map(|e| e.value)
+    }
+
+    fn unusable(&self) -> Option<String> {
+        if let Some(reason) = &self.incomplete {
+            return Some(format!("not simulated: {reason}"));
+        }
+        (self.error_rate.map(|e| e.value) == Some(1.0)).then(|| "no successful answer".to_string())
     }
 }
 
 impl Constraint {
-    /// Whether the config meets it; a metric the config lacks (no checks, no price) does not.
-    pub fn holds(&self, s: &ConfigSummary) -> Option<f64> {
-        let value = self.metric.of(s)?;
+    /// Whether the candidate meets it; a metric it lacks (no checks, no price) does not.
+    pub fn holds(&self, s: &dyn Measured) -> Option<f64> {
+        let value = s.metric(self.metric)?;
         let ok = match self.op {
             Op::Le => value <= self.value,
             Op::Lt => value < self.value,
@@ -42,71 +91,80 @@ impl Constraint {
     }
 }
 
-/// A config the constraints excluded, and why.
+/// A candidate the constraints excluded, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Excluded {
-    pub config: usize,
+    pub candidate: Candidate,
     pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
-    /// Configs that meet every constraint, best first.
-    pub ranking: Vec<usize>,
+    /// Candidates that meet every constraint, best first.
+    pub ranking: Vec<Candidate>,
     pub excluded: Vec<Excluded>,
-    /// Configs no other config beats on quality, cost and p95 latency at once.
-    pub pareto_front: Vec<usize>,
+    /// Candidates no other beats on quality, cost and p95 latency at once.
+    pub pareto_front: Vec<Candidate>,
 }
 
 impl Decision {
-    pub fn winner(&self) -> Option<usize> {
+    pub fn winner(&self) -> Option<Candidate> {
         self.ranking.first().copied()
     }
 
-    pub fn runner_up(&self) -> Option<usize> {
+    pub fn runner_up(&self) -> Option<Candidate> {
         self.ranking.get(1).copied()
     }
 }
 
-/// Applies `objective` to a report's configs.
-pub fn decide(report: &Report, objective: &Objective) -> Result<Decision, ObjectiveError> {
+/// Applies `objective` to a report's configs and to `policies` simulated on its runs
+/// (`analyze::routing::simulate`; empty: configs only).
+pub fn decide(
+    report: &Report,
+    policies: &[Outcome],
+    objective: &Objective,
+) -> Result<Decision, ObjectiveError> {
     let constraints = objective.parsed_constraints()?;
+    let candidates: Vec<(Candidate, &dyn Measured)> = report
+        .configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (Candidate::Config(i), c as &dyn Measured))
+        .chain(
+            policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (Candidate::Policy(i), p as &dyn Measured)),
+        )
+        .collect();
     let mut ranking = Vec::new();
     let mut excluded = Vec::new();
-    for (index, config) in report.configs.iter().enumerate() {
-        if config.runs == config.errors {
-            excluded.push(Excluded {
-                config: index,
-                reason: "no successful run".into(),
-            });
+    let mut usable = Vec::new();
+    for &(candidate, measured) in &candidates {
+        if let Some(reason) = measured.unusable() {
+            excluded.push(Excluded { candidate, reason });
             continue;
         }
-        match constraints.iter().find(|c| c.holds(config).is_none()) {
+        usable.push((candidate, measured));
+        match constraints.iter().find(|c| c.holds(measured).is_none()) {
             Some(failed) => excluded.push(Excluded {
-                config: index,
-                reason: match failed.metric.of(config) {
+                candidate,
+                reason: match measured.metric(failed.metric) {
                     Some(value) => format!("{failed} fails: {} is {value:.4}", failed.metric.name()),
                     None => format!("{failed} fails: {} is not measured", failed.metric.name()),
                 },
             }),
-            None => ranking.push(index),
+            None => ranking.push((candidate, measured)),
         }
     }
-    ranking.sort_by(|a, b| rank(&report.configs[*a], &report.configs[*b], &objective.order));
-    let candidates: Vec<usize> = (0..report.configs.len())
-        .filter(|i| report.configs[*i].runs > report.configs[*i].errors)
-        .collect();
-    let pareto_front = candidates
+    ranking.sort_by(|(_, a), (_, b)| rank(*a, *b, &objective.order));
+    let pareto_front = usable
         .iter()
-        .copied()
-        .filter(|i| {
-            !candidates
-                .iter()
-                .any(|j| dominates(&report.configs[*j], &report.configs[*i]))
-        })
+        .filter(|(_, i)| !usable.iter().any(|(_, j)| dominates(*j, *i)))
+        .map(|(candidate, _)| *candidate)
         .collect();
     Ok(Decision {
-        ranking,
+        ranking: ranking.into_iter().map(|(candidate, _)| candidate).collect(),
         excluded,
         pareto_front,
     })
@@ -122,14 +180,14 @@ fn ascending(a: Option<f64>, b: Option<f64>) -> Ordering {
     }
 }
 
-fn rank(a: &ConfigSummary, b: &ConfigSummary, order: &[OrderWord]) -> Ordering {
+fn rank(a: &dyn Measured, b: &dyn Measured, order: &[OrderWord]) -> Ordering {
+    let by = |metric: Metric| ascending(a.metric(metric), b.metric(metric));
+    let reversed = |metric: Metric| ascending(b.metric(metric), a.metric(metric));
     for word in order {
         let ordering = match word {
-            OrderWord::Cheapest => ascending(a.cost_per_run_usd, b.cost_per_run_usd),
-            OrderWord::Fastest => ascending(a.latency_p95_ms, b.latency_p95_ms),
-            OrderWord::BestScore => {
-                ascending(b.pass_rate, a.pass_rate).then_with(|| ascending(b.score_mean, a.score_mean))
-            }
+            OrderWord::Cheapest => by(Metric::CostPerRunUsd),
+            OrderWord::Fastest => by(Metric::P95LatencyMs),
+            OrderWord::BestScore => reversed(Metric::PassRate).then_with(|| reversed(Metric::ScoreMean)),
         };
         if ordering != Ordering::Equal {
             return ordering;
@@ -139,16 +197,18 @@ fn rank(a: &ConfigSummary, b: &ConfigSummary, order: &[OrderWord]) -> Ordering {
 }
 
 /// Quality (pass rate, else mean score) higher is better; cost and p95 latency lower are.
-fn axes(s: &ConfigSummary) -> [Option<f64>; 3] {
+fn axes(s: &dyn Measured) -> [Option<f64>; 3] {
     [
-        s.pass_rate.or(s.score_mean).map(|q| -q),
-        s.cost_per_run_usd,
-        s.latency_p95_ms,
+        s.metric(Metric::PassRate)
+            .or(s.metric(Metric::ScoreMean))
+            .map(|q| -q),
+        s.metric(Metric::CostPerRunUsd),
+        s.metric(Metric::P95LatencyMs),
     ]
 }
 
 /// `a` is at least as good on every axis both have and strictly better on one.
-fn dominates(a: &ConfigSummary, b: &ConfigSummary) -> bool {
+fn dominates(a: &dyn Measured, b: &dyn Measured) -> bool {
     let mut better = false;
     for (x, y) in axes(a).into_iter().zip(axes(b)) {
         match (x, y) {
@@ -251,15 +311,16 @@ mod tests {
         ]);
         let d = decide(
             &r,
+            &[],
             &objective(
                 &["pass_rate >= 0.9", "p95_latency_ms <= 800"],
                 &[OrderWord::Cheapest, OrderWord::Fastest],
             ),
         )
         .unwrap();
-        assert_eq!(d.ranking, [3, 1]);
-        assert_eq!(d.winner(), Some(3));
-        assert_eq!(d.runner_up(), Some(1));
+        assert_eq!(d.ranking, [Candidate::Config(3), Candidate::Config(1)]);
+        assert_eq!(d.winner(), Some(Candidate::Config(3)));
+        assert_eq!(d.runner_up(), Some(Candidate::Config(1)));
         assert_eq!(d.excluded.len(), 2);
         assert!(
             d.excluded[0].reason.contains("p95_latency_ms <= 800 fails"),
@@ -272,10 +333,10 @@ mod tests {
             d.excluded
         );
 
-        let fastest = decide(&r, &objective(&["pass_rate >= 0.9"], &[OrderWord::Fastest])).unwrap();
-        assert_eq!(fastest.winner(), Some(1));
-        let best = decide(&r, &objective(&[], &[OrderWord::BestScore])).unwrap();
-        assert_eq!(best.winner(), Some(0));
+        let fastest = decide(&r, &[], &objective(&["pass_rate >= 0.9"], &[OrderWord::Fastest])).unwrap();
+        assert_eq!(fastest.winner(), Some(Candidate::Config(1)));
+        let best = decide(&r, &[], &objective(&[], &[OrderWord::BestScore])).unwrap();
+        assert_eq!(best.winner(), Some(Candidate::Config(0)));
     }
 
     #[test]
@@ -286,8 +347,82 @@ mod tests {
             config("dominated-by-b", Some(0.9), Some(0.003), 500.0),
             config("c", Some(0.5), Some(0.001), 300.0),
         ]);
-        let d = decide(&r, &Objective::default()).unwrap();
-        assert_eq!(d.pareto_front, [0, 1, 3]);
+        let d = decide(&r, &[], &Objective::default()).unwrap();
+        assert_eq!(d.pareto_front, [0, 1, 3].map(Candidate::Config));
+    }
+
+    fn policy(id: &str, pass_rate: f64, cost_per_1k: f64, p95: f64) -> Outcome {
+        use crate::analyze::routing::{Estimate, OutcomeKind};
+        let point = |value: f64| {
+            Some(Estimate {
+                value,
+                low: value,
+                high: value,
+            })
+        };
+        Outcome {
+            id: id.into(),
+            kind: OutcomeKind::Cascade,
+            incomplete: None,
+            pass_rate: point(pass_rate),
+            error_rate: point(0.0),
+            cost_per_1k_usd: point(cost_per_1k),
+            latency_p50_ms: point(p95 * 0.8),
+            latency_p95_ms: point(p95),
+            latency_p99_ms: point(p95),
+            ttft_p50_ms: None,
+            ttft_p95_ms: None,
+            stages: vec![],
+        }
+    }
+
+    #[test]
+    fn a_policy_competes_with_the_configs_and_wins_when_the_objective_prefers_it() {
+        let r = report(vec![
+            config("big", Some(1.0), Some(0.004), 900.0),
+            config("small", Some(0.6), Some(0.001), 300.0),
+        ]);
+        let cascade = policy("small-first", 1.0, 2.5, 950.0);
+        let mut unsimulated = policy("by-length", 1.0, 0.1, 10.0);
+        unsimulated.incomplete = Some("2 requests have no recorded run".into());
+        let policies = [cascade, unsimulated];
+        let cheapest = objective(&["pass_rate >= 0.95"], &[OrderWord::Cheapest]);
+        let d = decide(&r, &policies, &cheapest).unwrap();
+        // $2.50 per 1k requests is $0.0025 a request, under big's $0.004.
+        assert_eq!(d.ranking, [Candidate::Policy(0), Candidate::Config(0)]);
+        assert_eq!(d.excluded.len(), 2);
+        assert_eq!(d.excluded[0].candidate, Candidate::Config(1));
+        assert_eq!(d.excluded[1].candidate, Candidate::Policy(1));
+        assert!(d.excluded[1].reason.starts_with("not simulated: 2 requests"));
+        // Every candidate is on the front but the unsimulated one: each is best on some axis.
+        assert_eq!(
+            d.pareto_front,
+            [Candidate::Config(0), Candidate::Config(1), Candidate::Policy(0)]
+        );
+        let fastest = decide(
+            &r,
+            &policies,
+            &objective(&["pass_rate >= 0.95"], &[OrderWord::Fastest]),
+        )
+        .unwrap();
+        assert_eq!(fastest.winner(), Some(Candidate::Config(0)));
+        // A figure only configs have excludes a policy with the reason.
+        let by_score = decide(
+            &r,
+            &policies,
+            &objective(&["score_mean >= 0.9"], &[OrderWord::Cheapest]),
+        )
+        .unwrap();
+        assert_eq!(by_score.winner(), Some(Candidate::Config(0)));
+        assert!(
+            by_score
+                .excluded
+                .iter()
+                .any(|e| e.candidate == Candidate::Policy(0)
+                    && e.reason.contains("score_mean is not measured")),
+            "{:?}",
+            by_score.excluded
+        );
     }
 
     #[test]
@@ -295,6 +430,7 @@ mod tests {
         let r = report(vec![config("unpriced", Some(1.0), None, 100.0)]);
         let d = decide(
             &r,
+            &[],
             &objective(&["cost_per_run_usd <= 0.01"], &[OrderWord::Cheapest]),
         )
         .unwrap();
@@ -331,11 +467,11 @@ mod tests {
                 })
                 .collect();
             let r = report(configs);
-            let d = decide(&r, &Objective::default()).unwrap();
+            let d = decide(&r, &[], &Objective::default()).unwrap();
             let winner = d.winner().unwrap();
             assert!(
                 d.pareto_front.contains(&winner),
-                "{winner} not in {:?}",
+                "{winner:?} not in {:?}",
                 d.pareto_front
             );
         }

@@ -14,7 +14,7 @@ mod sweep;
 mod tests;
 mod walk;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analyze::report::RunRow;
 use crate::spec::experiment::Experiment;
@@ -43,32 +43,61 @@ pub struct RoutingReport {
 
 /// One policy's (or config's) figures over the recorded requests.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
     /// The policy's id, or the config's label.
     pub id: String,
-    /// `cascade`, `route` or `config`.
-    pub kind: &'static str,
+    pub kind: OutcomeKind,
     /// Why the figures are absent: runs missing for some request, a signal not recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incomplete: Option<String>,
     pub pass_rate: Option<Estimate>,
+    /// Requests whose answer is an error.
+    pub error_rate: Option<Estimate>,
     pub cost_per_1k_usd: Option<Estimate>,
     pub latency_p50_ms: Option<Estimate>,
     pub latency_p95_ms: Option<Estimate>,
+    pub latency_p99_ms: Option<Estimate>,
     pub ttft_p50_ms: Option<Estimate>,
     pub ttft_p95_ms: Option<Estimate>,
     /// Each stage (or route) and how many requests it answered.
     pub stages: Vec<StageShare>,
 }
 
+/// What was simulated: a policy (as written) or a config alone.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    Cascade,
+    Route,
+    Config,
+}
+
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageShare {
     pub stage: String,
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub answered: usize,
     pub share: f64,
+}
+
+impl OutcomeKind {
+    pub fn of(policy: &Policy) -> OutcomeKind {
+        match policy.plan {
+            PolicyPlan::Cascade(_) => OutcomeKind::Cascade,
+            PolicyPlan::Route(_) => OutcomeKind::Route,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeKind::Cascade => "cascade",
+            OutcomeKind::Route => "route",
+            OutcomeKind::Config => "config",
+        }
+    }
 }
 
 /// Simulates `policies` (and every config of the plan, as a one-stage policy) on the recorded
@@ -90,14 +119,14 @@ pub fn simulate(
         .enumerate()
         .map(|(index, (config, label))| single(experiment, index, config, label))
         .collect();
-    let outcome = |policy: &Policy, kind: &'static str| {
+    let outcome = |policy: &Policy, kind: OutcomeKind| {
         let walked = walk::walk(experiment, &runs, policy);
         intervals::outcome(policy, kind, walked, experiment.cases.len())
     };
-    let all: Vec<(&Policy, &'static str)> = policies
+    let all: Vec<(&Policy, OutcomeKind)> = policies
         .iter()
-        .map(|p| (p, p.kind()))
-        .chain(singles.iter().map(|p| (p, "config")))
+        .map(|p| (p, OutcomeKind::of(p)))
+        .chain(singles.iter().map(|p| (p, OutcomeKind::Config)))
         .collect();
     // Each outcome's bootstrap is independent: they are spread over the cores, every n-th to
     // one thread, and put back in order.
@@ -136,6 +165,15 @@ pub fn simulate(
         configs,
         sweeps: Vec::new(),
     }
+}
+
+/// Each request's latency under `policy`, answers that are errors or came from the cache left
+/// out (as a config's latencies are); empty when the policy cannot be walked on these runs.
+pub fn latencies(experiment: &Experiment, runs: &[RunRow], policy: &Policy) -> Vec<f64> {
+    let runs = walk::RunIndex::new(runs);
+    walk::walk(experiment, &runs, policy)
+        .map(|requests| requests.iter().filter_map(|r| r.latency_ms).collect())
+        .unwrap_or_default()
 }
 
 /// Traces the `signal` threshold of every cascade that escalates on it, picking the cheapest

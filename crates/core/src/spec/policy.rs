@@ -99,12 +99,4 @@ impl Policy {
             PolicyPlan::Route(routes) => routes.iter().map(|route| &route.config).collect(),
         }
     }
-
-    /// `cascade` or `route`.
-    pub fn kind(&self) -> &'static str {
-        match self.plan {
-            PolicyPlan::Cascade(_) => "cascade",
-            PolicyPlan::Route(_) => "route",
-        }
-    }
 }

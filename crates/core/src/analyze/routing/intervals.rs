@@ -1,10 +1,10 @@
 //! A simulated policy's figures with percentile-bootstrap intervals over cases: a case (with all
 //! its repetitions) is the unit resampled, as requests of one case are not independent.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::walk::{Request, Walked};
-use super::{Outcome, StageShare};
+use super::{Outcome, OutcomeKind, StageShare};
 use crate::spec::policy::{Policy, PolicyPlan};
 use crate::stats::{SplitMix64, mean, percentile};
 
@@ -16,23 +16,25 @@ const SEED: u64 = 0x5EED_2011;
 
 /// A figure and its 95 % interval.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     pub value: f64,
     pub low: f64,
     pub high: f64,
 }
 
-pub(super) fn outcome(policy: &Policy, kind: &'static str, walked: Walked, cases: usize) -> Outcome {
+pub(super) fn outcome(policy: &Policy, kind: OutcomeKind, walked: Walked, cases: usize) -> Outcome {
     let labels = stage_labels(policy);
     let empty = |incomplete: Option<String>| Outcome {
         id: policy.id.clone(),
         kind,
         incomplete,
         pass_rate: None,
+        error_rate: None,
         cost_per_1k_usd: None,
         latency_p50_ms: None,
         latency_p95_ms: None,
+        latency_p99_ms: None,
         ttft_p50_ms: None,
         ttft_p95_ms: None,
         stages: labels
@@ -67,13 +69,19 @@ pub(super) fn outcome(policy: &Policy, kind: &'static str, walked: Walked, cases
         groups
     };
     let passes = by_case(|r| r.passed.map(|p| if p { 1.0 } else { 0.0 }));
+    let failures = by_case(|r| Some(if r.failed { 1.0 } else { 0.0 }));
     let costs = by_case(|r| r.cost_usd);
     let latencies = by_case(|r| r.latency_ms);
     let ttfts = by_case(|r| r.ttft_ms);
     outcome.pass_rate = mean_estimate(&passes, 1.0, SEED);
+    outcome.error_rate = mean_estimate(&failures, 1.0, SEED + 4);
     outcome.cost_per_1k_usd = mean_estimate(&costs, 1000.0, SEED + 1);
-    [outcome.latency_p50_ms, outcome.latency_p95_ms] = percentile_estimates(&latencies, SEED + 2);
-    [outcome.ttft_p50_ms, outcome.ttft_p95_ms] = percentile_estimates(&ttfts, SEED + 3);
+    [
+        outcome.latency_p50_ms,
+        outcome.latency_p95_ms,
+        outcome.latency_p99_ms,
+    ] = percentile_estimates(&latencies, &[50.0, 95.0, 99.0], SEED + 2);
+    [outcome.ttft_p50_ms, outcome.ttft_p95_ms] = percentile_estimates(&ttfts, &[50.0, 95.0], SEED + 3);
     outcome
 }
 
@@ -111,15 +119,23 @@ fn mean_estimate(groups: &[Vec<f64>], scale: f64, seed: u64) -> Option<Estimate>
     Some(bounds(value, &resampled))
 }
 
-/// p50 and p95 of every value, each resampled by case.
-fn percentile_estimates(groups: &[Vec<f64>], seed: u64) -> [Option<Estimate>; 2] {
+/// Percentiles `ps` of every value, each resampled by case (one resample serves them all).
+fn percentile_estimates<const N: usize>(
+    groups: &[Vec<f64>],
+    ps: &[f64; N],
+    seed: u64,
+) -> [Option<Estimate>; N] {
     let all: Vec<f64> = groups.iter().flatten().copied().collect();
-    let (Some(p50), Some(p95)) = (percentile(&all, 50.0), percentile(&all, 95.0)) else {
-        return [None, None];
+    let Some(values) = ps
+        .iter()
+        .map(|&p| percentile(&all, p))
+        .collect::<Option<Vec<f64>>>()
+    else {
+        return [None; N];
     };
     let mut rng = SplitMix64(seed);
     let mut buffer = Vec::with_capacity(all.len());
-    let (mut medians, mut tails) = (Vec::with_capacity(RESAMPLES), Vec::with_capacity(RESAMPLES));
+    let mut resampled: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(RESAMPLES));
     for _ in 0..RESAMPLES {
         buffer.clear();
         for _ in 0..groups.len() {
@@ -128,10 +144,11 @@ fn percentile_estimates(groups: &[Vec<f64>], seed: u64) -> [Option<Estimate>; 2]
         if buffer.is_empty() {
             continue;
         }
-        medians.push(percentile_in_place(&mut buffer, 50.0));
-        tails.push(percentile_in_place(&mut buffer, 95.0));
+        for (value, values) in percentiles_in_place(&mut buffer, ps).into_iter().zip(&mut resampled) {
+            values.push(value);
+        }
     }
-    [Some(bounds(p50, &medians)), Some(bounds(p95, &tails))]
+    std::array::from_fn(|i| Some(bounds(values[i], &resampled[i])))
 }
 
 fn bounds(value: f64, resampled: &[f64]) -> Estimate {
@@ -142,16 +159,42 @@ fn bounds(value: f64, resampled: &[f64]) -> Estimate {
     }
 }
 
-/// [`percentile`] of finite values without sorting them all: two selections, O(n).
-fn percentile_in_place(values: &mut [f64], p: f64) -> f64 {
-    let rank = (p.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64;
-    let low = rank.floor() as usize;
-    let (_, at_low, above) = values.select_nth_unstable_by(low, f64::total_cmp);
-    let at_low = *at_low;
-    let fraction = rank - low as f64;
-    if fraction == 0.0 {
-        return at_low;
+/// [`percentile`] at each of `ps` (ascending) of finite values without sorting them all: each
+/// selection leaves everything above its rank to the right, so the next one searches only there.
+fn percentiles_in_place<const N: usize>(values: &mut [f64], ps: &[f64; N]) -> [f64; N] {
+    let mut from = 0;
+    let mut found = [0.0; N];
+    for (p, out) in ps.iter().zip(&mut found) {
+        let rank = (p.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64;
+        let low = (rank.floor() as usize).max(from);
+        let (_, at_low, above) = values[from..].select_nth_unstable_by(low - from, f64::total_cmp);
+        let at_low = *at_low;
+        let fraction = rank - low as f64;
+        *out = if fraction > 0.0 {
+            let at_high = above.iter().copied().fold(f64::INFINITY, f64::min);
+            at_low + (at_high - at_low) * fraction
+        } else {
+            at_low
+        };
+        from = low;
     }
-    let at_high = above.iter().copied().fold(f64::INFINITY, f64::min);
-    at_low + (at_high - at_low) * fraction
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_selected_in_place_equal_the_sorted_percentiles() {
+        let mut rng = SplitMix64(7);
+        for len in [1, 2, 3, 10, 101, 1000] {
+            let values: Vec<f64> = (0..len).map(|_| rng.below(500) as f64 / 7.0).collect();
+            let ps = [0.0, 2.5, 50.0, 95.0, 99.0, 100.0];
+            let found = percentiles_in_place(&mut values.clone(), &ps);
+            for (p, found) in ps.iter().zip(found) {
+                assert_eq!(Some(found), percentile(&values, *p), "p{p} of {len}");
+            }
+        }
+    }
 }

@@ -136,7 +136,8 @@ fn a_cascade_simulated_on_recorded_runs_agrees_with_the_same_walk_done_by_hand()
 #[test]
 fn each_config_alone_gives_the_figures_of_its_config_summary() {
     let e = experiment("");
-    let runs = runs();
+    let mut runs = runs();
+    runs[2].run.error = Some(RunError::new(ErrorClass::TimeoutTotal, "timed out"));
     let report = simulate(&e, 7, &runs, &[]);
     let keys: Vec<crate::analyze::report::ConfigKey> = report
         .configs
@@ -158,6 +159,11 @@ fn each_config_alone_gives_the_figures_of_its_config_summary() {
         );
         assert_eq!(outcome.latency_p50_ms.map(|e| e.value), summary.latency_p50_ms);
         assert_eq!(outcome.latency_p95_ms.map(|e| e.value), summary.latency_p95_ms);
+        assert_eq!(outcome.latency_p99_ms.map(|e| e.value), summary.latency_p99_ms);
+        assert_eq!(
+            outcome.error_rate.map(|e| e.value),
+            Some(summary.errors as f64 / summary.runs as f64)
+        );
         assert_eq!(outcome.ttft_p50_ms.map(|e| e.value), summary.ttft_p50_ms);
         assert_eq!(outcome.cost_per_1k_usd.map(|e| e.value), summary.cost_per_1k_usd);
     }
@@ -178,6 +184,8 @@ fn confidence_errors_and_missing_runs_are_taken_as_recorded_or_said() {
     failed.run.cost_usd = None;
     let report = simulate(&e, 7, &runs, &policies_of(&e).unwrap());
     assert_eq!(report.policies[1].stages[1].answered, 1);
+    // `sure` answers with cheap everywhere: one request of six is an error.
+    assert_eq!(report.policies[0].error_rate.map(|e| e.value), Some(1.0 / 6.0));
     // A run missing for a request a stage reaches: no figures, and the reason.
     runs.retain(|r| !(r.labels.variant == "careful" && r.labels.case == "b"));
     let report = simulate(&e, 7, &runs, &policies_of(&e).unwrap());
@@ -201,10 +209,11 @@ fn a_rule_answers_what_it_matches_at_no_cost_and_its_answers_are_graded() {
     assert_eq!(policy.stages[0].stage, "rule on s");
     // The rule's answer equals a's expected only: 2 of 4 pass, plus careful's one of c's two.
     assert_eq!(policy.pass_rate.unwrap().value, 3.0 / 6.0);
-    assert!(
-        policy.latency_p50_ms.unwrap().value < 1.0,
-        "a rule answers in microseconds"
-    );
+    // Its time is measured, not assumed zero; two thirds of the requests took no model call, so
+    // the median is a rule's time, below the 400 ms the recorded model runs took.
+    let p50 = policy.latency_p50_ms.unwrap().value;
+    assert!(p50 > 0.0 && p50 < 400.0, "{p50}");
+    assert_eq!(policy.cost_per_1k_usd.unwrap().value, 0.010 * 2.0 / 6.0 * 1000.0);
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub(super) struct Request {
     pub stage: usize,
     /// `None` when the case has no checks.
     pub passed: Option<bool>,
+    /// The answer is an error.
+    pub failed: bool,
     /// Absent when the answer is an error, came from the cache, or a stage has no measurement.
     pub latency_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
@@ -152,6 +154,7 @@ fn answered(stage: usize, before: Option<f64>, row: &RunRow, spent: Spent) -> Re
         case: 0,
         stage,
         passed: row.passed,
+        failed,
         latency_ms: spent.latency_ms.filter(|_| !failed),
         ttft_ms: ttft.filter(|_| !failed),
         cost_usd: spent.cost_usd.filter(|_| !failed),
@@ -186,6 +189,7 @@ fn cascade(
                         case: 0,
                         stage: index,
                         passed: grade(experiment, case, &output, elapsed_ms)?,
+                        failed: false,
                         latency_ms: spent.latency_ms,
                         ttft_ms: spent.latency_ms,
                         cost_usd: spent.cost_usd,

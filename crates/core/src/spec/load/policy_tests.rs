@@ -59,7 +59,7 @@ policies:
     assert_eq!(ids, ["small-first", "by-length", "rule-then-model"]);
     let labels: Vec<&str> = policies[0].configs().iter().map(|c| c.label.as_str()).collect();
     assert_eq!(labels, ["fewshot · q4 · n_ctx 512", "fewshot · q8 · n_ctx 2048"]);
-    assert_eq!(policies[1].kind(), "route");
+    assert!(matches!(policies[1].plan, PolicyPlan::Route(_)));
     let PolicyPlan::Cascade(stages) = &policies[2].plan else {
         panic!()
     };
