@@ -144,7 +144,10 @@ fn percentile_estimates<const N: usize>(
         if buffer.is_empty() {
             continue;
         }
-        for (value, values) in percentiles_in_place(&mut buffer, ps).into_iter().zip(&mut resampled) {
+        for (value, values) in percentiles_in_place(&mut buffer, ps)
+            .into_iter()
+            .zip(&mut resampled)
+        {
             values.push(value);
         }
     }
