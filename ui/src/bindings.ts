@@ -131,7 +131,7 @@ export type AppCode =
 "unavailable" | 
 /**  The OS keyring refused. */
 "keyring" | 
-/**  No config meets the objective's constraints. */
+/**  No config or routing policy meets the objective's constraints. */
 "no_winner" | 
 /**  The HTTP client could not be built for an endpoint. */
 "remote";
