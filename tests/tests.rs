@@ -19,6 +19,7 @@ mod remote;
 mod resume;
 mod routing;
 mod served;
+mod serving_worker;
 mod soak;
 mod sweeps;
 mod throughput;

@@ -19,20 +19,71 @@ use tradeoff_core::run::{FinishReason, LogprobTally, RunError, RunMetrics};
 use crate::generate::{Picker, add, decode_error, elapsed_ms, prompt_tokens};
 use crate::output::TextAssembler;
 
-struct Sequence {
-    id: i32,
-    picker: Picker,
+/// One request's generation on one sequence of a context, shared by throughput mode and serving.
+pub(crate) struct Sequence {
+    pub(crate) id: i32,
+    pub(crate) picker: Picker,
     text: TextAssembler,
     input_tokens: u32,
     output_tokens: u32,
     max_tokens: u32,
-    position: usize,
+    /// Where its next token goes in the sequence.
+    pub(crate) position: usize,
+    started: Instant,
     ttft_ms: Option<f64>,
     confidence: LogprobTally,
     /// The token to decode next, and where its logits will be in the step's batch.
-    next: Option<(LlamaToken, i32)>,
-    finished: Option<(FinishReason, f64)>,
+    pub(crate) next: Option<(LlamaToken, i32)>,
+    pub(crate) finished: Option<(FinishReason, f64)>,
     warnings: Vec<String>,
+}
+
+impl Sequence {
+    /// A sequence whose `input_tokens` prompt tokens are (or are being) evaluated; its TTFT and
+    /// latency count from `started` (when its request arrived).
+    pub(crate) fn new(
+        id: i32,
+        request: &GenerateRequest,
+        input_tokens: usize,
+        warnings: Vec<String>,
+        started: Instant,
+    ) -> Sequence {
+        Sequence {
+            id,
+            picker: Picker::new(&request.sampling),
+            text: TextAssembler::new(&request.sampling.stop),
+            input_tokens: input_tokens as u32,
+            output_tokens: 0,
+            max_tokens: request.sampling.max_tokens,
+            position: input_tokens,
+            started,
+            ttft_ms: None,
+            confidence: LogprobTally::default(),
+            next: None,
+            finished: None,
+            warnings,
+        }
+    }
+
+    /// What it generated and measured. `batch` is throughput mode's (sequences, wall ms):
+    /// llama.cpp's perf counters cover the whole batch, not one sequence, so they are left out.
+    pub(crate) fn into_generation(self, batch: Option<(u32, f64)>) -> Generation {
+        let wall_ms = batch.map_or_else(|| elapsed_ms(self.started), |(_, wall)| wall);
+        let (finish_reason, latency_ms) = self.finished.unwrap_or((FinishReason::MaxTokens, wall_ms));
+        let mut metrics = RunMetrics {
+            ttft_ms: self.ttft_ms,
+            batch_sequences: batch.map(|(count, _)| count),
+            batch_wall_ms: batch.map(|(_, wall)| wall),
+            ..RunMetrics::new(latency_ms, self.input_tokens, self.output_tokens)
+        };
+        self.confidence.record(&mut metrics);
+        Generation {
+            output: self.text.into_output(),
+            finish_reason,
+            metrics,
+            warnings: self.warnings,
+        }
+    }
 }
 
 /// Generates every request as its own sequence (ids 0..n) of `ctx`, which must hold
@@ -74,23 +125,10 @@ pub(crate) fn generate_batch_in(
             }
             ctx.decode(&mut batch).map_err(|e| decode_error(e, "prompt"))?;
         }
-        let mut sequence = Sequence {
-            id,
-            picker: Picker::new(&request.sampling),
-            text: TextAssembler::new(&request.sampling.stop),
-            input_tokens: tokens.len() as u32,
-            output_tokens: 0,
-            max_tokens: request.sampling.max_tokens,
-            position: tokens.len(),
-            ttft_ms: None,
-            confidence: LogprobTally::default(),
-            next: None,
-            finished: None,
-            warnings,
-        };
+        let mut sequence = Sequence::new(id, request, tokens.len(), warnings, started);
         // The prompt's logits are overwritten by the next decode: sample now.
         let picked = sequence.picker.pick(ctx, batch.n_tokens() - 1);
-        accept(&mut sequence, picked, &vocab, n_ctx, started);
+        accept(&mut sequence, picked, &vocab, n_ctx);
         sequences.push(Ok(sequence));
     }
 
@@ -114,52 +152,34 @@ pub(crate) fn generate_batch_in(
         for sequence in sequences.iter_mut().flatten() {
             if let Some((_, index)) = sequence.next.take() {
                 let picked = sequence.picker.pick(ctx, index);
-                accept(sequence, picked, &vocab, n_ctx, started);
+                accept(sequence, picked, &vocab, n_ctx);
             }
         }
     }
 
-    let wall_ms = elapsed_ms(started);
-    let count = requests.len() as u32;
+    let batch = Some((requests.len() as u32, elapsed_ms(started)));
     Ok(sequences
         .into_iter()
-        .map(|sequence| {
-            let sequence = sequence?;
-            let (finish_reason, latency_ms) = sequence.finished.unwrap_or((FinishReason::MaxTokens, wall_ms));
-            Ok(Generation {
-                output: sequence.text.into_output(),
-                finish_reason,
-                // llama.cpp's perf counters cover the whole batch, not one sequence: left out.
-                metrics: {
-                    let mut metrics = RunMetrics {
-                        ttft_ms: sequence.ttft_ms,
-                        batch_sequences: Some(count),
-                        batch_wall_ms: Some(wall_ms),
-                        ..RunMetrics::new(latency_ms, sequence.input_tokens, sequence.output_tokens)
-                    };
-                    sequence.confidence.record(&mut metrics);
-                    metrics
-                },
-                warnings: sequence.warnings,
-            })
-        })
+        .map(|sequence| Ok(sequence?.into_generation(batch)))
         .collect())
 }
 
 /// Takes a sampled token into its sequence: ends it (end of text, stop sequence, max tokens,
-/// full context) or queues the token for the next step.
-fn accept(
+/// full context) or queues the token for the next step. Returns the text it released.
+pub(crate) fn accept(
     sequence: &mut Sequence,
     (token, logprob): (LlamaToken, f64),
     vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
     n_ctx: usize,
-    started: Instant,
-) {
+) -> String {
     let finish = |sequence: &mut Sequence, reason: FinishReason| {
-        if reason != FinishReason::Stop {
-            sequence.text.finish();
-        }
-        sequence.finished = Some((reason, elapsed_ms(started)));
+        let rest = if reason == FinishReason::Stop {
+            String::new()
+        } else {
+            sequence.text.finish()
+        };
+        sequence.finished = Some((reason, elapsed_ms(sequence.started)));
+        rest
     };
     if vocab.is_eog(token) {
         return finish(sequence, FinishReason::EndOfText);
@@ -167,16 +187,22 @@ fn accept(
     sequence.confidence.add(logprob);
     sequence.output_tokens += 1;
     if sequence.ttft_ms.is_none() {
-        sequence.ttft_ms = Some(elapsed_ms(started));
+        sequence.ttft_ms = Some(elapsed_ms(sequence.started));
     }
-    if sequence.text.push(vocab, token).stopped {
-        return finish(sequence, FinishReason::Stop);
+    let fed = sequence.text.push(vocab, token);
+    let mut emitted = fed.emit;
+    if fed.stopped {
+        finish(sequence, FinishReason::Stop);
+        return emitted;
     }
     if sequence.output_tokens >= sequence.max_tokens {
-        return finish(sequence, FinishReason::MaxTokens);
+        emitted.push_str(&finish(sequence, FinishReason::MaxTokens));
+        return emitted;
     }
     if sequence.position >= n_ctx {
-        return finish(sequence, FinishReason::ContextFull);
+        emitted.push_str(&finish(sequence, FinishReason::ContextFull));
+        return emitted;
     }
     sequence.next = Some((token, 0));
+    emitted
 }

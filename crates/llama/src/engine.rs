@@ -28,6 +28,7 @@ use crate::chat::prompt_text;
 use crate::generate::{elapsed_ms, generate_in};
 use crate::log_capture::capture_logs;
 use crate::memory;
+use crate::serving::ServeChannel;
 use crate::session::{ActiveContext, LoadedModel, ModelOwner};
 
 /// Micro-batch size for prompt processing; llama.cpp's default.
@@ -134,6 +135,29 @@ impl LlamaEngine {
     }
 
     /// Frees the model and its context.
+    /// Serves submissions from `channel` with continuous batching on `load`'s model, already
+    /// loaded with one slot per context sequence, until the channel ends. Fails only when the
+    /// channel cannot be written.
+    pub(crate) fn serve(
+        &mut self,
+        load: &LoadRequest,
+        channel: &mut dyn ServeChannel,
+    ) -> std::io::Result<()> {
+        let slots = load.context.sequences.max(1) as usize;
+        let n_ctx = load.context.n_ctx as usize;
+        let Some(loaded) = self.loaded.as_mut() else {
+            return Ok(());
+        };
+        loaded.with_dependent_mut(|owner, slot| {
+            let Some(active) = slot.as_mut() else {
+                return Ok(());
+            };
+            // Serving replaces whatever a prefix cache held.
+            active.cached.clear();
+            crate::serving::serve_in(&owner.model, &mut active.ctx, slots, n_ctx, channel)
+        })
+    }
+
     pub fn unload(&mut self) {
         self.loaded = None;
     }

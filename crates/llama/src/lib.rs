@@ -20,6 +20,7 @@ mod logprob;
 mod memory;
 mod output;
 pub mod quantize;
+mod serving;
 mod session;
 pub mod worker;
 

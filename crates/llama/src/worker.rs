@@ -4,17 +4,19 @@
 //! Requests are read on their own thread so that a `Cancel` arrives while a generation runs on
 //! the serving thread. Replies are written by the serving thread only, one line each, flushed.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::time::{Duration, Instant};
 
-use tradeoff_core::execute::engine::{GenerateError, LocalEngine};
+use tradeoff_core::execute::engine::{GenerateError, Generation, LocalEngine};
 use tradeoff_core::execute::worker_protocol::{PROTOCOL_VERSION, Reply, Request};
 use tradeoff_core::run::{ErrorClass, RunError};
 
 use crate::LlamaEngine;
+use crate::serving::{ServeChannel, ServeMessage};
 
 /// Streamed text is sent at most this often.
 const TEXT_INTERVAL: Duration = Duration::from_millis(20);
@@ -40,7 +42,7 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
     )?;
     let (sender, incoming) = channel();
     std::thread::spawn(move || read_requests(input, &sender));
-    for message in incoming {
+    while let Ok(message) = incoming.recv() {
         let (request, cancel) = match message {
             Incoming::Request(request, cancel) => (request, cancel),
             Incoming::Malformed(message) => {
@@ -51,7 +53,7 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
         };
         if matches!(
             request,
-            Request::Bench(_) | Request::Generate { .. } | Request::GenerateBatch { .. }
+            Request::Bench(_) | Request::Generate { .. } | Request::GenerateBatch { .. } | Request::Serve(_)
         ) {
             die_if_fault_injected();
         }
@@ -134,6 +136,24 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
                     Err(GenerateError::Failed(error)) => Reply::Failed(error),
                 }
             }
+            Request::Serve(load) => match engine.load(&load) {
+                Ok(report) => {
+                    write_reply(&mut output, &Reply::Serving(report))?;
+                    let mut session = Session {
+                        incoming: &incoming,
+                        output: &mut output,
+                    };
+                    engine.serve(&load, &mut session)?;
+                    Reply::ServeEnded
+                }
+                Err(error) => Reply::Failed(error),
+            },
+            Request::Submit { id, .. } => Reply::Served {
+                id,
+                result: Err(outside_session()),
+            },
+            // No session is running: there is nothing to end.
+            Request::EndServe => Reply::ServeEnded,
             // Handled by the reading thread.
             Request::Cancel { .. } => continue,
         };
@@ -142,9 +162,69 @@ pub fn serve(input: impl BufRead + Send + 'static, mut output: impl Write) -> st
     Ok(())
 }
 
+/// A serving session's side of the protocol: submissions from the reading thread, text and
+/// results to the parent.
+struct Session<'a, W: Write> {
+    incoming: &'a Receiver<Incoming>,
+    output: &'a mut W,
+}
+
+impl<W: Write> ServeChannel for Session<'_, W> {
+    fn next(&mut self, wait: bool) -> Option<ServeMessage> {
+        loop {
+            let message = if wait {
+                self.incoming.recv().map_err(|_| TryRecvError::Disconnected)
+            } else {
+                self.incoming.try_recv()
+            };
+            let refused = match message {
+                Err(TryRecvError::Empty) => return None,
+                // The parent closed our input: the session ends with it.
+                Err(TryRecvError::Disconnected) => return Some(ServeMessage::End),
+                Ok(Incoming::Request(Request::Submit { id, request }, cancel)) => {
+                    return Some(ServeMessage::Submit {
+                        id,
+                        request: Box::new(request),
+                        cancel,
+                        arrived: Instant::now(),
+                    });
+                }
+                Ok(Incoming::Request(Request::EndServe, _)) => return Some(ServeMessage::End),
+                Ok(Incoming::Request(Request::Cancel { .. }, _)) => continue,
+                Ok(Incoming::Request(other, _)) => RunError::new(
+                    ErrorClass::Internal,
+                    format!("{other:?} cannot be served while a serving session runs; end it first"),
+                ),
+                Ok(Incoming::Malformed(message)) => {
+                    RunError::new(ErrorClass::Internal, format!("malformed request: {message}"))
+                }
+            };
+            // A write that fails here fails again at the next text or result, which ends the session.
+            let _ = write_reply(self.output, &Reply::Failed(refused));
+        }
+    }
+
+    fn text(&mut self, id: u64, text: String) -> std::io::Result<()> {
+        write_reply(self.output, &Reply::Streamed { id, text })
+    }
+
+    fn finished(&mut self, id: u64, result: Result<Generation, RunError>) -> std::io::Result<()> {
+        write_reply(self.output, &Reply::Served { id, result })
+    }
+}
+
+fn outside_session() -> RunError {
+    RunError::new(
+        ErrorClass::Internal,
+        "a submission outside a serving session: send `serve` first",
+    )
+}
+
 fn read_requests(input: impl BufRead, sender: &Sender<Incoming>) {
-    // Only the newest generation can be running: requests are served in order.
+    // Only the newest generation can be running: requests are served in order. Submissions
+    // of a serving session run side by side, each cancelled by its own id.
     let mut current: Option<(u64, Arc<AtomicBool>)> = None;
+    let mut submitted: HashMap<u64, Arc<AtomicBool>> = HashMap::new();
     for line in input.lines() {
         let Ok(line) = line else { break };
         if line.trim().is_empty() {
@@ -158,12 +238,23 @@ fn read_requests(input: impl BufRead, sender: &Sender<Incoming>) {
                 {
                     flag.store(true, Ordering::Relaxed);
                 }
+                if let Some(flag) = submitted.get(&id) {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 continue;
             }
             Ok(request) => {
                 let flag = Arc::new(AtomicBool::new(false));
-                if let Request::Generate { id, .. } | Request::GenerateBatch { id, .. } = &request {
-                    current = Some((*id, Arc::clone(&flag)));
+                match &request {
+                    Request::Generate { id, .. } | Request::GenerateBatch { id, .. } => {
+                        current = Some((*id, Arc::clone(&flag)));
+                    }
+                    Request::Submit { id, .. } => {
+                        // Submissions the serving loop has let go of need no cancelling.
+                        submitted.retain(|_, flag| Arc::strong_count(flag) > 1);
+                        submitted.insert(*id, Arc::clone(&flag));
+                    }
+                    _ => {}
                 }
                 Incoming::Request(request, flag)
             }
@@ -173,7 +264,11 @@ fn read_requests(input: impl BufRead, sender: &Sender<Incoming>) {
         }
     }
     // The parent closed our input: stop what is running, then the serving loop ends.
-    if let Some((_, flag)) = current {
+    for flag in current
+        .map(|(_, flag)| flag)
+        .into_iter()
+        .chain(submitted.into_values())
+    {
         flag.store(true, Ordering::Relaxed);
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cpu_check::{self, CpuCheckError};
 use crate::cpu_record;
 use crate::process::{WorkerCommand, WorkerProcess, WorkerStartError, describe_exit};
+use crate::serving::ServingWorker;
 use tradeoff_core::execute::bench::{BenchRequest, BenchSamples};
 use tradeoff_core::execute::cpu_backend::{self, CpuBackend};
 use tradeoff_core::execute::engine::{
@@ -408,16 +409,39 @@ impl WorkerEngine {
         };
         let pid = process.pid;
         let (status, tail) = process.end();
-        let how = reason.unwrap_or_else(|| describe_exit(status));
-        let mut message = format!(
-            "the inference worker (pid {pid}) ended during {during}: {how}; a new worker takes the next run"
-        );
-        if !tail.is_empty() {
-            message.push_str(". Its last messages:\n");
-            message.push_str(&tail);
-        }
-        RunError::new(ErrorClass::WorkerCrashed, message)
+        death_error(
+            pid,
+            during,
+            reason.unwrap_or_else(|| describe_exit(status)),
+            &tail,
+        )
     }
+
+    /// Turns this engine's worker into a serving session for `load` (the CPU path proved
+    /// first): the model loads once with one slot per context sequence.
+    pub fn into_serving(mut self, load: &LoadRequest) -> Result<ServingWorker, RunError> {
+        self.check_cpu_path(load)?;
+        self.ensure_process()?;
+        let process = self.process.take().ok_or_else(|| {
+            RunError::new(
+                ErrorClass::WorkerCrashed,
+                "the inference worker could not be started",
+            )
+        })?;
+        ServingWorker::open(process, load)
+    }
+}
+
+/// A worker's end as a run's error: how it ended, and the last lines it wrote.
+pub(crate) fn death_error(pid: u32, during: &str, how: String, tail: &str) -> RunError {
+    let mut message = format!(
+        "the inference worker (pid {pid}) ended during {during}: {how}; a new worker takes the next request"
+    );
+    if !tail.is_empty() {
+        message.push_str(". Its last messages:\n");
+        message.push_str(tail);
+    }
+    RunError::new(ErrorClass::WorkerCrashed, message)
 }
 
 impl LocalEngine for WorkerEngine {
@@ -496,8 +520,8 @@ impl LocalEngine for WorkerEngine {
 /// The model a request makes the worker load, if any: such a request runs llama.cpp's CPU code.
 fn model_load_of(request: &Request) -> Option<LoadRequest> {
     match request {
-        Request::Load(load) | Request::Tokenize { load, .. } => Some(load.clone()),
-        Request::Generate { request, .. } => Some(request.load.clone()),
+        Request::Load(load) | Request::Tokenize { load, .. } | Request::Serve(load) => Some(load.clone()),
+        Request::Generate { request, .. } | Request::Submit { request, .. } => Some(request.load.clone()),
         Request::GenerateBatch { requests, .. } => requests.first().map(|r| r.load.clone()),
         Request::Bench(bench) => Some(LoadRequest {
             model_path: bench.model_path.clone(),
@@ -511,7 +535,7 @@ fn model_load_of(request: &Request) -> Option<LoadRequest> {
                 prefix_cache: false,
             },
         }),
-        Request::Unload | Request::Cancel { .. } | Request::Quantize(_) => None,
+        Request::Unload | Request::Cancel { .. } | Request::Quantize(_) | Request::EndServe => None,
     }
 }
 
@@ -520,11 +544,12 @@ fn model_load_of(request: &Request) -> Option<LoadRequest> {
 /// benchmark streams nothing; none of them is silent for an hour.
 fn idle_limit(request: &Request) -> Duration {
     match request {
-        Request::Unload | Request::Cancel { .. } => Duration::from_secs(60),
-        Request::Load(_) | Request::Tokenize { .. } => Duration::from_secs(15 * 60),
-        Request::Generate { .. } | Request::GenerateBatch { .. } | Request::Quantize(_) => {
-            Duration::from_secs(30 * 60)
-        }
+        Request::Unload | Request::Cancel { .. } | Request::EndServe => Duration::from_secs(60),
+        Request::Load(_) | Request::Tokenize { .. } | Request::Serve(_) => Duration::from_secs(15 * 60),
+        Request::Generate { .. }
+        | Request::GenerateBatch { .. }
+        | Request::Submit { .. }
+        | Request::Quantize(_) => Duration::from_secs(30 * 60),
         Request::Bench(_) => Duration::from_secs(60 * 60),
     }
 }

@@ -14,8 +14,10 @@ mod client;
 pub mod cpu_check;
 pub mod cpu_record;
 mod process;
+mod serving;
 mod stderr_tail;
 mod token_counter;
 
 pub use client::WorkerEngine;
 pub use process::{WorkerCommand, WorkerStartError};
+pub use serving::{Listener, ServedEvent, ServingWorker};

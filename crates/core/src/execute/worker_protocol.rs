@@ -3,6 +3,12 @@
 //! reply; a generation streams [`Reply::Text`] lines and a quantization [`Reply::Progress`]
 //! lines before their final reply. `Cancel` has no
 //! reply of its own: the generation it names ends with [`Reply::Cancelled`].
+//!
+//! Serving is a session: `Serve` loads the model with one slot per context sequence and is
+//! answered [`Reply::Serving`]; from then on `Submit`s join the running batch whenever they
+//! arrive, each streaming [`Reply::Streamed`] and ending with its [`Reply::Served`], in any order
+//! between requests; `Cancel` names a submission; `EndServe` ends the session
+//! ([`Reply::ServeEnded`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +21,7 @@ use crate::spec::experiment::ChatTemplateChoice;
 use crate::spec::prompt::RenderedPrompt;
 
 /// Bumped on every incompatible change; a worker from another build is refused at the handshake.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -28,8 +34,14 @@ pub enum Request {
     Generate { id: u64, request: GenerateRequest },
     /// Generate completions for several requests at once as parallel sequences (throughput mode).
     GenerateBatch { id: u64, requests: Vec<GenerateRequest> },
-    /// Stop generation `id` if it is still running.
+    /// Stop generation (or submission) `id` if it is still running.
     Cancel { id: u64 },
+    /// Start serving: load the model with `context.sequences` slots of `context.n_ctx` tokens.
+    Serve(LoadRequest),
+    /// While serving: generate `request` in a free slot, beside whatever is running.
+    Submit { id: u64, request: GenerateRequest },
+    /// End the serving session; submissions still running end cancelled.
+    EndServe,
     /// Count the tokens of a prompt exactly as a generation would feed it to the model.
     Tokenize {
         load: LoadRequest,
@@ -76,6 +88,19 @@ pub enum Reply {
         total: u32,
     },
     Quantized(QuantizeReport),
+    /// The serving session started: the model and its slots are ready.
+    Serving(LoadReport),
+    /// Text submission `id` produced (never part of a stop sequence).
+    Streamed {
+        id: u64,
+        text: String,
+    },
+    /// Submission `id` ended: its generation, or why not.
+    Served {
+        id: u64,
+        result: Result<Generation, RunError>,
+    },
+    ServeEnded,
     /// The request failed; the worker is fine and takes the next one.
     Failed(RunError),
 }
