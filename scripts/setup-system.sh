@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # llama.cpp: cmake and a C/C++ compiler; bindgen reads its headers through libclang
   build-essential cmake clang libclang-dev pkg-config
+  # `tradeoff serve` is tested with real clients: curl, and the openai package in a venv
+  curl python3-venv
   # the default model comes from PyPI (and llama-server's sources, for one end-to-end test)
   python3 python3-pip
   # API keys in the OS keyring (Secret Service over D-Bus)

@@ -18,6 +18,7 @@ mod quantize;
 mod remote;
 mod resume;
 mod routing;
+mod serve;
 mod served;
 mod serving_worker;
 mod soak;

@@ -14,7 +14,7 @@ use tradeoff_core::spec::target::{ContextSettings, KvType};
 use tradeoff_llama::LlamaEngine;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
-use crate::support::{FEWSHOT, default_model, model_turn, stderr, stdout, tradeoff, write};
+use crate::support::{FEWSHOT, children_of, default_model, model_turn, stderr, stdout, tradeoff, write};
 
 fn worker_command() -> WorkerCommand {
     WorkerCommand {
@@ -54,28 +54,6 @@ fn generate_request(max_tokens: u32) -> GenerateRequest {
             stop: vec!["\n".into()],
         },
     }
-}
-
-/// The processes whose parent is `parent`, from /proc.
-fn children_of(parent: u32) -> Vec<u32> {
-    let mut children = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(parent) {
-            children.push(pid);
-        }
-    }
-    children
 }
 
 fn is_alive(pid: u32) -> bool {

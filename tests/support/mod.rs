@@ -61,6 +61,28 @@ pub fn winner_schema_errors(winner: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The processes whose parent is `parent`, from /proc.
+pub fn children_of(parent: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces, so parse after the last ')'.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(parent) {
+            children.push(pid);
+        }
+    }
+    children
+}
+
 /// The few-shot extraction prompt that the base model answers correctly.
 pub const FEWSHOT: &str = "Sentence: The first modern Olympic Games opened in Athens in 1896.
 JSON: {\"city\": \"Athens\", \"year\": 1896}

@@ -182,6 +182,33 @@ enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Serve a winner file's config behind an OpenAI-compatible endpoint (`/v1/chat/completions`,
+    /// `/v1/completions`, `/v1/variants/{id}/completions`, `/v1/models`, `/health`).
+    Serve {
+        /// A winner file (`tradeoff winner -o`).
+        winner: PathBuf,
+        /// Where to listen; beyond loopback a key is required (or --insecure-no-auth).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// 0 picks a free port (printed on the first line).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Requests decoded together in one context (slots of the winner's n_ctx each).
+        #[arg(long, default_value_t = 4)]
+        parallel: u32,
+        /// Requests that may wait for a slot; beyond them clients get 429 with Retry-After.
+        #[arg(long, default_value_t = 64)]
+        queue: usize,
+        /// The environment variable holding the key clients must send as a bearer token.
+        #[arg(long)]
+        api_key_env: Option<String>,
+        /// Serve beyond loopback without a key.
+        #[arg(long)]
+        insecure_no_auth: bool,
+        /// Check the winner file and print what would be served, then exit.
+        #[arg(long)]
+        check: bool,
+    },
     /// Make quantized copies of a model with llama.cpp's quantizer and add them to the library.
     Quantize {
         /// A GGUF file, or `default`.
@@ -354,6 +381,27 @@ fn main() -> ExitCode {
             objective.as_deref(),
             policy.as_deref(),
             output.as_deref(),
+        ),
+        Command::Serve {
+            winner,
+            host,
+            port,
+            parallel,
+            queue,
+            api_key_env,
+            insecure_no_auth,
+            check,
+        } => commands::serve::serve(
+            &winner,
+            commands::serve::ServeArgs {
+                host,
+                port,
+                parallel,
+                queue,
+                api_key_env,
+                insecure_no_auth,
+                check,
+            },
         ),
         Command::Quantize {
             source,

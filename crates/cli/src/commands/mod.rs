@@ -9,6 +9,7 @@ pub mod report;
 pub mod route;
 pub mod route_live;
 pub mod run;
+pub mod serve;
 pub mod winner;
 pub mod worker;
 

@@ -1,0 +1,27 @@
+//! `tradeoff serve`: the winner a measurement picked, served behind the OpenAI wire format, so
+//! that what was measured is what runs: the winner's prompt template, chat template, sampling,
+//! stop sequences and settings are the defaults, and a request overrides only what the OpenAI
+//! API lets a client choose.
+//!
+//! - [`deployment`]: what a winner file says to serve, checked before anything starts.
+//! - [`wire`]: the OpenAI request and response shapes (Chat Completions, Completions, models).
+//! - [`admission`]: as many requests decode as the worker has slots; a bounded queue waits
+//!   behind them; beyond it a request is refused with `429` and `Retry-After`.
+//! - [`local`]: the model in one worker process, decoding every admitted request together
+//!   (`tradeoff_worker::ServingWorker`), replaced when it dies.
+//! - [`api`] and [`server`]: the HTTP routes, the bearer key, binding and shutdown.
+//!
+//! Like `tradeoff-remote`, this crate owns the network and the async runtime; the engine
+//! (`tradeoff-core`) links neither.
+
+pub mod admission;
+pub mod api;
+pub mod deployment;
+pub mod error;
+pub mod local;
+pub mod server;
+pub mod wire;
+
+pub use deployment::Deployment;
+pub use error::ServeError;
+pub use server::{Ready, ServeOptions, run, serve};

@@ -1,0 +1,137 @@
+//! Starting and stopping the server: the key, the address (loopback by default; beyond it only
+//! with a key, or with `--insecure-no-auth`), the model loaded before the first request, and a
+//! clean stop on Ctrl-C that lets requests in flight finish.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use tradeoff_core::execute::engine::LoadReport;
+use tradeoff_worker::WorkerCommand;
+
+use crate::admission::Admission;
+use crate::api::{Served, router};
+use crate::deployment::Deployment;
+use crate::error::ServeError;
+use crate::local::LocalBackend;
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: String,
+    /// 0: any free port (the ready callback says which).
+    pub port: u16,
+    /// Requests waiting for a slot before new ones get `429`.
+    pub queue: usize,
+    /// The environment variable holding the key clients must send.
+    pub api_key_env: Option<String>,
+    pub insecure_no_auth: bool,
+}
+
+/// What the server says once it takes requests.
+#[derive(Debug)]
+pub struct Ready<'a> {
+    pub address: SocketAddr,
+    pub load: &'a LoadReport,
+    pub keyed: bool,
+}
+
+/// Serves `deployment` until Ctrl-C (or `stop` resolves). `ready` is called once the model is
+/// loaded and the address listens.
+pub async fn serve(
+    deployment: Deployment,
+    options: ServeOptions,
+    worker: WorkerCommand,
+    ready: impl FnOnce(&Ready<'_>),
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let key = match &options.api_key_env {
+        Some(variable) => Some(
+            std::env::var(variable)
+                .ok()
+                .filter(|k| !k.trim().is_empty())
+                .ok_or_else(|| ServeError::MissingKey {
+                    variable: variable.clone(),
+                })?,
+        ),
+        None => None,
+    };
+    if key.is_none() && !options.insecure_no_auth && !is_loopback(&options.host) {
+        return Err(ServeError::Unprotected {
+            host: options.host.clone(),
+        });
+    }
+    let address = format!("{}:{}", options.host, options.port);
+    let listener = tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|source| ServeError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+    let backend = LocalBackend::start(worker, deployment.load.clone())
+        .await
+        .map_err(ServeError::Worker)?;
+    let slots = deployment.load.context.sequences as usize;
+    let served = Arc::new(Served {
+        deployment,
+        backend,
+        admission: Admission::new(slots, options.queue),
+        key,
+        next_id: AtomicU64::new(1),
+    });
+    ready(&Ready {
+        address: listener.local_addr()?,
+        load: served.backend.load_report(),
+        keyed: served.key.is_some(),
+    });
+    axum::serve(listener, router(served))
+        .with_graceful_shutdown(stop)
+        .await?;
+    Ok(())
+}
+
+/// [`serve`] on a runtime of its own, until Ctrl-C or SIGTERM; requests in flight finish first.
+pub fn run(
+    deployment: Deployment,
+    options: ServeOptions,
+    worker: WorkerCommand,
+    ready: impl FnOnce(&Ready<'_>),
+) -> Result<(), ServeError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(deployment, options, worker, ready, interrupted()))
+}
+
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `localhost`, `127.0.0.0/8` and `::1`: reachable from this machine only.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machines_own_addresses_count_as_loopback() {
+        for host in ["127.0.0.1", "localhost", "::1", "[::1]", "127.8.9.10"] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.5", "example.com", "10.0.0.1"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+}
