@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{FEWSHOT, children_of, model_turn, stderr, stdout, tradeoff, write};
+use crate::support::{FEWSHOT, children_of, model_turn, python_clients, stderr, stdout, tradeoff, write};
 
 /// The cases of the measured experiment, and what the default model answers to them.
 const CASES: [(&str, &str); 2] = [
@@ -187,9 +187,16 @@ fn the_served_winner_answers_as_measured_to_curl_and_to_an_openai_client_streami
     );
     assert!(stdout(&check).contains("the measured file"), "{}", stdout(&check));
 
+    let log = dir.path().join("traffic.sqlite3");
     let server = Server::start(
         &winner,
-        &["--api-key-env", "SERVE_TEST_KEY"],
+        &[
+            "--api-key-env",
+            "SERVE_TEST_KEY",
+            "--log-text",
+            "--db",
+            log.to_str().unwrap(),
+        ],
         &[("SERVE_TEST_KEY", "k-123")],
     );
     let url = server.url.clone();
@@ -327,8 +334,116 @@ fn the_served_winner_answers_as_measured_to_curl_and_to_an_openai_client_streami
         assert_eq!(answer["choices"][0]["text"], format!(" {}", CASES[i % 2].1));
     }
 
+    // The official openai package, streaming and not.
+    let script = r#"
+import json, os, sys
+from openai import OpenAI
+client = OpenAI(base_url=os.environ["URL"], api_key="k-123")
+plain = client.completions.create(model="fewshot@q4", prompt=os.environ["PROMPT"])
+stream = client.chat.completions.create(
+    model="fewshot@q4", messages=[{"role": "user", "content": os.environ["PROMPT"]}],
+    stream=True, stream_options={"include_usage": True})
+text, usage = "", None
+for chunk in stream:
+    if chunk.choices:
+        text += chunk.choices[0].delta.content or ""
+    if chunk.usage:
+        usage = chunk.usage.completion_tokens
+print(json.dumps({"plain": plain.choices[0].text, "streamed": text, "usage": usage}))
+"#;
+    let python = Command::new(python_clients())
+        .args(["-c", script])
+        .env("URL", &url)
+        .env("PROMPT", prompt(CASES[0].0))
+        .output()
+        .unwrap();
+    assert!(python.status.success(), "{}", stderr(&python));
+    let answers: Value = serde_json::from_slice(&python.stdout).unwrap();
+    assert_eq!(answers["plain"], format!(" {}", CASES[0].1));
+    assert_eq!(answers["streamed"], format!(" {}", CASES[0].1));
+    assert!(answers["usage"].as_u64().unwrap() > 5, "{answers}");
+
+    // /metrics, read by the Prometheus project's own OpenMetrics parser.
+    let (status, headers, metrics) = curl(&format!("{}/metrics", url.trim_end_matches("/v1")), None, &key);
+    assert_eq!(status, 200, "{metrics}");
+    assert!(headers.contains("openmetrics-text"), "{headers}");
+    let parsed = Command::new(python_clients())
+        .args([
+            "-c",
+            r#"
+import json, sys
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()) if k != "gen_ai_request_model")
+        out[sample.name + "{" + labels + "}"] = sample.value
+print(json.dumps(out))
+"#,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(metrics.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(parsed.status.success(), "{}\n{metrics}", stderr(&parsed));
+    let samples: Value = serde_json::from_slice(&parsed.stdout).unwrap();
+    // Every answered request so far: 3 by curl, 6 by the client run, 8 at once, 2 by openai
+    // (the two without the key never reached a route).
+    let answered = 19.0;
+    assert_eq!(
+        samples["gen_ai_server_time_to_first_token_seconds_count{}"], answered,
+        "{samples}"
+    );
+    assert_eq!(
+        samples["gen_ai_server_request_duration_seconds_count{error_type=none}"], answered,
+        "{samples}"
+    );
+    assert_eq!(
+        samples["tradeoff_requests_total{error_type=none,route=chat}"], 8.0,
+        "{samples}"
+    );
+    assert!(
+        samples["tradeoff_tokens_total{gen_ai_token_type=output}"]
+            .as_f64()
+            .unwrap()
+            > 100.0
+    );
+    assert_eq!(
+        samples["gen_ai_client_token_usage_count{gen_ai_token_type=input}"],
+        answered
+    );
+
     let stopped = server.stop();
     assert!(stopped.status.success(), "{}", stderr(&stopped));
+
+    // The traffic log holds every answered request, with its times, tokens and text.
+    let traffic = tradeoff()
+        .args(["traffic", "--json", "--db"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(traffic.status.success(), "{}", stderr(&traffic));
+    let traffic: Value = serde_json::from_slice(&traffic.stdout).unwrap();
+    let summary = &traffic["deployments"][0]["summary"];
+    assert_eq!(summary["requests"], answered, "{traffic}");
+    assert_eq!(summary["error_rate"], 0.0, "{traffic}");
+    assert!(summary["ttft_p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(summary["itl_p50_ms"].as_f64().unwrap() > 0.0);
+    // Two cases asked again and again: two distinct answers.
+    let distinct = summary["distinct_output_share"].as_f64().unwrap() * (answered);
+    assert!((distinct - 2.0).abs() < 1e-9, "{summary}");
+    let csv = tradeoff()
+        .args(["traffic", "--csv", "--db"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(stdout(&csv).contains("Berlin"), "--log-text keeps the answers");
 }
 
 #[test]
@@ -336,7 +451,7 @@ fn beyond_its_slots_and_queue_it_answers_429_and_a_dead_worker_costs_only_its_re
     let _turn = model_turn();
     let dir = tempfile::tempdir().unwrap();
     let winner = winner(dir.path());
-    let server = Server::start(&winner, &["--parallel", "1", "--queue", "0"], &[]);
+    let server = Server::start(&winner, &["--parallel", "1", "--queue", "0", "--no-log"], &[]);
     let url = server.url.clone();
     let long = completion(CASES[0].0, Some(400));
     std::thread::scope(|scope| {
@@ -443,4 +558,69 @@ fn a_public_address_without_a_key_and_a_winner_that_cannot_be_served_are_refused
         "{}",
         stderr(&refused)
     );
+}
+
+#[test]
+fn a_server_killed_mid_traffic_leaves_an_intact_log_with_every_finished_request() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let winner = winner(dir.path());
+    let log = dir.path().join("traffic.sqlite3");
+    let server = Server::start(&winner, &["--db", log.to_str().unwrap()], &[]);
+    let url = server.url.clone();
+    for case in CASES.iter().cycle().take(5) {
+        let (status, _, body) = curl(
+            &format!("{url}/completions"),
+            Some(&completion(case.0, None)),
+            &[],
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    std::thread::scope(|scope| {
+        let cut = scope.spawn(|| {
+            Command::new("curl")
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "60",
+                    "-H",
+                    "content-type: application/json",
+                    "--data-binary",
+                ])
+                .arg(completion(CASES[0].0, Some(400)).to_string())
+                .arg(format!("{url}/completions"))
+                .output()
+                .unwrap()
+        });
+        // The long one is decoding, the five before it were committed (within milliseconds).
+        std::thread::sleep(Duration::from_millis(800));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(server.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let cut = cut.join().unwrap();
+        assert!(
+            !cut.status.success() || stdout(&cut).is_empty(),
+            "the cut request got no answer"
+        );
+    });
+    drop(server);
+    let db = rusqlite::Connection::open(&log).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM traffic", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 5, "every finished request, and nothing of the one cut off");
+    let complete: i64 = db
+        .query_row(
+            "SELECT count(*) FROM traffic WHERE status = 200 AND output_hash IS NOT NULL AND latency_ms > 0",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(complete, 5);
 }

@@ -83,6 +83,49 @@ pub fn children_of(parent: u32) -> Vec<u32> {
     children
 }
 
+/// A Python with the official `openai` package and `prometheus-client` (the Prometheus
+/// project's own parser), from PyPI, in a venv of its own: real clients for `tradeoff serve`.
+/// Kept outside the clone, keyed by the versions, so only the first run pays for it.
+pub fn python_clients() -> PathBuf {
+    static READY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    READY
+        .get_or_init(|| {
+            const PACKAGES: [&str; 2] = ["openai==3.51.0", "prometheus-client==0.26.0"];
+            let home = std::env::var_os("HOME").expect("HOME is set");
+            let venv = Path::new(&home)
+                .join(".cache/tradeoff")
+                .join(format!("py-clients-{}", PACKAGES.join("-")));
+            let python = venv.join("bin/python");
+            if !python.exists() {
+                let building = venv.with_extension("building");
+                let _ = std::fs::remove_dir_all(&building);
+                let made = Command::new("python3")
+                    .args(["-m", "venv"])
+                    .arg(&building)
+                    .output()
+                    .unwrap();
+                assert!(
+                    made.status.success(),
+                    "python3 -m venv (the python3-venv package): {}",
+                    stderr(&made)
+                );
+                let installed = Command::new(building.join("bin/pip"))
+                    .args(["install", "--quiet", "--disable-pip-version-check"])
+                    .args(PACKAGES)
+                    .output()
+                    .unwrap();
+                assert!(
+                    installed.status.success(),
+                    "pip install {PACKAGES:?}: {}",
+                    stderr(&installed)
+                );
+                std::fs::rename(&building, &venv).unwrap();
+            }
+            python
+        })
+        .clone()
+}
+
 /// The few-shot extraction prompt that the base model answers correctly.
 pub const FEWSHOT: &str = "Sentence: The first modern Olympic Games opened in Athens in 1896.
 JSON: {\"city\": \"Athens\", \"year\": 1896}

@@ -3,6 +3,7 @@
 mod commands;
 mod exit;
 mod progress;
+mod span;
 mod table;
 mod terminal;
 
@@ -208,6 +209,35 @@ enum Command {
         /// Check the winner file and print what would be served, then exit.
         #[arg(long)]
         check: bool,
+        /// The database the traffic log goes to (default: Tradeoff's own).
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        /// Delete logged requests older than this as the log goes (e.g. 30d).
+        #[arg(long, value_parser = span::parse_span)]
+        retain: Option<std::time::Duration>,
+        /// Keep every answer's text in the log (by default only its hash).
+        #[arg(long)]
+        log_text: bool,
+        /// Keep no traffic log.
+        #[arg(long, conflicts_with_all = ["retain", "log_text"])]
+        no_log: bool,
+    },
+    /// What a served winner's traffic adds up to: requests, errors by class, latency, TTFT,
+    /// inter-token latency, tokens, cost and answer consistency.
+    Traffic {
+        /// Requests since this long ago (e.g. 15m, 1h, 7d).
+        #[arg(long, default_value = "1h", value_parser = span::parse_span)]
+        since: std::time::Duration,
+        /// One deployment by id (default: all; `tradeoff traffic --json` lists them).
+        #[arg(long)]
+        deployment: Option<i64>,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        #[arg(long, conflicts_with = "csv")]
+        json: bool,
+        /// Every request as a CSV row.
+        #[arg(long)]
+        csv: bool,
     },
     /// Make quantized copies of a model with llama.cpp's quantizer and add them to the library.
     Quantize {
@@ -391,6 +421,10 @@ fn main() -> ExitCode {
             api_key_env,
             insecure_no_auth,
             check,
+            db,
+            retain,
+            log_text,
+            no_log,
         } => commands::serve::serve(
             &winner,
             commands::serve::ServeArgs {
@@ -401,8 +435,18 @@ fn main() -> ExitCode {
                 api_key_env,
                 insecure_no_auth,
                 check,
+                db: (!no_log).then(|| db.unwrap_or_else(tradeoff_core::paths::default_database)),
+                retain,
+                log_text,
             },
         ),
+        Command::Traffic {
+            since,
+            deployment,
+            db,
+            json,
+            csv,
+        } => commands::traffic::traffic(db, since, deployment, json, csv),
         Command::Quantize {
             source,
             types,

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -19,9 +19,6 @@ use tradeoff_core::run::{ErrorClass, RunError};
 
 use crate::batched::{Sequence, accept};
 use crate::generate::{add, decode_error, prompt_tokens};
-
-/// Streamed text of one request is sent at most this often.
-const TEXT_INTERVAL: Duration = Duration::from_millis(20);
 
 /// What the serving loop receives.
 pub(crate) enum ServeMessage {
@@ -57,8 +54,6 @@ struct Active {
     evaluated: usize,
     /// Where the last prompt token's logits are in this step's batch.
     first_logits: Option<i32>,
-    unsent: String,
-    last_sent: Instant,
 }
 
 /// Serves requests from `channel` on `ctx` (which holds `slots` sequences of `n_ctx` tokens)
@@ -104,8 +99,6 @@ pub(crate) fn serve_in(
                                 prompt,
                                 evaluated: 0,
                                 first_logits: None,
-                                unsent: String::new(),
-                                last_sent: Instant::now(),
                             });
                         }
                         Err(error) => channel.finished(id, Err(error))?,
@@ -205,12 +198,12 @@ pub(crate) fn serve_in(
                 (None, None) => continue,
             };
             let picked = sequence.picker.pick(ctx, logits);
+            // Every token's text goes out as it comes, as llama-server streams: a client's
+            // inter-token times are the model's, not a batching interval's.
             let emitted = accept(sequence, picked, &vocab, n_ctx);
-            request.unsent.push_str(&emitted);
             let done = sequence.finished.is_some();
-            if !request.unsent.is_empty() && (done || request.last_sent.elapsed() >= TEXT_INTERVAL) {
-                request.last_sent = Instant::now();
-                channel.text(request.id, std::mem::take(&mut request.unsent))?;
+            if !emitted.is_empty() {
+                channel.text(request.id, emitted)?;
             }
             if done && let Some(request) = slot.take() {
                 let _ = ctx.clear_kv_cache_seq(Some(index as u32), None, None);

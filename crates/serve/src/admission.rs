@@ -1,10 +1,12 @@
 //! How many requests decode at once (the worker's slots), how many may wait behind them (a
 //! bounded queue), and what a request beyond both is told: `429` with a `Retry-After` estimated
-//! from how long recent requests took.
+//! from how long recent requests took. It also tells each request its share of the machine:
+//! while `k` requests hold slots, each is charged `1/k` of the time (a processor-sharing
+//! clock), so the shares of requests decoded together add up to the time that passed.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -16,12 +18,58 @@ pub struct Admission {
     waiting: AtomicUsize,
     /// A moving average of recent requests' time in a slot, in milliseconds.
     recent_ms: AtomicU64,
+    clock: Arc<Mutex<ShareClock>>,
+}
+
+/// Machine time as the requests holding slots share it.
+#[derive(Debug)]
+struct ShareClock {
+    at: Instant,
+    /// Milliseconds each slot holder has been charged since the start.
+    per_holder_ms: f64,
+    holders: usize,
+}
+
+impl ShareClock {
+    fn advance(&mut self) {
+        let now = Instant::now();
+        if self.holders > 0 {
+            self.per_holder_ms += now.duration_since(self.at).as_secs_f64() * 1000.0 / self.holders as f64;
+        }
+        self.at = now;
+    }
 }
 
 /// A slot held until dropped.
 #[derive(Debug)]
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    clock: Arc<Mutex<ShareClock>>,
+    /// The clock's reading when the slot was taken; `None` once released.
+    from_ms: Option<f64>,
+}
+
+impl Slot {
+    /// Gives the slot back; returns the machine time it was charged, in milliseconds.
+    pub fn release(mut self) -> f64 {
+        self.give_back()
+    }
+
+    fn give_back(&mut self) -> f64 {
+        let Some(from) = self.from_ms.take() else {
+            return 0.0;
+        };
+        let mut clock = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
+        clock.advance();
+        clock.holders = clock.holders.saturating_sub(1);
+        clock.per_holder_ms - from
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.give_back();
+    }
 }
 
 /// Every slot is busy and the queue is full: try again in this many seconds.
@@ -48,13 +96,29 @@ impl Admission {
             queue,
             waiting: AtomicUsize::new(0),
             recent_ms: AtomicU64::new(0),
+            clock: Arc::new(Mutex::new(ShareClock {
+                at: Instant::now(),
+                per_holder_ms: 0.0,
+                holders: 0,
+            })),
+        }
+    }
+
+    fn slot(&self, permit: OwnedSemaphorePermit) -> Slot {
+        let mut clock = self.clock.lock().unwrap_or_else(PoisonError::into_inner);
+        clock.advance();
+        clock.holders += 1;
+        Slot {
+            _permit: permit,
+            clock: Arc::clone(&self.clock),
+            from_ms: Some(clock.per_holder_ms),
         }
     }
 
     /// A slot now, or after waiting in the queue; refused when the queue is full.
     pub async fn admit(&self) -> Result<Slot, Busy> {
         if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
-            return Ok(Slot { _permit: permit });
+            return Ok(self.slot(permit));
         }
         let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting(&self.waiting);
@@ -69,7 +133,7 @@ impl Admission {
             .await
             .map_err(|_| Busy { retry_after_s: 1 })?;
         drop(waiting);
-        Ok(Slot { _permit: permit })
+        Ok(self.slot(permit))
     }
 
     /// Counts a finished request's time in its slot towards the `Retry-After` estimate.
@@ -116,6 +180,27 @@ mod tests {
         drop(first);
         queued.await.unwrap().unwrap();
         assert_eq!(admission.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn requests_holding_slots_together_share_the_time_that_passed() {
+        let admission = Admission::new(4, 0);
+        let started = Instant::now();
+        let alone = admission.admit().await.unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let second_from = Instant::now();
+        let joined = admission.admit().await.unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+        let (first, second) = (alone.release(), joined.release());
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let (before, after) = (ms(second_from - started), ms(second_from.elapsed()));
+        // Alone, then halved: the shares add up to the time that passed.
+        assert!(
+            (first - (before + after / 2.0)).abs() < 2.0,
+            "{first} vs {before} + {after}/2"
+        );
+        assert!((second - after / 2.0).abs() < 2.0, "{second} vs {after}/2");
+        assert!((first + second - ms(started.elapsed())).abs() < 2.0);
     }
 
     #[tokio::test]

@@ -11,6 +11,7 @@ use tradeoff_core::analyze::report::ConfigSummary;
 use tradeoff_core::analyze::winner::{Winner, WinnerExport, read_winner};
 use tradeoff_core::execute::engine::{GenerateRequest, LoadRequest};
 use tradeoff_core::models::gguf::sha256_file;
+use tradeoff_core::spec::cost::Price;
 use tradeoff_core::spec::experiment::{
     Case, ChatTemplateChoice, PromptTemplate, Sampling, TargetKind, Variant,
 };
@@ -35,6 +36,8 @@ pub struct Deployment {
     pub chat_template: ChatTemplateChoice,
     /// The winner's sampling: every request's defaults.
     pub sampling: Sampling,
+    /// The winner's price, for each request's cost.
+    pub price: Option<Price>,
     /// The model file's sha256, as measured and as found here (they are equal).
     pub model_sha256: Option<String>,
     /// What was measured for this config: what the served one is held to.
@@ -141,6 +144,7 @@ impl Deployment {
             load,
             chat_template: local.chat_template.clone(),
             sampling: config.target.sampling.clone(),
+            price: config.target.price.clone(),
             model_sha256: Some(found_sha),
             measured: summary.clone(),
             experiment: config.experiment.clone(),

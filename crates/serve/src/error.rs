@@ -27,6 +27,8 @@ pub enum ServeError {
     Bind { address: String, source: std::io::Error },
     #[error("the model could not be served: {0}")]
     Worker(RunError),
+    #[error("the traffic log: {0}")]
+    Log(tradeoff_store::StoreError),
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -9,7 +9,9 @@
 //!   behind them; beyond it a request is refused with `429` and `Retry-After`.
 //! - [`local`]: the model in one worker process, decoding every admitted request together
 //!   (`tradeoff_worker::ServingWorker`), replaced when it dies.
-//! - [`api`] and [`server`]: the HTTP routes, the bearer key, binding and shutdown.
+//! - [`metrics`]: `/metrics`, OpenMetrics text with OpenTelemetry's GenAI names.
+//! - [`api`] and [`server`]: the HTTP routes, the bearer key, binding and shutdown; every
+//!   request recorded in the traffic log (`tradeoff_store::traffic`) off its path.
 //!
 //! Like `tradeoff-remote`, this crate owns the network and the async runtime; the engine
 //! (`tradeoff-core`) links neither.
@@ -19,6 +21,7 @@ pub mod api;
 pub mod deployment;
 pub mod error;
 pub mod local;
+pub mod metrics;
 pub mod server;
 pub mod wire;
 

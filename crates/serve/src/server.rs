@@ -3,8 +3,12 @@
 //! clean stop on Ctrl-C that lets requests in flight finish.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use tradeoff_store::traffic::{DeploymentRow, TrafficLog, now_ms};
 
 use tradeoff_core::execute::engine::LoadReport;
 use tradeoff_worker::WorkerCommand;
@@ -14,6 +18,7 @@ use crate::api::{Served, router};
 use crate::deployment::Deployment;
 use crate::error::ServeError;
 use crate::local::LocalBackend;
+use crate::metrics::Metrics;
 
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -25,6 +30,14 @@ pub struct ServeOptions {
     /// The environment variable holding the key clients must send.
     pub api_key_env: Option<String>,
     pub insecure_no_auth: bool,
+    /// The database the traffic log goes to (`None`: no log).
+    pub db: Option<PathBuf>,
+    /// Log records older than this are deleted as the log goes.
+    pub retain: Option<Duration>,
+    /// Keep each answer's text in the log, not only its hash.
+    pub log_text: bool,
+    /// The winner file's path, as the log names the deployment.
+    pub winner_path: PathBuf,
 }
 
 /// What the server says once it takes requests.
@@ -70,22 +83,47 @@ pub async fn serve(
     let backend = LocalBackend::start(worker, deployment.load.clone())
         .await
         .map_err(ServeError::Worker)?;
+    let traffic = match &options.db {
+        Some(db) => Some(
+            TrafficLog::start(
+                db,
+                &DeploymentRow {
+                    id: 0,
+                    started_ms: now_ms(),
+                    winner_path: options.winner_path.display().to_string(),
+                    model_name: deployment.model_name.clone(),
+                    label: deployment.label.clone(),
+                    winner_json: serde_json::to_string(&deployment.winner)
+                        .map_err(|e| ServeError::Io(std::io::Error::other(e)))?,
+                },
+                options.retain,
+            )
+            .map_err(ServeError::Log)?,
+        ),
+        None => None,
+    };
     let slots = deployment.load.context.sequences as usize;
     let served = Arc::new(Served {
+        metrics: Metrics::new(&deployment.model_name),
+        price: deployment.price.clone(),
         deployment,
         backend,
         admission: Admission::new(slots, options.queue),
         key,
         next_id: AtomicU64::new(1),
+        traffic,
+        log_text: options.log_text,
     });
     ready(&Ready {
         address: listener.local_addr()?,
         load: served.backend.load_report(),
         keyed: served.key.is_some(),
     });
-    axum::serve(listener, router(served))
+    axum::serve(listener, router(Arc::clone(&served)))
         .with_graceful_shutdown(stop)
         .await?;
+    // The log's writer commits what it holds when the last handle to it goes.
+    drop(served);
     Ok(())
 }
 

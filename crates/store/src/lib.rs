@@ -14,6 +14,7 @@ mod recorded;
 mod resume;
 mod runs;
 mod status;
+pub mod traffic;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("no experiment with id {0}")]
     NotFound(i64),
+    #[error("the traffic log's writer could not start: {0}")]
+    Writer(String),
     #[error(
         "this experiment was read from a database older than this version and has no file to record; record it from its experiment file"
     )]

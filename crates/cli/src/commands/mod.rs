@@ -10,6 +10,7 @@ pub mod route;
 pub mod route_live;
 pub mod run;
 pub mod serve;
+pub mod traffic;
 pub mod winner;
 pub mod worker;
 

@@ -3,8 +3,9 @@
 //! OpenAI-compatible endpoint.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use tradeoff_core::spec::experiment::ChatTemplateChoice;
 use tradeoff_serve::{Deployment, ServeError, ServeOptions};
@@ -20,6 +21,10 @@ pub struct ServeArgs {
     pub api_key_env: Option<String>,
     pub insecure_no_auth: bool,
     pub check: bool,
+    /// The traffic log's database; `None` with `--no-log`.
+    pub db: Option<PathBuf>,
+    pub retain: Option<Duration>,
+    pub log_text: bool,
 }
 
 pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
@@ -45,7 +50,12 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
         queue: args.queue,
         api_key_env: args.api_key_env,
         insecure_no_auth: args.insecure_no_auth,
+        db: args.db.clone(),
+        retain: args.retain,
+        log_text: args.log_text,
+        winner_path: winner.to_path_buf(),
     };
+    let db = args.db;
     tradeoff_serve::run(deployment, options, worker, |ready| {
         let mut out = std::io::stdout().lock();
         // The first line is the address, for scripts (and tests) to read.
@@ -60,6 +70,18 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
                 out,
                 "note: the model has no chat template: /v1/chat/completions sends the messages as plain text; a base model answers few-shot completion prompts best (/v1/completions, /v1/variants/…/completions)"
             );
+        }
+        match &db {
+            Some(db) => {
+                let _ = writeln!(
+                    out,
+                    "every request is logged in {} (`tradeoff traffic`); metrics at /metrics",
+                    db.display()
+                );
+            }
+            None => {
+                let _ = writeln!(out, "no traffic log (--no-log); metrics at /metrics");
+            }
         }
         let _ = writeln!(out, "Ctrl-C stops it (requests in flight finish first)");
         let _ = out.flush();

@@ -6,4 +6,5 @@ pub mod export;
 pub mod ranking;
 pub mod report;
 pub mod routing;
+pub mod traffic;
 pub mod winner;

@@ -12,7 +12,7 @@ use crate::run::RunMetrics;
 use crate::spec::target::LocalSettings;
 
 /// A cell as the column defines it.
-enum Cell {
+pub(crate) enum Cell {
     /// Written as it is: numbers and booleans Tradeoff formats itself.
     Number(String),
     /// Neutralized if a spreadsheet would read it as a formula.
@@ -20,7 +20,7 @@ enum Cell {
 }
 
 impl Cell {
-    fn into_field(self) -> String {
+    pub(crate) fn into_field(self) -> String {
         match self {
             Cell::Number(number) => number,
             Cell::Text(text) => neutralize(text),
