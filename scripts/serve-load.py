@@ -50,6 +50,8 @@ def one_request(url, body):
         if data == "[DONE]":
             break
         chunk = json.loads(data)
+        if chunk.get("error"):
+            raise RuntimeError(f"error in the stream: {chunk['error']}")
         if chunk.get("usage"):
             tokens = chunk["usage"].get("completion_tokens")
         for choice in chunk.get("choices", []):
@@ -59,7 +61,9 @@ def one_request(url, body):
                     ttft = time.perf_counter() - started
     latency = time.perf_counter() - started
     connection.close()
-    return ttft, latency, tokens if tokens is not None else chunks
+    if tokens is None:
+        raise RuntimeError(f"no usage in the stream ({chunks} text chunks)")
+    return ttft, latency, tokens
 
 
 def main():

@@ -179,3 +179,22 @@ fn a_worker_killed_mid_serving_ends_every_request_in_flight_with_how_it_died() {
     let refused = worker.submit(long, Box::new(|_| {})).unwrap_err();
     assert_eq!(refused.class, ErrorClass::WorkerCrashed);
 }
+
+#[test]
+fn a_worker_started_from_a_thread_that_ends_keeps_serving() {
+    let _turn = model_turn();
+    // A server starts its worker on a pool thread that ends later; the worker must not end with it.
+    let worker = std::thread::spawn(|| {
+        WorkerEngine::start(worker_command())
+            .unwrap()
+            .into_serving(&load(2))
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(worker.dead().is_none(), "{:?}", worker.dead());
+    let (_, events) = submit(&worker, request(SENTENCES[0], 24, 2));
+    let generation = collect(&events).1.unwrap();
+    assert!(generation.output.contains("Berlin"), "{}", generation.output);
+}

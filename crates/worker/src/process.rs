@@ -102,7 +102,7 @@ impl WorkerProcess {
             use std::os::unix::process::CommandExt;
             builder.process_group(0);
         }
-        let mut child = builder.spawn().map_err(|source| WorkerStartError::Spawn {
+        let mut child = spawn_from_lasting_thread(builder).map_err(|source| WorkerStartError::Spawn {
             program: program.clone(),
             source,
         })?;
@@ -215,6 +215,39 @@ impl Drop for WorkerProcess {
             self.shut_down();
         }
     }
+}
+
+type SpawnJob = (Command, std::sync::mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `command` from one thread that lives as long as this process. A worker asks the kernel
+/// to kill it when its parent goes (`PR_SET_PDEATHSIG`), and the kernel means the *thread* that
+/// spawned it: a worker spawned from a short-lived thread (a Tokio blocking-pool thread idles out
+/// after ten seconds) would be killed with that thread in the middle of its work.
+fn spawn_from_lasting_thread(command: Command) -> std::io::Result<Child> {
+    static SPAWNER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<SpawnJob>>> =
+        std::sync::OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, incoming) = channel::<SpawnJob>();
+        std::thread::Builder::new()
+            .name("worker-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .map(|_| ())
+            .unwrap_or_else(|e| eprintln!("cannot start the worker-spawning thread: {e}"));
+        std::sync::Mutex::new(jobs)
+    });
+    let (reply, child) = channel();
+    spawner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send((command, reply))
+        .map_err(|_| std::io::Error::other("the worker-spawning thread is gone"))?;
+    child
+        .recv()
+        .map_err(|_| std::io::Error::other("the worker-spawning thread is gone"))?
 }
 
 pub(super) fn describe_exit(status: Option<ExitStatus>) -> String {
