@@ -221,6 +221,13 @@ enum Command {
         /// Keep no traffic log.
         #[arg(long, conflicts_with_all = ["retain", "log_text"])]
         no_log: bool,
+        /// Send this experiment's cases (a recorded id or an experiment file) through the served
+        /// path every --every, at low priority, and flag a round unlike what was measured.
+        #[arg(long)]
+        canary: Option<String>,
+        /// How often the canary runs.
+        #[arg(long, default_value = "10m", value_parser = span::parse_span, requires = "canary")]
+        every: std::time::Duration,
     },
     /// What a served winner's traffic adds up to: requests, errors by class, latency, TTFT,
     /// inter-token latency, tokens, cost and answer consistency.
@@ -425,6 +432,8 @@ fn main() -> ExitCode {
             retain,
             log_text,
             no_log,
+            canary,
+            every,
         } => commands::serve::serve(
             &winner,
             commands::serve::ServeArgs {
@@ -435,9 +444,12 @@ fn main() -> ExitCode {
                 api_key_env,
                 insecure_no_auth,
                 check,
-                db: (!no_log).then(|| db.unwrap_or_else(tradeoff_core::paths::default_database)),
+                db: db.unwrap_or_else(tradeoff_core::paths::default_database),
+                no_log,
                 retain,
                 log_text,
+                canary,
+                every,
             },
         ),
         Command::Traffic {

@@ -115,10 +115,18 @@ impl Admission {
         }
     }
 
+    /// A slot if one is free now; never a place in the queue (a canary's way in).
+    pub fn try_admit(&self) -> Option<Slot> {
+        Arc::clone(&self.slots)
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| self.slot(permit))
+    }
+
     /// A slot now, or after waiting in the queue; refused when the queue is full.
     pub async fn admit(&self) -> Result<Slot, Busy> {
-        if let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() {
-            return Ok(self.slot(permit));
+        if let Some(slot) = self.try_admit() {
+            return Ok(slot);
         }
         let ahead = self.waiting.fetch_add(1, Ordering::Relaxed);
         let waiting = Waiting(&self.waiting);

@@ -56,7 +56,7 @@ pub struct Served {
 
 impl Served {
     /// Counts a finished request and hands it to the traffic log.
-    fn finish(&self, record: TrafficRecord) {
+    pub(crate) fn finish(&self, record: TrafficRecord) {
         self.metrics.observe(&record);
         if let Some(log) = &self.traffic {
             log.log(record);
@@ -347,8 +347,9 @@ fn data(value: &Value) -> Event {
 
 /// One request's times as it goes: arrival, admission, each piece of text.
 #[derive(Debug, Clone)]
-struct Tracker {
+pub(crate) struct Tracker {
     route: &'static str,
+    canary: bool,
     at_ms: i64,
     arrived: Instant,
     admitted: Option<Instant>,
@@ -361,6 +362,7 @@ impl Tracker {
     fn new(route: &'static str) -> Tracker {
         Tracker {
             route,
+            canary: false,
             at_ms: now_ms(),
             arrived: Instant::now(),
             admitted: None,
@@ -370,13 +372,21 @@ impl Tracker {
         }
     }
 
-    fn admitted(&mut self) {
+    /// A canary's request (`route` canary, marked as such in the log).
+    pub(crate) fn canary() -> Tracker {
+        Tracker {
+            canary: true,
+            ..Tracker::new("canary")
+        }
+    }
+
+    pub(crate) fn admitted(&mut self) {
         self.admitted = Some(Instant::now());
     }
 
     /// A piece of text arrived from the worker (one per token, unless held back for a stop
     /// sequence): its gap from the previous one is an inter-token latency.
-    fn text(&mut self) {
+    pub(crate) fn text(&mut self) {
         let now = Instant::now();
         match self.last_text {
             Some(last) => self.gaps_ms.push(ms(now - last)),
@@ -407,11 +417,11 @@ impl Tracker {
             cost_usd: None,
             output_hash: None,
             output_text: None,
-            canary: false,
+            canary: self.canary,
         }
     }
 
-    fn refused(&self, error: &ApiError) -> TrafficRecord {
+    pub(crate) fn refused(&self, error: &ApiError) -> TrafficRecord {
         let class = match error.status.as_u16() {
             429 => ErrorClass::RateLimited,
             400..=499 if error.code == "template" => ErrorClass::Template,
@@ -422,7 +432,12 @@ impl Tracker {
     }
 
     /// `machine_ms`: the request's share of the machine while it held a slot.
-    fn answered(&self, served: &Served, generation: &Generation, machine_ms: f64) -> TrafficRecord {
+    pub(crate) fn answered(
+        &self,
+        served: &Served,
+        generation: &Generation,
+        machine_ms: f64,
+    ) -> TrafficRecord {
         let metrics = &generation.metrics;
         let mut record = self.record(200, None);
         record.input_tokens = Some(metrics.input_tokens);

@@ -9,6 +9,8 @@
 //!   behind them; beyond it a request is refused with `429` and `Retry-After`.
 //! - [`local`]: the model in one worker process, decoding every admitted request together
 //!   (`tradeoff_worker::ServingWorker`), replaced when it dies.
+//! - [`canary`]: the winner's cases sent through the served path every so often and judged
+//!   against what was measured.
 //! - [`metrics`]: `/metrics`, OpenMetrics text with OpenTelemetry's GenAI names.
 //! - [`api`] and [`server`]: the HTTP routes, the bearer key, binding and shutdown; every
 //!   request recorded in the traffic log (`tradeoff_store::traffic`) off its path.
@@ -18,6 +20,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod canary;
 pub mod deployment;
 pub mod error;
 pub mod local;

@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::atomic::AtomicU64;
+use tradeoff_core::analyze::canary::CanaryRound;
 use tradeoff_core::analyze::traffic::TrafficRecord;
 
 type Labels = Vec<(String, String)>;
@@ -43,6 +44,10 @@ pub struct Metrics {
     tokens: Family<Labels, Counter>,
     cost: Counter<f64, AtomicU64>,
     waiting: Gauge,
+    canary_pass_rate: Gauge<f64, AtomicU64>,
+    canary_similarity: Gauge<f64, AtomicU64>,
+    canary_flagged: Gauge,
+    canary_rounds: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -66,6 +71,10 @@ impl Metrics {
         let tokens = Family::<Labels, Counter>::default();
         let cost = Counter::<f64, AtomicU64>::default();
         let waiting = Gauge::default();
+        let canary_pass_rate = Gauge::<f64, AtomicU64>::default();
+        let canary_similarity = Gauge::<f64, AtomicU64>::default();
+        let canary_flagged = Gauge::default();
+        let canary_rounds = Family::<Labels, Counter>::default();
         registry.register_with_unit(
             "gen_ai_server_time_to_first_token",
             "Time from a request's arrival to its first output text",
@@ -109,6 +118,26 @@ impl Metrics {
             "Requests waiting for a slot",
             waiting.clone(),
         );
+        registry.register(
+            "tradeoff_canary_pass_rate",
+            "The last canary round's pass rate",
+            canary_pass_rate.clone(),
+        );
+        registry.register(
+            "tradeoff_canary_similarity",
+            "The last canary round's word similarity to the recorded answers",
+            canary_similarity.clone(),
+        );
+        registry.register(
+            "tradeoff_canary_flagged",
+            "1 when the last canary round fell outside what was measured",
+            canary_flagged.clone(),
+        );
+        registry.register(
+            "tradeoff_canary_rounds",
+            "Canary rounds, by whether they were flagged",
+            canary_rounds.clone(),
+        );
         Metrics {
             registry,
             ttft,
@@ -119,7 +148,25 @@ impl Metrics {
             tokens,
             cost,
             waiting,
+            canary_pass_rate,
+            canary_similarity,
+            canary_flagged,
+            canary_rounds,
         }
+    }
+
+    /// Shows a judged canary round.
+    pub fn observe_canary(&self, round: &CanaryRound) {
+        if let Some(rate) = round.pass_rate {
+            self.canary_pass_rate.set(rate);
+        }
+        if let Some(similarity) = round.similarity {
+            self.canary_similarity.set(similarity);
+        }
+        self.canary_flagged.set(i64::from(round.flagged));
+        self.canary_rounds
+            .get_or_create(&vec![("flagged".into(), round.flagged.to_string())])
+            .inc();
     }
 
     /// Counts a finished request.

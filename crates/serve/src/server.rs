@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use tradeoff_core::analyze::canary::CanaryRound;
 use tradeoff_store::traffic::{DeploymentRow, TrafficLog, now_ms};
 
 use tradeoff_core::execute::engine::LoadReport;
@@ -15,6 +16,7 @@ use tradeoff_worker::WorkerCommand;
 
 use crate::admission::Admission;
 use crate::api::{Served, router};
+use crate::canary::Canary;
 use crate::deployment::Deployment;
 use crate::error::ServeError;
 use crate::local::LocalBackend;
@@ -38,6 +40,8 @@ pub struct ServeOptions {
     pub log_text: bool,
     /// The winner file's path, as the log names the deployment.
     pub winner_path: PathBuf,
+    /// Canary rounds to run, and what they are held to.
+    pub canary: Option<Canary>,
 }
 
 /// What the server says once it takes requests.
@@ -55,6 +59,7 @@ pub async fn serve(
     options: ServeOptions,
     worker: WorkerCommand,
     ready: impl FnOnce(&Ready<'_>),
+    canary_report: impl Fn(&CanaryRound) + Send + 'static,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let key = match &options.api_key_env {
@@ -119,9 +124,17 @@ pub async fn serve(
         load: served.backend.load_report(),
         keyed: served.key.is_some(),
     });
+    let canary = options
+        .canary
+        .clone()
+        .map(|canary| tokio::spawn(crate::canary::run(Arc::clone(&served), canary, canary_report)));
     axum::serve(listener, router(Arc::clone(&served)))
         .with_graceful_shutdown(stop)
         .await?;
+    if let Some(canary) = canary {
+        canary.abort();
+        let _ = canary.await;
+    }
     // The log's writer commits what it holds when the last handle to it goes.
     drop(served);
     Ok(())
@@ -133,9 +146,17 @@ pub fn run(
     options: ServeOptions,
     worker: WorkerCommand,
     ready: impl FnOnce(&Ready<'_>),
+    canary_report: impl Fn(&CanaryRound) + Send + 'static,
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(serve(deployment, options, worker, ready, interrupted()))
+    runtime.block_on(serve(
+        deployment,
+        options,
+        worker,
+        ready,
+        canary_report,
+        interrupted(),
+    ))
 }
 
 async fn interrupted() {

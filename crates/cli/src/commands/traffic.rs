@@ -41,15 +41,20 @@ pub fn traffic(
         print!("{}", to_csv(&records).map_err(Exit::failure)?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Clients' traffic and the canary's are summed up apart: the canary is the server's own.
     let mut summaries = Vec::new();
     for d in &shown {
-        let records = store.traffic_since(Some(d.id), from_ms)?;
-        summaries.push((d, summarize(&records)));
+        let (canary, clients): (Vec<_>, Vec<_>) = store
+            .traffic_since(Some(d.id), from_ms)?
+            .into_iter()
+            .partition(|r| r.canary);
+        let canary = (!canary.is_empty()).then(|| summarize(&canary));
+        summaries.push((d, summarize(&clients), canary));
     }
     if json {
         let list: Vec<_> = summaries
             .iter()
-            .map(|(d, summary)| {
+            .map(|(d, summary, canary)| {
                 json!({
                     "deployment": d.id,
                     "model": d.model_name,
@@ -57,6 +62,7 @@ pub fn traffic(
                     "winner_path": d.winner_path,
                     "started_ms": d.started_ms,
                     "summary": summary,
+                    "canary": canary,
                 })
             })
             .collect();
@@ -80,15 +86,22 @@ pub fn traffic(
         "cost",
         "distinct answers",
     ]);
-    for (d, s) in &summaries {
-        table.add_row(row(d.id, &d.label, s).iter().map(|c| safe(c)));
+    for (d, clients, canary) in &summaries {
+        table.add_row(
+            row(&format!("{} {}", d.id, d.label), clients)
+                .iter()
+                .map(|c| safe(c)),
+        );
+        if let Some(canary) = canary {
+            table.add_row(row(&format!("{} canary", d.id), canary).iter().map(|c| safe(c)));
+        }
     }
     println!("traffic of the last {}", words(since));
     println!("{table}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn row(id: i64, label: &str, s: &TrafficSummary) -> [String; 9] {
+fn row(name: &str, s: &TrafficSummary) -> [String; 9] {
     let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0}"));
     let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", ms(a), ms(b));
     let errors = if s.errors.is_empty() {
@@ -101,7 +114,7 @@ fn row(id: i64, label: &str, s: &TrafficSummary) -> [String; 9] {
             .join(", ")
     };
     [
-        format!("{id} {label}"),
+        name.to_string(),
         s.requests.to_string(),
         errors,
         pair(s.latency_p50_ms, s.latency_p95_ms),

@@ -1,6 +1,7 @@
 //! What the recorded runs mean: per-config summaries and reports, comparisons with intervals,
 //! ranking under the objective, the winner and exports. Builds on every other layer.
 
+pub mod canary;
 pub mod compare;
 pub mod export;
 pub mod ranking;
