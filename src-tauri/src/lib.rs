@@ -140,6 +140,7 @@ macro_rules! specta_builder_for {
                 commands::routing::simulate_routing,
                 commands::routing::export_policies,
                 commands::routing::default_policy_path,
+                commands::monitor::monitor,
                 commands::models::list_models,
                 commands::models::add_model_source,
                 commands::models::quantize_model,

@@ -55,4 +55,15 @@ fn a_canary_holds_the_served_config_to_what_was_measured_and_flags_a_broken_one(
         )
         .unwrap();
     assert_eq!(canary_rows, 4);
+    // Each answer's verdict is kept, and folded into the minute aggregates the Monitor reads.
+    let count = |sql: &str| -> i64 { log.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM traffic WHERE canary = 1 AND passed = 1"),
+        2
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM traffic WHERE canary = 1 AND passed = 0"),
+        2
+    );
+    assert!(count("SELECT count(*) FROM traffic_minutes WHERE canary = 1") >= 1);
 }

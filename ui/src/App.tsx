@@ -3,15 +3,17 @@ import { ExperimentsScreen } from "./screens/ExperimentsScreen";
 import { ExperimentsSidebar } from "./screens/ExperimentsSidebar";
 import { ExperimentWorkspace } from "./screens/ExperimentWorkspace";
 import { ModelsScreen } from "./screens/ModelsScreen";
+import { MonitorScreen } from "./screens/MonitorScreen";
 import { SettingsScreen } from "./screens/SettingsScreen";
 import { TargetsScreen } from "./screens/TargetsScreen";
 
-type Screen = "experiments" | "models" | "targets" | "settings";
+type Screen = "experiments" | "models" | "targets" | "monitor" | "settings";
 
 const SCREENS: { screen: Screen; label: string; testId?: string }[] = [
   { screen: "experiments", label: "Experiments" },
   { screen: "models", label: "Models", testId: "models-button" },
   { screen: "targets", label: "Targets", testId: "targets-button" },
+  { screen: "monitor", label: "Monitor", testId: "monitor-button" },
   { screen: "settings", label: "Settings", testId: "settings-button" },
 ];
 
@@ -36,6 +38,7 @@ export default function App() {
           <ExperimentsScreen active={screen === "experiments"} />
           {screen === "models" && <ModelsScreen />}
           {screen === "targets" && <TargetsScreen />}
+          {screen === "monitor" && <MonitorScreen />}
           {screen === "settings" && <SettingsScreen />}
         </main>
       </div>

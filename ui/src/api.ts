@@ -15,6 +15,8 @@ import type {
   KeyStatus_Serialize,
   LocalInferenceView,
   ModelView_Serialize,
+  MonitorView_Serialize,
+  MonitorWindow,
   Preflight_Serialize,
   PricesView_Serialize,
   ProbeView,
@@ -24,6 +26,7 @@ import type {
   RunOutcomeView_Serialize,
   WinnerView_Serialize,
   RoutingReport_Serialize,
+  TrendPoint_Serialize,
 } from "./bindings";
 
 export type AppError = AppError_Serialize;
@@ -47,6 +50,9 @@ export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
 export type RunOutcome = RunOutcomeView_Serialize;
 export type LocalInference = LocalInferenceView;
+export type Monitor = MonitorView_Serialize;
+export type TrendPoint = TrendPoint_Serialize;
+export type { MonitorWindow };
 export type { ExperimentItem, ExperimentView };
 export type DiffView = Diff;
 export type DiffGranularity = Granularity;
@@ -135,6 +141,8 @@ export const api = {
   pickOpenPath: (folder: boolean) => unwrap<string | null>(commands.pickOpenPath(folder)),
   /** The start-up CPU self-test's verdict: checking, verified, failed or not checked. */
   localInference: () => unwrap<LocalInference>(commands.localInference()),
+  /** A served deployment's traffic over the last hour, day or week, beside the winner as measured. */
+  monitor: (deployment: number | null, window: MonitorWindow) => unwrap<Monitor>(commands.monitor(deployment, window)),
 };
 
 /** What the backend kept beyond the sentence (a cause chain, a worker's stderr), if anything. */

@@ -68,6 +68,8 @@ export const commands = {
 	exportPolicies: (experimentId: number, policies: string, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_policies", { experimentId, policies, path })),
 	/**  Where a policy file goes by default: the data folder's exports. */
 	defaultPolicyPath: (experimentId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_policy_path", { experimentId })),
+	/**  Deployment `deployment`'s (default: the newest's) traffic over `window`. */
+	monitor: (deployment: number | null, window: MonitorWindow) => typedError<MonitorView_Serialize, AppError_Serialize>(__TAURI_INVOKE("monitor", { deployment, window })),
 	/**  The model library: the data folder's models and every registered file or folder. */
 	listModels: () => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_models")),
 	/**  Registers a GGUF file or a folder of them; returns the library. */
@@ -514,6 +516,15 @@ export type ConfigView_Serialize = {
 	index: number,
 } & ConfigSummary_Serialize;
 
+export type DeploymentView = {
+	id: number,
+	label: string,
+	model: string,
+	winner_path: string,
+	/**  When it started, in Unix milliseconds. */
+	started_ms: number | null,
+};
+
 export type Diff = {
 	/**  Baseline and other interleaved in reading order; adjacent spans of one kind are merged. */
 	spans: DiffSpan[],
@@ -908,6 +919,31 @@ export type LocalSettings_Serialize = {
 	prefix_cache: boolean,
 };
 
+/**  What the winner was measured at: the bands the live figures are drawn against. */
+export type MeasuredView = MeasuredView_Serialize | MeasuredView_Deserialize;
+
+/**  What the winner was measured at: the bands the live figures are drawn against. */
+export type MeasuredView_Deserialize = {
+	latency_p50_ms?: number | null,
+	latency_p95_ms?: number | null,
+	ttft_p50_ms?: number | null,
+	ttft_p95_ms?: number | null,
+	/**  The measured pass rate's 95 % Wilson interval. */
+	pass_rate_low?: number | null,
+	pass_rate_high?: number | null,
+};
+
+/**  What the winner was measured at: the bands the live figures are drawn against. */
+export type MeasuredView_Serialize = {
+	latency_p50_ms: number | null,
+	latency_p95_ms: number | null,
+	ttft_p50_ms: number | null,
+	ttft_p95_ms: number | null,
+	/**  The measured pass rate's 95 % Wilson interval. */
+	pass_rate_low: number | null,
+	pass_rate_high: number | null,
+};
+
 export type MessageDraft = {
 	/**  `system`, `user` or `assistant`. */
 	role: string,
@@ -954,6 +990,33 @@ export type ModelView_Serialize = {
 	/**  Why the file could not be read as a model. */
 	error: string | null,
 };
+
+export type MonitorView = MonitorView_Serialize | MonitorView_Deserialize;
+
+export type MonitorView_Deserialize = {
+	deployments: DeploymentView[],
+	/**  The deployment shown (the newest unless one was asked for); `None`: none logged yet. */
+	deployment?: number | null,
+	points: TrendPoint_Deserialize[],
+	measured: MeasuredView_Deserialize,
+};
+
+export type MonitorView_Serialize = {
+	deployments: DeploymentView[],
+	/**  The deployment shown (the newest unless one was asked for); `None`: none logged yet. */
+	deployment: number | null,
+	points: TrendPoint_Serialize[],
+	measured: MeasuredView_Serialize,
+};
+
+/**  The span shown, and the bucket each point covers. */
+export type MonitorWindow = 
+/**  60 one-minute points. */
+"hour" | 
+/**  96 fifteen-minute points. */
+"day" | 
+/**  84 two-hour points. */
+"week";
 
 /**  One policy's (or config's) figures over the recorded requests. */
 export type Outcome = Outcome_Serialize | Outcome_Deserialize;
@@ -1631,6 +1694,47 @@ export type TimeoutDraft_Serialize = {
 	connect: number | null,
 	first_token: number | null,
 	total: number | null,
+};
+
+/**  One point of a trend: a bucket of time and what its traffic added up to. */
+export type TrendPoint = TrendPoint_Serialize | TrendPoint_Deserialize;
+
+/**  One point of a trend: a bucket of time and what its traffic added up to. */
+export type TrendPoint_Deserialize = {
+	/**  The bucket's start, in Unix milliseconds. */
+	at_ms: number | null,
+	requests: number,
+	error_rate?: number | null,
+	latency_p50_ms?: number | null,
+	latency_p95_ms?: number | null,
+	ttft_p50_ms?: number | null,
+	ttft_p95_ms?: number | null,
+	itl_p50_ms?: number | null,
+	input_tokens_mean?: number | null,
+	output_tokens_mean?: number | null,
+	/**  What the bucket's requests cost, per hour of the bucket. */
+	cost_per_hour_usd?: number | null,
+	/**  The canary's pass rate in the bucket. */
+	canary_pass_rate?: number | null,
+};
+
+/**  One point of a trend: a bucket of time and what its traffic added up to. */
+export type TrendPoint_Serialize = {
+	/**  The bucket's start, in Unix milliseconds. */
+	at_ms: number | null,
+	requests: number,
+	error_rate: number | null,
+	latency_p50_ms: number | null,
+	latency_p95_ms: number | null,
+	ttft_p50_ms: number | null,
+	ttft_p95_ms: number | null,
+	itl_p50_ms: number | null,
+	input_tokens_mean: number | null,
+	output_tokens_mean: number | null,
+	/**  What the bucket's requests cost, per hour of the bucket. */
+	cost_per_hour_usd: number | null,
+	/**  The canary's pass rate in the bucket. */
+	canary_pass_rate: number | null,
 };
 
 export type VariantDraft = VariantDraft_Serialize | VariantDraft_Deserialize;

@@ -7,6 +7,7 @@ import {
   type Endpoint,
   type ExperimentDraft,
   type ExperimentView,
+  type MonitorWindow,
   type ProgressEvent,
   type QuantizeProgress,
 } from "./api";
@@ -53,7 +54,11 @@ export const keys = {
   keyStatuses: ["key-status"] as const,
   prices: ["prices"] as const,
   localInference: ["local-inference"] as const,
+  monitor: (deployment: number | null, window: MonitorWindow) => ["monitor", deployment, window] as const,
 };
+
+/** The Monitor asks again this often while it is shown: the server logs as it goes. */
+export const MONITOR_REFRESH_MS = 5000;
 
 // Reads fetched from event handlers (open, show, edit, resume) before the view switches; asked
 // for with `client.query` they are read again unless a staleTime says otherwise.
@@ -160,6 +165,16 @@ export function useKeyStatuses(variables: string[] | null) {
 
 export function usePrices() {
   return useQuery({ queryKey: keys.prices, queryFn: api.prices });
+}
+
+/** A served deployment's traffic over `window` (the newest deployment when `deployment` is null). */
+export function useMonitor(deployment: number | null, window: MonitorWindow, refreshMs = MONITOR_REFRESH_MS) {
+  return useQuery({
+    queryKey: keys.monitor(deployment, window),
+    queryFn: () => api.monitor(deployment, window),
+    refetchInterval: refreshMs,
+    placeholderData: keepPreviousData,
+  });
 }
 
 /** The start-up self-test's verdict, asked again while it is still checking. */

@@ -418,6 +418,7 @@ impl Tracker {
             output_hash: None,
             output_text: None,
             canary: self.canary,
+            passed: None,
         }
     }
 

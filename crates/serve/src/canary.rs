@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tradeoff_core::analyze::canary::{CanaryAnswer, CanaryBaseline, CanaryRound};
+use tradeoff_core::analyze::traffic::TrafficRecord;
 use tradeoff_core::spec::checks::{self, Check, Subject};
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_worker::ServedEvent;
@@ -42,7 +43,7 @@ async fn round(served: &Arc<Served>, canary: &Canary) -> CanaryRound {
     let deadline = Instant::now() + canary.every;
     let mut answers = Vec::with_capacity(canary.experiment.cases.len());
     for (index, case) in canary.experiment.cases.iter().enumerate() {
-        let output = ask(served, case.vars.clone(), deadline).await;
+        let asked = ask(served, case.vars.clone(), deadline).await;
         // Judge checks need a grader's model call: a canary runs the others.
         let checks: Vec<&dyn Check> = canary
             .experiment
@@ -50,18 +51,22 @@ async fn round(served: &Arc<Served>, canary: &Canary) -> CanaryRound {
             .map(|c| c.check())
             .filter(|c| c.as_judge().is_none())
             .collect();
-        let passed = match &output {
-            Some(output) if !checks.is_empty() => {
-                let subject = Subject {
-                    output,
-                    expected: case.expected.as_deref(),
-                    metrics: None,
-                    cost_usd: None,
-                };
-                Some(checks::evaluate(&checks, &subject).iter().all(|r| r.passed))
+        let (output, passed) = match asked {
+            Some((output, mut record)) => {
+                let passed = (!checks.is_empty()).then(|| {
+                    let subject = Subject {
+                        output: &output,
+                        expected: case.expected.as_deref(),
+                        metrics: None,
+                        cost_usd: None,
+                    };
+                    checks::evaluate(&checks, &subject).iter().all(|r| r.passed)
+                });
+                record.passed = passed;
+                served.finish(record);
+                (Some(output), passed)
             }
-            Some(_) => None,
-            None => Some(false),
+            None => (None, Some(false)),
         };
         answers.push(CanaryAnswer {
             case: case.id.clone(),
@@ -73,12 +78,13 @@ async fn round(served: &Arc<Served>, canary: &Canary) -> CanaryRound {
 }
 
 /// One canary request: a free slot (waiting for one, never queueing), then the winner's own
-/// template filled with the case's variables. `None` when it failed or found no slot in time.
+/// template filled with the case's variables. Its answer and its record, for the caller to grade
+/// and log; `None` when it failed or found no slot in time (then it is logged here).
 async fn ask(
     served: &Arc<Served>,
     vars: std::collections::BTreeMap<String, serde_json::Value>,
     deadline: Instant,
-) -> Option<String> {
+) -> Option<(String, TrafficRecord)> {
     let mut tracker = Tracker::canary();
     let slot = loop {
         if let Some(slot) = served.admission.try_admit() {
@@ -115,8 +121,8 @@ async fn ask(
                 let machine_ms = slot.release();
                 return match *result {
                     Ok(generation) => {
-                        served.finish(tracker.answered(served, &generation, machine_ms));
-                        Some(generation.output)
+                        let record = tracker.answered(served, &generation, machine_ms);
+                        Some((generation.output, record))
                     }
                     Err(error) => {
                         served.finish(tracker.refused(&ApiError::from_run(&error)));

@@ -16,6 +16,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/010_metrics_json.sql")),
         M::up(include_str!("migrations/011_written_and_facts.sql")).foreign_key_check(),
         M::up(include_str!("migrations/012_traffic.sql")),
+        M::up(include_str!("migrations/013_traffic_minutes.sql")),
     ])
 }
 

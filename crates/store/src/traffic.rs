@@ -1,7 +1,8 @@
 //! The traffic log of served deployments: one writer thread with a connection of its own takes
 //! finished requests from a bounded channel and commits them in small transactions, off every
 //! request's path; a full channel drops the record and counts it rather than slow a request.
-//! Reads (`tradeoff traffic`, the Monitor) go through a [`Store`].
+//! The same transaction folds them into per-minute aggregates (`analyze::trend`) for the
+//! Monitor. Reads (`tradeoff traffic`, the Monitor) go through a [`Store`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,8 +11,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
 use tradeoff_core::analyze::traffic::TrafficRecord;
+use tradeoff_core::analyze::trend::{Aggregate, TrendPoint, minute_of, trend};
 use tradeoff_core::run::ErrorClass;
 
 use crate::{Store, StoreError};
@@ -93,6 +97,15 @@ impl TrafficLog {
         }
     }
 
+    /// Hands a request to the writer, waiting while its backlog is full: for a caller that may
+    /// wait (a bulk load, a benchmark), never for a request being answered.
+    pub fn log_waiting(&self, record: TrafficRecord) {
+        let Some(sender) = &self.sender else { return };
+        if sender.send(record).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Records the writer could not take (its backlog was full).
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -143,7 +156,15 @@ fn write_loop(
         {
             last_retention = Some(Instant::now());
             let cutoff = now_ms() - i64::try_from(retain.as_millis()).unwrap_or(i64::MAX);
-            if let Err(error) = conn.execute("DELETE FROM traffic WHERE at_ms < ?1", [cutoff]) {
+            let pruned = conn
+                .execute("DELETE FROM traffic WHERE at_ms < ?1", [cutoff])
+                .and_then(|_| {
+                    conn.execute(
+                        "DELETE FROM traffic_minutes WHERE minute_ms < ?1",
+                        [minute_of(cutoff)],
+                    )
+                });
+            if let Err(error) = pruned {
                 eprintln!("traffic log: retention failed: {error}");
             }
         }
@@ -153,14 +174,40 @@ fn write_loop(
     }
 }
 
-fn insert(conn: &mut Connection, deployment_id: i64, batch: &[TrafficRecord]) -> rusqlite::Result<()> {
+fn insert(conn: &mut Connection, deployment_id: i64, batch: &[TrafficRecord]) -> Result<(), StoreError> {
     let transaction = conn.transaction()?;
+    let mut minutes: BTreeMap<(i64, bool), Aggregate> = BTreeMap::new();
+    for record in batch {
+        minutes
+            .entry((minute_of(record.at_ms), record.canary))
+            .or_default()
+            .add(record);
+    }
+    for ((minute, canary), aggregate) in &mut minutes {
+        let stored: Option<String> = transaction
+            .query_row(
+                "SELECT aggregate_json FROM traffic_minutes
+                 WHERE deployment_id = ?1 AND minute_ms = ?2 AND canary = ?3",
+                params![deployment_id, minute, canary],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if let Some(stored) = stored {
+            aggregate.merge(&serde_json::from_str(&stored)?);
+        }
+        transaction.execute(
+            "INSERT INTO traffic_minutes (deployment_id, minute_ms, canary, aggregate_json)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (deployment_id, minute_ms, canary) DO UPDATE SET aggregate_json = ?4",
+            params![deployment_id, minute, canary, serde_json::to_string(aggregate)?],
+        )?;
+    }
     {
         let mut statement = transaction.prepare_cached(
             "INSERT INTO traffic (deployment_id, at_ms, route, stage, status, error_class,
                 input_tokens, output_tokens, queue_ms, ttft_ms, itl_p50_ms, itl_p95_ms,
-                latency_ms, cost_usd, output_hash, output_text, canary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                latency_ms, cost_usd, output_hash, output_text, canary, passed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         )?;
         for r in batch {
             statement.execute(params![
@@ -181,10 +228,12 @@ fn insert(conn: &mut Connection, deployment_id: i64, batch: &[TrafficRecord]) ->
                 r.output_hash,
                 r.output_text,
                 r.canary,
+                r.passed,
             ])?;
         }
     }
-    transaction.commit()
+    transaction.commit()?;
+    Ok(())
 }
 
 /// Now in Unix milliseconds.
@@ -222,7 +271,8 @@ impl Store {
     ) -> Result<Vec<TrafficRecord>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT at_ms, route, stage, status, error_class, input_tokens, output_tokens, queue_ms,
-                    ttft_ms, itl_p50_ms, itl_p95_ms, latency_ms, cost_usd, output_hash, output_text, canary
+                    ttft_ms, itl_p50_ms, itl_p95_ms, latency_ms, cost_usd, output_hash, output_text, canary,
+                    passed
              FROM traffic WHERE at_ms >= ?1 AND (?2 IS NULL OR deployment_id = ?2)
              ORDER BY at_ms, id",
         )?;
@@ -245,9 +295,39 @@ impl Store {
                 output_hash: row.get(13)?,
                 output_text: row.get(14)?,
                 canary: row.get(15)?,
+                passed: row.get(16)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Deployment `deployment`'s traffic from `from_ms` to `to_ms` in buckets of `bucket_ms` (at
+    /// least a minute), read from the per-minute aggregates.
+    pub fn traffic_trend(
+        &self,
+        deployment: i64,
+        from_ms: i64,
+        to_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<TrendPoint>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT minute_ms, canary, aggregate_json FROM traffic_minutes
+             WHERE deployment_id = ?1 AND minute_ms >= ?2 AND minute_ms <= ?3",
+        )?;
+        let minutes = statement
+            .query_map(params![deployment, minute_of(from_ms), to_ms], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, bool>(1)?,
+                    row.get::<_, String>(2)?,
+                ))
+            })?
+            .map(|row| {
+                let (minute, canary, json) = row?;
+                Ok((minute, canary, serde_json::from_str::<Aggregate>(&json)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(trend(&minutes, from_ms, to_ms, bucket_ms))
     }
 }
 
@@ -273,6 +353,7 @@ mod tests {
             output_hash: Some("ab".into()),
             output_text: None,
             canary: false,
+            passed: None,
         }
     }
 
@@ -306,6 +387,11 @@ mod tests {
         assert_eq!(read, vec![record(now - 10), failed]);
         assert_eq!(store.deployments().unwrap()[0].model_name, "fewshot@q4");
         assert!(store.traffic_since(Some(id + 1), 0).unwrap().is_empty());
+        // The same requests, folded per minute for the trends.
+        let points = store.traffic_trend(id, now - 60_000, now, 60_000).unwrap();
+        assert_eq!(points.iter().map(|p| p.requests).sum::<u64>(), 2);
+        let failed_minute = points.iter().find(|p| p.error_rate.is_some_and(|r| r > 0.0));
+        assert!(failed_minute.is_some(), "{points:?}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod endpoints;
 pub mod experiments;
 pub mod models;
+pub mod monitor;
 pub mod prices;
 pub mod results;
 pub mod routing;

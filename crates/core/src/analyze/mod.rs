@@ -8,4 +8,5 @@ pub mod ranking;
 pub mod report;
 pub mod routing;
 pub mod traffic;
+pub mod trend;
 pub mod winner;

@@ -39,6 +39,8 @@ pub struct TrafficRecord {
     pub output_text: Option<String>,
     /// Sent by the server's own canary, not by a client.
     pub canary: bool,
+    /// A canary answer's verdict under its case's checks (`None`: not a canary's, or unchecked).
+    pub passed: Option<bool>,
 }
 
 /// What a span of traffic adds up to.
@@ -182,6 +184,7 @@ mod tests {
             output_hash: Some(hash.into()),
             output_text: None,
             canary: false,
+            passed: None,
         }
     }
 
