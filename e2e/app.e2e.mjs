@@ -347,3 +347,49 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     server.close();
   }
 });
+
+test("a served winner's traffic shows on the Monitor screen", async () => {
+  // The quickstart's winner, served by the real `tradeoff serve` into the app's database.
+  const tradeoff = path.join(path.dirname(APP_BIN), "tradeoff");
+  const listed = JSON.parse(execFileSync(tradeoff, ["list", "--json"], { encoding: "utf8" }));
+  const quickstart = listed.find((e) => e.name === "quickstart");
+  assert.ok(quickstart, `no quickstart among ${listed.map((e) => e.name)}`);
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "tradeoff-e2e-serve-"));
+  const winner = path.join(dir, "winner.json");
+  execFileSync(tradeoff, ["winner", String(quickstart.id), "-o", winner]);
+  const { spawn } = await import("node:child_process");
+  const server = spawn(tradeoff, ["serve", winner, "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(() => reject(new Error(`tradeoff serve said: ${seen}`)), 120_000);
+      server.stdout.on("data", (chunk) => {
+        seen += chunk;
+        const match = seen.match(/listening on (\S+)/);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      server.on("exit", (code) => reject(new Error(`tradeoff serve exited with ${code}: ${seen}`)));
+    });
+    const file = JSON.parse(fs.readFileSync(winner, "utf8"));
+    const variant = file.winner.variant.id;
+    for (const sentence of ["The Berlin Wall fell in 1989.", "Paris hosted the World Exposition of 1889.", "In 2012 London welcomed athletes."]) {
+      const response = await fetch(`${url}/variants/${variant}/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ vars: { sentence } }),
+      });
+      assert.equal(response.status, 200, await response.text());
+    }
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((resolve) => server.once("close", resolve));
+  }
+  await (await browser.$('[data-testid="monitor-button"]')).click();
+  await waitInPage('[data-testid="monitor-summary"]', "^3 requests in the last 1 h", 30_000, "the Monitor did not show the 3 requests");
+  const charts = await browser.$$('[data-testid="monitor-chart"]');
+  assert.equal(charts.length, 6);
+  await screenshot("monitor.png");
+});

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { CartesianGrid, Line, LineChart, ReferenceArea, Tooltip, XAxis, YAxis } from "recharts";
+import { CartesianGrid, Line, LineChart, ReferenceArea, ReferenceLine, Tooltip, XAxis, YAxis } from "recharts";
 import { errorText, type Monitor, type MonitorWindow, type TrendPoint } from "../api";
 import { dollars } from "../format";
 import { useMonitor } from "../queries";
@@ -95,7 +95,7 @@ function MonitorCharts({ view, window }: { view: Monitor; window: MonitorWindow 
           ]}
           band={[m.ttft_p50_ms, m.ttft_p95_ms]}
         />
-        <Trend title="Error rate" points={points} lines={[["error_rate", ORANGE]]} />
+        <Trend title="Error rate" points={points} lines={[["error_rate", ORANGE]]} format={percent} rate />
         <Trend
           title="Tokens per request (in / out)"
           points={points}
@@ -110,6 +110,8 @@ function MonitorCharts({ view, window }: { view: Monitor; window: MonitorWindow 
           points={points}
           lines={[["canary_pass_rate", BLUE]]}
           band={[m.pass_rate_low, m.pass_rate_high]}
+          format={percent}
+          rate
         />
       </div>
     </>
@@ -118,18 +120,23 @@ function MonitorCharts({ view, window }: { view: Monitor; window: MonitorWindow 
 
 type Figure = keyof Omit<TrendPoint, "at_ms" | "requests">;
 
+const percent = (v: number) => `${(v * 100).toFixed(0)}%`;
+
 function Trend({
   title,
   points,
   lines,
   band,
   format,
+  rate = false,
 }: {
   title: string;
   points: TrendPoint[];
   lines: [Figure, string][];
   band?: [number | null, number | null];
   format?: (v: number) => string;
+  /** A share: drawn from 0 to 100 %. */
+  rate?: boolean;
 }) {
   const present = points.some((p) => lines.some(([key]) => p[key] != null));
   const time = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -142,12 +149,18 @@ function Trend({
         <LineChart width={420} height={200} data={points} margin={{ top: 10, right: 20, bottom: 10, left: 10 }}>
           <CartesianGrid strokeDasharray="3 3" />
           <XAxis dataKey="at_ms" type="number" domain={["dataMin", "dataMax"]} tickFormatter={time} scale="time" />
-          <YAxis tickFormatter={format} width={60} />
+          <YAxis tickFormatter={format} width={76} domain={rate ? [0, 1] : [0, "auto"]} />
           {band && band[0] != null && band[1] != null && (
-            <ReferenceArea y1={band[0]} y2={band[1]} fill={BAND} fillOpacity={0.12} ifOverflow="extendDomain" />
+            <>
+              <ReferenceArea y1={band[0]} y2={band[1]} fill={BAND} fillOpacity={0.12} ifOverflow="extendDomain" />
+              {/* The edges too: a band whose ends meet is still a line to compare with. */}
+              <ReferenceLine y={band[0]} stroke={BAND} strokeDasharray="4 3" ifOverflow="extendDomain" />
+              <ReferenceLine y={band[1]} stroke={BAND} strokeDasharray="4 3" ifOverflow="extendDomain" />
+            </>
           )}
           {lines.map(([key, color]) => (
-            <Line key={key} type="monotone" dataKey={key} stroke={color} dot={false} connectNulls={false} isAnimationActive={false} />
+            // Dots: a minute with traffic between quiet ones is a point, not a line.
+            <Line key={key} type="monotone" dataKey={key} stroke={color} dot={{ r: 2.5, fill: color }} connectNulls={false} isAnimationActive={false} />
           ))}
           <Tooltip labelFormatter={(v) => new Date(Number(v)).toLocaleString()} formatter={(v) => (format ? format(Number(v)) : Number(v).toFixed(2))} />
         </LineChart>
