@@ -343,6 +343,9 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     assert.equal(exported.winner.settings, null, "a remote winner has no local settings");
     assert.equal(exported.winner.target.remote.provider, "openai");
     await screenshot("winner.png");
+    // Serve: the real `tradeoff serve` refuses a remote winner, and the card says why.
+    await (await browser.$('[data-testid="serve-winner"]')).click();
+    await waitInPage('[data-testid="winner-card"] [role="alert"]', "serves local models so far", 60_000, "the refusal to serve a remote winner was not shown");
   } finally {
     server.close();
   }

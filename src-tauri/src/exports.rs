@@ -53,7 +53,7 @@ pub async fn export_winner(
 
 /// Writes `value` as pretty JSON to `target` (creating its folder); returns the path written.
 /// The caller checked that the UI may write there (`file_access`).
-fn write_json(target: &Path, value: &impl serde::Serialize) -> Result<String, AppError> {
+pub(crate) fn write_json(target: &Path, value: &impl serde::Serialize) -> Result<String, AppError> {
     let json = serde_json::to_string_pretty(value)
         .map_err(|e| AppError::new(AppCode::Io, format!("cannot encode {}: {e}", target.display())))?;
     if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {

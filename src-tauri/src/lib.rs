@@ -17,6 +17,7 @@ mod local_inference;
 mod planner;
 mod prices;
 mod quantizer;
+mod serving;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -57,6 +58,8 @@ pub struct AppState {
     files: Arc<file_access::Files>,
     /// The start-up CPU self-test's verdict.
     local_inference: Arc<local_inference::LocalInference>,
+    /// The winner the app serves, if any (`tradeoff serve` as a child).
+    serving: Arc<serving::Serving>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ impl AppState {
             planner: Arc::new(planner::Planner::default()),
             files: Arc::new(file_access::Files::default()),
             local_inference: Arc::new(local_inference::LocalInference::default()),
+            serving: Arc::new(serving::Serving::default()),
         }
     }
 
@@ -141,6 +145,9 @@ macro_rules! specta_builder_for {
                 commands::routing::export_policies,
                 commands::routing::default_policy_path,
                 commands::monitor::monitor,
+                commands::monitor::serve_winner,
+                commands::monitor::stop_serving,
+                commands::monitor::serving_status,
                 commands::models::list_models,
                 commands::models::add_model_source,
                 commands::models::quantize_model,

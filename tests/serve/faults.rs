@@ -187,3 +187,38 @@ fn a_server_killed_mid_traffic_leaves_an_intact_log_with_every_finished_request(
         .unwrap();
     assert_eq!(complete, 5);
 }
+
+#[test]
+fn a_server_told_to_exit_with_its_input_stops_when_its_parent_closes_it() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let winner = winner(dir.path());
+    let mut child = tradeoff()
+        .arg("serve")
+        .arg(&winner)
+        .args(["--port", "0", "--no-log", "--exit-with-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.starts_with("listening on "), "{first}");
+    drop(child.stdin.take());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "it did not stop when its input closed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

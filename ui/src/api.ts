@@ -26,6 +26,7 @@ import type {
   RunOutcomeView_Serialize,
   WinnerView_Serialize,
   RoutingReport_Serialize,
+  ServingView,
   TrendPoint_Serialize,
 } from "./bindings";
 
@@ -51,6 +52,7 @@ export type Prices = PricesView_Serialize;
 export type RunOutcome = RunOutcomeView_Serialize;
 export type LocalInference = LocalInferenceView;
 export type Monitor = MonitorView_Serialize;
+export type Serving = ServingView;
 export type TrendPoint = TrendPoint_Serialize;
 export type { MonitorWindow };
 export type { ExperimentItem, ExperimentView };
@@ -143,6 +145,10 @@ export const api = {
   localInference: () => unwrap<LocalInference>(commands.localInference()),
   /** A served deployment's traffic over the last hour, day or week, beside the winner as measured. */
   monitor: (deployment: number | null, window: MonitorWindow) => unwrap<Monitor>(commands.monitor(deployment, window)),
+  /** Serves the experiment's winner with `tradeoff serve` (replacing the server running); once it listens. */
+  serveWinner: (experimentId: number, objective: string) => unwrap<Serving>(commands.serveWinner(experimentId, objective)),
+  stopServing: () => unwrap<null>(commands.stopServing()),
+  servingStatus: () => unwrap<Serving | null>(commands.servingStatus()),
 };
 
 /** What the backend kept beyond the sentence (a cause chain, a worker's stderr), if anything. */

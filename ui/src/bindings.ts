@@ -70,6 +70,16 @@ export const commands = {
 	defaultPolicyPath: (experimentId: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("default_policy_path", { experimentId })),
 	/**  Deployment `deployment`'s (default: the newest's) traffic over `window`. */
 	monitor: (deployment: number | null, window: MonitorWindow) => typedError<MonitorView_Serialize, AppError_Serialize>(__TAURI_INVOKE("monitor", { deployment, window })),
+	/**
+	 *  Serves experiment `experiment_id`'s winner under `objective` (JSON; empty: the experiment's
+	 *  own): writes its winner file into the data folder's exports and starts `tradeoff serve` on it,
+	 *  replacing the server the app ran before. Returns once it listens.
+	 */
+	serveWinner: (experimentId: number, objective: string) => typedError<ServingView, AppError_Serialize>(__TAURI_INVOKE("serve_winner", { experimentId, objective })),
+	/**  Stops the server the app runs (after the requests in flight). */
+	stopServing: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("stop_serving")),
+	/**  The server the app runs, if it still runs. */
+	servingStatus: () => typedError<ServingView | null, AppError_Serialize>(__TAURI_INVOKE("serving_status")),
 	/**  The model library: the data folder's models and every registered file or folder. */
 	listModels: () => typedError<ModelView_Serialize[], AppError_Serialize>(__TAURI_INVOKE("list_models")),
 	/**  Registers a GGUF file or a folder of them; returns the library. */
@@ -1554,6 +1564,15 @@ export type RunnerUpView_Serialize = {
 	latency: DifferenceView_Serialize,
 	pass_rate_margin: number | null,
 	cost_per_run_margin_usd: number | null,
+};
+
+/**  The server the app runs, as the winner card shows it. */
+export type ServingView = {
+	/**  Where clients send requests (`http://127.0.0.1:PORT/v1`). */
+	url: string,
+	/**  The winner file it serves. */
+	winner: string,
+	pid: number,
 };
 
 /**  The confidence a condition reads, and a threshold sweep moves. */

@@ -55,6 +55,7 @@ export const keys = {
   prices: ["prices"] as const,
   localInference: ["local-inference"] as const,
   monitor: (deployment: number | null, window: MonitorWindow) => ["monitor", deployment, window] as const,
+  serving: ["serving"] as const,
 };
 
 /** The Monitor asks again this often while it is shown: the server logs as it goes. */
@@ -174,6 +175,30 @@ export function useMonitor(deployment: number | null, window: MonitorWindow, ref
     queryFn: () => api.monitor(deployment, window),
     refetchInterval: refreshMs,
     placeholderData: keepPreviousData,
+  });
+}
+
+/** The winner the app serves, if any; asked again now and then, as a server can stop by itself. */
+export function useServing() {
+  return useQuery({ queryKey: keys.serving, queryFn: api.servingStatus, refetchInterval: MONITOR_REFRESH_MS });
+}
+
+export function useServeWinner() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ id, objective }: { id: number; objective: string }) => api.serveWinner(id, objective),
+    onSuccess: (serving) => {
+      client.setQueryData(keys.serving, serving);
+      void client.invalidateQueries({ queryKey: ["monitor"] });
+    },
+  });
+}
+
+export function useStopServing() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: api.stopServing,
+    onSuccess: () => client.setQueryData(keys.serving, null),
   });
 }
 

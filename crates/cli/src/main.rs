@@ -228,6 +228,9 @@ enum Command {
         /// How often the canary runs.
         #[arg(long, default_value = "10m", value_parser = span::parse_span, requires = "canary")]
         every: std::time::Duration,
+        /// Stop when standard input closes (the app's way to take its server with it).
+        #[arg(long, hide = true)]
+        exit_with_stdin: bool,
     },
     /// What a served winner's traffic adds up to: requests, errors by class, latency, TTFT,
     /// inter-token latency, tokens, cost and answer consistency.
@@ -434,6 +437,7 @@ fn main() -> ExitCode {
             no_log,
             canary,
             every,
+            exit_with_stdin,
         } => commands::serve::serve(
             &winner,
             commands::serve::ServeArgs {
@@ -450,6 +454,7 @@ fn main() -> ExitCode {
                 log_text,
                 canary,
                 every,
+                exit_with_stdin,
             },
         ),
         Command::Traffic {

@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub winner_path: PathBuf,
     /// Canary rounds to run, and what they are held to.
     pub canary: Option<Canary>,
+    /// Stop when standard input closes: a parent (the app) that dies takes its server with it.
+    pub exit_with_stdin: bool,
 }
 
 /// What the server says once it takes requests.
@@ -149,14 +151,37 @@ pub fn run(
     canary_report: impl Fn(&CanaryRound) + Send + 'static,
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let stdin_closed = options.exit_with_stdin.then(stdin_closed);
     runtime.block_on(serve(
         deployment,
         options,
         worker,
         ready,
         canary_report,
-        interrupted(),
+        async move {
+            match stdin_closed {
+                Some(closed) => {
+                    tokio::select! {
+                        _ = interrupted() => {}
+                        _ = closed => {}
+                    }
+                }
+                None => interrupted().await,
+            }
+        },
     ))
+}
+
+/// Resolves when standard input reaches its end (read on a thread of its own: a blocking read).
+fn stdin_closed() -> tokio::sync::oneshot::Receiver<()> {
+    let (closed, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 256];
+        let mut stdin = std::io::stdin().lock();
+        while std::io::Read::read(&mut stdin, &mut sink).is_ok_and(|n| n > 0) {}
+        let _ = closed.send(());
+    });
+    receiver
 }
 
 async fn interrupted() {

@@ -1,5 +1,6 @@
-//! The Monitor: a served deployment's traffic over the last hour, day or week (the store's
-//! per-minute aggregates, `tradeoff serve` writes them), beside what the winner was measured at.
+//! Serving and the Monitor: the winner card's Serve (`tradeoff serve` as the app's child, into
+//! the app's database), and a served deployment's traffic over the last hour, day or week (the
+//! store's per-minute aggregates) beside what the winner was measured at.
 
 use serde::{Deserialize, Serialize};
 use specta::Type;
@@ -8,7 +9,49 @@ use tradeoff_core::analyze::trend::TrendPoint;
 use tradeoff_core::analyze::winner::{Winner, read_winner};
 use tradeoff_store::traffic::now_ms;
 
+use std::sync::Arc;
+
+use crate::serving::ServingView;
 use crate::*;
+
+/// Serves experiment `experiment_id`'s winner under `objective` (JSON; empty: the experiment's
+/// own): writes its winner file into the data folder's exports and starts `tradeoff serve` on it,
+/// replacing the server the app ran before. Returns once it listens.
+#[tauri::command]
+#[specta::specta]
+pub async fn serve_winner(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+    objective: String,
+) -> Result<ServingView, AppError> {
+    let file = tradeoff_core::paths::data_dir()
+        .join("exports")
+        .join(format!("experiment-{experiment_id}-served-winner.json"));
+    let winner = file.clone();
+    state
+        .with_store(move |store| {
+            let export = crate::decision::winner_of(store, i64::from(experiment_id), &objective)?;
+            crate::exports::write_json(&winner, &export)
+        })
+        .await?;
+    let (serving, db) = (Arc::clone(&state.serving), state.db.clone());
+    blocking(move || serving.start(&crate::executor::tradeoff_binary(), &db, &file)).await
+}
+
+/// Stops the server the app runs (after the requests in flight).
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_serving(state: State<'_, AppState>) -> Result<(), AppError> {
+    let serving = Arc::clone(&state.serving);
+    blocking(move || serving.stop()).await
+}
+
+/// The server the app runs, if it still runs.
+#[tauri::command]
+#[specta::specta]
+pub async fn serving_status(state: State<'_, AppState>) -> Result<Option<ServingView>, AppError> {
+    Ok(state.serving.status())
+}
 
 /// The span shown, and the bucket each point covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Type)]

@@ -32,6 +32,8 @@ describe("WinnerCard", () => {
       switch (cmd) {
         case "default_export_path":
           return "/data/exports/experiment-3-winner.json";
+        case "serving_status":
+          return null;
         case "winner":
           if ((args as { objective: string }).objective === "{bad") {
             throw { code: "bad_input", message: "objective: key must be a string at line 1 column 2", details: null };
@@ -70,6 +72,8 @@ describe("WinnerCard", () => {
       switch (cmd) {
         case "default_export_path":
           return "/data/exports/experiment-3-winner.json";
+        case "serving_status":
+          return null;
         case "winner":
           return winner;
         case "pick_save_path":
@@ -114,6 +118,8 @@ describe("WinnerCard", () => {
       switch (cmd) {
         case "default_export_path":
           return "/data/exports/experiment-3-winner.json";
+        case "serving_status":
+          return null;
         case "winner":
           return policy;
         default:
@@ -129,5 +135,42 @@ describe("WinnerCard", () => {
     const stages = [...screen.getByTestId("winner-stages").querySelectorAll("li")].map((li) => li.textContent);
     expect(stages).toEqual(["rule on sentence answered 50%", "fewshot · gemma · n_ctx 512 answered 50%"]);
     expect(card).toContain("Runner-up: fewshot · gemma · n_ctx 512");
+  });
+
+  it("serves the winner, says where, and stops it; a winner that cannot be served says why", async () => {
+    const calls: string[] = [];
+    let refuse = false;
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      switch (cmd) {
+        case "default_export_path":
+          return "/data/exports/experiment-3-winner.json";
+        case "serving_status":
+          return null;
+        case "winner":
+          return winner;
+        case "serve_winner":
+          if (refuse) {
+            throw { code: "executor", message: "the winner runs on OpenAI-compatible (gpt-4o-mini); `tradeoff serve` serves local models so far", details: null };
+          }
+          return { url: "http://127.0.0.1:40123/v1", winner: "/data/exports/experiment-3-served-winner.json", pid: 4242 };
+        case "stop_serving":
+          return null;
+        default:
+          throw new Error(cmd);
+      }
+    });
+    renderWithClient(<WinnerCard experimentId={3} />);
+    fireEvent.click(screen.getByTestId("decide"));
+    await screen.findByTestId("winner-label");
+    fireEvent.click(screen.getByTestId("serve-winner"));
+    expect((await screen.findByTestId("serving")).textContent).toContain("http://127.0.0.1:40123/v1");
+    fireEvent.click(screen.getByTestId("stop-serving"));
+    await waitFor(() => expect(screen.queryByTestId("serving")).toBeNull());
+    expect(calls).toContain("stop_serving");
+
+    refuse = true;
+    fireEvent.click(screen.getByTestId("serve-winner"));
+    expect((await screen.findByRole("alert")).textContent).toContain("serves local models so far");
   });
 });

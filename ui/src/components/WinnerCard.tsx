@@ -1,7 +1,7 @@
 import { memo, useState } from "react";
 import { api, errorText } from "../api";
 import { dollars, signedDollars, verdictWord } from "../format";
-import { useDefaultExportPath, useExportWinner, useWinner } from "../queries";
+import { useDefaultExportPath, useExportWinner, useServeWinner, useServing, useStopServing, useWinner } from "../queries";
 
 const percent = (v: number | null) => (v == null ? "—" : `${(v * 100).toFixed(0)}%`);
 const ms = (v: number | null) => (v == null ? "—" : `${v.toFixed(0)} ms`);
@@ -17,6 +17,9 @@ export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimen
   const [chosenPath, setChosenPath] = useState<string | null>(null);
   const path = chosenPath ?? suggested ?? "";
   const { mutateAsync: exportFile } = useExportWinner();
+  const serving = useServing().data ?? null;
+  const serve = useServeWinner();
+  const { mutateAsync: stopServing } = useStopServing();
   const [exported, setExported] = useState<string | null>(null);
   // What went wrong with the last export or save dialog; a refused objective is the query's own.
   const [actionError, setActionError] = useState<string | null>(null);
@@ -34,6 +37,24 @@ export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimen
     setActionError(null);
     try {
       setExported(await exportFile({ id: experimentId, objective, path }));
+    } catch (e) {
+      setActionError(errorText(e));
+    }
+  };
+
+  const startServing = async () => {
+    setActionError(null);
+    try {
+      await serve.mutateAsync({ id: experimentId, objective });
+    } catch (e) {
+      setActionError(errorText(e));
+    }
+  };
+
+  const stop = async () => {
+    setActionError(null);
+    try {
+      await stopServing();
     } catch (e) {
       setActionError(errorText(e));
     }
@@ -118,6 +139,21 @@ export const WinnerCard = memo(function WinnerCard({ experimentId }: { experimen
             </button>
           </div>
           {exported && <p className="muted">Wrote {exported}</p>}
+          <div className="winner-controls">
+            <button onClick={() => void startServing()} disabled={serve.isPending} data-testid="serve-winner">
+              {serve.isPending ? "Starting the server…" : serving ? "Serve this winner instead" : "Serve"}
+            </button>
+            {serving && (
+              <>
+                <span data-testid="serving">
+                  Serving at <code>{serving.url}</code> (OpenAI-compatible; its traffic is on the Monitor screen)
+                </span>
+                <button onClick={() => void stop()} data-testid="stop-serving">
+                  Stop
+                </button>
+              </>
+            )}
+          </div>
         </div>
       )}
     </section>

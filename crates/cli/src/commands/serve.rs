@@ -35,6 +35,7 @@ pub struct ServeArgs {
     /// The experiment whose cases canary rounds send: a recorded id or an experiment file.
     pub canary: Option<String>,
     pub every: Duration,
+    pub exit_with_stdin: bool,
 }
 
 pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
@@ -69,6 +70,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
         log_text: args.log_text,
         winner_path: winner.to_path_buf(),
         canary,
+        exit_with_stdin: args.exit_with_stdin,
     };
     let db = (!args.no_log).then_some(args.db);
     let canaries = options.canary.as_ref().map(|c| {
