@@ -222,3 +222,43 @@ fn a_server_told_to_exit_with_its_input_stops_when_its_parent_closes_it() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_client_that_gives_up_before_its_answer_is_logged_as_cut_off() {
+    let _turn = model_turn();
+    let dir = tempfile::tempdir().unwrap();
+    let winner = winner(dir.path());
+    let log = dir.path().join("traffic.sqlite3");
+    let server = Server::start(&winner, &["--db", log.to_str().unwrap()], &[]);
+    // A whole answer of 400 tokens takes seconds; this client waits one.
+    let gave_up = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "1",
+            "-H",
+            "content-type: application/json",
+            "--data-binary",
+        ])
+        .arg(completion(CASES[0].0, Some(400)).to_string())
+        .arg(format!("{}/completions", server.url))
+        .output()
+        .unwrap();
+    assert_eq!(
+        gave_up.status.code(),
+        Some(28),
+        "curl timed out: {}",
+        stderr(&gave_up)
+    );
+    // The server notices, cancels the generation and records the request; then it stops.
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = server.stop();
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    let db = rusqlite::Connection::open(&log).unwrap();
+    let (status, class): (i64, String) = db
+        .query_row("SELECT status, error_class FROM traffic", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((status, class.as_str()), (499, "stream_broken"));
+}

@@ -166,21 +166,48 @@ async fn variant(State(served): State<Arc<Served>>, Path(id): Path<String>, body
 /// Answers a completion request; a refusal is recorded like an answer.
 async fn answer(
     served: Arc<Served>,
-    mut tracker: Tracker,
+    tracker: Tracker,
     request: Result<(RenderedPrompt, Overrides), ApiError>,
     shape: Shape,
 ) -> Response {
+    let mut watch = Watch {
+        served: Arc::clone(&served),
+        tracker,
+        settled: false,
+    };
     let refused = match request {
         Ok((prompt, overrides)) => {
-            match complete(Arc::clone(&served), &mut tracker, prompt, &overrides, shape).await {
-                Ok(response) => return response,
+            match complete(Arc::clone(&served), &mut watch.tracker, prompt, &overrides, shape).await {
+                Ok(response) => {
+                    watch.settled = true;
+                    return response;
+                }
                 Err(error) => error,
             }
         }
         Err(error) => error,
     };
-    served.finish(tracker.refused(&refused));
+    watch.settled = true;
+    served.finish(watch.tracker.refused(&refused));
     refused.into_response()
+}
+
+/// A request whose client goes away before its answer (waiting for a slot, or for a whole
+/// answer it did not stream) is dropped with its handler: it is recorded as cut off.
+struct Watch {
+    served: Arc<Served>,
+    tracker: Tracker,
+    /// Its answer or refusal is recorded elsewhere.
+    settled: bool,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.served
+                .finish(self.tracker.record(499, Some(ErrorClass::StreamBroken)));
+        }
+    }
 }
 
 async fn complete(
