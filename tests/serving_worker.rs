@@ -11,18 +11,11 @@ use tradeoff_core::run::{ErrorClass, FinishReason, RunError};
 use tradeoff_core::spec::experiment::{ChatTemplateChoice, Sampling};
 use tradeoff_core::spec::prompt::RenderedPrompt;
 use tradeoff_core::spec::target::{ContextSettings, KvType};
-use tradeoff_worker::{ServedEvent, ServingWorker, WorkerCommand, WorkerEngine};
+use tradeoff_worker::{ServedEvent, ServingWorker, WorkerEngine};
 
-use crate::support::{default_model, model_turn};
+use crate::support::{default_model, model_turn, worker_command};
 
 const SLOTS: u32 = 4;
-
-fn worker_command() -> WorkerCommand {
-    WorkerCommand {
-        program: env!("CARGO_BIN_EXE_tradeoff").into(),
-        args: vec!["worker".into()],
-    }
-}
 
 fn load(sequences: u32) -> LoadRequest {
     LoadRequest {

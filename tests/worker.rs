@@ -14,14 +14,9 @@ use tradeoff_core::spec::target::{ContextSettings, KvType};
 use tradeoff_llama::LlamaEngine;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
-use crate::support::{FEWSHOT, children_of, default_model, model_turn, stderr, stdout, tradeoff, write};
-
-fn worker_command() -> WorkerCommand {
-    WorkerCommand {
-        program: env!("CARGO_BIN_EXE_tradeoff").into(),
-        args: vec!["worker".into()],
-    }
-}
+use crate::support::{
+    FEWSHOT, children_of, default_model, model_turn, stderr, stdout, tradeoff, worker_command, write,
+};
 
 fn load_request() -> LoadRequest {
     LoadRequest {

@@ -52,7 +52,7 @@ impl Serving {
         let mut child = Command::new(binary)
             .arg("serve")
             .arg(path_option("--db", db))
-            .args(["--port", "0", "--exit-with-stdin"])
+            .args(["--port", "0", "--exit-with-stdin", "--"])
             .arg(winner)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

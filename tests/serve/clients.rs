@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use super::{CASES, Server, completion, curl, prompt, winner};
+use super::{CASES, Server, cases_yaml, completion, curl, prompt, winner};
 use crate::support::{model_turn, python_clients, stderr, stdout, tradeoff, write};
 
 #[test]
@@ -117,16 +117,7 @@ fn the_served_winner_answers_as_measured_to_curl_and_to_an_openai_client_streami
     // Tradeoff's own OpenAI client (streaming, usage, its SSE parser) as a remote target: every
     // case passes, with the tokens the server counted.
     let db = dir.path().join("client.sqlite3");
-    let cases: String = CASES
-        .iter()
-        .map(|(sentence, expected)| {
-            format!(
-                "  - {{vars: {{sentence: {}}}, expected: {}}}\n",
-                serde_json::to_string(sentence).unwrap(),
-                serde_json::to_string(&format!(" {expected}")).unwrap()
-            )
-        })
-        .collect();
+    let cases = cases_yaml();
     let client = write(
         dir.path(),
         "client.yaml",

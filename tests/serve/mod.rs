@@ -33,11 +33,9 @@ pub(super) fn prompt(sentence: &str) -> String {
     format!("{shots}Sentence: {sentence}\nJSON:")
 }
 
-/// Records a small experiment on the default model and writes its winner file.
-pub(super) fn winner(dir: &Path) -> PathBuf {
-    let db = dir.join("db.sqlite3");
-    let template = prompt("{{ sentence }}");
-    let cases: String = CASES
+/// `CASES` as an experiment file's `cases:` entries, each expecting its answer.
+pub(super) fn cases_yaml() -> String {
+    CASES
         .iter()
         .map(|(sentence, expected)| {
             format!(
@@ -46,7 +44,14 @@ pub(super) fn winner(dir: &Path) -> PathBuf {
                 serde_json::to_string(&format!(" {expected}")).unwrap()
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Records a small experiment on the default model and writes its winner file.
+pub(super) fn winner(dir: &Path) -> PathBuf {
+    let db = dir.join("db.sqlite3");
+    let template = prompt("{{ sentence }}");
+    let cases = cases_yaml();
     let file = write(
         dir,
         "measured.yaml",

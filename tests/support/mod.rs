@@ -29,6 +29,14 @@ pub fn tradeoff() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tradeoff"))
 }
 
+/// `tradeoff worker`, as the CLI starts it.
+pub fn worker_command() -> tradeoff_worker::WorkerCommand {
+    tradeoff_worker::WorkerCommand {
+        program: env!("CARGO_BIN_EXE_tradeoff").into(),
+        args: vec!["worker".into()],
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
         .join("../..")

@@ -64,15 +64,14 @@ impl ServingWorker {
     /// Opens a serving session on `process` (greeted, on a verified CPU path) for `load`.
     pub(crate) fn open(mut process: WorkerProcess, load: &LoadRequest) -> Result<ServingWorker, RunError> {
         let pid = process.pid;
-        let during = "the start of serving";
-        if process.send(&Request::Serve(load.clone())).is_err() {
+        // The worker is ended and its end described: how it went, else how it exited.
+        let died = |process: WorkerProcess, how: Option<String>| {
             let (status, tail) = process.end();
-            return Err(death_error(
-                pid,
-                during,
-                crate::process::describe_exit(status),
-                &tail,
-            ));
+            let how = how.unwrap_or_else(|| crate::process::describe_exit(status));
+            death_error(pid, "the start of serving", how, &tail)
+        };
+        if process.send(&Request::Serve(load.clone())).is_err() {
+            return Err(died(process, None));
         }
         let report = match process.replies.recv_timeout(START_LIMIT) {
             Ok(Ok(Reply::Serving(report))) => report,
@@ -85,35 +84,19 @@ impl ServingWorker {
                 ));
             }
             Ok(Err(malformed)) => {
-                let (_, tail) = process.end();
-                return Err(death_error(
-                    pid,
-                    during,
-                    format!("it sent a malformed reply: {malformed}"),
-                    &tail,
+                return Err(died(
+                    process,
+                    Some(format!("it sent a malformed reply: {malformed}")),
                 ));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                let (_, tail) = process.end();
-                return Err(death_error(
-                    pid,
-                    during,
-                    format!(
-                        "it did not load the model within {} s, so it was killed",
-                        START_LIMIT.as_secs()
-                    ),
-                    &tail,
-                ));
+                let how = format!(
+                    "it did not load the model within {} s, so it was killed",
+                    START_LIMIT.as_secs()
+                );
+                return Err(died(process, Some(how)));
             }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                let (status, tail) = process.end();
-                return Err(death_error(
-                    pid,
-                    during,
-                    crate::process::describe_exit(status),
-                    &tail,
-                ));
-            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(died(process, None)),
         };
         // The dispatcher owns the replies from here; the process stays shared for sending.
         let (_, empty) = std::sync::mpsc::channel();
