@@ -17,7 +17,8 @@ use crate::support::{default_model, model_turn, worker_command};
 
 const SLOTS: u32 = 4;
 
-fn load(sequences: u32) -> LoadRequest {
+/// The default model with `sequences` sequences of n_ctx 512, on 2 threads.
+pub(crate) fn load(sequences: u32) -> LoadRequest {
     LoadRequest {
         model_path: default_model(),
         n_gpu_layers: 0,

@@ -10,27 +10,13 @@ use tradeoff_core::execute::events::RunEvent;
 use tradeoff_core::run::ErrorClass;
 use tradeoff_core::spec::experiment::{ChatTemplateChoice, Sampling};
 use tradeoff_core::spec::prompt::RenderedPrompt;
-use tradeoff_core::spec::target::{ContextSettings, KvType};
 use tradeoff_llama::LlamaEngine;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
 
-use crate::support::{
-    FEWSHOT, children_of, default_model, model_turn, stderr, stdout, tradeoff, worker_command, write,
-};
+use crate::support::{FEWSHOT, children_of, model_turn, stderr, stdout, tradeoff, worker_command, write};
 
 fn load_request() -> LoadRequest {
-    LoadRequest {
-        model_path: default_model(),
-        n_gpu_layers: 0,
-        context: ContextSettings {
-            n_ctx: 512,
-            threads: 2,
-            batch: 512,
-            kv_type: KvType::F16,
-            sequences: 1,
-            prefix_cache: false,
-        },
-    }
+    crate::serving_worker::load(1)
 }
 
 fn generate_request(max_tokens: u32) -> GenerateRequest {
