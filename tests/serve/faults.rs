@@ -107,6 +107,24 @@ fn a_public_address_without_a_key_and_a_winner_that_cannot_be_served_are_refused
         "{message}"
     );
 
+    // Labels are the file's data: a terminal never obeys them.
+    let mut hostile: Value = serde_json::from_str(&std::fs::read_to_string(&winner).unwrap()).unwrap();
+    hostile["winner"]["summary"]["variant"] = "fewshot\u{1b}]0;pwned\u{7}".into();
+    let hostile_file = write(dir.path(), "hostile.json", &hostile.to_string());
+    let checked = tradeoff()
+        .arg("serve")
+        .arg(&hostile_file)
+        .arg("--check")
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(!stdout(&checked).contains('\u{1b}'), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains("fewshot\\u{1b}]0;pwned"),
+        "{}",
+        stdout(&checked)
+    );
+
     // Not a winner file at all.
     let other = write(dir.path(), "other.json", r#"{"kind": "tradeoff.experiment"}"#);
     let refused = tradeoff()

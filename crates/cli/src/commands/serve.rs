@@ -47,7 +47,8 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
     }
     let deployment = Deployment::from_file(winner, args.parallel).map_err(Exit::bad_input)?;
     if args.check {
-        println!("{}", deployment.describe());
+        // Labels and ids come from the winner file: data, shown, never obeyed by the terminal.
+        println!("{}", safe(&deployment.describe()));
         return Ok(ExitCode::SUCCESS);
     }
     let canary = match &args.canary {
@@ -87,7 +88,9 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
         let _ = writeln!(out, "listening on http://{}/v1", ready.address);
         let _ = writeln!(
             out,
-            "serving {label} as model `{model_name}` with {slots} slots{}",
+            "serving {} as model `{}` with {slots} slots{}",
+            safe(&label),
+            safe(&model_name),
             if ready.keyed {
                 ", clients must send the key"
             } else {
@@ -113,7 +116,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
             }
         }
         if let Some(line) = &canaries {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", safe(line));
         }
         let _ = writeln!(out, "Ctrl-C stops it (requests in flight finish first)");
         let _ = out.flush();
