@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::cpu_check::{self, CpuCheckError};
 use crate::cpu_record;
-use crate::process::{WorkerCommand, WorkerProcess, WorkerStartError, describe_exit};
+use crate::process::{WorkerCommand, WorkerProcess, WorkerStartError, death_error, describe_exit};
 use crate::serving::ServingWorker;
 use tradeoff_core::execute::bench::{BenchRequest, BenchSamples};
 use tradeoff_core::execute::cpu_backend::{self, CpuBackend};
@@ -430,18 +430,6 @@ impl WorkerEngine {
         })?;
         ServingWorker::open(process, load)
     }
-}
-
-/// A worker's end as a run's error: how it ended, and the last lines it wrote.
-pub(crate) fn death_error(pid: u32, during: &str, how: String, tail: &str) -> RunError {
-    let mut message = format!(
-        "the inference worker (pid {pid}) ended during {during}: {how}; a new worker takes the next request"
-    );
-    if !tail.is_empty() {
-        message.push_str(". Its last messages:\n");
-        message.push_str(tail);
-    }
-    RunError::new(ErrorClass::WorkerCrashed, message)
 }
 
 impl LocalEngine for WorkerEngine {

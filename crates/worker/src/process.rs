@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::stderr_tail::StderrTail;
 use tradeoff_core::execute::cpu_backend::{CPU_BACKEND_ENV, CpuBackend};
 use tradeoff_core::execute::worker_protocol::{PROTOCOL_VERSION, Reply, Request};
+use tradeoff_core::run::{ErrorClass, RunError};
 
 /// How long a new worker may take to say hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -248,6 +249,18 @@ fn spawn_from_lasting_thread(command: Command) -> std::io::Result<Child> {
     child
         .recv()
         .map_err(|_| std::io::Error::other("the worker-spawning thread is gone"))?
+}
+
+/// A worker's end as a run's error: how it ended, and the last lines it wrote.
+pub(crate) fn death_error(pid: u32, during: &str, how: String, tail: &str) -> RunError {
+    let mut message = format!(
+        "the inference worker (pid {pid}) ended during {during}: {how}; a new worker takes the next request"
+    );
+    if !tail.is_empty() {
+        message.push_str(". Its last messages:\n");
+        message.push_str(tail);
+    }
+    RunError::new(ErrorClass::WorkerCrashed, message)
 }
 
 pub(super) fn describe_exit(status: Option<ExitStatus>) -> String {

@@ -14,8 +14,7 @@ use tradeoff_core::execute::engine::{Generation, LoadReport, LoadRequest};
 use tradeoff_core::execute::worker_protocol::{Reply, Request};
 use tradeoff_core::run::{ErrorClass, RunError};
 
-use crate::client::death_error;
-use crate::process::WorkerProcess;
+use crate::process::{WorkerProcess, death_error};
 
 /// What a submission produces, in order: text pieces, then its end.
 #[derive(Debug, Clone, PartialEq)]
