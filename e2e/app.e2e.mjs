@@ -343,9 +343,15 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
     assert.equal(exported.winner.settings, null, "a remote winner has no local settings");
     assert.equal(exported.winner.target.remote.provider, "openai");
     await screenshot("winner.png");
-    // Serve: the real `tradeoff serve` refuses a remote winner, and the card says why.
+    // Serve: the real `tradeoff serve` proxies a remote winner to its API; the card says where it
+    // listens, and Stop ends it.
     await (await browser.$('[data-testid="serve-winner"]')).click();
-    await waitInPage('[data-testid="winner-card"] [role="alert"]', "serves local models so far", 60_000, "the refusal to serve a remote winner was not shown");
+    await waitInPage('[data-testid="serving"]', "Serving at http://127\\.0\\.0\\.1:\\d+/v1", 60_000, "the served winner's address was not shown");
+    await (await browser.$('[data-testid="stop-serving"]')).click();
+    await browser.waitUntil(async () => !(await (await browser.$('[data-testid="serving"]')).isExisting()), {
+      timeout: 20_000,
+      timeoutMsg: "Stop did not end the server",
+    });
   } finally {
     server.close();
   }

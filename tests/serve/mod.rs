@@ -4,6 +4,7 @@
 mod canary;
 mod clients;
 mod faults;
+mod remote;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -38,7 +38,8 @@ const DRAIN_AFTER_END: Duration = Duration::from_millis(100);
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// Makes one request. `connections` collects the local addresses of connections this target
-/// used, which tells a request on a new connection from one on a pooled connection.
+/// used, which tells a request on a new connection from one on a pooled connection. `on_text`
+/// receives the output text as it arrives (a proxy streams it on).
 pub async fn call_once(
     client: &reqwest::Client,
     target: &RemoteTarget,
@@ -46,6 +47,7 @@ pub async fn call_once(
     key: Option<&ApiKey>,
     redactor: &Redactor,
     connections: &Mutex<HashSet<SocketAddr>>,
+    on_text: &mut (dyn FnMut(&str) + Send),
 ) -> CallReport {
     let (request, mut parser) = prepare(target, &job.prompt, &job.sampling, key.map(ApiKey::expose));
     let fail = |status: Option<u16>, class: ErrorClass, message: String| CallReport {
@@ -229,6 +231,13 @@ pub async fn call_once(
                     Err(message) => break Err((ErrorClass::BadResponse, message)),
                 };
                 let now = Instant::now();
+                for item in &items {
+                    if let StreamItem::Text(text) = item
+                        && !text.is_empty()
+                    {
+                        on_text(text);
+                    }
+                }
                 if let Err(failure) = state.absorb(items, now) {
                     break Err(failure);
                 }

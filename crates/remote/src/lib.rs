@@ -15,6 +15,7 @@
 mod anthropic;
 mod body;
 mod call;
+mod caller;
 mod classify;
 mod gemini;
 #[cfg(test)]
@@ -35,6 +36,7 @@ mod wrong_streams;
 use tradeoff_core::execute::remote::{Attempt, RemoteEngine, RemoteEvent, RemoteJob, RemoteResult};
 use tradeoff_core::spec::target::remote::{ProviderKind, RemoteTarget};
 
+pub use caller::{CallerError, RemoteCaller};
 pub use probe::{Probe, list_models};
 pub use provider::StreamItem;
 pub use scheduler::{HttpRemote, RemoteClientError, build_client};

@@ -241,6 +241,7 @@ async fn run_job(
                 state.key.as_ref(),
                 &state.redactor,
                 &state.connections,
+                &mut |_| {},
             )
             .await;
             attempts.push(Attempt {

@@ -28,9 +28,9 @@ use tradeoff_store::traffic::{TrafficLog, now_ms};
 use tradeoff_worker::ServedEvent;
 
 use crate::admission::{Admission, Slot};
+use crate::backend::{Backend, Submission};
 use crate::deployment::Deployment;
 use crate::error::ApiError;
-use crate::local::{LocalBackend, Submission};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::wire::{self, ChatRequest, CompletionRequest, Envelope, Overrides, Shape, VariantRequest};
 
@@ -40,7 +40,7 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Served {
     pub deployment: Deployment,
-    pub backend: LocalBackend,
+    pub backend: Backend,
     pub admission: Admission,
     /// Clients must send it as `Authorization: Bearer <key>` (all routes but `/health`).
     pub key: Option<String>,
@@ -107,7 +107,7 @@ async fn health(State(served): State<Arc<Served>>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "model": served.deployment.model_name,
-        "slots": served.deployment.load.context.sequences,
+        "slots": served.deployment.slots,
         "waiting": served.admission.waiting(),
         "worker_restarts": served.backend.restarts(),
     }))
@@ -218,7 +218,7 @@ async fn complete(
     shape: Shape,
 ) -> Result<Response, ApiError> {
     let deployment = &served.deployment;
-    let sampling = overrides.sampling(&deployment.sampling, deployment.load.context.n_ctx)?;
+    let sampling = overrides.sampling(&deployment.sampling, deployment.max_tokens_limit())?;
     let slot = served
         .admission
         .admit()
@@ -228,7 +228,7 @@ async fn complete(
     let started = Instant::now();
     let mut submission = served
         .backend
-        .submit(deployment.request(prompt, sampling))
+        .submit(prompt, sampling)
         .await
         .map_err(|e| ApiError::from_run(&e))?;
     let number = served.next_id.fetch_add(1, Ordering::Relaxed);

@@ -104,10 +104,8 @@ async fn ask(
             return None;
         }
     };
-    let request = served
-        .deployment
-        .request(prompt, served.deployment.sampling.clone());
-    let mut submission = match served.backend.submit(request).await {
+    let sampling = served.deployment.sampling.clone();
+    let mut submission = match served.backend.submit(prompt, sampling).await {
         Ok(submission) => submission,
         Err(error) => {
             served.finish(tracker.refused(&ApiError::from_run(&error)));

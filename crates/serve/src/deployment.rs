@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tradeoff_core::analyze::export::ConfigExport;
 use tradeoff_core::analyze::report::ConfigSummary;
 use tradeoff_core::analyze::winner::{Winner, WinnerExport, read_winner};
-use tradeoff_core::execute::engine::{GenerateRequest, LoadRequest};
+use tradeoff_core::execute::engine::LoadRequest;
 use tradeoff_core::models::gguf::sha256_file;
 use tradeoff_core::spec::cost::Price;
 use tradeoff_core::spec::experiment::{
@@ -17,11 +17,20 @@ use tradeoff_core::spec::experiment::{
 };
 use tradeoff_core::spec::prompt::{PromptRenderer, RenderedPrompt};
 use tradeoff_core::spec::target::LocalSettings;
+use tradeoff_core::spec::target::remote::RemoteTarget;
 
 use crate::error::ServeError;
 
 /// Winner files are small; a bigger one is not one.
 const MAX_WINNER_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Where a served config runs.
+#[derive(Debug, Clone)]
+pub enum Engine {
+    Local(LoadRequest),
+    /// Requests are proxied to the API with the winner's settings and its key.
+    Remote(RemoteTarget),
+}
 
 #[derive(Debug)]
 pub struct Deployment {
@@ -31,8 +40,10 @@ pub struct Deployment {
     pub label: String,
     pub variant: Variant,
     renderer: PromptRenderer,
-    /// The model and its context, with one sequence per slot.
-    pub load: LoadRequest,
+    /// Where it runs: the local model with one context sequence per slot, or the remote API.
+    pub engine: Engine,
+    /// Requests served at once: the local context's sequences, or concurrent calls to the API.
+    pub slots: u32,
     pub chat_template: ChatTemplateChoice,
     /// The winner's sampling: every request's defaults.
     pub sampling: Sampling,
@@ -70,7 +81,7 @@ impl Deployment {
             Winner::Config(config) => config.as_ref().clone(),
             Winner::Policy(policy) => {
                 return Err(refused(format!(
-                    "the winner is routing policy `{}`; `tradeoff serve` serves a single local config so far: pick the winner among configs (`tradeoff winner ID --policy` with an empty policy file) or serve one of the configs it calls",
+                    "the winner is routing policy `{}`; `tradeoff serve` serves a single config so far: pick the winner among configs (`tradeoff winner ID --policy` with an empty policy file) or serve one of the configs it calls",
                     policy.policy.id
                 )));
             }
@@ -92,14 +103,17 @@ impl Deployment {
         let local = match &config.target.kind {
             TargetKind::Local(local) => local,
             TargetKind::Remote(remote) => {
-                return Err(field(
-                    "winner.target",
-                    format!(
-                        "the winner runs on {} ({}); `tradeoff serve` serves local models so far: send requests to that API directly, with the winner's prompt and sampling",
-                        remote.provider.label(),
-                        remote.model
-                    ),
-                ));
+                let mut remote = remote.clone();
+                remote.max_concurrency = slots.max(1);
+                return Deployment::common(
+                    config,
+                    winner,
+                    Engine::Remote(remote),
+                    slots,
+                    ChatTemplateChoice::Auto,
+                    None,
+                )
+                .map_err(|e| field("winner.variant", e));
             }
         };
         let settings: LocalSettings = config.settings.ok_or_else(|| {
@@ -130,8 +144,28 @@ impl Deployment {
         }
         let mut load = settings.load_request(model_path);
         load.context.sequences = slots.max(1);
-        let renderer = PromptRenderer::new(std::slice::from_ref(&config.variant))
-            .map_err(|e| field("winner.variant", e.to_string()))?;
+        Deployment::common(
+            config,
+            winner,
+            Engine::Local(load),
+            slots,
+            local.chat_template.clone(),
+            Some(found_sha),
+        )
+        .map_err(|e| field("winner.variant", e))
+    }
+
+    /// What every kind of winner has: its template, sampling, price and measured figures.
+    fn common(
+        config: &ConfigExport,
+        winner: WinnerExport,
+        engine: Engine,
+        slots: u32,
+        chat_template: ChatTemplateChoice,
+        model_sha256: Option<String>,
+    ) -> Result<Deployment, String> {
+        let renderer =
+            PromptRenderer::new(std::slice::from_ref(&config.variant)).map_err(|e| e.to_string())?;
         let summary = &config.summary;
         Ok(Deployment {
             model_name: format!("{}@{}", config.variant.id, config.target.id),
@@ -141,16 +175,26 @@ impl Deployment {
             ),
             variant: config.variant.clone(),
             renderer,
-            load,
-            chat_template: local.chat_template.clone(),
+            engine,
+            slots: slots.max(1),
+            chat_template,
             sampling: config.target.sampling.clone(),
             price: config.target.price.clone(),
-            model_sha256: Some(found_sha),
+            model_sha256,
             measured: summary.clone(),
             experiment: config.experiment.clone(),
             experiment_id: config.experiment_id,
             winner,
         })
+    }
+
+    /// The most `max_tokens` a request may ask for: below the local context; an API's own
+    /// limit is the API's to enforce.
+    pub fn max_tokens_limit(&self) -> u32 {
+        match &self.engine {
+            Engine::Local(load) => load.context.n_ctx,
+            Engine::Remote(_) => u32::MAX,
+        }
     }
 
     /// The winner's own prompt for `vars`, as its measured runs rendered it for a case.
@@ -166,19 +210,8 @@ impl Deployment {
             .map_err(|e| e.to_string())
     }
 
-    /// A generation of `prompt` with `sampling` on the served model.
-    pub fn request(&self, prompt: RenderedPrompt, sampling: Sampling) -> GenerateRequest {
-        GenerateRequest {
-            load: self.load.clone(),
-            prompt,
-            chat_template: self.chat_template.clone(),
-            sampling,
-        }
-    }
-
     /// What would be served, as `tradeoff serve --check` prints it.
     pub fn describe(&self) -> String {
-        let context = &self.load.context;
         let sampling = &self.sampling;
         let summary = &self.measured;
         let percent = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.0} %", v * 100.0));
@@ -189,15 +222,29 @@ impl Deployment {
         };
         [
             format!("serves {} as model `{}`", self.label, self.model_name),
-            format!(
-                "  model: {} (sha256 {}, the measured file)",
-                self.load.model_path.display(),
-                self.model_sha256.as_deref().unwrap_or("?")
-            ),
-            format!(
-                "  settings: {} slots of n_ctx {}, threads {}, batch {}, kv cache {}",
-                context.sequences, context.n_ctx, context.threads, context.batch, context.kv_type
-            ),
+            match &self.engine {
+                Engine::Local(load) => format!(
+                    "  model: {} (sha256 {}, the measured file)\n  settings: {} slots of n_ctx {}, threads {}, batch {}, kv cache {}",
+                    load.model_path.display(),
+                    self.model_sha256.as_deref().unwrap_or("?"),
+                    load.context.sequences,
+                    load.context.n_ctx,
+                    load.context.threads,
+                    load.context.batch,
+                    load.context.kv_type
+                ),
+                Engine::Remote(remote) => format!(
+                    "  remote: {} {} at {}, key {}; up to {} requests at once",
+                    remote.provider.label(),
+                    remote.model,
+                    remote.base_url,
+                    remote
+                        .api_key_env
+                        .as_deref()
+                        .map_or("none".to_string(), |v| format!("from `{v}`")),
+                    self.slots
+                ),
+            },
             format!("  chat template: {}", self.chat_template),
             format!(
                 "  sampling defaults: temperature {}, top_p {}, top_k {}, max_tokens {}, stop {:?}, seed {}",

@@ -27,6 +27,8 @@ pub enum ServeError {
     Bind { address: String, source: std::io::Error },
     #[error("the model could not be served: {0}")]
     Worker(RunError),
+    #[error("the remote API cannot be called: {0}")]
+    Remote(String),
     #[error("the traffic log: {0}")]
     Log(tradeoff_store::StoreError),
     #[error("the server stopped: {0}")]

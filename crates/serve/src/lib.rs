@@ -8,7 +8,9 @@
 //! - [`admission`]: as many requests decode as the worker has slots; a bounded queue waits
 //!   behind them; beyond it a request is refused with `429` and `Retry-After`.
 //! - [`local`]: the model in one worker process, decoding every admitted request together
-//!   (`tradeoff_worker::ServingWorker`), replaced when it dies.
+//!   (`tradeoff_worker::ServingWorker`), replaced when it dies; [`backend`]: that, or the
+//!   remote API a remote winner ran on (`tradeoff_remote::RemoteCaller`), behind one
+//!   `Submission`.
 //! - [`canary`]: the winner's cases sent through the served path every so often and judged
 //!   against what was measured.
 //! - [`metrics`]: `/metrics`, OpenMetrics text with OpenTelemetry's GenAI names.
@@ -20,6 +22,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod backend;
 pub mod canary;
 pub mod deployment;
 pub mod error;

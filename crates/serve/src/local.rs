@@ -8,54 +8,35 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::sync::{Mutex, mpsc};
 use tradeoff_core::execute::engine::{GenerateRequest, LoadReport, LoadRequest};
 use tradeoff_core::run::{ErrorClass, RunError};
-use tradeoff_worker::{ServedEvent, ServingWorker, WorkerCommand, WorkerEngine};
+use tradeoff_core::spec::experiment::{ChatTemplateChoice, Sampling};
+use tradeoff_core::spec::prompt::RenderedPrompt;
+use tradeoff_worker::{ServingWorker, WorkerCommand, WorkerEngine};
+
+use crate::backend::Submission;
 
 #[derive(Debug)]
 pub struct LocalBackend {
     command: WorkerCommand,
     load: LoadRequest,
+    chat_template: ChatTemplateChoice,
     worker: Mutex<Arc<ServingWorker>>,
     restarts: AtomicU32,
     report: LoadReport,
 }
 
-/// One request in the worker: its events in order, and its cancellation when dropped early
-/// (the client went away).
-#[derive(Debug)]
-pub struct Submission {
-    id: u64,
-    worker: Arc<ServingWorker>,
-    events: mpsc::UnboundedReceiver<ServedEvent>,
-    ended: bool,
-}
-
-impl Submission {
-    /// The next event; after `Done` there is none.
-    pub async fn next(&mut self) -> Option<ServedEvent> {
-        let event = self.events.recv().await;
-        if matches!(event, Some(ServedEvent::Done(_)) | None) {
-            self.ended = true;
-        }
-        event
-    }
-}
-
-impl Drop for Submission {
-    fn drop(&mut self) {
-        if !self.ended {
-            self.worker.cancel(self.id);
-        }
-    }
-}
-
 impl LocalBackend {
     /// Starts the worker and loads the model (the CPU path proved first).
-    pub async fn start(command: WorkerCommand, load: LoadRequest) -> Result<LocalBackend, RunError> {
+    pub async fn start(
+        command: WorkerCommand,
+        load: LoadRequest,
+        chat_template: ChatTemplateChoice,
+    ) -> Result<LocalBackend, RunError> {
         let worker = start_worker(command.clone(), load.clone()).await?;
         let report = worker.load_report().clone();
         Ok(LocalBackend {
             command,
             load,
+            chat_template,
             worker: Mutex::new(Arc::new(worker)),
             restarts: AtomicU32::new(0),
             report,
@@ -72,22 +53,24 @@ impl LocalBackend {
         self.restarts.load(Ordering::Relaxed)
     }
 
-    /// Sends `request` to the worker (a new one if it died); the caller holds a slot.
-    pub async fn submit(&self, request: GenerateRequest) -> Result<Submission, RunError> {
+    /// Sends a generation of `prompt` to the worker (a new one if it died); the caller holds a
+    /// slot.
+    pub async fn submit(&self, prompt: RenderedPrompt, sampling: Sampling) -> Result<Submission, RunError> {
         let worker = self.live_worker().await?;
         let (sender, events) = mpsc::unbounded_channel();
+        let request = GenerateRequest {
+            load: self.load.clone(),
+            prompt,
+            chat_template: self.chat_template.clone(),
+            sampling,
+        };
         let id = worker.submit(
             request,
             Box::new(move |event| {
                 let _ = sender.send(event);
             }),
         )?;
-        Ok(Submission {
-            id,
-            worker,
-            events,
-            ended: false,
-        })
+        Ok(Submission::new(events, Box::new(move || worker.cancel(id))))
     }
 
     async fn live_worker(&self) -> Result<Arc<ServingWorker>, RunError> {

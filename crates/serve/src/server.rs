@@ -9,15 +9,17 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use tradeoff_core::analyze::canary::CanaryRound;
+use tradeoff_remote::RemoteCaller;
 use tradeoff_store::traffic::{DeploymentRow, TrafficLog, now_ms};
 
-use tradeoff_core::execute::engine::LoadReport;
 use tradeoff_worker::WorkerCommand;
 
 use crate::admission::Admission;
 use crate::api::{Served, router};
+use crate::backend::{Backend, RemoteBackend};
 use crate::canary::Canary;
 use crate::deployment::Deployment;
+use crate::deployment::Engine;
 use crate::error::ServeError;
 use crate::local::LocalBackend;
 use crate::metrics::Metrics;
@@ -48,9 +50,10 @@ pub struct ServeOptions {
 
 /// What the server says once it takes requests.
 #[derive(Debug)]
-pub struct Ready<'a> {
+pub struct Ready {
     pub address: SocketAddr,
-    pub load: &'a LoadReport,
+    /// Whether the local model carries a chat template (`None`: a remote API).
+    pub has_chat_template: Option<bool>,
     pub keyed: bool,
 }
 
@@ -60,7 +63,7 @@ pub async fn serve(
     deployment: Deployment,
     options: ServeOptions,
     worker: WorkerCommand,
-    ready: impl FnOnce(&Ready<'_>),
+    ready: impl FnOnce(&Ready),
     canary_report: impl Fn(&CanaryRound) + Send + 'static,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -87,9 +90,16 @@ pub async fn serve(
             address: address.clone(),
             source,
         })?;
-    let backend = LocalBackend::start(worker, deployment.load.clone())
-        .await
-        .map_err(ServeError::Worker)?;
+    let backend = match &deployment.engine {
+        Engine::Local(load) => Backend::Local(Box::new(
+            LocalBackend::start(worker, load.clone(), deployment.chat_template.clone())
+                .await
+                .map_err(ServeError::Worker)?,
+        )),
+        Engine::Remote(target) => Backend::Remote(RemoteBackend::new(
+            RemoteCaller::new(target).map_err(|e| ServeError::Remote(e.to_string()))?,
+        )),
+    };
     let traffic = match &options.db {
         Some(db) => Some(
             TrafficLog::start(
@@ -109,7 +119,7 @@ pub async fn serve(
         ),
         None => None,
     };
-    let slots = deployment.load.context.sequences as usize;
+    let slots = deployment.slots as usize;
     let served = Arc::new(Served {
         metrics: Metrics::new(&deployment.model_name),
         price: deployment.price.clone(),
@@ -123,7 +133,7 @@ pub async fn serve(
     });
     ready(&Ready {
         address: listener.local_addr()?,
-        load: served.backend.load_report(),
+        has_chat_template: served.backend.has_chat_template(),
         keyed: served.key.is_some(),
     });
     let canary = options
@@ -147,7 +157,7 @@ pub fn run(
     deployment: Deployment,
     options: ServeOptions,
     worker: WorkerCommand,
-    ready: impl FnOnce(&Ready<'_>),
+    ready: impl FnOnce(&Ready),
     canary_report: impl Fn(&CanaryRound) + Send + 'static,
 ) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

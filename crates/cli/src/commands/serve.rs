@@ -58,7 +58,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
     let chat_template = deployment.chat_template.clone();
     let model_name = deployment.model_name.clone();
     let label = deployment.label.clone();
-    let slots = deployment.load.context.sequences;
+    let slots = deployment.slots;
     let worker = WorkerCommand::current_exe().map_err(Exit::failure)?;
     let options = ServeOptions {
         host: args.host,
@@ -82,7 +82,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
             c.every.as_secs()
         )
     });
-    let ready = |ready: &tradeoff_serve::Ready<'_>| {
+    let ready = |ready: &tradeoff_serve::Ready| {
         let mut out = std::io::stdout().lock();
         // The first line is the address, for scripts (and tests) to read.
         let _ = writeln!(out, "listening on http://{}/v1", ready.address);
@@ -97,7 +97,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
                 ""
             }
         );
-        if !ready.load.has_chat_template && chat_template == ChatTemplateChoice::Auto {
+        if ready.has_chat_template == Some(false) && chat_template == ChatTemplateChoice::Auto {
             let _ = writeln!(
                 out,
                 "note: the model has no chat template: /v1/chat/completions sends the messages as plain text; a base model answers few-shot completion prompts best (/v1/completions, /v1/variants/…/completions)"
