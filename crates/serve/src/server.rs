@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tradeoff_core::analyze::canary::CanaryRound;
 use tradeoff_remote::RemoteCaller;
 use tradeoff_store::traffic::{DeploymentRow, TrafficLog, now_ms};
@@ -140,6 +141,11 @@ pub async fn serve(
         .canary
         .clone()
         .map(|canary| tokio::spawn(crate::canary::run(Arc::clone(&served), canary, canary_report)));
+    // Every streamed token is a small write: with Nagle's algorithm on, each waited for the
+    // client's delayed ACK (about 40 ms a token on Linux), so it is off on every connection.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, router(Arc::clone(&served)))
         .with_graceful_shutdown(stop)
         .await?;
