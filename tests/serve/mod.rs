@@ -4,6 +4,7 @@
 mod canary;
 mod clients;
 mod faults;
+mod policy;
 mod remote;
 
 use std::io::{BufRead, BufReader};

@@ -22,13 +22,13 @@ use serde_json::{Value, json};
 use tradeoff_core::analyze::traffic::TrafficRecord;
 use tradeoff_core::execute::engine::Generation;
 use tradeoff_core::run::{ErrorClass, RunMetrics};
-use tradeoff_core::spec::cost::{Price, run_cost};
-use tradeoff_core::spec::prompt::RenderedPrompt;
+use tradeoff_core::spec::cost::run_cost;
 use tradeoff_store::traffic::{TrafficLog, now_ms};
 use tradeoff_worker::ServedEvent;
 
-use crate::admission::{Admission, Slot};
-use crate::backend::{Backend, Submission};
+use crate::admission::Admission;
+use crate::answering::{Input, Started, ended_without_result, start_answer};
+use crate::backend::Backend;
 use crate::deployment::Deployment;
 use crate::error::ApiError;
 use crate::metrics::{CONTENT_TYPE, Metrics};
@@ -40,8 +40,8 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Served {
     pub deployment: Deployment,
-    pub backend: Backend,
-    pub admission: Admission,
+    /// One per `deployment.engines`: its worker or API caller, and its slots.
+    pub engines: Vec<ServedEngine>,
     /// Clients must send it as `Authorization: Bearer <key>` (all routes but `/health`).
     pub key: Option<String>,
     pub next_id: AtomicU64,
@@ -50,11 +50,42 @@ pub struct Served {
     pub traffic: Option<TrafficLog>,
     /// Keep output texts in the log (`--log-text`), not only their hashes.
     pub log_text: bool,
-    /// The winner's price, for each request's cost.
-    pub price: Option<Price>,
+}
+
+#[derive(Debug)]
+pub struct ServedEngine {
+    pub backend: Backend,
+    pub admission: Admission,
 }
 
 impl Served {
+    /// The engine `config` (a place in `deployment.configs`) runs on.
+    pub(crate) fn engine_of(&self, config: usize) -> &ServedEngine {
+        &self.engines[self.deployment.configs[config].engine]
+    }
+
+    /// Requests waiting for a slot, over every engine.
+    pub(crate) fn waiting(&self) -> usize {
+        self.engines.iter().map(|e| e.admission.waiting()).sum()
+    }
+
+    /// What one call cost: `config`'s price for its tokens and its share of the machine (a rule,
+    /// `None`, costs nothing; a call without its tokens is charged for its machine time alone).
+    pub(crate) fn cost_of(
+        &self,
+        config: Option<usize>,
+        generation: Option<&Generation>,
+        machine_ms: f64,
+    ) -> Option<f64> {
+        let Some(config) = config else {
+            return Some(0.0);
+        };
+        let (input, output) =
+            generation.map_or((0, 0), |g| (g.metrics.input_tokens, g.metrics.output_tokens));
+        let price = self.deployment.configs[config].price.as_ref()?;
+        run_cost(price, &RunMetrics::new(machine_ms, input, output))
+    }
+
     /// Counts a finished request and hands it to the traffic log.
     pub(crate) fn finish(&self, record: TrafficRecord) {
         self.metrics.observe(&record);
@@ -108,8 +139,8 @@ async fn health(State(served): State<Arc<Served>>) -> Json<Value> {
         "status": "ok",
         "model": served.deployment.model_name,
         "slots": served.deployment.slots,
-        "waiting": served.admission.waiting(),
-        "worker_restarts": served.backend.restarts(),
+        "waiting": served.waiting(),
+        "worker_restarts": served.engines.iter().map(|e| e.backend.restarts()).sum::<u32>(),
     }))
 }
 
@@ -126,38 +157,53 @@ async fn models(State(served): State<Arc<Served>>) -> Json<Value> {
 }
 
 async fn metrics(State(served): State<Arc<Served>>) -> Response {
-    served.metrics.set_waiting(served.admission.waiting());
+    served.metrics.set_waiting(served.waiting());
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], served.metrics.encode()).into_response()
 }
 
 async fn chat(State(served): State<Arc<Served>>, body: Bytes) -> Response {
     let tracker = Tracker::new("chat");
-    let request =
-        wire::parse::<ChatRequest>(&body).and_then(|request| Ok((request.prompt()?, request.overrides)));
+    let request = own_prompt_allowed(&served).and_then(|()| {
+        let request = wire::parse::<ChatRequest>(&body)?;
+        Ok((Input::Prompt(request.prompt()?), request.overrides))
+    });
     answer(served, tracker, request, Shape::Chat).await
 }
 
 async fn completions(State(served): State<Arc<Served>>, body: Bytes) -> Response {
     let tracker = Tracker::new("completions");
-    let request = wire::parse::<CompletionRequest>(&body)
-        .and_then(|request| Ok((request.prompt()?, request.overrides)));
+    let request = own_prompt_allowed(&served).and_then(|()| {
+        let request = wire::parse::<CompletionRequest>(&body)?;
+        Ok((Input::Prompt(request.prompt()?), request.overrides))
+    });
     answer(served, tracker, request, Shape::Text).await
+}
+
+/// A policy that decides by the request's variables cannot answer a prompt that has none.
+fn own_prompt_allowed(served: &Served) -> Result<(), ApiError> {
+    let Some(policy) = &served.deployment.policy else {
+        return Ok(());
+    };
+    match policy.reads_vars() {
+        None => Ok(()),
+        Some(var) => Err(ApiError::bad_request(
+            "policy_needs_vars",
+            format!(
+                "policy `{}` decides by the request's variable `{var}`, which a prompt does not carry: POST /v1/variants/{}/completions with {{\"vars\": {{...}}}}",
+                policy.id, policy.id
+            ),
+        )),
+    }
 }
 
 async fn variant(State(served): State<Arc<Served>>, Path(id): Path<String>, body: Bytes) -> Response {
     let tracker = Tracker::new("variant");
-    let request = if id == served.deployment.variant.id {
-        wire::parse::<VariantRequest>(&body).and_then(|request| {
-            let prompt = served
-                .deployment
-                .render(request.vars)
-                .map_err(|e| ApiError::bad_request("template", e))?;
-            Ok((prompt, request.overrides))
-        })
+    let served_id = served.deployment.variant_route();
+    let request = if id == served_id {
+        wire::parse::<VariantRequest>(&body).map(|request| (Input::Vars(request.vars), request.overrides))
     } else {
         Err(ApiError::not_found(format!(
-            "no variant `{id}` is served: this server serves `{}`",
-            served.deployment.variant.id
+            "no variant `{id}` is served: this server serves `{served_id}`"
         )))
     };
     answer(served, tracker, request, Shape::Text).await
@@ -167,7 +213,7 @@ async fn variant(State(served): State<Arc<Served>>, Path(id): Path<String>, body
 async fn answer(
     served: Arc<Served>,
     tracker: Tracker,
-    request: Result<(RenderedPrompt, Overrides), ApiError>,
+    request: Result<(Input, Overrides), ApiError>,
     shape: Shape,
 ) -> Response {
     let mut watch = Watch {
@@ -176,8 +222,8 @@ async fn answer(
         settled: false,
     };
     let refused = match request {
-        Ok((prompt, overrides)) => {
-            match complete(Arc::clone(&served), &mut watch.tracker, prompt, &overrides, shape).await {
+        Ok((input, overrides)) => {
+            match complete(Arc::clone(&served), &mut watch.tracker, input, &overrides, shape).await {
                 Ok(response) => {
                     watch.settled = true;
                     return response;
@@ -213,24 +259,12 @@ impl Drop for Watch {
 async fn complete(
     served: Arc<Served>,
     tracker: &mut Tracker,
-    prompt: RenderedPrompt,
+    input: Input,
     overrides: &Overrides,
     shape: Shape,
 ) -> Result<Response, ApiError> {
+    let mut started = start_answer(&served, tracker, input, overrides).await?;
     let deployment = &served.deployment;
-    let sampling = overrides.sampling(&deployment.sampling, deployment.max_tokens_limit())?;
-    let slot = served
-        .admission
-        .admit()
-        .await
-        .map_err(|busy| ApiError::busy(busy.retry_after_s))?;
-    tracker.admitted();
-    let started = Instant::now();
-    let mut submission = served
-        .backend
-        .submit(prompt, sampling)
-        .await
-        .map_err(|e| ApiError::from_run(&e))?;
     let number = served.next_id.fetch_add(1, Ordering::Relaxed);
     let envelope = Envelope {
         id: match shape {
@@ -245,30 +279,27 @@ async fn complete(
     };
     if !overrides.stream {
         loop {
-            match submission.next().await {
+            match started.submission.next().await {
                 Some(ServedEvent::Text(_)) => tracker.text(),
                 Some(ServedEvent::Done(result)) => {
-                    served.admission.record(started.elapsed());
-                    let machine_ms = slot.release();
+                    let machine_ms = started.settle(&served);
                     return match *result {
                         Ok(generation) => {
                             let response = Json(envelope.response(&generation)).into_response();
-                            served.finish(tracker.answered(&served, &generation, machine_ms));
+                            served.finish(tracker.answered(&served, started.config, &generation, machine_ms));
                             Ok(response)
                         }
                         Err(error) => Err(ApiError::from_run(&error)),
                     };
                 }
-                None => return Err(ended_without_result()),
+                None => return Err(ApiError::from_run(&ended_without_result())),
             }
         }
     }
     let stream = Stream {
-        submission,
-        slot: Some(slot),
+        started,
         served: Arc::clone(&served),
         tracker: tracker.take(),
-        started,
         envelope,
         include_usage: overrides.include_usage(),
         first: true,
@@ -282,22 +313,13 @@ async fn complete(
     Ok(Sse::new(events).into_response())
 }
 
-fn ended_without_result() -> ApiError {
-    ApiError::from_run(&tradeoff_core::run::RunError::new(
-        tradeoff_core::run::ErrorClass::WorkerCrashed,
-        "the worker ended the request without a result",
-    ))
-}
-
 /// One streamed response: text chunks as the worker sends them, then the finish chunk, the
 /// usage chunk when asked for, and `[DONE]`.
 struct Stream {
-    submission: Submission,
-    /// Held until the generation ends, not until the client has read everything.
-    slot: Option<Slot>,
+    /// Its slot is held until the generation ends, not until the client has read everything.
+    started: Started,
     served: Arc<Served>,
     tracker: Tracker,
-    started: Instant,
     envelope: Envelope,
     include_usage: bool,
     first: bool,
@@ -325,7 +347,7 @@ impl Stream {
             if self.over {
                 return None;
             }
-            match self.submission.next().await {
+            match self.started.submission.next().await {
                 Some(ServedEvent::Text(text)) => {
                     self.tracker.text();
                     let chunk = self.envelope.text_chunk(&text, self.first);
@@ -334,11 +356,15 @@ impl Stream {
                 }
                 Some(ServedEvent::Done(result)) => {
                     self.over = true;
-                    self.served.admission.record(self.started.elapsed());
-                    let machine_ms = self.slot.take().map_or(0.0, Slot::release);
+                    let machine_ms = self.started.settle(&self.served);
                     match *result {
                         Ok(generation) => {
-                            let record = self.tracker.answered(&self.served, &generation, machine_ms);
+                            let record = self.tracker.answered(
+                                &self.served,
+                                self.started.config,
+                                &generation,
+                                machine_ms,
+                            );
                             self.served.finish(record);
                             self.pending
                                 .push_back(data(&self.envelope.finish_chunk(&generation)));
@@ -358,8 +384,8 @@ impl Stream {
                 }
                 None => {
                     self.over = true;
-                    self.slot = None;
-                    let error = ended_without_result();
+                    self.started.settle(&self.served);
+                    let error = ApiError::from_run(&ended_without_result());
                     self.served.finish(self.tracker.refused(&error));
                     self.pending.push_back(data(&error.body()));
                 }
@@ -383,6 +409,12 @@ pub(crate) struct Tracker {
     first_text: Option<Instant>,
     last_text: Option<Instant>,
     gaps_ms: Vec<f64>,
+    /// A policy's stages the request went through, the answering one last.
+    stages: Vec<String>,
+    /// What the stages before the answering one used: tokens, and cost (`None`: unpriced).
+    spent_input_tokens: u32,
+    spent_output_tokens: u32,
+    spent_cost_usd: Option<f64>,
 }
 
 impl Tracker {
@@ -396,6 +428,10 @@ impl Tracker {
             first_text: None,
             last_text: None,
             gaps_ms: Vec::new(),
+            stages: Vec::new(),
+            spent_input_tokens: 0,
+            spent_output_tokens: 0,
+            spent_cost_usd: Some(0.0),
         }
     }
 
@@ -407,8 +443,23 @@ impl Tracker {
         }
     }
 
+    /// The request got its first slot (a later stage's wait is not queueing for the server).
     pub(crate) fn admitted(&mut self) {
-        self.admitted = Some(Instant::now());
+        self.admitted.get_or_insert_with(Instant::now);
+    }
+
+    /// The request reached a policy's stage.
+    pub(crate) fn stage(&mut self, label: String) {
+        self.stages.push(label);
+    }
+
+    /// A stage answered and the request went on: its tokens and cost count towards the request's.
+    pub(crate) fn spend(&mut self, generation: Option<&Generation>, cost_usd: Option<f64>) {
+        if let Some(generation) = generation {
+            self.spent_input_tokens += generation.metrics.input_tokens;
+            self.spent_output_tokens += generation.metrics.output_tokens;
+        }
+        self.spent_cost_usd = self.spent_cost_usd.zip(cost_usd).map(|(a, b)| a + b);
     }
 
     /// A piece of text arrived from the worker (one per token, unless held back for a stop
@@ -431,7 +482,7 @@ impl Tracker {
         TrafficRecord {
             at_ms: self.at_ms,
             route: self.route.to_string(),
-            stage: None,
+            stage: (!self.stages.is_empty()).then(|| self.stages.join(" → ")),
             status,
             error_class,
             input_tokens: None,
@@ -459,23 +510,23 @@ impl Tracker {
         self.record(error.status.as_u16(), Some(class))
     }
 
-    /// `machine_ms`: the request's share of the machine while it held a slot.
+    /// `config` answered (`None`: a rule); `machine_ms`: its share of the machine while it held
+    /// a slot. Tokens and cost add up every stage the request went through.
     pub(crate) fn answered(
         &self,
         served: &Served,
+        config: Option<usize>,
         generation: &Generation,
         machine_ms: f64,
     ) -> TrafficRecord {
         let metrics = &generation.metrics;
         let mut record = self.record(200, None);
-        record.input_tokens = Some(metrics.input_tokens);
-        record.output_tokens = Some(metrics.output_tokens);
-        record.cost_usd = served.price.as_ref().and_then(|price| {
-            run_cost(
-                price,
-                &RunMetrics::new(machine_ms, metrics.input_tokens, metrics.output_tokens),
-            )
-        });
+        record.input_tokens = Some(metrics.input_tokens + self.spent_input_tokens);
+        record.output_tokens = Some(metrics.output_tokens + self.spent_output_tokens);
+        record.cost_usd = served
+            .cost_of(config, Some(generation), machine_ms)
+            .zip(self.spent_cost_usd)
+            .map(|(own, spent)| own + spent);
         record.output_hash = Some(blake3::hash(generation.output.as_bytes()).to_hex().to_string());
         record.output_text = served.log_text.then(|| generation.output.clone());
         record

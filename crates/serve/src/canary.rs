@@ -87,7 +87,7 @@ async fn ask(
 ) -> Option<(String, TrafficRecord)> {
     let mut tracker = Tracker::canary();
     let slot = loop {
-        if let Some(slot) = served.admission.try_admit() {
+        if let Some(slot) = served.engine_of(0).admission.try_admit() {
             break slot;
         }
         if Instant::now() >= deadline {
@@ -97,15 +97,17 @@ async fn ask(
         tokio::time::sleep(SLOT_POLL).await;
     };
     tracker.admitted();
-    let prompt = match served.deployment.render(vars) {
+    // A canary serves a single config (`tradeoff serve` refuses one for a policy).
+    let config = served.deployment.first();
+    let prompt = match config.render(vars) {
         Ok(prompt) => prompt,
         Err(message) => {
             served.finish(tracker.refused(&ApiError::bad_request("template", message)));
             return None;
         }
     };
-    let sampling = served.deployment.sampling.clone();
-    let mut submission = match served.backend.submit(prompt, sampling).await {
+    let sampling = config.sampling.clone();
+    let mut submission = match served.engine_of(0).backend.submit(prompt, sampling).await {
         Ok(submission) => submission,
         Err(error) => {
             served.finish(tracker.refused(&ApiError::from_run(&error)));
@@ -119,7 +121,7 @@ async fn ask(
                 let machine_ms = slot.release();
                 return match *result {
                     Ok(generation) => {
-                        let record = tracker.answered(served, &generation, machine_ms);
+                        let record = tracker.answered(served, Some(0), &generation, machine_ms);
                         Some((generation.output, record))
                     }
                     Err(error) => {

@@ -11,6 +11,9 @@
 //!   (`tradeoff_worker::ServingWorker`), replaced when it dies; [`backend`]: that, or the
 //!   remote API a remote winner ran on (`tradeoff_remote::RemoteCaller`), behind one
 //!   `Submission`.
+//! - `answering`: who answers a request: the one config, or a routing policy's stages live (a
+//!   cascade escalates on what its conditions read in each whole answer; a route picks by the
+//!   request's variables), each stage named in the traffic log.
 //! - [`canary`]: the winner's cases sent through the served path every so often and judged
 //!   against what was measured.
 //! - [`metrics`]: `/metrics`, OpenMetrics text with OpenTelemetry's GenAI names.
@@ -21,6 +24,7 @@
 //! (`tradeoff-core`) links neither.
 
 pub mod admission;
+mod answering;
 pub mod api;
 pub mod backend;
 pub mod canary;

@@ -16,7 +16,7 @@ use tradeoff_store::traffic::{DeploymentRow, TrafficLog, now_ms};
 use tradeoff_worker::WorkerCommand;
 
 use crate::admission::Admission;
-use crate::api::{Served, router};
+use crate::api::{Served, ServedEngine, router};
 use crate::backend::{Backend, RemoteBackend};
 use crate::canary::Canary;
 use crate::deployment::Deployment;
@@ -91,16 +91,24 @@ pub async fn serve(
             address: address.clone(),
             source,
         })?;
-    let backend = match &deployment.engine {
-        Engine::Local(load) => Backend::Local(Box::new(
-            LocalBackend::start(worker, load.clone(), deployment.chat_template.clone())
-                .await
-                .map_err(ServeError::Worker)?,
-        )),
-        Engine::Remote(target) => Backend::Remote(RemoteBackend::new(
-            RemoteCaller::new(target).map_err(|e| ServeError::Remote(e.to_string()))?,
-        )),
-    };
+    let slots = deployment.slots as usize;
+    let mut engines = Vec::with_capacity(deployment.engines.len());
+    for engine in &deployment.engines {
+        let backend = match engine {
+            Engine::Local(load, chat_template) => Backend::Local(Box::new(
+                LocalBackend::start(worker.clone(), load.clone(), chat_template.clone())
+                    .await
+                    .map_err(ServeError::Worker)?,
+            )),
+            Engine::Remote(target) => Backend::Remote(RemoteBackend::new(
+                RemoteCaller::new(target).map_err(|e| ServeError::Remote(e.to_string()))?,
+            )),
+        };
+        engines.push(ServedEngine {
+            backend,
+            admission: Admission::new(slots, options.queue),
+        });
+    }
     let traffic = match &options.db {
         Some(db) => Some(
             TrafficLog::start(
@@ -120,13 +128,15 @@ pub async fn serve(
         ),
         None => None,
     };
-    let slots = deployment.slots as usize;
+    // Whether a local model lacks a chat template: any of them (a remote API's is its business).
+    let has_chat_template = engines
+        .iter()
+        .filter_map(|e| e.backend.has_chat_template())
+        .reduce(|a, b| a && b);
     let served = Arc::new(Served {
         metrics: Metrics::new(&deployment.model_name),
-        price: deployment.price.clone(),
         deployment,
-        backend,
-        admission: Admission::new(slots, options.queue),
+        engines,
         key,
         next_id: AtomicU64::new(1),
         traffic,
@@ -134,7 +144,7 @@ pub async fn serve(
     });
     ready(&Ready {
         address: listener.local_addr()?,
-        has_chat_template: served.backend.has_chat_template(),
+        has_chat_template,
         keyed: served.key.is_some(),
     });
     let canary = options

@@ -55,7 +55,7 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
         Some(source) => Some(canary_of(&deployment, source, args.every, &args.db)?),
         None => None,
     };
-    let chat_template = deployment.chat_template.clone();
+    let chat_template = deployment.first().chat_template.clone();
     let model_name = deployment.model_name.clone();
     let label = deployment.label.clone();
     let slots = deployment.slots;
@@ -136,9 +136,15 @@ pub fn serve(winner: &Path, args: ServeArgs) -> Result<ExitCode, Exit> {
 /// The canary of `--canary SOURCE`: its cases from a recorded experiment (by id) or an
 /// experiment file, held to the served config's runs in the experiment the winner was measured in.
 fn canary_of(deployment: &Deployment, source: &str, every: Duration, db: &Path) -> Result<Canary, Exit> {
+    let refused = |why: String| Exit::bad_input(format!("--canary: {why}"));
+    if let Some(policy) = &deployment.policy {
+        return Err(refused(format!(
+            "the winner is routing policy `{}`; a canary is held to one config's recorded answers so far: serve without --canary, or serve one of the configs it calls with it",
+            policy.id
+        )));
+    }
     let store = Store::open(db)?;
     let measured = deployment.experiment_id;
-    let refused = |why: String| Exit::bad_input(format!("--canary: {why}"));
     let report = store.report(measured).map_err(|e| {
         refused(format!(
             "the winner was measured in experiment {measured} (`{}`), which {} cannot give ({e}); pass --db with the database it was recorded in",
@@ -154,7 +160,7 @@ fn canary_of(deployment: &Deployment, source: &str, every: Duration, db: &Path) 
             deployment.experiment
         )));
     }
-    let m = &deployment.measured;
+    let m = &deployment.first().measured;
     let baseline = CanaryBaseline::of_config(&report.runs, &m.variant, &m.target, m.settings);
     if baseline.recorded.is_empty() {
         return Err(refused(format!(

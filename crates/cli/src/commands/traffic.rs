@@ -98,6 +98,15 @@ pub fn traffic(
     }
     println!("traffic of the last {}", words(since));
     println!("{table}");
+    // A routing policy's requests by the stages they went through: where its traffic ends up.
+    for (d, clients, _) in &summaries {
+        if !clients.stages.is_empty() {
+            println!("{} by stage (the answering one last):", d.id);
+            for (stage, requests) in &clients.stages {
+                println!("  {requests:>7}  {}", safe(stage));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

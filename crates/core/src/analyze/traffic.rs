@@ -64,12 +64,19 @@ pub struct TrafficSummary {
     /// Distinct outputs among successful requests, over those requests: 1 / n when every answer
     /// was the same, 1 when none repeated.
     pub distinct_output_share: Option<f64>,
+    /// Requests by the routing policy's stages they went through, the answering one last (empty
+    /// for a single config).
+    pub stages: BTreeMap<String, usize>,
 }
 
 /// Sums up `records` (a canary's and clients' alike; filter first to separate them).
 pub fn summarize(records: &[TrafficRecord]) -> TrafficSummary {
     let ok: Vec<&TrafficRecord> = records.iter().filter(|r| r.error_class.is_none()).collect();
     let mut errors = BTreeMap::new();
+    let mut stages = BTreeMap::new();
+    for stage in records.iter().filter_map(|r| r.stage.as_ref()) {
+        *stages.entry(stage.clone()).or_insert(0) += 1;
+    }
     for class in records.iter().filter_map(|r| r.error_class) {
         *errors.entry(class.as_str().to_string()).or_insert(0) += 1;
     }
@@ -100,6 +107,7 @@ pub fn summarize(records: &[TrafficRecord]) -> TrafficSummary {
         output_tokens_mean: mean(of(|r| r.output_tokens.map(f64::from))),
         cost_usd: (!costs.is_empty()).then(|| costs.iter().sum()),
         distinct_output_share: (!hashes.is_empty()).then(|| distinct as f64 / hashes.len() as f64),
+        stages,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::execute::runner::run_experiment;
 use crate::execute::sink::{LoadEvent, RunOutcome, RunSink, RunnerError, SinkError};
 use crate::spec::experiment::{Experiment, TargetKind};
 use crate::spec::matrix::Plan;
-use crate::spec::policy::{Answer, Measure, Policy, PolicyPlan, Stage, escalates};
+use crate::spec::policy::{Answer, Policy, PolicyPlan, Stage, escalates};
 
 /// What a policy run did: how many calls each stage (or route) made, and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,40 +27,16 @@ pub struct PolicyRun {
 
 /// Why a policy cannot run live as written, in a sentence; `None` when it can.
 pub fn cannot_run_live(experiment: &Experiment, policy: &Policy) -> Option<String> {
-    match &policy.plan {
-        PolicyPlan::Route(routes) => routes.iter().find_map(|route| {
-            let measure = &route.when.as_ref()?.measure;
-            (*measure == Measure::InputTokens).then(|| {
-                format!(
-                    "route `{}` chooses by input_tokens, which a live run would have to count before each \
-                     call; simulate it (`tradeoff route`) or route by len(VARIABLE)",
-                    route.config.label
-                )
-            })
-        }),
-        PolicyPlan::Cascade(stages) => stages.iter().find_map(|stage| {
-            let Stage::Model {
-                config,
-                escalate_when,
-            } = stage
-            else {
-                return None;
-            };
-            let wants_confidence = escalate_when.iter().any(|c| c.confidence_signal().is_some());
-            let target = experiment.targets.iter().find(|t| t.id == config.target)?;
-            let records = match &target.kind {
+    policy.cannot_run_live(|config| {
+        experiment
+            .targets
+            .iter()
+            .find(|t| t.id == config.target)
+            .is_none_or(|target| match &target.kind {
                 TargetKind::Local(_) => true,
                 TargetKind::Remote(remote) => remote.logprobs,
-            };
-            (wants_confidence && !records).then(|| {
-                format!(
-                    "stage {} escalates on confidence, but target `{}` records none: set `logprobs: true` \
-                     on it (OpenAI-compatible servers)",
-                    config.label, target.id
-                )
             })
-        }),
-    }
+    })
 }
 
 /// Runs `policy` over every case × repetition of `experiment`, recording every call in

@@ -18,7 +18,7 @@ use crate::spec::target::LocalSettings;
 
 pub use condition::{Answer, Condition, Measure, MissingSignal, RouteCondition, Signal, escalates};
 pub use rule::{Rule, RuleError};
-pub use validate::{MAX_POLICIES, MAX_STAGES, policies_of, validate_policies};
+pub use validate::{MAX_POLICIES, MAX_STAGES, policies_of, policy_of_winner, validate_policies};
 
 /// A validated policy. `spec` is what was written (kept to show and export it).
 #[derive(Debug, Clone)]
@@ -86,6 +86,59 @@ impl Stage {
 }
 
 impl Policy {
+    /// Why the policy cannot answer requests live as written, in a sentence (`None`: it can).
+    /// `records_confidence` says whether a config's calls give token log-probabilities.
+    pub fn cannot_run_live(&self, records_confidence: impl Fn(&ConfigRef) -> bool) -> Option<String> {
+        match &self.plan {
+            PolicyPlan::Route(routes) => routes.iter().find_map(|route| {
+                let measure = &route.when.as_ref()?.measure;
+                (*measure == Measure::InputTokens).then(|| {
+                    format!(
+                        "route `{}` chooses by input_tokens, which a live run would have to count before each \
+                         call; simulate it (`tradeoff route`) or route by len(VARIABLE)",
+                        route.config.label
+                    )
+                })
+            }),
+            PolicyPlan::Cascade(stages) => stages.iter().find_map(|stage| {
+                let Stage::Model {
+                    config,
+                    escalate_when,
+                } = stage
+                else {
+                    return None;
+                };
+                let wants_confidence = escalate_when.iter().any(|c| c.confidence_signal().is_some());
+                (wants_confidence && !records_confidence(config)).then(|| {
+                    format!(
+                        "stage {} escalates on confidence, but target `{}` records none: set `logprobs: true` \
+                         on it (OpenAI-compatible servers)",
+                        config.label, config.target
+                    )
+                })
+            }),
+        }
+    }
+
+    /// Whether the policy decides by the request's variables (a rule, or a route on one): then
+    /// it answers only requests that carry them.
+    pub fn reads_vars(&self) -> Option<String> {
+        match &self.plan {
+            PolicyPlan::Cascade(stages) => stages.iter().find_map(|stage| match stage {
+                Stage::Rule(rule) => Some(rule.var().to_string()),
+                Stage::Model { .. } => None,
+            }),
+            PolicyPlan::Route(routes) => {
+                routes
+                    .iter()
+                    .find_map(|route| match &route.when.as_ref()?.measure {
+                        Measure::Chars(name) => Some(name.clone()),
+                        Measure::InputTokens => None,
+                    })
+            }
+        }
+    }
+
     /// The configs whose recorded runs the policy reads, in stage order.
     pub fn configs(&self) -> Vec<&ConfigRef> {
         match &self.plan {

@@ -1,14 +1,17 @@
-//! Turns written policies into [`Policy`]s against an experiment's plan, refusing with the field
-//! path of what is wrong (`policies[0].cascade[1].escalate_when[2]`).
+//! Turns written policies into [`Policy`]s against an experiment's plan (or, to serve one, against
+//! the configs its winner file carries), refusing with the field path of what is wrong
+//! (`policies[0].cascade[1].escalate_when[2]`).
 
 use std::collections::{BTreeMap, HashSet};
 
 use super::condition::{Condition, Measure, RouteCondition};
 use super::rule::Rule;
 use super::{ConfigRef, Policy, PolicyPlan, Route, Stage};
-use crate::spec::experiment::{Experiment, ExperimentError};
+use crate::analyze::export::ConfigExport;
+use crate::spec::experiment::{Experiment, ExperimentError, TargetKind};
 use crate::spec::file::policies::{PolicySpec, RouteSpec, StageSpec};
 use crate::spec::matrix::Plan;
+use crate::spec::target::LocalSettings;
 
 /// Bounds on what a file may ask for: every policy is simulated over every recorded request.
 pub const MAX_POLICIES: usize = 64;
@@ -54,34 +57,58 @@ pub fn validate_policies(
             format!("has {} policies; at most {MAX_POLICIES}", specs.len()),
         ));
     }
-    let configs = Configs::new(experiment, plan);
+    let configs = Configs::of_plan(experiment, plan);
     let mut seen = HashSet::new();
     specs
         .iter()
         .enumerate()
         .map(|(index, spec)| {
             let at = format!("policies[{index}]");
-            if spec.id.trim().is_empty() {
-                return Err(place.problem(format!("{at}.id"), "must not be empty"));
-            }
             if !seen.insert(spec.id.as_str()) {
                 return Err(place.problem(
                     format!("{at}.id"),
                     format!("`{}` is used by another policy", spec.id),
                 ));
             }
-            let plan = match (&spec.cascade, &spec.route) {
-                (Some(stages), None) => PolicyPlan::Cascade(cascade(&place, &at, stages, &configs)?),
-                (None, Some(routes)) => PolicyPlan::Route(route(&place, &at, routes, &configs)?),
-                _ => return Err(place.problem(at, "needs either `cascade` or `route` (one of them)")),
-            };
-            Ok(Policy {
-                id: spec.id.clone(),
-                spec: spec.clone(),
-                plan,
-            })
+            validate_one(&place, &at, spec, &configs)
         })
         .collect()
+}
+
+/// The policy a winner file holds, against the configs it carries (`ConfigRef::index` is the
+/// place in `configs`). A served request brings its own variables, so no case is asked for them.
+pub fn policy_of_winner(
+    spec: &PolicySpec,
+    configs: &[ConfigExport],
+    origin: &str,
+) -> Result<Policy, ExperimentError> {
+    validate_one(
+        &Place { origin },
+        "winner.policy",
+        spec,
+        &Configs::of_winner(configs),
+    )
+}
+
+fn validate_one(
+    place: &Place,
+    at: &str,
+    spec: &PolicySpec,
+    configs: &Configs,
+) -> Result<Policy, ExperimentError> {
+    if spec.id.trim().is_empty() {
+        return Err(place.problem(format!("{at}.id"), "must not be empty"));
+    }
+    let plan = match (&spec.cascade, &spec.route) {
+        (Some(stages), None) => PolicyPlan::Cascade(cascade(place, at, stages, configs)?),
+        (None, Some(routes)) => PolicyPlan::Route(route(place, at, routes, configs)?),
+        _ => return Err(place.problem(at, "needs either `cascade` or `route` (one of them)")),
+    };
+    Ok(Policy {
+        id: spec.id.clone(),
+        spec: spec.clone(),
+        plan,
+    })
 }
 
 fn bounded<T>(place: &Place, at: &str, items: &[T]) -> Result<(), ExperimentError> {
@@ -124,7 +151,7 @@ fn cascade(
                 if index == last {
                     return Err(place.problem(at, "a rule cannot be the last stage: a request it does not match needs a stage after it"));
                 }
-                if !configs.experiment.cases.iter().any(|case| case.vars.contains_key(&rule.var)) {
+                if !configs.has_var(&rule.var) {
                     return Err(place.problem(format!("{at}.rule.var"), format!("no case has a variable `{}`", rule.var)));
                 }
                 let rule = Rule::new(rule).map_err(|e| place.problem(format!("{at}.rule.{}", e.field), e.message))?;
@@ -191,11 +218,7 @@ fn route(
                     let condition =
                         RouteCondition::parse(text).map_err(|m| place.problem(format!("{at}.when"), m))?;
                     if let Measure::Chars(name) = &condition.measure
-                        && !configs
-                            .experiment
-                            .cases
-                            .iter()
-                            .any(|case| case.vars.contains_key(name))
+                        && !configs.has_var(name)
                     {
                         return Err(
                             place.problem(format!("{at}.when"), format!("no case has a variable `{name}`"))
@@ -209,20 +232,87 @@ fn route(
         .collect()
 }
 
-/// The plan's configs with their labels, found by variant, target and settings.
-struct Configs<'a> {
-    experiment: &'a Experiment,
-    plan: &'a Plan,
-    labels: Vec<String>,
+/// The configs a policy may call, with their labels, found by variant, target and settings.
+struct Configs {
+    candidates: Vec<Candidate>,
+    variants: Vec<String>,
+    targets: Vec<String>,
+    /// The variables requests carry (`None`: whatever a served request brings).
+    vars: Option<HashSet<String>>,
 }
 
-impl<'a> Configs<'a> {
-    fn new(experiment: &'a Experiment, plan: &'a Plan) -> Self {
+struct Candidate {
+    variant: String,
+    target: String,
+    settings: Option<LocalSettings>,
+    remote: bool,
+    label: String,
+}
+
+impl Configs {
+    fn of_plan(experiment: &Experiment, plan: &Plan) -> Configs {
+        let labels = plan.config_labels(experiment);
         Configs {
-            experiment,
-            plan,
-            labels: plan.config_labels(experiment),
+            candidates: plan
+                .configs
+                .iter()
+                .zip(labels)
+                .map(|(config, label)| {
+                    let target = &experiment.targets[config.target];
+                    Candidate {
+                        variant: experiment.variants[config.variant].id.clone(),
+                        target: target.id.clone(),
+                        settings: config.settings,
+                        remote: target.local().is_none(),
+                        label,
+                    }
+                })
+                .collect(),
+            variants: experiment.variants.iter().map(|v| v.id.clone()).collect(),
+            targets: experiment.targets.iter().map(|t| t.id.clone()).collect(),
+            vars: Some(
+                experiment
+                    .cases
+                    .iter()
+                    .flat_map(|case| case.vars.keys().cloned())
+                    .collect(),
+            ),
         }
+    }
+
+    fn of_winner(configs: &[ConfigExport]) -> Configs {
+        let mut variants: Vec<String> = Vec::new();
+        let mut targets: Vec<String> = Vec::new();
+        for config in configs {
+            if !variants.contains(&config.variant.id) {
+                variants.push(config.variant.id.clone());
+            }
+            if !targets.contains(&config.target.id) {
+                targets.push(config.target.id.clone());
+            }
+        }
+        Configs {
+            candidates: configs
+                .iter()
+                .map(|config| Candidate {
+                    variant: config.variant.id.clone(),
+                    target: config.target.id.clone(),
+                    settings: config.settings,
+                    remote: matches!(config.target.kind, TargetKind::Remote(_)),
+                    label: format!(
+                        "{} · {} · {}",
+                        config.summary.variant, config.summary.target, config.summary.settings_label
+                    ),
+                })
+                .collect(),
+            variants,
+            targets,
+            vars: None,
+        }
+    }
+
+    fn has_var(&self, name: &str) -> bool {
+        self.vars.as_ref().is_none_or(|vars| vars.contains(name))
     }
 
     fn find(
@@ -233,28 +323,29 @@ impl<'a> Configs<'a> {
         target: &str,
         settings: Option<&BTreeMap<String, serde_json::Value>>,
     ) -> Result<ConfigRef, ExperimentError> {
-        let experiment = self.experiment;
-        let Some(variant_index) = experiment.variants.iter().position(|v| v.id == variant) else {
-            let ids: Vec<&str> = experiment.variants.iter().map(|v| v.id.as_str()).collect();
+        if !self.variants.iter().any(|v| v == variant) {
             return Err(place.problem(
                 format!("{at}.variant"),
-                format!("no variant `{variant}`; the variants are {}", ids.join(", ")),
+                format!(
+                    "no variant `{variant}`; the variants are {}",
+                    self.variants.join(", ")
+                ),
             ));
-        };
-        let Some(target_index) = experiment.targets.iter().position(|t| t.id == target) else {
-            let ids: Vec<&str> = experiment.targets.iter().map(|t| t.id.as_str()).collect();
+        }
+        if !self.targets.iter().any(|t| t == target) {
             return Err(place.problem(
                 format!("{at}.target"),
-                format!("no target `{target}`; the targets are {}", ids.join(", ")),
+                format!(
+                    "no target `{target}`; the targets are {}",
+                    self.targets.join(", ")
+                ),
             ));
-        };
-        let mut matching: Vec<usize> = (0..self.plan.configs.len())
-            .filter(|&i| {
-                self.plan.configs[i].variant == variant_index && self.plan.configs[i].target == target_index
-            })
+        }
+        let mut matching: Vec<usize> = (0..self.candidates.len())
+            .filter(|&i| self.candidates[i].variant == variant && self.candidates[i].target == target)
             .collect();
         if let Some(wanted) = settings {
-            if experiment.targets[target_index].local().is_none() {
+            if matching.first().is_some_and(|&i| self.candidates[i].remote) {
                 return Err(place.problem(format!("{at}.settings"), "a remote target has no swept settings"));
             }
             for (name, value) in wanted {
@@ -275,13 +366,13 @@ impl<'a> Configs<'a> {
         }
         match matching.as_slice() {
             [index] => {
-                let config = &self.plan.configs[*index];
+                let candidate = &self.candidates[*index];
                 Ok(ConfigRef {
                     variant: variant.to_string(),
                     target: target.to_string(),
-                    settings: config.settings,
+                    settings: candidate.settings,
                     index: *index,
-                    label: self.labels[*index].clone(),
+                    label: candidate.label.clone(),
                 })
             }
             [] => Err(place.problem(
@@ -289,7 +380,10 @@ impl<'a> Configs<'a> {
                 format!("no config of `{variant}` on `{target}` has these settings"),
             )),
             several => {
-                let names: Vec<&str> = several.iter().map(|&i| self.labels[i].as_str()).collect();
+                let names: Vec<&str> = several
+                    .iter()
+                    .map(|&i| self.candidates[i].label.as_str())
+                    .collect();
                 Err(place.problem(
                     format!("{at}.settings"),
                     format!(
@@ -302,7 +396,7 @@ impl<'a> Configs<'a> {
     }
 
     fn settings_json(&self, index: usize) -> Option<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::to_value(self.plan.configs[index].settings?) {
+        match serde_json::to_value(self.candidates[index].settings?) {
             Ok(serde_json::Value::Object(map)) => Some(map),
             _ => None,
         }
