@@ -197,6 +197,15 @@ test("the quickstart runs in the app, shows word diffs against a baseline, and e
   assert.equal(second.length, 2);
   assert.match(await second[0].getText(), /cancelled/);
 
+  // The same file run twice: the History tab lists both runs and each config's course through them.
+  await (await browser.$('[data-testid="tab-history"]')).click();
+  const historyView = await browser.$('[data-testid="history"]');
+  await historyView.waitForExist({ timeout: 30_000, timeoutMsg: "the history of the file was not shown" });
+  assert.match(await historyView.getText(), /2 recorded runs of [\s\S]*quickstart/);
+  assert.ok((await browser.$$('[data-testid="history-row"]').length) >= 7);
+  await screenshot("history.png");
+  await (await browser.$('[data-testid="tab-grid"]')).click();
+
   // The Models screen: the default model from its header, and a Q8_0 made from it in the worker.
   await (await browser.$('[data-testid="models-button"]')).click();
   const models = await browser.$('[data-testid="models-screen"]');

@@ -11,6 +11,7 @@ mod architecture;
 mod bad_input;
 mod cli;
 mod cpu_build;
+mod history;
 mod judge;
 mod local_model;
 mod plan;

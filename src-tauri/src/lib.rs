@@ -141,6 +141,7 @@ macro_rules! specta_builder_for {
                 exports::default_export_path,
                 commands::results::winner,
                 exports::export_winner,
+                commands::results::experiment_history,
                 commands::routing::simulate_routing,
                 commands::routing::export_policies,
                 commands::routing::default_policy_path,

@@ -10,6 +10,7 @@ import type {
   Granularity,
   ExperimentDraft_Serialize,
   ExperimentItem,
+  ExperimentHistory_Serialize,
   Endpoint_Serialize,
   ExperimentView,
   KeyStatus_Serialize,
@@ -46,6 +47,7 @@ export type KeyStatus = KeyStatus_Serialize;
 export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
 export type Routing = RoutingReport_Serialize;
+export type ExperimentHistory = ExperimentHistory_Serialize;
 export type RoutingOutcome = Routing["policies"][number];
 export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
@@ -121,6 +123,7 @@ export const api = {
   winner: (experimentId: number, objective: string) => unwrap<Winner>(commands.winner(experimentId, objective)),
   /** The experiment file's policies and `extra` ones (a JSON list), simulated on the recorded runs. */
   simulateRouting: (experimentId: number, extra: string) => unwrap<Routing>(commands.simulateRouting(experimentId, extra)),
+  experimentHistory: (experimentId: number) => unwrap<ExperimentHistory>(commands.experimentHistory(experimentId)),
   exportPolicies: (experimentId: number, policies: string, path: string) =>
     unwrap<string>(commands.exportPolicies(experimentId, policies, path)),
   defaultPolicyPath: (experimentId: number) => unwrap<string>(commands.defaultPolicyPath(experimentId)),

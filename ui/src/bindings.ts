@@ -57,6 +57,11 @@ export const commands = {
 	/**  Writes the winner file (`schemas/winner.schema.json`, as `tradeoff winner -o` writes it). */
 	exportWinner: (experimentId: number, objective: string, path: string) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_winner", { experimentId, objective, path })),
 	/**
+	 *  Every recorded run of the experiment's file up to it, each config's figures run after run and
+	 *  the regressions established against its previous run (the CLI's `tradeoff history`).
+	 */
+	experimentHistory: (experimentId: number) => typedError<ExperimentHistory_Serialize, AppError_Serialize>(__TAURI_INVOKE("experiment_history", { experimentId })),
+	/**
 	 *  The experiment file's policies and `extra` ones (a JSON list as the file writes them, from the
 	 *  routing view's builder), with every config alone and each confidence threshold traced.
 	 */
@@ -201,6 +206,29 @@ export type ComparisonView_Serialize = {
 	config: number,
 	latency: DifferenceView_Serialize,
 	ttft: DifferenceView_Serialize,
+};
+
+/**  One config (variant, target, settings) across the entries that measured it. */
+export type ConfigHistory = ConfigHistory_Serialize | ConfigHistory_Deserialize;
+
+/**  One config (variant, target, settings) across the entries that measured it. */
+export type ConfigHistory_Deserialize = {
+	variant: string,
+	target: string,
+	settings?: LocalSettings_Deserialize | null,
+	/**  How the latest entry labels it (`fewshot · gemma-270m-q4 · n_ctx 512`). */
+	label: string,
+	points: HistoryPoint_Deserialize[],
+};
+
+/**  One config (variant, target, settings) across the entries that measured it. */
+export type ConfigHistory_Serialize = {
+	variant: string,
+	target: string,
+	settings: LocalSettings_Serialize | null,
+	/**  How the latest entry labels it (`fewshot · gemma-270m-q4 · n_ctx 512`). */
+	label: string,
+	points: HistoryPoint_Serialize[],
 };
 
 /**  Per-config statistics over its successful runs; errors are counted, not averaged in. */
@@ -693,6 +721,27 @@ export type ExperimentDraft_Serialize = {
 	policies: string,
 };
 
+/**  Every recorded run of one experiment file, oldest first, and each config's course through them. */
+export type ExperimentHistory = ExperimentHistory_Serialize | ExperimentHistory_Deserialize;
+
+/**  Every recorded run of one experiment file, oldest first, and each config's course through them. */
+export type ExperimentHistory_Deserialize = {
+	name: string,
+	/**  The experiment file (absolute path), when the experiments came from one. */
+	source?: string | null,
+	entries: HistoryEntry_Deserialize[],
+	configs: ConfigHistory_Deserialize[],
+};
+
+/**  Every recorded run of one experiment file, oldest first, and each config's course through them. */
+export type ExperimentHistory_Serialize = {
+	name: string,
+	/**  The experiment file (absolute path), when the experiments came from one. */
+	source: string | null,
+	entries: HistoryEntry_Serialize[],
+	configs: ConfigHistory_Serialize[],
+};
+
 export type ExperimentItem = ExperimentItem_Serialize | ExperimentItem_Deserialize;
 
 export type ExperimentItem_Deserialize = {
@@ -850,6 +899,71 @@ export type GridCell_Serialize = {
 	failed_checks: string[],
 	/**  Answered from the response cache: its timings are the original run's. */
 	cache_hit: boolean,
+};
+
+/**  One recorded run of the file. */
+export type HistoryEntry = HistoryEntry_Serialize | HistoryEntry_Deserialize;
+
+/**  One recorded run of the file. */
+export type HistoryEntry_Deserialize = {
+	experiment_id: number | null,
+	created_at: string,
+	status: ExperimentStatus,
+	/**  The llama.cpp build it ran with, when a local model took part. */
+	llama_build?: string | null,
+	/**
+	 *  What changed since the previous entry, in words: model files (by sha256), the llama.cpp
+	 *  build, the configs measured.
+	 */
+	changed: string[],
+};
+
+/**  One recorded run of the file. */
+export type HistoryEntry_Serialize = {
+	experiment_id: number | null,
+	created_at: string,
+	status: ExperimentStatus,
+	/**  The llama.cpp build it ran with, when a local model took part. */
+	llama_build: string | null,
+	/**
+	 *  What changed since the previous entry, in words: model files (by sha256), the llama.cpp
+	 *  build, the configs measured.
+	 */
+	changed: string[],
+};
+
+/**  A config's figures in one entry, and how they moved from its previous one. */
+export type HistoryPoint = HistoryPoint_Serialize | HistoryPoint_Deserialize;
+
+/**  A config's figures in one entry, and how they moved from its previous one. */
+export type HistoryPoint_Deserialize = {
+	experiment_id: number | null,
+	runs: number,
+	pass_rate?: number | null,
+	latency_p50_ms?: number | null,
+	latency_p95_ms?: number | null,
+	cost_per_run_usd?: number | null,
+	/**  Against the config's previous point (`None` on its first): this one minus that one. */
+	change?: PointChange_Deserialize | null,
+};
+
+/**  A config's figures in one entry, and how they moved from its previous one. */
+export type HistoryPoint_Serialize = {
+	experiment_id: number | null,
+	runs: number,
+	pass_rate: number | null,
+	latency_p50_ms: number | null,
+	latency_p95_ms: number | null,
+	cost_per_run_usd: number | null,
+	/**  Against the config's previous point (`None` on its first): this one minus that one. */
+	change: PointChange_Serialize | null,
+};
+
+/**  `other − baseline` with its confidence interval. */
+export type Interval = {
+	estimate: number | null,
+	low: number | null,
+	high: number | null,
 };
 
 /**  Where a variable's key would come from. */
@@ -1165,6 +1279,37 @@ export type PlannedConfig_Serialize = {
 };
 
 export type Point = Point_Serialize | Point_Deserialize;
+
+/**  What moved between two points, each with its 95 % bootstrap interval. */
+export type PointChange = PointChange_Serialize | PointChange_Deserialize;
+
+/**  What moved between two points, each with its 95 % bootstrap interval. */
+export type PointChange_Deserialize = {
+	since_experiment_id: number | null,
+	/**  Median latency of successful runs. */
+	latency_p50_ms?: Interval | null,
+	/**  Pass rate (failed runs count as not passing), in points of share (−0.25: 25 points down). */
+	pass_rate?: Interval | null,
+	/**  Mean cost of a run. */
+	cost_per_run_usd?: Interval | null,
+	/**  Each established worsening, in words; empty when none. */
+	regressions: string[],
+	improvements: string[],
+};
+
+/**  What moved between two points, each with its 95 % bootstrap interval. */
+export type PointChange_Serialize = {
+	since_experiment_id: number | null,
+	/**  Median latency of successful runs. */
+	latency_p50_ms: Interval | null,
+	/**  Pass rate (failed runs count as not passing), in points of share (−0.25: 25 points down). */
+	pass_rate: Interval | null,
+	/**  Mean cost of a run. */
+	cost_per_run_usd: Interval | null,
+	/**  Each established worsening, in words; empty when none. */
+	regressions: string[],
+	improvements: string[],
+};
 
 export type Point_Deserialize = {
 	/**  Requests whose signal is below it escalate at the stage. */

@@ -44,6 +44,7 @@ export const keys = {
   winner: (id: number, objective: string | null) => ["experiments", id, "winner", objective] as const,
   exportPath: (id: number, config: number | null) => ["experiments", id, "export-path", config] as const,
   routing: (id: number, extra: string) => ["experiments", id, "routing", extra] as const,
+  history: (id: number) => ["experiments", id, "history"] as const,
   experimentFile: (path: string | null) => ["experiment-file", path] as const,
   draft: (path: string) => ["experiment-file", path, "draft"] as const,
   plan: (path: string, draft: ExperimentDraft) => ["plan", path, draft] as const,
@@ -287,6 +288,11 @@ export function useRouting(id: number, extra: string, enabled = true) {
     // The last simulation stays on screen while an edited cascade is simulated.
     placeholderData: keepPreviousData,
   });
+}
+
+/** The experiment's file run after run (read when the History tab is first shown). */
+export function useHistory(id: number) {
+  return useQuery({ queryKey: keys.history(id), queryFn: () => api.experimentHistory(id) });
 }
 
 export function useExportPolicies() {

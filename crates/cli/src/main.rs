@@ -183,6 +183,17 @@ enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Every recorded run of an experiment's file, each config's figures run after run, and the
+    /// regressions against the previous run that the data establishes (95 % bootstrap intervals).
+    History {
+        /// Experiment id, or `latest`: its file's runs up to it.
+        #[arg(default_value = "latest")]
+        experiment: String,
+        #[arg(long, env = "TRADEOFF_DB")]
+        db: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve a winner file's config behind an OpenAI-compatible endpoint (`/v1/chat/completions`,
     /// `/v1/completions`, `/v1/variants/{id}/completions`, `/v1/models`, `/health`).
     Serve {
@@ -457,6 +468,7 @@ fn main() -> ExitCode {
                 exit_with_stdin,
             },
         ),
+        Command::History { experiment, db, json } => commands::history::show(&experiment, db, json),
         Command::Traffic {
             since,
             deployment,

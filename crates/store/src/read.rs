@@ -75,6 +75,36 @@ impl Store {
         self.report_with(experiment_id, true)
     }
 
+    /// The reports of every recorded run of `experiment_id`'s file (the same absolute path; by
+    /// name for experiments not run from a file) up to and including it, oldest first, at most
+    /// the last `limit`, outputs left out (`analyze::history` reads figures, not text).
+    pub fn history_reports(&self, experiment_id: i64, limit: usize) -> Result<Vec<Report>, StoreError> {
+        let (name, source): (String, Option<String>) = self
+            .conn
+            .query_row(
+                "SELECT name, source FROM experiments WHERE id = ?1",
+                [experiment_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .ok_or(StoreError::NotFound(experiment_id))?;
+        let mut statement = self.conn.prepare(
+            "SELECT id FROM experiments
+             WHERE id <= ?1 AND (CASE WHEN ?2 IS NULL THEN source IS NULL AND name = ?3 ELSE source = ?2 END)
+             ORDER BY id DESC LIMIT ?4",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut ids: Vec<i64> = statement
+            .query_map(rusqlite::params![experiment_id, source, name, limit], |r| {
+                r.get(0)
+            })?
+            .collect::<Result<_, _>>()?;
+        ids.reverse();
+        ids.into_iter()
+            .map(|id| self.report_without_outputs(id))
+            .collect()
+    }
+
     /// The report with every run's output left empty: statistics, warnings and errors of a
     /// large experiment without reading its text.
     pub fn report_without_outputs(&self, experiment_id: i64) -> Result<Report, StoreError> {

@@ -141,3 +141,20 @@ pub async fn winner(
         })
         .await
 }
+
+/// Every recorded run of the experiment's file up to it, each config's figures run after run and
+/// the regressions established against its previous run (the CLI's `tradeoff history`).
+#[tauri::command]
+#[specta::specta]
+pub async fn experiment_history(
+    state: State<'_, AppState>,
+    experiment_id: u32,
+) -> Result<tradeoff_core::analyze::history::ExperimentHistory, AppError> {
+    use tradeoff_core::analyze::history::{MAX_HISTORY_ENTRIES, history};
+    state
+        .with_store(move |store| {
+            let reports = store.history_reports(i64::from(experiment_id), MAX_HISTORY_ENTRIES)?;
+            Ok(history(&reports))
+        })
+        .await
+}

@@ -6,6 +6,7 @@ import { ExperimentEditor } from "../components/ExperimentEditor";
 import { ExperimentStatus } from "../components/ExperimentStatus";
 import { LocalInferenceBanner } from "../components/LocalInference";
 import { ResultsGrid } from "../components/ResultsGrid";
+import { HistoryView } from "../components/HistoryView";
 import { RoutingView } from "../components/RoutingView";
 import { RunProgress } from "../components/RunProgress";
 import { SideBySide } from "../components/SideBySide";
@@ -26,13 +27,14 @@ import { errorMessage, useWorkspace } from "./ExperimentWorkspace";
 import { FirstScreen } from "./FirstScreen";
 
 /** The views of an experiment's results, one at a time so the grid can have the screen's height. */
-type ResultsTab = "grid" | "summary" | "charts" | "routing" | "winner";
+type ResultsTab = "grid" | "summary" | "charts" | "routing" | "winner" | "history";
 const RESULTS_TABS: [ResultsTab, string][] = [
   ["grid", "Grid"],
   ["summary", "Summary"],
   ["charts", "Charts"],
   ["routing", "Routing"],
   ["winner", "Winner"],
+  ["history", "History"],
 ];
 
 /** The experiment opened, its editor, the run in progress and the results shown. It stays mounted
@@ -252,6 +254,7 @@ export function ExperimentsScreen({ active }: { active: boolean }) {
           <div hidden={tab !== "routing"}>
             <RoutingView key={results.experiment_id} results={results} active={tab === "routing"} />
           </div>
+          {tab === "history" && <HistoryView key={results.experiment_id} experimentId={results.experiment_id} />}
           {/* Kept mounted: the objective typed and the decision stay while another view is looked at. */}
           <div hidden={tab !== "winner"}>
             <WinnerCard key={results.experiment_id} experimentId={results.experiment_id} />

@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod doctor;
+pub mod history;
 pub mod keys;
 pub mod models;
 pub mod plan;

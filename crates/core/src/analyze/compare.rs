@@ -17,6 +17,7 @@ pub const CONFIDENCE: f64 = 0.95;
 pub const MIN_RUNS: usize = 3;
 
 /// `other − baseline` with its confidence interval.
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
     pub estimate: f64,

@@ -4,6 +4,7 @@
 pub mod canary;
 pub mod compare;
 pub mod export;
+pub mod history;
 pub mod ranking;
 pub mod report;
 pub mod routing;
