@@ -15,7 +15,7 @@ use tradeoff_core::spec::cost::Price;
 use tradeoff_core::spec::experiment::{
     Case, ChatTemplateChoice, PromptTemplate, Sampling, TargetKind, Variant,
 };
-use tradeoff_core::spec::policy::{Policy, policy_of_winner};
+use tradeoff_core::spec::policy::Policy;
 use tradeoff_core::spec::prompt::{PromptRenderer, RenderedPrompt};
 use tradeoff_core::spec::target::LocalSettings;
 use tradeoff_core::spec::target::remote::RemoteTarget;
@@ -117,8 +117,7 @@ impl Deployment {
             }
             Winner::Policy(export) => {
                 let origin = path.display().to_string();
-                let policy = policy_of_winner(&export.policy, &export.configs, &origin)
-                    .map_err(|e| refused(e.to_string()))?;
+                let policy = export.resolve(&origin).map_err(|e| refused(e.to_string()))?;
                 let configs = export
                     .configs
                     .iter()

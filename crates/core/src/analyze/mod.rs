@@ -5,6 +5,7 @@ pub mod canary;
 pub mod compare;
 pub mod export;
 pub mod history;
+pub mod load_test;
 pub mod ranking;
 pub mod report;
 pub mod routing;

@@ -10,10 +10,10 @@ use crate::analyze::export::{ConfigExport, ExportError, export_config};
 use crate::analyze::ranking::{Candidate, Excluded, decide};
 use crate::analyze::report::Report;
 use crate::analyze::routing::{self, Outcome};
-use crate::spec::experiment::Experiment;
+use crate::spec::experiment::{Experiment, ExperimentError, TargetKind};
 use crate::spec::file::policies::PolicySpec;
 use crate::spec::objective::{Objective, ObjectiveError};
-use crate::spec::policy::Policy;
+use crate::spec::policy::{ConfigCandidate, Policy, policy_over_configs};
 
 /// 2: routing policies compete; `winner` says its `kind` (`config` or `policy`).
 pub const WINNER_SCHEMA: u32 = 2;
@@ -53,6 +53,28 @@ pub struct PolicyExport {
     pub configs: Vec<ConfigExport>,
     /// Its figures on the recorded runs with 95 % intervals over cases, and each stage's share.
     pub simulated: Outcome,
+}
+
+impl PolicyExport {
+    /// The policy as a server runs it, its stages resolved to `configs` (`ConfigRef::index` is
+    /// the place in them); `origin` names the file in errors.
+    pub fn resolve(&self, origin: &str) -> Result<Policy, ExperimentError> {
+        let candidates = self
+            .configs
+            .iter()
+            .map(|config| ConfigCandidate {
+                variant: config.variant.id.clone(),
+                target: config.target.id.clone(),
+                settings: config.settings,
+                remote: matches!(config.target.kind, TargetKind::Remote(_)),
+                label: format!(
+                    "{} · {} · {}",
+                    config.summary.variant, config.summary.target, config.summary.settings_label
+                ),
+            })
+            .collect();
+        policy_over_configs(&self.policy, candidates, origin)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

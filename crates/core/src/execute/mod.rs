@@ -2,6 +2,7 @@
 //! `remote::RemoteEngine`), the runner and its sinks, the response cache, grading by judges,
 //! resuming, the plan preview, benchmarks, and the worker protocol. Builds on `spec` and `models`.
 
+pub mod arrivals;
 pub mod backends;
 pub mod bench;
 pub mod cache;

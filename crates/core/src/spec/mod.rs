@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod prompt;
 pub mod recorded;
 pub mod resolve;
+pub mod slo;
 pub mod surroundings;
 pub mod target;
 pub mod template;

@@ -18,7 +18,9 @@ use crate::spec::target::LocalSettings;
 
 pub use condition::{Answer, Condition, Measure, MissingSignal, RouteCondition, Signal, escalates};
 pub use rule::{Rule, RuleError};
-pub use validate::{MAX_POLICIES, MAX_STAGES, policies_of, policy_of_winner, validate_policies};
+pub use validate::{
+    ConfigCandidate, MAX_POLICIES, MAX_STAGES, policies_of, policy_over_configs, validate_policies,
+};
 
 /// A validated policy. `spec` is what was written (kept to show and export it).
 #[derive(Debug, Clone)]

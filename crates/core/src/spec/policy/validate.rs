@@ -7,8 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use super::condition::{Condition, Measure, RouteCondition};
 use super::rule::Rule;
 use super::{ConfigRef, Policy, PolicyPlan, Route, Stage};
-use crate::analyze::export::ConfigExport;
-use crate::spec::experiment::{Experiment, ExperimentError, TargetKind};
+use crate::spec::experiment::{Experiment, ExperimentError};
 use crate::spec::file::policies::{PolicySpec, RouteSpec, StageSpec};
 use crate::spec::matrix::Plan;
 use crate::spec::target::LocalSettings;
@@ -77,16 +76,16 @@ pub fn validate_policies(
 
 /// The policy a winner file holds, against the configs it carries (`ConfigRef::index` is the
 /// place in `configs`). A served request brings its own variables, so no case is asked for them.
-pub fn policy_of_winner(
+pub fn policy_over_configs(
     spec: &PolicySpec,
-    configs: &[ConfigExport],
+    configs: Vec<ConfigCandidate>,
     origin: &str,
 ) -> Result<Policy, ExperimentError> {
     validate_one(
         &Place { origin },
         "winner.policy",
         spec,
-        &Configs::of_winner(configs),
+        &Configs::of_candidates(configs),
     )
 }
 
@@ -234,19 +233,22 @@ fn route(
 
 /// The configs a policy may call, with their labels, found by variant, target and settings.
 struct Configs {
-    candidates: Vec<Candidate>,
+    candidates: Vec<ConfigCandidate>,
     variants: Vec<String>,
     targets: Vec<String>,
     /// The variables requests carry (`None`: whatever a served request brings).
     vars: Option<HashSet<String>>,
 }
 
-struct Candidate {
-    variant: String,
-    target: String,
-    settings: Option<LocalSettings>,
-    remote: bool,
-    label: String,
+/// A config a policy may name, as a winner file carries it.
+#[derive(Debug, Clone)]
+pub struct ConfigCandidate {
+    pub variant: String,
+    pub target: String,
+    pub settings: Option<LocalSettings>,
+    pub remote: bool,
+    /// How people read it (`fewshot · gemma-270m-q4 · n_ctx 512`).
+    pub label: String,
 }
 
 impl Configs {
@@ -259,7 +261,7 @@ impl Configs {
                 .zip(labels)
                 .map(|(config, label)| {
                     let target = &experiment.targets[config.target];
-                    Candidate {
+                    ConfigCandidate {
                         variant: experiment.variants[config.variant].id.clone(),
                         target: target.id.clone(),
                         settings: config.settings,
@@ -280,31 +282,19 @@ impl Configs {
         }
     }
 
-    fn of_winner(configs: &[ConfigExport]) -> Configs {
+    fn of_candidates(candidates: Vec<ConfigCandidate>) -> Configs {
         let mut variants: Vec<String> = Vec::new();
         let mut targets: Vec<String> = Vec::new();
-        for config in configs {
-            if !variants.contains(&config.variant.id) {
-                variants.push(config.variant.id.clone());
+        for candidate in &candidates {
+            if !variants.contains(&candidate.variant) {
+                variants.push(candidate.variant.clone());
             }
-            if !targets.contains(&config.target.id) {
-                targets.push(config.target.id.clone());
+            if !targets.contains(&candidate.target) {
+                targets.push(candidate.target.clone());
             }
         }
         Configs {
-            candidates: configs
-                .iter()
-                .map(|config| Candidate {
-                    variant: config.variant.id.clone(),
-                    target: config.target.id.clone(),
-                    settings: config.settings,
-                    remote: matches!(config.target.kind, TargetKind::Remote(_)),
-                    label: format!(
-                        "{} · {} · {}",
-                        config.summary.variant, config.summary.target, config.summary.settings_label
-                    ),
-                })
-                .collect(),
+            candidates,
             variants,
             targets,
             vars: None,
