@@ -13,6 +13,7 @@ mod cli;
 mod cpu_build;
 mod history;
 mod judge;
+mod load;
 mod local_model;
 mod plan;
 mod quantize;

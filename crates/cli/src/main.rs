@@ -183,6 +183,11 @@ enum Command {
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
     },
+    /// Load-test a model API: closed-loop clients (--concurrency), open-loop rates (--rate) or a
+    /// --sweep, each request timed from when it was due; per level TTFT, inter-token latency,
+    /// TPOT, end-to-end, errors and goodput under --slo; the knee; with --traffic or --daily, the
+    /// replicas and their monthly price beside a hosted API (--hosted).
+    Load(Box<commands::load::LoadArgs>),
     /// Every recorded run of an experiment's file, each config's figures run after run, and the
     /// regressions against the previous run that the data establishes (95 % bootstrap intervals).
     History {
@@ -469,6 +474,7 @@ fn main() -> ExitCode {
             },
         ),
         Command::History { experiment, db, json } => commands::history::show(&experiment, db, json),
+        Command::Load(args) => commands::load::load(*args),
         Command::Traffic {
             since,
             deployment,

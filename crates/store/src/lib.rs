@@ -6,6 +6,7 @@
 
 pub mod endpoints;
 mod grid;
+pub mod load_tests;
 mod migrations;
 mod models;
 mod owner;
@@ -45,6 +46,8 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("no experiment with id {0}")]
     NotFound(i64),
+    #[error("no load test with id {0}")]
+    NoLoadTest(i64),
     #[error("the traffic log's writer could not start: {0}")]
     Writer(String),
     #[error(

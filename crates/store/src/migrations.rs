@@ -17,6 +17,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/011_written_and_facts.sql")).foreign_key_check(),
         M::up(include_str!("migrations/012_traffic.sql")),
         M::up(include_str!("migrations/013_traffic_minutes.sql")),
+        M::up(include_str!("migrations/014_load_tests.sql")),
     ])
 }
 

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod doctor;
 pub mod history;
 pub mod keys;
+pub mod load;
 pub mod models;
 pub mod plan;
 pub mod prices;

@@ -107,8 +107,9 @@ pub struct LevelSummary {
     /// How late the generator sent, p99: above the bound the level is not valid.
     pub send_lag_p99_ms: f64,
     pub valid: bool,
-    /// Why the server counts as saturated at this level (`None`: it kept up).
-    pub saturated: Option<String>,
+    /// Whether the server was saturated at this level, and why (`saturation`).
+    pub saturated: bool,
+    pub saturation: Option<String>,
     /// Some token counts are estimates (the server reported no usage).
     pub tokens_estimated: bool,
 }
@@ -182,10 +183,12 @@ pub fn summarize_level(
         slo_attainment: slo.and((!counted.is_empty()).then(|| good.len() as f64 / counted.len() as f64)),
         send_lag_p99_ms,
         valid: send_lag_p99_ms <= max_lag_ms,
-        saturated: None,
+        saturated: false,
+        saturation: None,
         tokens_estimated: counted.iter().any(|s| s.tokens_estimated),
     };
-    summary.saturated = saturation(load, &summary, &ok);
+    summary.saturation = saturation(load, &summary, &ok);
+    summary.saturated = summary.saturation.is_some();
     summary
 }
 
@@ -224,12 +227,13 @@ fn saturation(load: Load, level: &LevelSummary, ok: &[&LoadSample]) -> Option<St
 pub fn mark_plateaus(levels: &mut [LevelSummary]) {
     for i in 1..levels.len() {
         let (before, now) = (levels[i - 1].clone(), &mut levels[i]);
-        if now.saturated.is_none()
+        if !now.saturated
             && now.concurrency.is_some()
             && before.concurrency.is_some_and(|b| Some(b) < now.concurrency)
             && now.achieved_rps < 1.05 * before.achieved_rps
         {
-            now.saturated = Some(format!(
+            now.saturated = true;
+            now.saturation = Some(format!(
                 "{} clients answered {:.2} requests/s, {} answered {:.2}: more clients no longer add throughput",
                 now.concurrency.unwrap_or(0),
                 now.achieved_rps,
@@ -281,7 +285,7 @@ pub fn knee(levels: &[LevelSummary]) -> Option<Knee> {
         match l.slo_attainment {
             Some(a) if a < KNEE_ATTAINMENT => Some(format!("{:.1} % of requests met the SLO", a * 100.0)),
             Some(_) => None,
-            None => l.saturated.clone(),
+            None => l.saturation.clone(),
         }
     };
     let first_miss = levels.iter().position(|l| misses(l).is_some());
@@ -311,6 +315,22 @@ pub fn knee(levels: &[LevelSummary]) -> Option<Knee> {
             None => "every level held: the knee may lie beyond the heaviest level tried".into(),
         },
     })
+}
+
+/// A finished load test: what was loaded, each level's summary and requests, the knee and the
+/// capacity plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadTest {
+    /// What was loaded (`fewshot · gemma-270m-q4 · n_ctx 512`, `gpt-4o-mini at URL`).
+    pub label: String,
+    /// Where the prompts came from.
+    pub prompts_from: String,
+    pub slo: Option<Slo>,
+    pub levels: Vec<LevelSummary>,
+    /// Each level's requests, warm-up included (marked).
+    pub samples: Vec<Vec<LoadSample>>,
+    pub knee: Option<Knee>,
+    pub capacity: Option<CapacityPlan>,
 }
 
 /// The traffic to plan for.
@@ -449,7 +469,7 @@ mod tests {
         assert_eq!(level.slo_attainment, Some(0.25));
         assert_eq!(level.error_rate, 0.25);
         assert_eq!(level.tpot_ms.p50, Some(50.0));
-        assert!(level.saturated.is_some(), "1.9 of 4 requests/s answered");
+        assert!(level.saturated, "1.9 of 4 requests/s answered");
     }
 
     #[test]
@@ -471,7 +491,8 @@ mod tests {
             slo_attainment: Some(attainment),
             send_lag_p99_ms: 0.2,
             valid: true,
-            saturated: None,
+            saturated: false,
+            saturation: None,
             tokens_estimated: false,
         };
         let levels = [

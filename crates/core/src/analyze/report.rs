@@ -18,7 +18,7 @@ use crate::spec::experiment::{ChatTemplateChoice, Target, TargetKind};
 use crate::spec::target::{KvType, LocalSettings};
 use crate::stats::{mean, percentile, std_dev};
 
-pub(crate) mod csv_export;
+pub mod csv_export;
 mod markdown;
 mod summary;
 #[cfg(test)]

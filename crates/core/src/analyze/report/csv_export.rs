@@ -12,7 +12,8 @@ use crate::run::RunMetrics;
 use crate::spec::target::LocalSettings;
 
 /// A cell as the column defines it.
-pub(crate) enum Cell {
+#[derive(Debug)]
+pub enum Cell {
     /// Written as it is: numbers and booleans Tradeoff formats itself.
     Number(String),
     /// Neutralized if a spreadsheet would read it as a formula.
@@ -20,7 +21,7 @@ pub(crate) enum Cell {
 }
 
 impl Cell {
-    pub(crate) fn into_field(self) -> String {
+    pub fn into_field(self) -> String {
         match self {
             Cell::Number(number) => number,
             Cell::Text(text) => neutralize(text),
