@@ -4,21 +4,16 @@
 //! clients (`--concurrency`), of rates (`--rate`), or a `--sweep`; per level the figures of
 //! `analyze::load_test`, then the knee and, with `--traffic` or `--daily`, a capacity plan.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use tradeoff_core::analyze::load_test::{
     LevelSummary, Load, LoadSample, LoadTest, Traffic, knee, mark_plateaus, plan_capacity, summarize_level,
 };
-use tradeoff_core::analyze::winner::{Winner, read_winner};
 use tradeoff_core::execute::arrivals::{Arrivals, LevelLimit};
-use tradeoff_core::spec::experiment::{Case, Experiment, Sampling, TargetKind};
-use tradeoff_core::spec::load::load_file;
 use tradeoff_core::spec::pricing::PriceTable;
-use tradeoff_core::spec::prompt::{PromptRenderer, RenderedPrompt};
 use tradeoff_core::spec::slo::Slo;
-use tradeoff_core::spec::target::remote::{ProviderKind, RemoteTarget};
 use tradeoff_load::{LevelPlan, Workload, run_level};
 use tradeoff_remote::RemoteCaller;
 
@@ -118,19 +113,6 @@ pub struct LoadArgs {
     pub csv: bool,
 }
 
-/// What a test sends and to whom.
-struct Subject {
-    label: String,
-    target: RemoteTarget,
-    prompts: Vec<RenderedPrompt>,
-    sampling: Sampling,
-    /// Where the prompts came from, for the report.
-    prompts_from: String,
-    price_per_hour: Option<f64>,
-    /// A local winner served for the test: stopped when dropped.
-    _server: Option<sources::LocalServer>,
-}
-
 pub fn load(args: LoadArgs) -> Result<ExitCode, Exit> {
     let slo = args
         .slo
@@ -174,7 +156,7 @@ pub fn load(args: LoadArgs) -> Result<ExitCode, Exit> {
         .enable_all()
         .build()
         .map_err(Exit::failure)?;
-    let mut subject = runtime.block_on(subject(&args))?;
+    let mut subject = runtime.block_on(sources::subject(&args))?;
     // The generator, not the client, decides how many requests are in flight.
     subject.target.max_concurrency = MAX_CONCURRENCY;
     let caller = RemoteCaller::new(&subject.target).map_err(|e| Exit::bad_input(e.to_string()))?;
@@ -386,204 +368,4 @@ fn tokens_per_request(samples: &[Vec<LoadSample>]) -> (f64, f64) {
             .sum::<f64>()
             / n,
     )
-}
-
-async fn subject(args: &LoadArgs) -> Result<Subject, Exit> {
-    if let Some(base_url) = &args.base_url {
-        if args.source.is_some() {
-            return Err(Exit::bad_input(
-                "--base-url tests an API by itself: leave out the winner or experiment file",
-            ));
-        }
-        let model = args
-            .model
-            .clone()
-            .ok_or_else(|| Exit::bad_input("--base-url needs --model, the model name the API serves"))?;
-        let provider = ProviderKind::parse(&args.provider).ok_or_else(|| {
-            Exit::bad_input(format!(
-                "--provider {}: openai, anthropic or gemini",
-                args.provider
-            ))
-        })?;
-        let target = RemoteTarget::new(
-            provider,
-            model.clone(),
-            base_url.clone(),
-            args.api_key_env.clone(),
-        );
-        return synthetic_subject(args, format!("{model} at {base_url}"), target, None, None);
-    }
-    let Some(source) = &args.source else {
-        return Err(Exit::bad_input(
-            "name what to load: WINNER.json, EXPERIMENT --target ID, or --base-url URL --model NAME",
-        ));
-    };
-    let text =
-        std::fs::read_to_string(source).map_err(|e| Exit::bad_input(format!("{}: {e}", source.display())))?;
-    if let Ok(winner) = read_winner(&text) {
-        return winner_subject(args, source, winner).await;
-    }
-    let experiment = load_file(source).map_err(Exit::bad_input)?;
-    experiment_subject(args, &experiment)
-}
-
-fn experiment_subject(args: &LoadArgs, experiment: &Experiment) -> Result<Subject, Exit> {
-    let ids: Vec<&str> = experiment.targets.iter().map(|t| t.id.as_str()).collect();
-    let target_id = args.target.as_deref().ok_or_else(|| {
-        Exit::bad_input(format!(
-            "--target: which of the experiment's targets ({})",
-            ids.join(", ")
-        ))
-    })?;
-    let target = experiment
-        .targets
-        .iter()
-        .find(|t| t.id == target_id)
-        .ok_or_else(|| {
-            Exit::bad_input(format!(
-                "--target {target_id}: the targets are {}",
-                ids.join(", ")
-            ))
-        })?;
-    let TargetKind::Remote(remote) = &target.kind else {
-        return Err(Exit::bad_input(format!(
-            "--target {target_id} is a local model: a load test needs a server; pick the winner (`tradeoff winner ID -o winner.json`) and load that file, which serves it here"
-        )));
-    };
-    let variant = match &args.variant {
-        Some(id) => experiment
-            .variants
-            .iter()
-            .find(|v| &v.id == id)
-            .ok_or_else(|| Exit::bad_input(format!("--variant {id}: no such variant")))?,
-        None => &experiment.variants[0],
-    };
-    let prompts = render_cases(experiment, variant)?;
-    Ok(Subject {
-        label: format!("{} on {target_id}", variant.id),
-        target: remote.clone(),
-        prompts_from: format!(
-            "the {} cases of `{}` rendered by `{}`",
-            prompts.len(),
-            experiment.name,
-            variant.id
-        ),
-        prompts,
-        sampling: with_output_tokens(target.sampling.clone(), args),
-        price_per_hour: target.price.as_ref().and_then(|p| p.per_hour),
-        _server: None,
-    })
-}
-
-fn render_cases(
-    experiment: &Experiment,
-    variant: &tradeoff_core::spec::experiment::Variant,
-) -> Result<Vec<RenderedPrompt>, Exit> {
-    let renderer = PromptRenderer::new(std::slice::from_ref(variant)).map_err(Exit::bad_input)?;
-    experiment
-        .cases
-        .iter()
-        .map(|case: &Case| renderer.render(variant, case).map_err(Exit::bad_input))
-        .collect()
-}
-
-async fn winner_subject(
-    args: &LoadArgs,
-    path: &Path,
-    winner: tradeoff_core::analyze::winner::WinnerExport,
-) -> Result<Subject, Exit> {
-    let Winner::Config(config) = &winner.winner else {
-        return Err(Exit::bad_input(
-            "a routing-policy winner: load-test the configs it calls (each config's winner file), or serve it (`tradeoff serve`) and load --base-url",
-        ));
-    };
-    let price_per_hour = config.target.price.as_ref().and_then(|p| p.per_hour);
-    let (target, server) = match &config.target.kind {
-        TargetKind::Remote(remote) => (remote.clone(), None),
-        TargetKind::Local(_) => {
-            let server = sources::LocalServer::start(path, args.max_concurrency.clamp(1, 64)).await?;
-            let target = RemoteTarget::new(
-                ProviderKind::Openai,
-                server.model.clone(),
-                server.base_url.clone(),
-                None,
-            );
-            (target, Some(server))
-        }
-    };
-    let label = format!(
-        "{} · {} · {}",
-        config.summary.variant, config.summary.target, config.summary.settings_label
-    );
-    let cases = sources::measured_cases(
-        &args
-            .db
-            .clone()
-            .unwrap_or_else(tradeoff_core::paths::default_database),
-        config.experiment_id,
-        &config.experiment,
-    );
-    match (cases, args.input_tokens) {
-        (Some(experiment), None) => {
-            let prompts = render_cases(&experiment, &config.variant)?;
-            Ok(Subject {
-                label,
-                target,
-                prompts_from: format!("the {} cases the winner was measured on", prompts.len()),
-                prompts,
-                sampling: with_output_tokens(config.target.sampling.clone(), args),
-                price_per_hour,
-                _server: server,
-            })
-        }
-        _ => synthetic_subject(args, label, target, price_per_hour, server),
-    }
-}
-
-fn synthetic_subject(
-    args: &LoadArgs,
-    label: String,
-    target: RemoteTarget,
-    price_per_hour: Option<f64>,
-    server: Option<sources::LocalServer>,
-) -> Result<Subject, Exit> {
-    let input = args.input_tokens.ok_or_else(|| {
-        Exit::bad_input("synthetic prompts need --input-tokens N (and --output-tokens N); or load an experiment's target, whose cases are the prompts")
-    })?;
-    let (prompts, counted_by) = sources::synthetic(&target, input, args.seed);
-    let mut target = target;
-    if args.ignore_eos {
-        target
-            .extra_body
-            .insert("ignore_eos".into(), serde_json::Value::Bool(true));
-    }
-    Ok(Subject {
-        label,
-        target,
-        prompts_from: format!(
-            "{} synthetic prompts of {input} tokens ({counted_by})",
-            prompts.len()
-        ),
-        prompts,
-        sampling: with_output_tokens(
-            Sampling {
-                temperature: 0.0,
-                top_p: None,
-                top_k: None,
-                seed: u32::try_from(args.seed).unwrap_or(u32::MAX),
-                max_tokens: 64,
-                stop: Vec::new(),
-            },
-            args,
-        ),
-        price_per_hour,
-        _server: server,
-    })
-}
-
-fn with_output_tokens(mut sampling: Sampling, args: &LoadArgs) -> Sampling {
-    if let Some(n) = args.output_tokens {
-        sampling.max_tokens = n;
-    }
-    sampling
 }

@@ -6,15 +6,18 @@
 use std::path::Path;
 
 use tokio::sync::oneshot;
+use tradeoff_core::analyze::winner::{Winner, WinnerExport, read_winner};
 use tradeoff_core::models::tokens::count_hosted;
-use tradeoff_core::spec::experiment::Experiment;
+use tradeoff_core::spec::experiment::{Case, Experiment, Sampling, TargetKind, Variant};
 use tradeoff_core::spec::file::Role;
-use tradeoff_core::spec::prompt::{ChatMessage, RenderedPrompt};
-use tradeoff_core::spec::target::remote::RemoteTarget;
+use tradeoff_core::spec::load::load_file;
+use tradeoff_core::spec::prompt::{ChatMessage, PromptRenderer, RenderedPrompt};
+use tradeoff_core::spec::target::remote::{ProviderKind, RemoteTarget};
 use tradeoff_core::stats::SplitMix64;
 use tradeoff_serve::{Deployment, ServeOptions};
 use tradeoff_worker::WorkerCommand;
 
+use super::LoadArgs;
 use crate::exit::Exit;
 
 /// Distinct synthetic prompts: enough that a server's prefix cache cannot answer them all from
@@ -139,4 +142,210 @@ impl Drop for LocalServer {
             let _ = stop.send(());
         }
     }
+}
+
+/// What a test sends and to whom.
+pub struct Subject {
+    pub label: String,
+    pub target: RemoteTarget,
+    pub prompts: Vec<RenderedPrompt>,
+    pub sampling: Sampling,
+    /// Where the prompts came from, for the report.
+    pub prompts_from: String,
+    pub price_per_hour: Option<f64>,
+    /// A local winner served for the test: stopped when dropped.
+    _server: Option<LocalServer>,
+}
+
+pub async fn subject(args: &LoadArgs) -> Result<Subject, Exit> {
+    if let Some(base_url) = &args.base_url {
+        if args.source.is_some() {
+            return Err(Exit::bad_input(
+                "--base-url tests an API by itself: leave out the winner or experiment file",
+            ));
+        }
+        let model = args
+            .model
+            .clone()
+            .ok_or_else(|| Exit::bad_input("--base-url needs --model, the model name the API serves"))?;
+        let provider = ProviderKind::parse(&args.provider).ok_or_else(|| {
+            Exit::bad_input(format!(
+                "--provider {}: openai, anthropic or gemini",
+                args.provider
+            ))
+        })?;
+        let target = RemoteTarget::new(
+            provider,
+            model.clone(),
+            base_url.clone(),
+            args.api_key_env.clone(),
+        );
+        return synthetic_subject(args, format!("{model} at {base_url}"), target, None, None);
+    }
+    let Some(source) = &args.source else {
+        return Err(Exit::bad_input(
+            "name what to load: WINNER.json, EXPERIMENT --target ID, or --base-url URL --model NAME",
+        ));
+    };
+    let text =
+        std::fs::read_to_string(source).map_err(|e| Exit::bad_input(format!("{}: {e}", source.display())))?;
+    if let Ok(winner) = read_winner(&text) {
+        return winner_subject(args, source, winner).await;
+    }
+    let experiment = load_file(source).map_err(Exit::bad_input)?;
+    experiment_subject(args, &experiment)
+}
+
+fn experiment_subject(args: &LoadArgs, experiment: &Experiment) -> Result<Subject, Exit> {
+    let ids: Vec<&str> = experiment.targets.iter().map(|t| t.id.as_str()).collect();
+    let target_id = args.target.as_deref().ok_or_else(|| {
+        Exit::bad_input(format!(
+            "--target: which of the experiment's targets ({})",
+            ids.join(", ")
+        ))
+    })?;
+    let target = experiment
+        .targets
+        .iter()
+        .find(|t| t.id == target_id)
+        .ok_or_else(|| {
+            Exit::bad_input(format!(
+                "--target {target_id}: the targets are {}",
+                ids.join(", ")
+            ))
+        })?;
+    let TargetKind::Remote(remote) = &target.kind else {
+        return Err(Exit::bad_input(format!(
+            "--target {target_id} is a local model: a load test needs a server; pick the winner (`tradeoff winner ID -o winner.json`) and load that file, which serves it here"
+        )));
+    };
+    let variant = match &args.variant {
+        Some(id) => experiment
+            .variants
+            .iter()
+            .find(|v| &v.id == id)
+            .ok_or_else(|| Exit::bad_input(format!("--variant {id}: no such variant")))?,
+        None => &experiment.variants[0],
+    };
+    let prompts = render_cases(experiment, variant)?;
+    Ok(Subject {
+        label: format!("{} on {target_id}", variant.id),
+        target: remote.clone(),
+        prompts_from: format!(
+            "the {} cases of `{}` rendered by `{}`",
+            prompts.len(),
+            experiment.name,
+            variant.id
+        ),
+        prompts,
+        sampling: with_output_tokens(target.sampling.clone(), args),
+        price_per_hour: target.price.as_ref().and_then(|p| p.per_hour),
+        _server: None,
+    })
+}
+
+fn render_cases(experiment: &Experiment, variant: &Variant) -> Result<Vec<RenderedPrompt>, Exit> {
+    let renderer = PromptRenderer::new(std::slice::from_ref(variant)).map_err(Exit::bad_input)?;
+    experiment
+        .cases
+        .iter()
+        .map(|case: &Case| renderer.render(variant, case).map_err(Exit::bad_input))
+        .collect()
+}
+
+async fn winner_subject(args: &LoadArgs, path: &Path, winner: WinnerExport) -> Result<Subject, Exit> {
+    let Winner::Config(config) = &winner.winner else {
+        return Err(Exit::bad_input(
+            "a routing-policy winner: load-test the configs it calls (each config's winner file), or serve it (`tradeoff serve`) and load --base-url",
+        ));
+    };
+    let price_per_hour = config.target.price.as_ref().and_then(|p| p.per_hour);
+    let (target, server) = match &config.target.kind {
+        TargetKind::Remote(remote) => (remote.clone(), None),
+        TargetKind::Local(_) => {
+            let server = LocalServer::start(path, args.max_concurrency.clamp(1, 64)).await?;
+            let target = RemoteTarget::new(
+                ProviderKind::Openai,
+                server.model.clone(),
+                server.base_url.clone(),
+                None,
+            );
+            (target, Some(server))
+        }
+    };
+    let label = format!(
+        "{} · {} · {}",
+        config.summary.variant, config.summary.target, config.summary.settings_label
+    );
+    let cases = measured_cases(
+        &args
+            .db
+            .clone()
+            .unwrap_or_else(tradeoff_core::paths::default_database),
+        config.experiment_id,
+        &config.experiment,
+    );
+    match (cases, args.input_tokens) {
+        (Some(experiment), None) => {
+            let prompts = render_cases(&experiment, &config.variant)?;
+            Ok(Subject {
+                label,
+                target,
+                prompts_from: format!("the {} cases the winner was measured on", prompts.len()),
+                prompts,
+                sampling: with_output_tokens(config.target.sampling.clone(), args),
+                price_per_hour,
+                _server: server,
+            })
+        }
+        _ => synthetic_subject(args, label, target, price_per_hour, server),
+    }
+}
+
+fn synthetic_subject(
+    args: &LoadArgs,
+    label: String,
+    target: RemoteTarget,
+    price_per_hour: Option<f64>,
+    server: Option<LocalServer>,
+) -> Result<Subject, Exit> {
+    let input = args.input_tokens.ok_or_else(|| {
+        Exit::bad_input("synthetic prompts need --input-tokens N (and --output-tokens N); or load an experiment's target, whose cases are the prompts")
+    })?;
+    let (prompts, counted_by) = synthetic(&target, input, args.seed);
+    let mut target = target;
+    if args.ignore_eos {
+        target
+            .extra_body
+            .insert("ignore_eos".into(), serde_json::Value::Bool(true));
+    }
+    Ok(Subject {
+        label,
+        target,
+        prompts_from: format!(
+            "{} synthetic prompts of {input} tokens ({counted_by})",
+            prompts.len()
+        ),
+        prompts,
+        sampling: with_output_tokens(
+            Sampling {
+                temperature: 0.0,
+                top_p: None,
+                top_k: None,
+                seed: u32::try_from(args.seed).unwrap_or(u32::MAX),
+                max_tokens: 64,
+                stop: Vec::new(),
+            },
+            args,
+        ),
+        price_per_hour,
+        _server: server,
+    })
+}
+
+fn with_output_tokens(mut sampling: Sampling, args: &LoadArgs) -> Sampling {
+    if let Some(n) = args.output_tokens {
+        sampling.max_tokens = n;
+    }
+    sampling
 }
