@@ -71,10 +71,12 @@ async fn open_loop(
     for (index, (at_ms, warm)) in due_times.into_iter().enumerate() {
         let due = start + Duration::from_secs_f64(at_ms / 1000.0);
         wait_until(due).await;
-        let sent = Instant::now();
         let workload = workload.clone();
         let on_done = Arc::clone(&on_done);
         requests.spawn(async move {
+            // Sent when its task starts sending, not when the generator handed it over: a busy
+            // runtime that starts it late shows as lag.
+            let sent = Instant::now();
             let sample = measure(&workload, index, at_ms, due, sent, warm).await;
             on_done(&sample);
             sample
