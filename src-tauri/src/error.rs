@@ -85,7 +85,10 @@ impl From<tradeoff_store::StoreError> for AppError {
     fn from(error: tradeoff_store::StoreError) -> Self {
         use tradeoff_store::StoreError;
         let code = match error {
-            StoreError::NotFound(_) | StoreError::RunNotFound(_) | StoreError::Empty => AppCode::NotFound,
+            StoreError::NotFound(_)
+            | StoreError::RunNotFound(_)
+            | StoreError::NoLoadTest(_)
+            | StoreError::Empty => AppCode::NotFound,
             StoreError::ModelSource { .. }
             | StoreError::AlreadyCompleted(_)
             | StoreError::ModelChanged { .. }

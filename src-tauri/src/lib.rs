@@ -13,6 +13,7 @@ mod error;
 mod executor;
 mod exports;
 mod file_access;
+mod load_runner;
 mod local_inference;
 mod planner;
 mod prices;
@@ -142,6 +143,10 @@ macro_rules! specta_builder_for {
                 commands::results::winner,
                 exports::export_winner,
                 commands::results::experiment_history,
+                commands::load_tests::run_load_test,
+                commands::load_tests::list_load_tests,
+                commands::load_tests::load_test,
+                commands::load_tests::plan_load_capacity,
                 commands::routing::simulate_routing,
                 commands::routing::export_policies,
                 commands::routing::default_policy_path,

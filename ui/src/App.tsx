@@ -2,18 +2,20 @@ import { useState } from "react";
 import { ExperimentsScreen } from "./screens/ExperimentsScreen";
 import { ExperimentsSidebar } from "./screens/ExperimentsSidebar";
 import { ExperimentWorkspace } from "./screens/ExperimentWorkspace";
+import { LoadScreen } from "./screens/LoadScreen";
 import { ModelsScreen } from "./screens/ModelsScreen";
 import { MonitorScreen } from "./screens/MonitorScreen";
 import { SettingsScreen } from "./screens/SettingsScreen";
 import { TargetsScreen } from "./screens/TargetsScreen";
 
-type Screen = "experiments" | "models" | "targets" | "monitor" | "settings";
+type Screen = "experiments" | "models" | "targets" | "monitor" | "load" | "settings";
 
 const SCREENS: { screen: Screen; label: string; testId?: string }[] = [
   { screen: "experiments", label: "Experiments" },
   { screen: "models", label: "Models", testId: "models-button" },
   { screen: "targets", label: "Targets", testId: "targets-button" },
   { screen: "monitor", label: "Monitor", testId: "monitor-button" },
+  { screen: "load", label: "Load", testId: "load-button" },
   { screen: "settings", label: "Settings", testId: "settings-button" },
 ];
 
@@ -39,6 +41,7 @@ export default function App() {
           {screen === "models" && <ModelsScreen />}
           {screen === "targets" && <TargetsScreen />}
           {screen === "monitor" && <MonitorScreen />}
+          {screen === "load" && <LoadScreen />}
           {screen === "settings" && <SettingsScreen />}
         </main>
       </div>

@@ -11,6 +11,11 @@ import type {
   ExperimentDraft_Serialize,
   ExperimentItem,
   ExperimentHistory_Serialize,
+  LoadTestItem,
+  LoadTestView_Serialize,
+  LoadRunRequest,
+  CapacityRequest_Deserialize,
+  CapacityPlan_Serialize,
   Endpoint_Serialize,
   ExperimentView,
   KeyStatus_Serialize,
@@ -48,6 +53,11 @@ export type Probe = ProbeView;
 export type Winner = WinnerView_Serialize;
 export type Routing = RoutingReport_Serialize;
 export type ExperimentHistory = ExperimentHistory_Serialize;
+export type LoadTest = LoadTestView_Serialize;
+export type LoadLevel = LoadTest["levels"][number];
+export type CapacityPlan = CapacityPlan_Serialize;
+export type CapacityRequest = CapacityRequest_Deserialize;
+export type { LoadTestItem, LoadRunRequest };
 export type RoutingOutcome = Routing["policies"][number];
 export type PlanView = Preflight_Serialize;
 export type Prices = PricesView_Serialize;
@@ -124,6 +134,14 @@ export const api = {
   /** The experiment file's policies and `extra` ones (a JSON list), simulated on the recorded runs. */
   simulateRouting: (experimentId: number, extra: string) => unwrap<Routing>(commands.simulateRouting(experimentId, extra)),
   experimentHistory: (experimentId: number) => unwrap<ExperimentHistory>(commands.experimentHistory(experimentId)),
+  runLoadTest: (request: LoadRunRequest, onLine: (line: string) => void) => {
+    const channel = new Channel<string>();
+    channel.onmessage = onLine;
+    return unwrap<number>(commands.runLoadTest(request, channel));
+  },
+  listLoadTests: () => unwrap<LoadTestItem[]>(commands.listLoadTests()),
+  loadTest: (id: number) => unwrap<LoadTest>(commands.loadTest(id)),
+  planLoadCapacity: (id: number, request: CapacityRequest) => unwrap<CapacityPlan | null>(commands.planLoadCapacity(id, request)),
   exportPolicies: (experimentId: number, policies: string, path: string) =>
     unwrap<string>(commands.exportPolicies(experimentId, policies, path)),
   defaultPolicyPath: (experimentId: number) => unwrap<string>(commands.defaultPolicyPath(experimentId)),

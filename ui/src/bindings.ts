@@ -61,6 +61,13 @@ export const commands = {
 	 *  the regressions established against its previous run (the CLI's `tradeoff history`).
 	 */
 	experimentHistory: (experimentId: number) => typedError<ExperimentHistory_Serialize, AppError_Serialize>(__TAURI_INVOKE("experiment_history", { experimentId })),
+	/**  Runs a load test; each finished level's line goes to `on_event`; returns the test's id. */
+	runLoadTest: (request: LoadRunRequest, onEvent: Channel<string>) => typedError<number, AppError_Serialize>(__TAURI_INVOKE("run_load_test", { request, onEvent })),
+	/**  Recorded load tests, newest first. */
+	listLoadTests: () => typedError<LoadTestItem[], AppError_Serialize>(__TAURI_INVOKE("list_load_tests")),
+	loadTest: (id: number) => typedError<LoadTestView_Serialize, AppError_Serialize>(__TAURI_INVOKE("load_test", { id })),
+	/**  The capacity plan at test `id`'s knee for the traffic asked (`None`: the test has no knee). */
+	planLoadCapacity: (id: number, request: CapacityRequest_Deserialize) => typedError<CapacityPlan_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("plan_load_capacity", { id, request })),
 	/**
 	 *  The experiment file's policies and `extra` ones (a JSON list as the file writes them, from the
 	 *  routing view's builder), with every config alone and each confidence threshold traced.
@@ -169,6 +176,57 @@ export type AppError_Serialize = {
 	details: string | null,
 	/**  The experiment file's field a refused experiment is about, for the editor to point at. */
 	field: FieldProblem | null,
+};
+
+export type CapacityPlan = CapacityPlan_Serialize | CapacityPlan_Deserialize;
+
+export type CapacityPlan_Deserialize = {
+	mean_rps: number | null,
+	peak_rps: number | null,
+	/**  What one replica serves within the SLO: the knee's goodput. */
+	per_replica_rps: number | null,
+	replicas: number,
+	machine_per_hour_usd?: number | null,
+	/**  Replicas × price per hour × 730 hours. */
+	machines_per_month_usd?: number | null,
+	requests_per_month: number | null,
+	hosted?: HostedAlternative | null,
+};
+
+export type CapacityPlan_Serialize = {
+	mean_rps: number | null,
+	peak_rps: number | null,
+	/**  What one replica serves within the SLO: the knee's goodput. */
+	per_replica_rps: number | null,
+	replicas: number,
+	machine_per_hour_usd: number | null,
+	/**  Replicas × price per hour × 730 hours. */
+	machines_per_month_usd: number | null,
+	requests_per_month: number | null,
+	hosted: HostedAlternative | null,
+};
+
+/**  The capacity calculator's inputs: a steady rate, or requests a day with a peak factor. */
+export type CapacityRequest = CapacityRequest_Serialize | CapacityRequest_Deserialize;
+
+/**  The capacity calculator's inputs: a steady rate, or requests a day with a peak factor. */
+export type CapacityRequest_Deserialize = {
+	rps?: number | null,
+	daily?: number | null,
+	peak_factor: number | null,
+	price_per_hour?: number | null,
+	/**  `openai:gpt-4o-mini`; empty: no hosted comparison. */
+	hosted: string,
+};
+
+/**  The capacity calculator's inputs: a steady rate, or requests a day with a peak factor. */
+export type CapacityRequest_Serialize = {
+	rps: number | null,
+	daily: number | null,
+	peak_factor: number | null,
+	price_per_hour: number | null,
+	/**  `openai:gpt-4o-mini`; empty: no hosted comparison. */
+	hosted: string,
 };
 
 export type CaseDraft = CaseDraft_Serialize | CaseDraft_Deserialize;
@@ -959,6 +1017,15 @@ export type HistoryPoint_Serialize = {
 	change: PointChange_Serialize | null,
 };
 
+/**  The same traffic sent to a hosted API instead, priced by its tokens. */
+export type HostedAlternative = {
+	model: string,
+	input_tokens_per_request: number | null,
+	output_tokens_per_request: number | null,
+	per_request_usd: number | null,
+	per_month_usd: number | null,
+};
+
 /**  `other − baseline` with its confidence interval. */
 export type Interval = {
 	estimate: number | null,
@@ -990,11 +1057,177 @@ export type KeyStatus_Serialize = {
 	message: string | null,
 };
 
+/**  The highest load the server takes within the SLO. */
+export type Knee = Knee_Serialize | Knee_Deserialize;
+
+/**  The highest load the server takes within the SLO. */
+export type Knee_Deserialize = {
+	/**  The level (its place in the list). */
+	level: number,
+	/**  The requests per second the knee level offered (open loop) or achieved (closed loop). */
+	rps: number | null,
+	goodput_rps: number | null,
+	/**
+	 *  The next level's, which missed: the real knee lies between (`None`: every level passed,
+	 *  the knee may be higher).
+	 */
+	next_rps?: number | null,
+	/**  The knee level's SLO attainment with its 95 % Wilson interval. */
+	attainment?: number | null,
+	attainment_low?: number | null,
+	attainment_high?: number | null,
+	/**  What decided it, in words. */
+	reason: string,
+};
+
+/**  The highest load the server takes within the SLO. */
+export type Knee_Serialize = {
+	/**  The level (its place in the list). */
+	level: number,
+	/**  The requests per second the knee level offered (open loop) or achieved (closed loop). */
+	rps: number | null,
+	goodput_rps: number | null,
+	/**
+	 *  The next level's, which missed: the real knee lies between (`None`: every level passed,
+	 *  the knee may be higher).
+	 */
+	next_rps: number | null,
+	/**  The knee level's SLO attainment with its 95 % Wilson interval. */
+	attainment: number | null,
+	attainment_low: number | null,
+	attainment_high: number | null,
+	/**  What decided it, in words. */
+	reason: string,
+};
+
 /**
  *  Element type of the KV cache. Quantized caches take less memory (and allow longer
  *  contexts) at some cost in quality, which is exactly what an experiment can measure.
  */
 export type KvType = "f16" | "q8_0" | "q4_0";
+
+export type LevelSummary = LevelSummary_Serialize | LevelSummary_Deserialize;
+
+export type LevelSummary_Deserialize = {
+	concurrency?: number | null,
+	rate?: number | null,
+	/**  Requests counted (warm-up left out). */
+	requests: number,
+	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
+	offered_rps: number | null,
+	/**  Successful answers per second over the level's window (first due send to last end). */
+	achieved_rps: number | null,
+	output_tokens_per_s: number | null,
+	/**  Mean tokens of a successful request, as the server reported them. */
+	input_tokens_mean?: number | null,
+	output_tokens_mean?: number | null,
+	ttft_ms: Percentiles_Deserialize,
+	itl_ms: Percentiles_Deserialize,
+	tpot_ms: Percentiles_Deserialize,
+	e2e_ms: Percentiles_Deserialize,
+	error_rate: number | null,
+	/**
+	 *  Requests per second that met every bound of the SLO (errors count as misses); without an
+	 *  SLO, successful requests per second.
+	 */
+	goodput_rps: number | null,
+	good_output_tokens_per_s: number | null,
+	/**  Share of counted requests that met the SLO (`None` without one). */
+	slo_attainment?: number | null,
+	/**  How late the generator sent, p99: above the bound the level is not valid. */
+	send_lag_p99_ms: number | null,
+	valid: boolean,
+	/**  Whether the server was saturated at this level, and why (`saturation`). */
+	saturated: boolean,
+	saturation?: string | null,
+	/**  Some token counts are estimates (the server reported no usage). */
+	tokens_estimated: boolean,
+};
+
+export type LevelSummary_Serialize = {
+	concurrency: number | null,
+	rate: number | null,
+	/**  Requests counted (warm-up left out). */
+	requests: number,
+	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
+	offered_rps: number | null,
+	/**  Successful answers per second over the level's window (first due send to last end). */
+	achieved_rps: number | null,
+	output_tokens_per_s: number | null,
+	/**  Mean tokens of a successful request, as the server reported them. */
+	input_tokens_mean: number | null,
+	output_tokens_mean: number | null,
+	ttft_ms: Percentiles_Serialize,
+	itl_ms: Percentiles_Serialize,
+	tpot_ms: Percentiles_Serialize,
+	e2e_ms: Percentiles_Serialize,
+	error_rate: number | null,
+	/**
+	 *  Requests per second that met every bound of the SLO (errors count as misses); without an
+	 *  SLO, successful requests per second.
+	 */
+	goodput_rps: number | null,
+	good_output_tokens_per_s: number | null,
+	/**  Share of counted requests that met the SLO (`None` without one). */
+	slo_attainment: number | null,
+	/**  How late the generator sent, p99: above the bound the level is not valid. */
+	send_lag_p99_ms: number | null,
+	valid: boolean,
+	/**  Whether the server was saturated at this level, and why (`saturation`). */
+	saturated: boolean,
+	saturation: string | null,
+	/**  Some token counts are estimates (the server reported no usage). */
+	tokens_estimated: boolean,
+};
+
+/**  The Load screen's form. */
+export type LoadRunRequest = {
+	/**  An OpenAI-compatible API: the served winner's, llama-server, vLLM… */
+	base_url: string,
+	model: string,
+	/**  Closed-loop levels (clients); empty with `rates` empty: a sweep. */
+	concurrency: number[],
+	/**  Open-loop levels (requests per second). */
+	rates: (number | null)[],
+	seconds_per_level: number,
+	input_tokens: number,
+	output_tokens: number,
+	/**  `ttft=500ms,e2e=4s`; empty: none. */
+	slo: string,
+};
+
+export type LoadTestItem = {
+	id: number,
+	/**  Unix milliseconds. */
+	created_ms: number | null,
+	label: string,
+	levels: number,
+};
+
+/**  One recorded test as the screen draws it (its requests stay in the database). */
+export type LoadTestView = LoadTestView_Serialize | LoadTestView_Deserialize;
+
+/**  One recorded test as the screen draws it (its requests stay in the database). */
+export type LoadTestView_Deserialize = {
+	id: number,
+	label: string,
+	prompts_from: string,
+	slo?: Slo_Deserialize | null,
+	levels: LevelSummary_Deserialize[],
+	knee?: Knee_Deserialize | null,
+	capacity?: CapacityPlan_Deserialize | null,
+};
+
+/**  One recorded test as the screen draws it (its requests stay in the database). */
+export type LoadTestView_Serialize = {
+	id: number,
+	label: string,
+	prompts_from: string,
+	slo: Slo_Serialize | null,
+	levels: LevelSummary_Serialize[],
+	knee: Knee_Serialize | null,
+	capacity: CapacityPlan_Serialize | null,
+};
 
 /**  What the start-up self-test found. */
 export type LocalInferenceView = 
@@ -1186,6 +1419,20 @@ export type Outcome_Serialize = {
 	ttft_p95_ms: Estimate | null,
 	/**  Each stage (or route) and how many requests it answered. */
 	stages: StageShare[],
+};
+
+export type Percentiles = Percentiles_Serialize | Percentiles_Deserialize;
+
+export type Percentiles_Deserialize = {
+	p50?: number | null,
+	p90?: number | null,
+	p99?: number | null,
+};
+
+export type Percentiles_Serialize = {
+	p50: number | null,
+	p90: number | null,
+	p99: number | null,
 };
 
 export type Picked = Picked_Serialize | Picked_Deserialize;
@@ -1726,6 +1973,29 @@ export type Signal =
 "confidence" | 
 /**  `min_confidence_below`: the lowest one. */
 "min_confidence";
+
+/**  The bounds, in milliseconds; an absent one is not checked. */
+export type Slo = Slo_Serialize | Slo_Deserialize;
+
+/**  The bounds, in milliseconds; an absent one is not checked. */
+export type Slo_Deserialize = {
+	/**  Time to the first token. */
+	ttft_ms?: number | null,
+	/**  Time per output token after the first. */
+	tpot_ms?: number | null,
+	/**  End to end. */
+	e2e_ms?: number | null,
+};
+
+/**  The bounds, in milliseconds; an absent one is not checked. */
+export type Slo_Serialize = {
+	/**  Time to the first token. */
+	ttft_ms: number | null,
+	/**  Time per output token after the first. */
+	tpot_ms: number | null,
+	/**  End to end. */
+	e2e_ms: number | null,
+};
 
 export type SpanKind = "equal" | 
 /**  Only in the other text. */

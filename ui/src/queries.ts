@@ -7,6 +7,8 @@ import {
   type Endpoint,
   type ExperimentDraft,
   type ExperimentView,
+  type CapacityRequest,
+  type LoadRunRequest,
   type MonitorWindow,
   type ProgressEvent,
   type QuantizeProgress,
@@ -45,6 +47,8 @@ export const keys = {
   exportPath: (id: number, config: number | null) => ["experiments", id, "export-path", config] as const,
   routing: (id: number, extra: string) => ["experiments", id, "routing", extra] as const,
   history: (id: number) => ["experiments", id, "history"] as const,
+  loadTests: ["load-tests"] as const,
+  loadTest: (id: number) => ["load-tests", id] as const,
   experimentFile: (path: string | null) => ["experiment-file", path] as const,
   draft: (path: string) => ["experiment-file", path, "draft"] as const,
   plan: (path: string, draft: ExperimentDraft) => ["plan", path, draft] as const,
@@ -288,6 +292,26 @@ export function useRouting(id: number, extra: string, enabled = true) {
     // The last simulation stays on screen while an edited cascade is simulated.
     placeholderData: keepPreviousData,
   });
+}
+
+export function useLoadTests() {
+  return useQuery({ queryKey: keys.loadTests, queryFn: api.listLoadTests });
+}
+
+export function useLoadTest(id: number | null) {
+  return useQuery({ queryKey: keys.loadTest(id ?? 0), queryFn: id === null ? skipToken : () => api.loadTest(id) });
+}
+
+export function useRunLoadTest() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (job: { request: LoadRunRequest; onLine: (line: string) => void }) => api.runLoadTest(job.request, job.onLine),
+    onSettled: () => client.invalidateQueries({ queryKey: keys.loadTests }),
+  });
+}
+
+export function usePlanCapacity() {
+  return useMutation({ mutationFn: (job: { id: number; request: CapacityRequest }) => api.planLoadCapacity(job.id, job.request) });
 }
 
 /** The experiment's file run after run (read when the History tab is first shown). */

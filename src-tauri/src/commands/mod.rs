@@ -2,6 +2,7 @@
 
 pub mod endpoints;
 pub mod experiments;
+pub mod load_tests;
 pub mod models;
 pub mod monitor;
 pub mod prices;

@@ -227,27 +227,24 @@ pub fn load(args: LoadArgs) -> Result<ExitCode, Exit> {
         k.level = considered[k.level];
         k
     });
-    let tokens_per_request = tokens_per_request(&samples);
     let price_per_hour = args.price_per_hour.or(subject.price_per_hour);
-    let capacity = match (&knee, traffic) {
-        (Some(knee), Some(traffic)) => plan_capacity(
-            knee,
-            traffic,
-            price_per_hour,
-            hosted.as_ref().map(|(name, price)| (name.as_str(), price)),
-            tokens_per_request,
-        ),
-        _ => None,
-    };
-    let report = LoadTest {
+    let mut report = LoadTest {
         label: subject.label.clone(),
         prompts_from: subject.prompts_from.clone(),
         slo,
         levels,
         samples,
         knee,
-        capacity,
+        capacity: None,
     };
+    report.capacity = traffic.and_then(|traffic| {
+        plan_capacity(
+            &report,
+            traffic,
+            price_per_hour,
+            hosted.as_ref().map(|(name, price)| (name.as_str(), price)),
+        )
+    });
     drop(subject);
     let stored = tradeoff_store::Store::open(&db)
         .and_then(|mut store| store.record_load_test(&report))
@@ -327,45 +324,12 @@ fn profile(args: &LoadArgs) -> Result<Profile, Exit> {
     Ok(Profile::Levels(loads))
 }
 
-/// `openai:gpt-4o-mini` (or a model name alone, looked up under every provider) in the price table.
+/// `openai:gpt-4o-mini` (or a model name alone) in the price table.
 fn hosted_price(name: &str) -> Result<(String, tradeoff_core::spec::cost::Price), Exit> {
     let table = PriceTable::load().map_err(Exit::bad_input)?;
-    let (provider, model) = name.split_once(':').unwrap_or(("", name));
-    let providers: Vec<&str> = if provider.is_empty() {
-        vec!["openai", "anthropic", "gemini"]
-    } else {
-        vec![provider]
-    };
-    providers
-        .iter()
-        .find_map(|p| table.lookup(p, model))
-        .map(|entry| (format!("{}:{}", entry.provider, model), entry.price()))
-        .ok_or_else(|| {
-            Exit::bad_input(format!(
-                "--hosted {name}: not in the price table (`tradeoff prices` lists it; write provider:model)"
-            ))
-        })
-}
-
-/// The mean input and output tokens of the successful requests measured.
-fn tokens_per_request(samples: &[Vec<LoadSample>]) -> (f64, f64) {
-    let ok: Vec<&LoadSample> = samples
-        .iter()
-        .flatten()
-        .filter(|s| !s.warmup && s.error_class.is_none())
-        .collect();
-    if ok.is_empty() {
-        return (0.0, 0.0);
-    }
-    let n = ok.len() as f64;
-    (
-        ok.iter()
-            .map(|s| f64::from(s.input_tokens.unwrap_or(0)))
-            .sum::<f64>()
-            / n,
-        ok.iter()
-            .map(|s| f64::from(s.output_tokens.unwrap_or(0)))
-            .sum::<f64>()
-            / n,
-    )
+    table.find_named(name).ok_or_else(|| {
+        Exit::bad_input(format!(
+            "--hosted {name}: not in the price table (`tradeoff prices` lists it; write provider:model)"
+        ))
+    })
 }

@@ -12,7 +12,7 @@ use crate::analyze::canary::wilson;
 use crate::run::ErrorClass;
 use crate::spec::cost::Price;
 use crate::spec::slo::Slo;
-use crate::stats::percentile;
+use crate::stats::{mean, percentile};
 
 /// The SLO attainment a level needs to count below the knee.
 pub const KNEE_ATTAINMENT: f64 = 0.99;
@@ -93,6 +93,9 @@ pub struct LevelSummary {
     /// Successful answers per second over the level's window (first due send to last end).
     pub achieved_rps: f64,
     pub output_tokens_per_s: f64,
+    /// Mean tokens of a successful request, as the server reported them.
+    pub input_tokens_mean: Option<f64>,
+    pub output_tokens_mean: Option<f64>,
     pub ttft_ms: Percentiles,
     pub itl_ms: Percentiles,
     pub tpot_ms: Percentiles,
@@ -169,6 +172,16 @@ pub fn summarize_level(
         offered_rps,
         achieved_rps,
         output_tokens_per_s: per_s(ok.iter().map(output).sum()),
+        input_tokens_mean: mean(
+            &ok.iter()
+                .filter_map(|s| s.input_tokens.map(f64::from))
+                .collect::<Vec<_>>(),
+        ),
+        output_tokens_mean: mean(
+            &ok.iter()
+                .filter_map(|s| s.output_tokens.map(f64::from))
+                .collect::<Vec<_>>(),
+        ),
         ttft_ms: Percentiles::of(&ok.iter().filter_map(|s| s.ttft_ms).collect::<Vec<_>>()),
         itl_ms: Percentiles::of(&itl),
         tpot_ms: Percentiles::of(&ok.iter().filter_map(|s| s.tpot_ms()).collect::<Vec<_>>()),
@@ -386,14 +399,20 @@ pub struct HostedAlternative {
 }
 
 /// Replicas for the peak at the knee's goodput, their monthly price, and the hosted API priced
-/// with the measured tokens per request. `None` when no level held (no knee to plan from).
+/// with the tokens per request measured at the knee. `None` without a knee, or when it served
+/// nothing.
 pub fn plan_capacity(
-    knee: &Knee,
+    test: &LoadTest,
     traffic: Traffic,
     machine_per_hour_usd: Option<f64>,
     hosted: Option<(&str, &Price)>,
-    tokens_per_request: (f64, f64),
 ) -> Option<CapacityPlan> {
+    let knee = test.knee.as_ref()?;
+    let level = test.levels.get(knee.level)?;
+    let tokens_per_request = (
+        level.input_tokens_mean.unwrap_or(0.0),
+        level.output_tokens_mean.unwrap_or(0.0),
+    );
     if knee.goodput_rps.is_nan() || knee.goodput_rps <= 0.0 {
         return None;
     }
@@ -481,6 +500,8 @@ mod tests {
             offered_rps: rate,
             achieved_rps: rate,
             output_tokens_per_s: rate * 50.0,
+            input_tokens_mean: Some(120.0),
+            output_tokens_mean: Some(40.0),
             ttft_ms: Percentiles::default(),
             itl_ms: Percentiles::default(),
             tpot_ms: Percentiles::default(),
@@ -516,14 +537,16 @@ mod tests {
             output_per_mtok: Some(0.6),
             ..Price::default()
         };
-        let plan = plan_capacity(
-            &found,
-            traffic,
-            Some(0.08),
-            Some(("gpt-4o-mini", &hosted)),
-            (120.0, 40.0),
-        )
-        .unwrap();
+        let test = LoadTest {
+            label: "m".into(),
+            prompts_from: "synthetic".into(),
+            slo: None,
+            levels: levels.to_vec(),
+            samples: Vec::new(),
+            knee: Some(found),
+            capacity: None,
+        };
+        let plan = plan_capacity(&test, traffic, Some(0.08), Some(("gpt-4o-mini", &hosted))).unwrap();
         assert_eq!(plan.replicas, 9);
         assert!((plan.machines_per_month_usd.unwrap() - 525.6).abs() < 1e-9);
         // 120 × 0.15/1e6 + 40 × 0.6/1e6 = $0.000042 a request; 500,000/86,400 × 730 × 3600 a month.

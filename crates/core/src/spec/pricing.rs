@@ -151,6 +151,21 @@ impl PriceTable {
     }
 
     /// The entry for a provider's model; the most specific name wins.
+    /// `openai:gpt-4o-mini`, or a model name alone looked up under each provider: its name as
+    /// `provider:model` and its price.
+    pub fn find_named(&self, name: &str) -> Option<(String, Price)> {
+        let (provider, model) = name.split_once(':').unwrap_or(("", name));
+        let providers: &[&str] = if provider.is_empty() {
+            &["openai", "anthropic", "gemini"]
+        } else {
+            std::slice::from_ref(&provider)
+        };
+        providers
+            .iter()
+            .find_map(|p| self.lookup(p, model))
+            .map(|entry| (format!("{}:{model}", entry.provider), entry.price()))
+    }
+
     pub fn lookup(&self, provider: &str, model: &str) -> Option<&PriceEntry> {
         self.entries
             .iter()
