@@ -18,22 +18,13 @@ REQUESTS="${REQUESTS:-32}"
 MAX_TOKENS="${MAX_TOKENS:-128}"
 THREADS="${THREADS:-2}"
 N_CTX="${N_CTX:-512}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tradeoff/target}"
-MODEL="${TRADEOFF_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/tradeoff}/models/gemma-3-270m-q4_k_m.gguf"
-[ -f "$MODEL" ] || { echo "error: model not found: $MODEL (run \`make model\`)" >&2; exit 2; }
+# shellcheck source=lib/servers.sh
+source "$ROOT/scripts/lib/servers.sh"
 
 cd "$ROOT"
 cargo build --quiet --locked -p tradeoff-cli
 TRADEOFF="$CARGO_TARGET_DIR/debug/tradeoff"
 LLAMA_SERVER="$(bash scripts/build-llama-server.sh)"
-
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 PROMPT='Sentence: The first modern Olympic Games opened in Athens in 1896.
 JSON: {"city": "Athens", "year": 1896}
@@ -59,23 +50,6 @@ open(f"{work}/e.yaml", "w").write(
 PY
 "$TRADEOFF" run --db "$WORK/db.sqlite3" "$WORK/e.yaml" >/dev/null
 "$TRADEOFF" winner latest --db "$WORK/db.sqlite3" -o "$WORK/winner.json" >/dev/null
-
-wait_ready() {
-  for _ in $(seq 600); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" "$1" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "error: $1 did not answer" >&2
-  exit 1
-}
-
-stop_server() {
-  kill "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=""
-}
 
 for round in $(seq "$ROUNDS"); do
   echo "round $round/$ROUNDS: llama-server" >&2
