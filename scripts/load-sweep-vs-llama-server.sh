@@ -4,7 +4,7 @@
 # both curves and knees side by side (issue: load and capacity).
 #
 #   scripts/load-sweep-vs-llama-server.sh
-#   SLOTS (4), THREADS (2), N_CTX (512 per slot), SECONDS (10 per level), LEVELS (4),
+#   SLOTS (4), THREADS (2), N_CTX (512 per slot), LEVEL_SECONDS (10), LEVELS (4),
 #   INPUT_TOKENS (64), OUTPUT_TOKENS (32), SLO (ttft=1s,e2e=4s) override.
 #
 # Both servers generate every one of the OUTPUT_TOKENS (`ignore_eos` on llama-server, the
@@ -15,7 +15,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SLOTS="${SLOTS:-4}"
 THREADS="${THREADS:-2}"
 N_CTX="${N_CTX:-512}"
-SECONDS_PER_LEVEL="${SECONDS:-10}"
+SECONDS_PER_LEVEL="${LEVEL_SECONDS:-10}"
 LEVELS="${LEVELS:-4}"
 INPUT_TOKENS="${INPUT_TOKENS:-64}"
 OUTPUT_TOKENS="${OUTPUT_TOKENS:-32}"

@@ -102,8 +102,8 @@ fn measured_timings_follow_the_schedule_the_server_streams_on_in_closed_and_open
     let level = &open["levels"][0];
     assert_eq!(level["rate"], 20.0);
     assert_eq!(level["offered_rps"], 20.0);
-    // 40 requests due 50 ms apart, the last ending 102 ms after it was due: 40 in 2.052 s.
-    assert!(near(&level["achieved_rps"], 40.0 / 2.052, 0.3), "{level}");
+    // 40 answers, each ending 102 ms after it was due, 50 ms apart: 20 a second.
+    assert!(near(&level["achieved_rps"], 20.0, 0.5), "{level}");
     assert!(
         open["id"].as_i64().unwrap() >= 3,
         "every test is recorded: {open}"

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 
 use tradeoff_core::execute::engine::Generation;
 use tradeoff_core::execute::remote::RemoteJob;
-use tradeoff_core::run::RunError;
+use tradeoff_core::run::{ErrorClass, RunError};
 use tradeoff_core::spec::experiment::Sampling;
 use tradeoff_core::spec::prompt::RenderedPrompt;
 use tradeoff_core::spec::target::remote::RemoteTarget;
@@ -61,16 +61,107 @@ impl RemoteCaller {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Generation, RunError> {
         let job = RemoteJob { prompt, sampling };
-        call_once(
+        let texted = std::sync::atomic::AtomicBool::new(false);
+        let mut on_text = |piece: &str| {
+            texted.store(true, std::sync::atomic::Ordering::Relaxed);
+            on_text(piece);
+        };
+        let first = call_once(
             &self.client,
             &self.target,
             &job,
             self.key.as_ref(),
             &self.redactor,
             &self.connections,
-            on_text,
+            &mut on_text,
         )
         .await
-        .outcome
+        .outcome;
+        // A request whose connection failed before any answer (a pooled connection the server
+        // had closed: llama-server closes each one after a stream) never reached the server:
+        // it is sent once more, on a new connection. Anything else is the client's to see.
+        match first {
+            Err(error)
+                if error.class == ErrorClass::Connect
+                    && !texted.load(std::sync::atomic::Ordering::Relaxed) =>
+            {
+                call_once(
+                    &self.client,
+                    &self.target,
+                    &job,
+                    self.key.as_ref(),
+                    &self.redactor,
+                    &self.connections,
+                    &mut on_text,
+                )
+                .await
+                .outcome
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use tradeoff_core::spec::target::remote::ProviderKind;
+
+    use super::*;
+
+    /// Answers the first request of each connection, keeps the connection open, and drops it
+    /// when a second request comes on it: a server that closed an idle keep-alive connection
+    /// the client still pooled.
+    fn one_request_per_connection() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8) {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut buffer = [0u8; 65536];
+                    let _ = stream.read(&mut buffer);
+                    let body = "data: {\"choices\":[{\"index\":0,\"text\":\"ok\",\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    // The next request on this connection is read and dropped unanswered.
+                    let _ = stream.read(&mut buffer);
+                });
+            }
+        });
+        format!("http://{address}/v1")
+    }
+
+    #[test]
+    fn a_request_on_a_pooled_connection_the_server_dropped_is_sent_again_on_a_new_one() {
+        let target = RemoteTarget::new(
+            ProviderKind::Openai,
+            "m".into(),
+            one_request_per_connection(),
+            None,
+        );
+        let caller = RemoteCaller::new(&target).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            let prompt = RenderedPrompt::Raw { prompt: "x".into() };
+            let sampling = Sampling {
+                temperature: 0.0,
+                top_p: None,
+                top_k: None,
+                seed: 0,
+                max_tokens: 4,
+                stop: Vec::new(),
+            };
+            let answer = runtime.block_on(caller.call(prompt, sampling, &mut |_| {}));
+            assert_eq!(answer.map(|g| g.output).unwrap(), "ok");
+        }
     }
 }
