@@ -401,20 +401,20 @@ test("a served winner's traffic shows on the Monitor screen", async () => {
       });
       assert.equal(response.status, 200, await response.text());
     }
-    // The Load screen: a two-level load test of the served winner, run by the app through
-    // `tradeoff load`, its levels listed as they finish, then its curve and knee.
+    // The Load screen: a sweep of the served winner (one client, many, then five rates between
+    // what they answered and one beyond), run by the app through `tradeoff load`, its levels
+    // listed as they finish, then its curve and knee.
     await (await browser.$('[data-testid="load-button"]')).click();
     const endpoint = await browser.$('input[aria-label="endpoint"]');
     await endpoint.setValue(url);
-    await (await browser.$('input[aria-label="clients"]')).setValue("1,2");
     const seconds = await browser.$('input[aria-label="seconds per level"]');
     await seconds.setValue("3");
     await (await browser.$('[data-testid="run-load"]')).click();
-    await browser.waitUntil(async () => (await browser.$$('[data-testid="load-level"]').length) === 2, {
-      timeout: 120_000,
-      timeoutMsg: "the load test's levels were not shown",
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="load-level"]').length) === 8, {
+      timeout: 180_000,
+      timeoutMsg: "the sweep's levels were not shown",
     });
-    assert.match(await (await browser.$('[data-testid="load-progress"]')).getText(), /2 clients: \d+ requests/);
+    assert.match(await (await browser.$('[data-testid="load-progress"]')).getText(), /1 client: \d+ requests[\s\S]*req\/s: \d+ requests/);
     assert.match(await (await browser.$('[data-testid="load-knee"]')).getText(), /req\/s/);
     await screenshot("load.png");
   } finally {

@@ -214,14 +214,18 @@ pub fn load(args: LoadArgs) -> Result<ExitCode, Exit> {
         }
     }
     mark_plateaus(&mut levels);
-    // The knee of the open-loop levels when there are any (a sweep's two closed-loop levels only
-    // bracket them), else of the closed-loop ones.
-    let rated: Vec<usize> = (0..levels.len()).filter(|&i| levels[i].rate.is_some()).collect();
-    let considered: Vec<usize> = if rated.is_empty() {
-        (0..levels.len()).collect()
-    } else {
-        rated
+    // The knee along the curve: levels in the order of the load they put on (a closed loop's
+    // answered rate, an open loop's offered one), so a sweep's one client is its lightest point
+    // and its many clients sit where they landed.
+    let at_rps = |l: &LevelSummary| {
+        if l.rate.is_some() {
+            l.offered_rps
+        } else {
+            l.achieved_rps
+        }
     };
+    let mut considered: Vec<usize> = (0..levels.len()).collect();
+    considered.sort_by(|&a, &b| at_rps(&levels[a]).total_cmp(&at_rps(&levels[b])));
     let curve: Vec<LevelSummary> = considered.iter().map(|&i| levels[i].clone()).collect();
     let knee = knee(&curve).map(|mut k| {
         k.level = considered[k.level];
