@@ -1115,7 +1115,7 @@ export type LevelSummary_Deserialize = {
 	requests: number,
 	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
 	offered_rps: number | null,
-	/**  Successful answers per second over the level's window (first due send to last end). */
+	/**  Successful answers per second: n answers ending over t seconds are (n − 1) / t. */
 	achieved_rps: number | null,
 	output_tokens_per_s: number | null,
 	/**  Mean tokens of a successful request, as the server reported them. */
@@ -1151,7 +1151,7 @@ export type LevelSummary_Serialize = {
 	requests: number,
 	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
 	offered_rps: number | null,
-	/**  Successful answers per second over the level's window (first due send to last end). */
+	/**  Successful answers per second: n answers ending over t seconds are (n − 1) / t. */
 	achieved_rps: number | null,
 	output_tokens_per_s: number | null,
 	/**  Mean tokens of a successful request, as the server reported them. */

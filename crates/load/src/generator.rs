@@ -93,10 +93,15 @@ async fn closed_loop(
 ) -> Vec<LoadSample> {
     let start = Instant::now();
     let sent = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::new(AtomicUsize::new(0));
+    // When the first counted request went out, for a warm-up given as a number of requests.
+    let warm_end = Arc::new(std::sync::OnceLock::new());
     let mut tasks = JoinSet::new();
     for _ in 0..clients.max(1) {
         let workload = workload.clone();
         let sent = Arc::clone(&sent);
+        let counted = Arc::clone(&counted);
+        let warm_end = Arc::clone(&warm_end);
         let on_done = Arc::clone(&on_done);
         tasks.spawn(async move {
             let mut samples = Vec::new();
@@ -104,10 +109,16 @@ async fn closed_loop(
                 let index = sent.fetch_add(1, Ordering::Relaxed);
                 let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
                 let warm = within(level.warmup, index, elapsed_ms);
-                let counted_index = index.saturating_sub(limit_count(level.warmup).unwrap_or(0));
-                let warmup_ms = limit_ms(level.warmup).unwrap_or(0.0);
-                if !warm && !within(level.limit, counted_index, elapsed_ms - warmup_ms) {
-                    break;
+                // The level's own count and clock start after the warm-up.
+                if !warm {
+                    let counted_index = counted.fetch_add(1, Ordering::Relaxed);
+                    let warmup_ms = match level.warmup {
+                        LevelLimit::DurationMs(ms) => ms,
+                        LevelLimit::Requests(_) => *warm_end.get_or_init(|| elapsed_ms),
+                    };
+                    if !within(level.limit, counted_index, elapsed_ms - warmup_ms) {
+                        break;
+                    }
                 }
                 let now = Instant::now();
                 let sample = measure(&workload, index, elapsed_ms, now, now, warm).await;
@@ -132,20 +143,6 @@ fn within(limit: LevelLimit, index: usize, elapsed_ms: f64) -> bool {
     match limit {
         LevelLimit::Requests(n) => index < n,
         LevelLimit::DurationMs(ms) => elapsed_ms < ms,
-    }
-}
-
-fn limit_count(limit: LevelLimit) -> Option<usize> {
-    match limit {
-        LevelLimit::Requests(n) => Some(n),
-        LevelLimit::DurationMs(_) => None,
-    }
-}
-
-fn limit_ms(limit: LevelLimit) -> Option<f64> {
-    match limit {
-        LevelLimit::DurationMs(ms) => Some(ms),
-        LevelLimit::Requests(_) => None,
     }
 }
 
