@@ -138,7 +138,10 @@ function LoadTestView({ id }: { id: number }) {
 }
 
 function LoadTestDetails({ test }: { test: LoadTest }) {
-  const points = test.levels.map((level, i) => ({
+  // Along the x axis, not in the order the levels ran: a sweep runs its heaviest closed-loop
+  // level second.
+  const points = test.levels
+    .map((level, i) => ({
     rps: level.achieved_rps ?? 0,
     ttft50: level.ttft_ms.p50,
     ttft99: level.ttft_ms.p99,
@@ -146,7 +149,8 @@ function LoadTestDetails({ test }: { test: LoadTest }) {
     e2e99: level.e2e_ms.p99,
     name: loadOf(level),
     index: i,
-  }));
+  }))
+    .sort((a, b) => a.rps - b.rps);
   const knee = test.knee ? test.levels[test.knee.level] : null;
   return (
     <div className="load-test" data-testid="load-test">

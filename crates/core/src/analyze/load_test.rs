@@ -89,7 +89,8 @@ pub struct LevelSummary {
     /// Requests counted (warm-up left out).
     #[cfg_attr(feature = "specta", specta(type = u32))]
     pub requests: usize,
-    /// The rate asked for (open loop), or the rate the clients sent at (closed loop).
+    /// The rate asked for (open loop), or the rate the clients were answered at, failures
+    /// included (closed loop: each sends when answered).
     pub offered_rps: f64,
     /// Successful answers per second: n answers ending over t seconds are (n − 1) / t.
     pub achieved_rps: f64,
@@ -155,8 +156,14 @@ pub fn summarize_level(
     };
     let offered_rps = match load {
         Load::Rate(rate) => rate,
-        // A closed loop offers what its clients send.
-        Load::Concurrency(_) => sent_rps,
+        // A closed loop's clients send as fast as they are answered (failures included): the
+        // rate between its sends would count the first round, sent all at once, as a burst.
+        Load::Concurrency(_) => rate_between(
+            &counted
+                .iter()
+                .map(|s| s.scheduled_ms + s.e2e_ms)
+                .collect::<Vec<_>>(),
+        ),
     };
     let lags: Vec<f64> = counted.iter().map(|s| s.lag_ms).collect();
     let send_lag_p99_ms = percentile(&lags, 99.0).unwrap_or(0.0);
