@@ -1113,7 +1113,10 @@ export type LevelSummary_Deserialize = {
 	rate?: number | null,
 	/**  Requests counted (warm-up left out). */
 	requests: number,
-	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
+	/**
+	 *  The rate asked for (open loop), or the rate the clients were answered at, failures
+	 *  included (closed loop: each sends when answered).
+	 */
 	offered_rps: number | null,
 	/**  Successful answers per second: n answers ending over t seconds are (n − 1) / t. */
 	achieved_rps: number | null,
@@ -1149,7 +1152,10 @@ export type LevelSummary_Serialize = {
 	rate: number | null,
 	/**  Requests counted (warm-up left out). */
 	requests: number,
-	/**  The rate asked for (open loop), or the rate the clients sent at (closed loop). */
+	/**
+	 *  The rate asked for (open loop), or the rate the clients were answered at, failures
+	 *  included (closed loop: each sends when answered).
+	 */
 	offered_rps: number | null,
 	/**  Successful answers per second: n answers ending over t seconds are (n − 1) / t. */
 	achieved_rps: number | null,
