@@ -62,24 +62,38 @@ pub(super) fn winner(dir: &Path) -> PathBuf {
             serde_json::to_string(&template).unwrap()
         ),
     );
+    record_and_pick(dir, &file, &db, &[], &[]).0
+}
+
+/// Runs the experiment `file` into `db` and writes its winner (`winner_args`, e.g. an objective)
+/// to `dir/winner.json`; returns that path and what `tradeoff winner` printed.
+pub(super) fn record_and_pick(
+    dir: &Path,
+    file: &Path,
+    db: &Path,
+    winner_args: &[&str],
+    envs: &[(&str, &str)],
+) -> (PathBuf, String) {
     let run = tradeoff()
         .arg("run")
         .arg("--db")
-        .arg(&db)
-        .arg(&file)
+        .arg(db)
+        .arg(file)
+        .envs(envs.iter().copied())
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
     let out = dir.join("winner.json");
     let picked = tradeoff()
         .args(["winner", "latest", "--db"])
-        .arg(&db)
+        .arg(db)
+        .args(winner_args)
         .arg("-o")
         .arg(&out)
         .output()
         .unwrap();
     assert!(picked.status.success(), "{}", stderr(&picked));
-    out
+    (out, stdout(&picked))
 }
 
 /// A running `tradeoff serve`, stopped (SIGTERM) when dropped.

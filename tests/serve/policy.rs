@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{Server, curl};
+use super::{Server, curl, record_and_pick};
 use crate::support::sse_server::{FakeProvider, Reply, openai_chat_events};
 use crate::support::{stderr, stdout, tradeoff, write};
 
@@ -56,32 +56,17 @@ policies:
             url = provider.base_url()
         ),
     );
-    let run = tradeoff()
-        .arg("run")
-        .arg("--db")
-        .arg(&db)
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", stderr(&run));
-    let winner = dir.path().join("winner.json");
-    let picked = tradeoff()
-        .args(["winner", "latest", "--db"])
-        .arg(&db)
-        .args([
+    let (winner, said) = record_and_pick(
+        dir.path(),
+        &file,
+        &db,
+        &[
             "--objective",
             r#"{"constraints": ["pass_rate >= 0.99"], "order": ["cheapest"]}"#,
-        ])
-        .arg("-o")
-        .arg(&winner)
-        .output()
-        .unwrap();
-    assert!(picked.status.success(), "{}", stderr(&picked));
-    assert!(
-        stdout(&picked).contains("winner: cascade rule-small-big"),
-        "{}",
-        stdout(&picked)
+        ],
+        &[],
     );
+    assert!(said.contains("winner: cascade rule-small-big"), "{said}");
 
     let check = tradeoff()
         .arg("serve")

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::{Server, curl};
+use super::{Server, curl, record_and_pick};
 use crate::support::sse_server::{FakeProvider, Reply, openai_chat_events};
-use crate::support::{stderr, tradeoff, write};
+use crate::support::write;
 
 #[test]
 fn a_remote_winner_is_proxied_with_its_settings_and_its_key_streaming_or_not() {
@@ -22,24 +22,7 @@ fn a_remote_winner_is_proxied_with_its_settings_and_its_key_streaming_or_not() {
         ),
     );
     let key = [("SERVE_REMOTE_KEY", "sk-remote-123")];
-    let run = tradeoff()
-        .arg("run")
-        .arg("--db")
-        .arg(&db)
-        .arg(&file)
-        .envs(key)
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", stderr(&run));
-    let winner = dir.path().join("winner.json");
-    let picked = tradeoff()
-        .args(["winner", "latest", "--db"])
-        .arg(&db)
-        .arg("-o")
-        .arg(&winner)
-        .output()
-        .unwrap();
-    assert!(picked.status.success(), "{}", stderr(&picked));
+    let (winner, _) = record_and_pick(dir.path(), &file, &db, &[], &key);
     let measured_calls = provider.requests().len();
 
     let server = Server::start(&winner, &["--db", db.to_str().unwrap()], &key);

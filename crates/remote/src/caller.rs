@@ -66,38 +66,32 @@ impl RemoteCaller {
             texted.store(true, std::sync::atomic::Ordering::Relaxed);
             on_text(piece);
         };
-        let first = call_once(
-            &self.client,
-            &self.target,
-            &job,
-            self.key.as_ref(),
-            &self.redactor,
-            &self.connections,
-            &mut on_text,
-        )
-        .await
-        .outcome;
         // A request whose connection failed before any answer (a pooled connection the server
         // had closed: llama-server closes each one after a stream) never reached the server:
         // it is sent once more, on a new connection. Anything else is the client's to see.
-        match first {
-            Err(error)
-                if error.class == ErrorClass::Connect
-                    && !texted.load(std::sync::atomic::Ordering::Relaxed) =>
-            {
-                call_once(
-                    &self.client,
-                    &self.target,
-                    &job,
-                    self.key.as_ref(),
-                    &self.redactor,
-                    &self.connections,
-                    &mut on_text,
-                )
-                .await
-                .outcome
+        let mut resend = true;
+        loop {
+            let outcome = call_once(
+                &self.client,
+                &self.target,
+                &job,
+                self.key.as_ref(),
+                &self.redactor,
+                &self.connections,
+                &mut on_text,
+            )
+            .await
+            .outcome;
+            match outcome {
+                Err(error)
+                    if resend
+                        && error.class == ErrorClass::Connect
+                        && !texted.load(std::sync::atomic::Ordering::Relaxed) =>
+                {
+                    resend = false;
+                }
+                other => return other,
             }
-            other => other,
         }
     }
 }
