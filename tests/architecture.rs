@@ -125,7 +125,7 @@ fn the_engine_links_no_network_tls_async_runtime_keyring_database_llama_cpp_or_w
 /// Core's layers, in the order they may import: a module imports only from its own layer or
 /// from layers before it. Modules directly under `src/` that are not a layer are the shared
 /// ground (errors, paths, files) every layer may use; they import no layer.
-const LAYERS: &[&str] = &["spec", "models", "execute", "analyze"];
+const LAYERS: &[&str] = &["spec", "models", "execute", "analyze", "search"];
 
 /// A core module file and what it names of the crate: `crate::a::b` paths, `use crate::{…}`
 /// groups expanded, comments left out (a doc link is not a dependency).

@@ -32,6 +32,9 @@ pub struct ExperimentDraft {
     /// Routing policies as a JSON list (`[{"id": "small-first", "cascade": [...]}]`); empty:
     /// none. The editor keeps them as they are; the results' routing view builds them.
     pub policies: String,
+    /// How the configs are searched, as JSON (`{"strategy": "racing", "confidence": 0.95}`);
+    /// empty: the full grid.
+    pub search: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -158,6 +161,11 @@ impl From<ExperimentFile> for ExperimentDraft {
             } else {
                 serde_json::to_string_pretty(&f.policies).unwrap_or_default()
             },
+            search: f
+                .search
+                .as_ref()
+                .and_then(|s| serde_json::to_string(s).ok())
+                .unwrap_or_default(),
             objective: f
                 .objective
                 .as_ref()
@@ -303,7 +311,9 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
         let objective = optional_json("objective", &d.objective)?;
         let graders = optional_json::<Vec<TargetSpec>>("graders", &d.graders)?.unwrap_or_default();
         let policies = optional_json("policies", &d.policies)?.unwrap_or_default();
+        let search = optional_json("search", &d.search)?;
         Ok(ExperimentFile {
+            search,
             graders,
             policies,
             schema: 1,

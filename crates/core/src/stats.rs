@@ -1,5 +1,7 @@
 //! Descriptive statistics used by reports.
 
+pub mod confidence_sequence;
+
 /// The p-th percentile (0–100) of `values` by linear interpolation between closest ranks
 /// (numpy's default, "type 7"), so p50 of an even-sized sample is the mean of the middle two.
 /// `None` for an empty sample; non-finite values are ignored.

@@ -76,6 +76,7 @@ impl From<LegacyExperiment> for Experiment {
             objective: legacy.objective,
             cache: legacy.cache,
             graders: legacy.graders,
+            search: Default::default(),
             written: None,
         }
     }

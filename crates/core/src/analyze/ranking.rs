@@ -170,6 +170,23 @@ pub fn decide(
     })
 }
 
+/// Every config of `summaries`, best first under `objective`: those that meet its constraints,
+/// then the others, each part in the objective's order. Successive halving keeps the head.
+pub fn rank_all(summaries: &[ConfigSummary], objective: &Objective) -> Result<Vec<usize>, ObjectiveError> {
+    let constraints = objective.parsed_constraints()?;
+    let meets: Vec<bool> = summaries
+        .iter()
+        .map(|s| s.unusable().is_none() && constraints.iter().all(|c| c.holds(s).is_some()))
+        .collect();
+    let mut positions: Vec<usize> = (0..summaries.len()).collect();
+    positions.sort_by(|&a, &b| {
+        meets[b]
+            .cmp(&meets[a])
+            .then_with(|| rank(&summaries[a], &summaries[b], &objective.order))
+    });
+    Ok(positions)
+}
+
 /// Lower first; a missing value sorts last.
 fn ascending(a: Option<f64>, b: Option<f64>) -> Ordering {
     match (a, b) {

@@ -17,6 +17,7 @@ pub mod record;
 pub mod remote;
 pub mod resume;
 pub mod runner;
+pub mod search_log;
 pub mod sink;
 pub mod stop;
 pub mod worker_protocol;

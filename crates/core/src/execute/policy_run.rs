@@ -7,13 +7,12 @@
 //! The recorded runs answer the policy through the same walk the simulation uses, so live and
 //! simulated figures are computed alike and can be set side by side.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::execute::backends::Backends;
-use crate::execute::cache::CachedRun;
-use crate::execute::record::{Judgement, RunRecord};
+use crate::execute::record::RunRecord;
 use crate::execute::runner::run_experiment;
-use crate::execute::sink::{LoadEvent, RunOutcome, RunSink, RunnerError, SinkError};
+use crate::execute::sink::{Capture, RunOutcome, RunnerError};
 use crate::spec::experiment::{Experiment, TargetKind};
 use crate::spec::matrix::Plan;
 use crate::spec::policy::{Answer, Policy, PolicyPlan, Stage, escalates};
@@ -64,10 +63,7 @@ pub fn run_policy(
      -> Result<(RunOutcome, Vec<RunRecord>), RunnerError> {
         let stage_plan =
             plan.only(|run| run.config == config && requests.contains(&(run.case, run.repetition)));
-        let mut capture = Capture {
-            inner: &mut *sink,
-            records: HashMap::new(),
-        };
+        let mut capture = Capture::new(&mut *sink);
         let outcome = run_experiment(
             experiment,
             &stage_plan,
@@ -79,7 +75,7 @@ pub fn run_policy(
                 cancel,
             },
         )?;
-        Ok((outcome, capture.records.into_values().collect()))
+        Ok((outcome, capture.into_records()))
     };
     match &policy.plan {
         PolicyPlan::Cascade(stages) => {
@@ -163,36 +159,6 @@ pub fn run_policy(
         calls,
         outcome: RunOutcome::Completed,
     })
-}
-
-/// Records through `inner` and keeps each run, so the next stage knows which requests go on.
-struct Capture<'a> {
-    inner: &'a mut dyn RunSink,
-    records: HashMap<(usize, u32), RunRecord>,
-}
-
-impl RunSink for Capture<'_> {
-    fn record_load(&mut self, event: &LoadEvent) -> Result<(), SinkError> {
-        self.inner.record_load(event)
-    }
-
-    fn record_run(&mut self, run: &RunRecord) -> Result<(), SinkError> {
-        self.inner.record_run(run)?;
-        self.records.insert((run.case, run.repetition), run.clone());
-        Ok(())
-    }
-
-    fn cached(&mut self, key: &str) -> Result<Option<CachedRun>, SinkError> {
-        self.inner.cached(key)
-    }
-
-    fn remember(&mut self, key: &str, run: &RunRecord) -> Result<(), SinkError> {
-        self.inner.remember(key, run)
-    }
-
-    fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError> {
-        self.inner.record_judgement(judgement, run)
-    }
 }
 
 #[cfg(test)]

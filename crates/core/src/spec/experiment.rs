@@ -32,6 +32,8 @@ pub struct Experiment {
     pub cache: CacheMode,
     /// The models that grade `judge` checks (see `spec::checks::judge`).
     pub graders: Vec<Target>,
+    /// How its configs are searched (the full grid when the file says nothing).
+    pub search: crate::spec::search::Search,
     /// What it was validated from; `None` for an experiment read from a database older than
     /// that record (migration 011).
     pub written: Option<Written>,

@@ -48,6 +48,10 @@ pub struct ExperimentFile {
     /// by `tradeoff route` (see `spec::policy`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policies: Vec<policies::PolicySpec>,
+    /// How the configs are searched: the full grid (default), racing or successive halving
+    /// (see `spec::search`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::spec::search::SearchSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

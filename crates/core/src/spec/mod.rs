@@ -1,7 +1,7 @@
 //! What the user asks for: experiment files (`file`), their loading and validation (`load`) into
 //! the domain types (`experiment`, `target`), prompt templates, checks, objectives, prices, and
 //! the plan of configs (`matrix`), and `resolve`, which adds the facts a file does not state
-//! (table prices, model hashes), and `recorded`, the form the store keeps: the file as written
+//! (table prices, model hashes), `search` (how the configs are searched), and `recorded`, the form the store keeps: the file as written
 //! with those facts and the `surroundings` validation read. Imports nothing from `models`, `execute` or `analyze`.
 
 pub mod checks;
@@ -16,6 +16,7 @@ pub mod pricing;
 pub mod prompt;
 pub mod recorded;
 pub mod resolve;
+pub mod search;
 pub mod slo;
 pub mod surroundings;
 pub mod target;

@@ -131,7 +131,12 @@ pub(super) fn validate(
             )
         })?,
     };
+    let search = match &file.search {
+        None => crate::spec::search::Search::default(),
+        Some(spec) => spec.validate().map_err(|p| check.problem(p.field, p.message))?,
+    };
     let experiment = Experiment {
+        search,
         written: Some(Written {
             file: written,
             origin: origin.to_string(),
