@@ -20,6 +20,7 @@ mod quantize;
 mod remote;
 mod resume;
 mod routing;
+mod search;
 mod serve;
 mod served;
 mod serving_worker;

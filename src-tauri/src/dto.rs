@@ -171,6 +171,15 @@ pub enum ProgressEvent {
         done: u32,
         total: u32,
     },
+    /// A round of a search (racing, halving) finished: the configs still in (by position),
+    /// those dropped after it with why, and the runs used of the grid's.
+    SearchRound {
+        round: u32,
+        alive: Vec<u32>,
+        eliminated: Vec<tradeoff_core::execute::search_log::Elimination>,
+        runs_used: u32,
+        runs_grid: u32,
+    },
     Finished {
         experiment_id: u32,
         status: ExperimentStatus,

@@ -257,6 +257,13 @@ impl<'a> Forwarder<'a> {
                 done: done as u32,
                 total: total as u32,
             }),
+            RunEvent::SearchRound { round } => (self.emit)(ProgressEvent::SearchRound {
+                round: round.round,
+                alive: round.alive.iter().map(|&c| c as u32).collect(),
+                eliminated: round.eliminated,
+                runs_used: round.runs_used as u32,
+                runs_grid: round.runs_grid as u32,
+            }),
             RunEvent::Finished {
                 experiment_id,
                 status,

@@ -175,6 +175,7 @@ const DRAFT: ExperimentDraft = {
   cache: null,
   graders: "",
   policies: "",
+  search: "",
 };
 
 const item = (id: number, status: ExperimentStatus, runs: number): ExperimentItem => ({

@@ -366,6 +366,8 @@ export type ConfigSummary_Deserialize = {
 	cache_hits?: number,
 	cache_saved_ms?: number | null,
 	cache_saved_usd?: number | null,
+	/**  Dropped by a search (racing, halving): it ran fewer cases and cannot win. */
+	eliminated?: Elimination | null,
 } & LocalSettings_Deserialize | {
 	variant: string,
 	target: string,
@@ -439,6 +441,8 @@ export type ConfigSummary_Deserialize = {
 	cache_hits?: number,
 	cache_saved_ms?: number | null,
 	cache_saved_usd?: number | null,
+	/**  Dropped by a search (racing, halving): it ran fewer cases and cannot win. */
+	eliminated?: Elimination | null,
 };
 
 /**  Per-config statistics over its successful runs; errors are counted, not averaged in. */
@@ -515,6 +519,8 @@ export type ConfigSummary_Serialize = {
 	cache_hits: number,
 	cache_saved_ms: number | null,
 	cache_saved_usd: number | null,
+	/**  Dropped by a search (racing, halving): it ran fewer cases and cannot win. */
+	eliminated?: Elimination,
 } & LocalSettings_Serialize | {
 	variant: string,
 	target: string,
@@ -588,6 +594,8 @@ export type ConfigSummary_Serialize = {
 	cache_hits: number,
 	cache_saved_ms: number | null,
 	cache_saved_usd: number | null,
+	/**  Dropped by a search (racing, halving): it ran fewer cases and cannot win. */
+	eliminated?: Elimination,
 };
 
 /**
@@ -651,6 +659,18 @@ export type DifferenceView_Serialize = {
 	high_ms: number | null,
 	/**  Lower latency is `lower` (faster); a verdict only when the interval excludes 0. */
 	verdict: Verdict,
+};
+
+/**  A config a search stopped running. */
+export type Elimination = {
+	/**  The config's position in the plan. */
+	config: number,
+	/**  The round (racing) or rung (halving) after which it was dropped, from 1. */
+	round: number,
+	/**  Why, in words (`pass rate ≤ 0.42 at 95 %, below the constraint pass_rate >= 0.8`). */
+	reason: string,
+	/**  The cases it had run when it was dropped. */
+	cases_run: number,
 };
 
 /**  A remote endpoint as the Targets screen edits it and the database keeps it. */
@@ -752,6 +772,11 @@ export type ExperimentDraft_Deserialize = {
 	 *  none. The editor keeps them as they are; the results' routing view builds them.
 	 */
 	policies: string,
+	/**
+	 *  How the configs are searched, as JSON (`{"strategy": "racing", "confidence": 0.95}`);
+	 *  empty: the full grid.
+	 */
+	search: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -777,6 +802,11 @@ export type ExperimentDraft_Serialize = {
 	 *  none. The editor keeps them as they are; the results' routing view builds them.
 	 */
 	policies: string,
+	/**
+	 *  How the configs are searched, as JSON (`{"strategy": "racing", "confidence": 0.95}`);
+	 *  empty: the full grid.
+	 */
+	search: string,
 };
 
 /**  Every recorded run of one experiment file, oldest first, and each config's course through them. */
@@ -1658,14 +1688,24 @@ export type ProgressEvent_Deserialize = { kind: "started"; experiment_id: number
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms?: number | null; error?: string | null } | 
 /**  Judge checks being graded, after every run has finished. */
-{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
+{ kind: "graded"; done: number; total: number } | 
+/**
+ *  A round of a search (racing, halving) finished: the configs still in (by position),
+ *  those dropped after it with why, and the runs used of the grid's.
+ */
+{ kind: "search_round"; round: number; alive: number[]; eliminated: Elimination[]; runs_used: number; runs_grid: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
 
 /**  Progress of a running experiment, batched (text at most 4 times a second). */
 export type ProgressEvent_Serialize = { kind: "started"; experiment_id: number; total: number } | { kind: "loading"; target: string; n_ctx: number } | 
 /**  The run in flight and the text it has produced so far. */
 { kind: "running"; done: number; total: number; config: number; case: number; repetition: number; text: string } | { kind: "run_finished"; done: number; total: number; config: number; case: number; repetition: number; output: string; latency_ms: number | null; error: string | null } | 
 /**  Judge checks being graded, after every run has finished. */
-{ kind: "graded"; done: number; total: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
+{ kind: "graded"; done: number; total: number } | 
+/**
+ *  A round of a search (racing, halving) finished: the configs still in (by position),
+ *  those dropped after it with why, and the runs used of the grid's.
+ */
+{ kind: "search_round"; round: number; alive: number[]; eliminated: Elimination[]; runs_used: number; runs_grid: number } | { kind: "finished"; experiment_id: number; status: ExperimentStatus } | { kind: "failed"; message: string };
 
 /**  How a variant's prompt is written: chat messages, or one raw completion prompt. */
 export type PromptFormat = "chat" | "raw";

@@ -12,6 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use tradeoff_core::spec::search::Strategy;
+
 use crate::exit::Exit;
 
 #[derive(Debug, Parser)]
@@ -66,6 +68,10 @@ enum Command {
         /// Stream progress as JSON lines on stdout (what the desktop app reads).
         #[arg(long)]
         events: bool,
+        /// How to search the configs, instead of the file's `search.strategy`: `grid` (every
+        /// run), `racing` (drop configs once confidently out) or `halving` (successive halving).
+        #[arg(long, value_name = "STRATEGY", conflicts_with = "resume")]
+        search: Option<String>,
         #[command(flatten)]
         limits: PlanLimitArgs,
     },
@@ -369,6 +375,7 @@ fn main() -> ExitCode {
             db,
             json,
             events,
+            search,
             limits,
         } => {
             let output = match (json, events) {
@@ -382,7 +389,18 @@ fn main() -> ExitCode {
                 (None, Some(file)) => Ok(commands::run::Source::File(file)),
                 (None, None) => Err(Exit::bad_input("run needs an experiment file or --resume ID")),
             };
-            source.and_then(|source| commands::run::run(&source, db, output, &limits.into()))
+            source.and_then(|source| {
+                let strategy = search
+                    .map(|text| {
+                        Strategy::parse(&text).ok_or_else(|| {
+                            Exit::bad_input(format!(
+                                "--search {text}: not a strategy; use grid, racing or halving"
+                            ))
+                        })
+                    })
+                    .transpose()?;
+                commands::run::run(&source, db, output, strategy, &limits.into())
+            })
         }
         Command::Report {
             experiment,

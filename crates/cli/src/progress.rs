@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tradeoff_core::execute::record::RunRecord;
+use tradeoff_core::execute::search_log::SearchRound;
 use tradeoff_core::execute::sink::RunObserver;
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::matrix::{Plan, PlannedRun};
@@ -58,7 +59,31 @@ impl RunObserver for Progress {
             .set_message(format!("grading judge checks {done}/{total}"));
     }
 
-    fn run_finished(&mut self, done: usize, _total: usize, record: &RunRecord) {
+    fn search_round(&mut self, round: &SearchRound) {
+        for dropped in &round.eliminated {
+            let config = self
+                .config_labels
+                .get(dropped.config)
+                .map(String::as_str)
+                .unwrap_or("");
+            self.bar.println(format!(
+                "round {}: dropped {config}: {}",
+                round.round,
+                crate::terminal::safe(&dropped.reason)
+            ));
+        }
+        self.bar.println(format!(
+            "round {}: {} configs left, {} of the grid's {} runs used",
+            round.round,
+            round.alive.len(),
+            round.runs_used,
+            round.runs_grid
+        ));
+    }
+
+    fn run_finished(&mut self, done: usize, total: usize, record: &RunRecord) {
+        // A search's total shrinks as it drops configs.
+        self.bar.set_length(total as u64);
         self.bar.set_position(done as u64);
         if let Some(error) = &record.error {
             self.bar.println(format!(

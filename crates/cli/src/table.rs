@@ -20,7 +20,12 @@ pub fn print_report(report: &Report) {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header(SUMMARY_HEADERS);
     for config in &report.configs {
-        table.add_row(config.cells().iter().map(|c| safe(c)));
+        let mut cells = config.cells();
+        if let Some(dropped) = &config.eliminated {
+            // Its runs stay in every number; it just cannot win.
+            cells[0] = format!("{} (dropped, round {})", cells[0], dropped.round);
+        }
+        table.add_row(cells.iter().map(|c| safe(c)));
     }
     for column in 2..SUMMARY_HEADERS.len() {
         if let Some(column) = table.column_mut(column) {
@@ -28,6 +33,29 @@ pub fn print_report(report: &Report) {
         }
     }
     println!("{table}");
+    if let Some(search) = &report.search {
+        println!(
+            "search: {} at {}% confidence (seed {}): {} of the grid's {} runs ({:.0} %), {} rounds; stopped: {}",
+            search.strategy,
+            search.confidence * 100.0,
+            search.seed,
+            search.runs_used,
+            search.runs_grid,
+            100.0 * search.runs_used as f64 / search.runs_grid.max(1) as f64,
+            search.rounds,
+            safe(&search.stopped)
+        );
+        println!("  {}", safe(&search.sureness));
+        for dropped in &search.eliminated {
+            println!(
+                "  dropped {} in round {} after {} cases: {}",
+                safe(&dropped.config),
+                dropped.round,
+                dropped.cases_run,
+                safe(&dropped.reason)
+            );
+        }
+    }
     for line in report.grading_lines() {
         println!("{} (not in the configs' numbers)", safe(&line));
     }

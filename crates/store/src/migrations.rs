@@ -18,6 +18,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("migrations/012_traffic.sql")),
         M::up(include_str!("migrations/013_traffic_minutes.sql")),
         M::up(include_str!("migrations/014_load_tests.sql")),
+        M::up(include_str!("migrations/015_searches.sql")),
     ])
 }
 

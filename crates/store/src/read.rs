@@ -3,10 +3,12 @@
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use tradeoff_core::analyze::report::{
-    ConfigKey, GraderSummary, JudgementRow, Report, RunLabels, RunRow, TargetInfo, summarize,
+    ConfigKey, ConfigSummary, EliminatedConfig, GraderSummary, JudgementRow, Report, RunLabels, RunRow,
+    SearchReport, TargetInfo, summarize,
 };
 use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::resume::ExperimentStatus;
+use tradeoff_core::execute::search_log::{Elimination, SearchRecord};
 use tradeoff_core::execute::sink::LoadEvent;
 
 use tradeoff_core::spec::target::{KvType, LocalSettings};
@@ -149,7 +151,8 @@ impl Store {
         };
         let environment: Environment = serde_json::from_str(&environment_json)?;
         let runs = self.runs(experiment_id, with_output)?;
-        let configs = summarize(&self.config_keys(experiment_id)?, &runs, with_output);
+        let mut configs = summarize(&self.config_keys(experiment_id)?, &runs, with_output);
+        let search = self.search(experiment_id, &mut configs, runs.len())?;
         let judgements = self.judgements(experiment_id, with_output)?;
         let mut report = Report {
             grading: GraderSummary::of(&judgements),
@@ -166,6 +169,7 @@ impl Store {
             configs,
             runs,
             comparison: None,
+            search,
         };
         report.attach_load_times();
         Ok(report)
@@ -252,6 +256,67 @@ impl Store {
             });
         }
         Ok(loads)
+    }
+
+    /// The experiment's search, if it ran one, and each dropped config marked on its summary.
+    fn search(
+        &self,
+        experiment_id: i64,
+        configs: &mut [ConfigSummary],
+        runs_used: usize,
+    ) -> Result<Option<SearchReport>, StoreError> {
+        let record: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT record_json FROM searches WHERE experiment_id = ?1",
+                [experiment_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let mut statement = self.conn.prepare(
+            "SELECT c.position, e.round, e.reason, e.cases_run FROM eliminations e
+             JOIN configs c ON c.id = e.config_id
+             WHERE c.experiment_id = ?1 ORDER BY e.round, c.position",
+        )?;
+        let dropped = statement
+            .query_map([experiment_id], |r| {
+                Ok(Elimination {
+                    config: usize::try_from(r.get::<_, i64>(0)?).unwrap_or(usize::MAX),
+                    round: u32::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    reason: r.get(2)?,
+                    cases_run: u32::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut eliminated = Vec::with_capacity(dropped.len());
+        for elimination in dropped {
+            let Some(summary) = configs.get_mut(elimination.config) else {
+                continue;
+            };
+            eliminated.push(EliminatedConfig {
+                config: format!(
+                    "{} · {} · {}",
+                    summary.variant, summary.target, summary.settings_label
+                ),
+                round: elimination.round,
+                reason: elimination.reason.clone(),
+                cases_run: elimination.cases_run,
+            });
+            summary.eliminated = Some(elimination);
+        }
+        // An interrupted search has drops but no record yet.
+        let record: Option<SearchRecord> = record.map(|json| serde_json::from_str(&json)).transpose()?;
+        Ok(record.map(|record| SearchReport {
+            strategy: record.strategy,
+            confidence: record.confidence,
+            seed: record.seed,
+            runs_used,
+            runs_grid: record.runs_grid,
+            rounds: record.rounds,
+            stopped: record.stopped,
+            sureness: record.sureness,
+            eliminated,
+        }))
     }
 
     fn config_keys(&self, experiment_id: i64) -> Result<Vec<ConfigKey>, StoreError> {

@@ -7,6 +7,7 @@ use tradeoff_core::execute::environment::Environment;
 use tradeoff_core::execute::record::Judgement;
 use tradeoff_core::execute::record::RunRecord;
 use tradeoff_core::execute::resume::ExperimentStatus;
+use tradeoff_core::execute::search_log::{Elimination, SearchRecord};
 use tradeoff_core::execute::sink::{LoadEvent, RunSink, SinkError};
 use tradeoff_core::format::now_rfc3339;
 use tradeoff_core::run::FinishReason;
@@ -290,6 +291,39 @@ impl RunSink for ExperimentWriter<'_> {
 
     fn record_judgement(&mut self, judgement: &Judgement, run: &RunRecord) -> Result<(), SinkError> {
         self.insert_judgement(judgement, run)
+            .map_err(|e| SinkError(e.to_string()))
+    }
+
+    fn record_elimination(&mut self, elimination: &Elimination) -> Result<(), SinkError> {
+        let config_id = self
+            .config_ids
+            .get(elimination.config)
+            .ok_or_else(|| SinkError(format!("no config {} to drop", elimination.config)))?;
+        self.store
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO eliminations (config_id, round, reason, cases_run)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    config_id,
+                    i64::from(elimination.round),
+                    elimination.reason,
+                    i64::from(elimination.cases_run)
+                ],
+            )
+            .map(drop)
+            .map_err(|e| SinkError(e.to_string()))
+    }
+
+    fn record_search(&mut self, search: &SearchRecord) -> Result<(), SinkError> {
+        let json = serde_json::to_string(search).map_err(|e| SinkError(e.to_string()))?;
+        self.store
+            .conn
+            .execute(
+                "INSERT OR REPLACE INTO searches (experiment_id, record_json) VALUES (?1, ?2)",
+                params![self.experiment_id, json],
+            )
+            .map(drop)
             .map_err(|e| SinkError(e.to_string()))
     }
 

@@ -22,6 +22,7 @@ const draft: ExperimentDraft = {
   cache: null,
   graders: "",
   policies: "",
+  search: "",
 };
 
 describe("ExperimentEditor", () => {

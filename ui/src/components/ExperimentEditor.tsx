@@ -206,6 +206,13 @@ export function ExperimentEditor({
       </label>
 
       <label className="editor-checks">
+        search (JSON: &quot;strategy&quot;: grid, racing or halving; racing drops a config once it is confidently out, e.g.
+        {"{"}&quot;strategy&quot;: &quot;racing&quot;, &quot;confidence&quot;: 0.95, &quot;batch&quot;: 5{"}"}; empty: every run of the grid)
+        <textarea value={draft.search} onChange={(e) => setDraft({ ...draft, search: e.target.value })} aria-label="search" {...field("search")} />
+        {note("search")}
+      </label>
+
+      <label className="editor-checks">
         objective (JSON: constraints such as &quot;pass_rate &gt;= 0.9&quot;, &quot;p95_latency_ms &lt;= 800&quot;; order of cheapest, fastest,
         best_score)
         <input value={draft.objective} onChange={(e) => setDraft({ ...draft, objective: e.target.value })} aria-label="objective" {...field("objective")} />

@@ -8,6 +8,16 @@ export interface Progress {
   eta: number | null;
   label: string;
   text: string;
+  /** A search's race: the configs still in, those dropped with why, the runs used so far. */
+  race?: Race;
+}
+
+export interface Race {
+  round: number;
+  alive: number;
+  runsUsed: number;
+  runsGrid: number;
+  dropped: { label: string; round: number; reason: string }[];
 }
 
 /** Folds a progress event into the progress shown; returns null when nothing changes. */
@@ -38,6 +48,20 @@ export function nextProgress(
     }
     case "graded":
       return { ...base, label: `grading judge checks ${event.done}/${event.total}`, text: "", eta: null };
+    case "search_round":
+      return {
+        ...base,
+        race: {
+          round: event.round,
+          alive: event.alive.length,
+          runsUsed: event.runs_used,
+          runsGrid: event.runs_grid,
+          dropped: [
+            ...(base.race?.dropped ?? []),
+            ...event.eliminated.map((e) => ({ label: configLabel(e.config), round: e.round, reason: e.reason })),
+          ],
+        },
+      };
     default:
       return null;
   }
@@ -55,6 +79,21 @@ export function RunProgress({ progress, onCancel }: { progress: Progress; onCanc
         <button onClick={onCancel}>Cancel</button>
       </div>
       <div className="muted">{progress.label}</div>
+      {progress.race && (
+        <div className="race" data-testid="race">
+          <div>
+            round {progress.race.round}: {progress.race.alive} configs left, {progress.race.runsUsed} of the grid&apos;s{" "}
+            {progress.race.runsGrid} runs used
+          </div>
+          <ul>
+            {progress.race.dropped.map((d) => (
+              <li key={d.label} className="muted">
+                dropped {d.label} (round {d.round}): {d.reason}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       <pre className="stream">{progress.text}</pre>
     </section>
   );

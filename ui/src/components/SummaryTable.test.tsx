@@ -16,6 +16,16 @@ describe("SummaryTable", () => {
     expect(order()).toEqual(["0", "1", "2"]);
   });
 
+  it("greys out a config the search dropped and says when and why", () => {
+    const { configs } = results(2);
+    configs[1].eliminated = { config: 1, round: 2, reason: "pass rate ≤ 0.2 at 95% confidence", cases_run: 8 };
+    const { container } = render(<SummaryTable configs={configs} onExport={vi.fn()} />);
+    const row = container.querySelector('tbody tr[data-config="1"]');
+    expect(row?.className).toBe("eliminated");
+    expect(row?.getAttribute("title")).toBe("dropped by the search in round 2: pass rate ≤ 0.2 at 95% confidence");
+    expect(container.querySelector('tbody tr[data-config="0"]')?.className).toBe("");
+  });
+
   it("exports the config of the row whose button was pressed", () => {
     const onExport = vi.fn();
     render(<SummaryTable configs={results(2).configs} onExport={onExport} />);

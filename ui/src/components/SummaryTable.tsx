@@ -116,7 +116,12 @@ export const SummaryTable = memo(function SummaryTable({
         </thead>
         <tbody>
           {rows.map((c) => (
-            <tr key={c.index} data-config={c.index}>
+            <tr
+              key={c.index}
+              data-config={c.index}
+              className={c.eliminated ? "eliminated" : undefined}
+              title={c.eliminated ? `dropped by the search in round ${c.eliminated.round}: ${c.eliminated.reason}` : undefined}
+            >
               <td className="pin pin-0">
                 <button className="export-button" onClick={() => onExport(c.index)} disabled={c.runs === c.errors}>
                   Export

@@ -14,11 +14,13 @@ use tradeoff_core::execute::resume::ExperimentStatus;
 use tradeoff_core::execute::resume::missing_runs;
 use tradeoff_core::execute::runner::run_experiment;
 use tradeoff_core::execute::sink::{RunObserver, RunOutcome};
+use tradeoff_core::search::run_search;
 use tradeoff_core::spec::experiment::Experiment;
 use tradeoff_core::spec::load::{PlanLimits, load_file_with};
 use tradeoff_core::spec::matrix::Plan;
 use tradeoff_core::spec::pricing::PriceTable;
 use tradeoff_core::spec::resolve::{Facts, resolve};
+use tradeoff_core::spec::search::{SearchSpec, Strategy};
 use tradeoff_remote::HttpRemote;
 use tradeoff_store::Owner;
 use tradeoff_worker::{WorkerCommand, WorkerEngine};
@@ -100,9 +102,10 @@ pub fn run(
     source: &Source,
     db: Option<PathBuf>,
     output: Output,
+    strategy: Option<Strategy>,
     limits: &PlanLimits,
 ) -> Result<ExitCode, Exit> {
-    let result = run_inner(source, db, output, limits);
+    let result = run_inner(source, db, output, strategy, limits);
     if output == Output::Events
         && let Err(exit) = &result
     {
@@ -117,17 +120,28 @@ fn run_inner(
     source: &Source,
     db: Option<PathBuf>,
     output: Output,
+    strategy: Option<Strategy>,
     limits: &PlanLimits,
 ) -> Result<ExitCode, Exit> {
     let (experiment, mut store) = match source {
         Source::File(file) => {
-            let experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
+            let mut experiment = load_file_with(file, limits).map_err(Exit::bad_input)?;
+            if let Some(strategy) = strategy {
+                search_with(&mut experiment, strategy);
+            }
             check_models(file, &experiment)?;
             (experiment, open_store(db)?)
         }
         Source::Resume(id) => {
             let store = open_store(db)?;
             let experiment = store.experiment(*id)?;
+            if experiment.search.strategy != Strategy::Grid {
+                // The missing runs of a search are mostly runs it chose not to make.
+                return Err(Exit::bad_input(format!(
+                    "experiment {id} was a {} search, which cannot be resumed: its runs and the configs it dropped are kept; run its file again to search anew",
+                    experiment.search.strategy.as_str()
+                )));
+            }
             check_models(Path::new(&format!("experiment {id}")), &experiment)?;
             (experiment, store)
         }
@@ -193,17 +207,20 @@ fn run_inner(
         } else {
             &mut progress
         };
-        let outcome = run_experiment(
-            &experiment,
-            &to_run,
-            Backends {
-                local: &mut engine,
-                remote: &mut remote,
-                sink: &mut writer,
-                observer,
-                cancel: &cancel,
-            },
-        );
+        let backends = Backends {
+            local: &mut engine,
+            remote: &mut remote,
+            sink: &mut writer,
+            observer,
+            cancel: &cancel,
+        };
+        let outcome = if experiment.search.strategy == Strategy::Grid {
+            run_experiment(&experiment, &to_run, backends).map_err(|e| e.to_string())
+        } else {
+            run_search(&experiment, &to_run, backends)
+                .map(|search| search.outcome)
+                .map_err(|e| e.to_string())
+        };
         progress.finish();
         (id, outcome)
     };
@@ -242,6 +259,22 @@ fn run_inner(
         RunOutcome::Completed => ExitCode::SUCCESS,
         RunOutcome::Cancelled => ExitCode::from(INTERRUPTED),
     })
+}
+
+/// `--search STRATEGY`: the experiment searches that way, and its recorded file says so.
+fn search_with(experiment: &mut Experiment, strategy: Strategy) {
+    experiment.search.strategy = strategy;
+    if let Some(written) = &mut experiment.written {
+        let spec = written.file.search.get_or_insert_with(|| SearchSpec {
+            strategy,
+            budget: Default::default(),
+            confidence: None,
+            seed: None,
+            batch: None,
+            eta: None,
+        });
+        spec.strategy = strategy;
+    }
 }
 
 /// A model path that does not exist is a mistake in the file, refused before anything runs.

@@ -46,6 +46,12 @@ impl Measured for ConfigSummary {
     }
 
     fn unusable(&self) -> Option<String> {
+        if let Some(dropped) = &self.eliminated {
+            return Some(format!(
+                "dropped by the search in round {} after {} cases: {}",
+                dropped.round, dropped.cases_run, dropped.reason
+            ));
+        }
         (self.runs == self.errors).then(|| "no successful run".to_string())
     }
 }
@@ -284,6 +290,7 @@ mod tests {
             cache_hits: 0,
             cache_saved_ms: None,
             cache_saved_usd: None,
+            eliminated: None,
             warm_runs: 0,
             contended_runs: 0,
             cached_tokens_mean: None,
@@ -306,6 +313,7 @@ mod tests {
             configs,
             runs: vec![],
             comparison: None,
+            search: None,
             grading: vec![],
             judgements: vec![],
         }

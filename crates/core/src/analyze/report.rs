@@ -52,6 +52,34 @@ pub struct Report {
     /// Every grader call (see `execute::grading`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub judgements: Vec<JudgementRow>,
+    /// How a search (racing, halving) went; `None` for the full grid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchReport>,
+}
+
+/// A search as a report shows it (the JSON report's `search` object).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchReport {
+    pub strategy: String,
+    pub confidence: f64,
+    pub seed: u64,
+    /// The runs recorded, and those the full grid has.
+    pub runs_used: usize,
+    pub runs_grid: usize,
+    pub rounds: u32,
+    pub stopped: String,
+    pub sureness: String,
+    /// Every config dropped, in the order they were.
+    pub eliminated: Vec<EliminatedConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EliminatedConfig {
+    /// `variant · target · settings`.
+    pub config: String,
+    pub round: u32,
+    pub reason: String,
+    pub cases_run: u32,
 }
 
 /// One grader call as a report shows it.

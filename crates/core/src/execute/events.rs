@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::execute::record::RunRecord;
 use crate::execute::resume::ExperimentStatus;
+use crate::execute::search_log::SearchRound;
 use crate::execute::sink::RunObserver;
 use crate::spec::matrix::PlannedRun;
 
@@ -39,6 +40,11 @@ pub enum RunEvent {
     Graded {
         done: usize,
         total: usize,
+    },
+    /// A round of a search finished: the configs still in, those dropped, the runs used.
+    SearchRound {
+        #[serde(flatten)]
+        round: SearchRound,
     },
     Finished {
         experiment_id: i64,
@@ -98,6 +104,10 @@ impl<W: Write> RunObserver for EventWriter<W> {
             total,
             record: Box::new(record.clone()),
         });
+    }
+
+    fn search_round(&mut self, round: &SearchRound) {
+        self.emit(&RunEvent::SearchRound { round: round.clone() });
     }
 
     fn graded(&mut self, done: usize, total: usize) {

@@ -222,6 +222,7 @@ mod tests {
             configs: Vec::new(),
             runs: vec![hostile, plain],
             comparison: None,
+            search: None,
             grading: Vec::new(),
             judgements: Vec::new(),
         };

@@ -2,6 +2,7 @@
 //! consistency of repeated outputs, and each warm config against its cold twin.
 
 use super::*;
+use crate::execute::search_log::Elimination;
 
 /// Per-config statistics over its successful runs; errors are counted, not averaged in.
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -77,6 +78,9 @@ pub struct ConfigSummary {
     pub cache_saved_ms: Option<f64>,
     #[serde(default)]
     pub cache_saved_usd: Option<f64>,
+    /// Dropped by a search (racing, halving): it ran fewer cases and cannot win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eliminated: Option<Elimination>,
 }
 
 /// Summarizes runs per config, in the order of `configs`. `with_outputs` says whether the runs
@@ -161,6 +165,7 @@ pub fn summarize(configs: &[ConfigKey], runs: &[RunRow], with_outputs: bool) -> 
                     .iter()
                     .filter_map(|r| r.run.cache_saved_usd)
                     .reduce(|a, b| a + b),
+                eliminated: None,
             };
             if with_outputs {
                 (summary.consistency_similarity, summary.consistency_exact_rate) = consistency(&ok);
