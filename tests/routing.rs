@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::support::{model_turn, stderr, stdout, tradeoff, winner_schema_errors, write};
+use crate::support::{
+    json, model_turn, stderr, stdout, tradeoff, tradeoff_json, winner_schema_errors, write,
+};
 
 const EXPERIMENT: &str = r#"schema: 1
 name: routing
@@ -27,16 +29,6 @@ policies:
       - {variant: fewshot, target: q4, escalate_when: [error, {check: {type: regex, value: '"city": "(Paris|Chicago)"'}}, {confidence_below: -5}]}
       - {variant: bare, target: q4}
 "#;
-
-fn json(output: &std::process::Output) -> Value {
-    assert!(output.status.success(), "{}", stderr(output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// `tradeoff ARGS --db DB`, which must succeed, read as JSON.
-fn tradeoff_json(args: &[&str], db: &std::path::Path) -> Value {
-    json(&tradeoff().args(args).arg("--db").arg(db).output().unwrap())
-}
 
 /// numpy's default percentile, as the report computes it.
 fn percentile(values: &mut [f64], p: f64) -> f64 {

@@ -5,22 +5,14 @@
 use serde_json::Value;
 
 use crate::support::sse_server::{FakeProvider, Reply, openai_chat_events};
-use crate::support::{model_turn, stderr, stdout, tradeoff, write};
+use crate::support::{model_turn, stderr, stdout, tradeoff, tradeoff_json, write};
 
 fn report(db: &std::path::Path, id: &str) -> Value {
-    let out = tradeoff()
-        .args(["report", id, "--format", "json", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
+    tradeoff_json(&["report", id, "--format", "json"], db)
 }
 
 fn winner(db: &std::path::Path, id: &str) -> String {
-    let out = tradeoff().args(["winner", id, "--db"]).arg(db).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let export: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let export = tradeoff_json(&["winner", id], db);
     let winner = &export["winner"];
     format!(
         "{} · {} · {}",

@@ -9,6 +9,7 @@ mod support;
 
 mod architecture;
 mod bad_input;
+mod budget;
 mod cli;
 mod cpu_build;
 mod history;

@@ -35,6 +35,9 @@ pub struct ExperimentDraft {
     /// How the configs are searched, as JSON (`{"strategy": "racing", "confidence": 0.95}`);
     /// empty: the full grid.
     pub search: String,
+    /// A context budget, as JSON (`{"var": "document", "tokens": [128, 512], "strategy":
+    /// ["head", "relevant"], "query": "question"}`); empty: none.
+    pub budget: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Type)]
@@ -161,6 +164,11 @@ impl From<ExperimentFile> for ExperimentDraft {
             } else {
                 serde_json::to_string_pretty(&f.policies).unwrap_or_default()
             },
+            budget: f
+                .budget
+                .as_ref()
+                .and_then(|b| serde_json::to_string(b).ok())
+                .unwrap_or_default(),
             search: f
                 .search
                 .as_ref()
@@ -312,8 +320,10 @@ impl TryFrom<ExperimentDraft> for ExperimentFile {
         let graders = optional_json::<Vec<TargetSpec>>("graders", &d.graders)?.unwrap_or_default();
         let policies = optional_json("policies", &d.policies)?.unwrap_or_default();
         let search = optional_json("search", &d.search)?;
+        let budget = optional_json("budget", &d.budget)?;
         Ok(ExperimentFile {
             search,
+            budget,
             graders,
             policies,
             schema: 1,

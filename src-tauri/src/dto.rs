@@ -233,6 +233,53 @@ pub struct ResultsView {
     pub pareto_front: Vec<u32>,
     /// Every successful single-stream run's latency, per config (the latency distributions).
     pub latencies_ms: Vec<Vec<f64>>,
+    /// The context budget the experiment swept, if any: which budget each config is.
+    pub budget: Option<BudgetView>,
+}
+
+/// A swept context budget as the results' chart reads it.
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct BudgetView {
+    /// The case variable cut.
+    pub var: String,
+    /// Per config (in summary order): its budget, or `None` for a config without one.
+    pub configs: Vec<Option<BudgetPoint>>,
+}
+
+#[derive(Debug, Clone, Serialize, Type)]
+pub struct BudgetPoint {
+    /// The file's variant the budgeted one was made from.
+    pub variant: String,
+    pub tokens: u32,
+    /// `head`, `tail`, `middle` or `relevant`.
+    pub strategy: String,
+}
+
+impl BudgetView {
+    pub fn of(
+        experiment: &tradeoff_core::spec::experiment::Experiment,
+        configs: &[ConfigSummary],
+    ) -> Option<BudgetView> {
+        let budget = experiment.budget.as_ref()?;
+        let point = |summary: &ConfigSummary| {
+            let variant = experiment.variants.iter().find(|v| v.id == summary.variant)?;
+            let choice = variant.budget?;
+            let suffix = format!(" {}", choice.label(&budget.var));
+            Some(BudgetPoint {
+                variant: variant
+                    .id
+                    .strip_suffix(&suffix)
+                    .unwrap_or(&variant.id)
+                    .to_string(),
+                tokens: choice.tokens,
+                strategy: choice.strategy.as_str().to_string(),
+            })
+        };
+        Some(BudgetView {
+            var: budget.var.clone(),
+            configs: configs.iter().map(point).collect(),
+        })
+    }
 }
 
 /// A model of the library, as the Models screen lists it.

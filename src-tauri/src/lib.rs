@@ -39,8 +39,8 @@ use tradeoff_store::{GridCell, Store};
 use crate::decision::WinnerView;
 use crate::draft::ExperimentDraft;
 use crate::dto::{
-    ComparisonView, ConfigView, DifferenceView, ExperimentItem, ExperimentView, ModelView, ProgressEvent,
-    QuantizeProgress, ResultsView, RunOutcomeView,
+    BudgetView, ComparisonView, ConfigView, DifferenceView, ExperimentItem, ExperimentView, ModelView,
+    ProgressEvent, QuantizeProgress, ResultsView, RunOutcomeView,
 };
 use crate::endpoints::{KeyStatus, ProbeView};
 use crate::error::{AppCode, AppError};

@@ -56,6 +56,24 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A command's stdout as JSON; the command must have succeeded.
+pub fn json(output: &Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", stderr(output));
+    serde_json::from_slice(&output.stdout).expect("the command prints JSON")
+}
+
+/// `tradeoff ARGS --db DB`, which must succeed, read as JSON.
+pub fn tradeoff_json(args: &[&str], db: &Path) -> serde_json::Value {
+    json(
+        &tradeoff()
+            .args(args)
+            .arg("--db")
+            .arg(db)
+            .output()
+            .expect("tradeoff runs"),
+    )
+}
+
 /// Where a winner file breaks `schemas/winner.schema.json` (empty: it follows it).
 pub fn winner_schema_errors(winner: &serde_json::Value) -> Vec<String> {
     let schema: serde_json::Value = serde_json::from_str(

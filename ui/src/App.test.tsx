@@ -176,6 +176,7 @@ const DRAFT: ExperimentDraft = {
   graders: "",
   policies: "",
   search: "",
+  budget: "",
 };
 
 const item = (id: number, status: ExperimentStatus, runs: number): ExperimentItem => ({

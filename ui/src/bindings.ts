@@ -178,6 +178,22 @@ export type AppError_Serialize = {
 	field: FieldProblem | null,
 };
 
+export type BudgetPoint = {
+	/**  The file's variant the budgeted one was made from. */
+	variant: string,
+	tokens: number,
+	/**  `head`, `tail`, `middle` or `relevant`. */
+	strategy: string,
+};
+
+/**  A swept context budget as the results' chart reads it. */
+export type BudgetView = {
+	/**  The case variable cut. */
+	var: string,
+	/**  Per config (in summary order): its budget, or `None` for a config without one. */
+	configs: (BudgetPoint | null)[],
+};
+
 export type CapacityPlan = CapacityPlan_Serialize | CapacityPlan_Deserialize;
 
 export type CapacityPlan_Deserialize = {
@@ -777,6 +793,11 @@ export type ExperimentDraft_Deserialize = {
 	 *  empty: the full grid.
 	 */
 	search: string,
+	/**
+	 *  A context budget, as JSON (`{"var": "document", "tokens": [128, 512], "strategy":
+	 *  ["head", "relevant"], "query": "question"}`); empty: none.
+	 */
+	budget: string,
 };
 
 export type ExperimentDraft_Serialize = {
@@ -807,6 +828,11 @@ export type ExperimentDraft_Serialize = {
 	 *  empty: the full grid.
 	 */
 	search: string,
+	/**
+	 *  A context budget, as JSON (`{"var": "document", "tokens": [128, 512], "strategy":
+	 *  ["head", "relevant"], "query": "question"}`); empty: none.
+	 */
+	budget: string,
 };
 
 /**  Every recorded run of one experiment file, oldest first, and each config's course through them. */
@@ -1746,6 +1772,8 @@ export type ResultsView_Deserialize = {
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */
 	latencies_ms: ((number | null)[])[],
+	/**  The context budget the experiment swept, if any: which budget each config is. */
+	budget?: BudgetView | null,
 };
 
 export type ResultsView_Serialize = {
@@ -1769,6 +1797,8 @@ export type ResultsView_Serialize = {
 	pareto_front: number[],
 	/**  Every successful single-stream run's latency, per config (the latency distributions). */
 	latencies_ms: ((number | null)[])[],
+	/**  The context budget the experiment swept, if any: which budget each config is. */
+	budget: BudgetView | null,
 };
 
 /**  Every policy and every config of an experiment, simulated on its recorded runs. */

@@ -34,10 +34,15 @@ pub fn print_report(report: &Report) {
     }
     println!("{table}");
     if let Some(search) = &report.search {
+        // Only racing's drops rest on the confidence.
+        let confidence = if search.strategy == "racing" {
+            format!(" at {}% confidence", search.confidence * 100.0)
+        } else {
+            String::new()
+        };
         println!(
-            "search: {} at {}% confidence (seed {}): {} of the grid's {} runs ({:.0} %), {} rounds; stopped: {}",
+            "search: {}{confidence} (seed {}): {} of the grid's {} runs ({:.0} %), {} rounds; stopped: {}",
             search.strategy,
-            search.confidence * 100.0,
             search.seed,
             search.runs_used,
             search.runs_grid,

@@ -289,6 +289,17 @@ impl LlamaEngine {
     }
 }
 
+impl tradeoff_core::execute::preflight::LocalTokenCounter for LlamaEngine {
+    fn count_prompt_tokens(
+        &mut self,
+        load: &LoadRequest,
+        prompt: &RenderedPrompt,
+        chat_template: &ChatTemplateChoice,
+    ) -> Result<(u32, Vec<String>), RunError> {
+        LlamaEngine::count_prompt_tokens(self, load, prompt, chat_template)
+    }
+}
+
 impl LocalEngine for LlamaEngine {
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError> {
         tradeoff_core::spec::target::check_threads(

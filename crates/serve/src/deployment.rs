@@ -189,6 +189,18 @@ impl ServedConfig {
             field,
             message,
         };
+        if let Some(budget) = config.variant.budget {
+            // Served as measured or not at all: without the cut the prompt would not be the one
+            // that won.
+            return Err(field(
+                "winner.variant.budget",
+                format!(
+                    "this config was measured with its case variable cut to {} tokens ({}); serving does not cut request variables yet: pick a config without a context budget",
+                    budget.tokens,
+                    budget.strategy.as_str()
+                ),
+            ));
+        }
         let local = match &config.target.kind {
             TargetKind::Local(local) => local,
             TargetKind::Remote(remote) => {

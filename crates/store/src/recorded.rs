@@ -77,6 +77,7 @@ impl From<LegacyExperiment> for Experiment {
             cache: legacy.cache,
             graders: legacy.graders,
             search: Default::default(),
+            budget: None,
             written: None,
         }
     }

@@ -46,6 +46,7 @@ pub async fn results(state: State<'_, AppState>, experiment_id: u32) -> Result<R
                     .unwrap_or_default(),
                 latencies_ms: report
                     .samples_by_config(|m| m.batch_sequences.is_none().then_some(m.latency_ms)),
+                budget: BudgetView::of(&experiment, &report.configs),
             })
         })
         .await

@@ -23,6 +23,7 @@ const draft: ExperimentDraft = {
   graders: "",
   policies: "",
   search: "",
+  budget: "",
 };
 
 describe("ExperimentEditor", () => {

@@ -213,6 +213,14 @@ export function ExperimentEditor({
       </label>
 
       <label className="editor-checks">
+        context budget (JSON: a case variable cut to each token count before rendering, each budget a config, e.g.{" "}
+        {"{"}&quot;var&quot;: &quot;document&quot;, &quot;tokens&quot;: [128, 512], &quot;strategy&quot;: [&quot;head&quot;,
+        &quot;relevant&quot;], &quot;query&quot;: &quot;question&quot;{"}"}; empty: none)
+        <textarea value={draft.budget} onChange={(e) => setDraft({ ...draft, budget: e.target.value })} aria-label="budget" {...field("budget")} />
+        {note("budget")}
+      </label>
+
+      <label className="editor-checks">
         objective (JSON: constraints such as &quot;pass_rate &gt;= 0.9&quot;, &quot;p95_latency_ms &lt;= 800&quot;; order of cheapest, fastest,
         best_score)
         <input value={draft.objective} onChange={(e) => setDraft({ ...draft, objective: e.target.value })} aria-label="objective" {...field("objective")} />

@@ -34,4 +34,32 @@ describe("TradeoffCharts", () => {
     expect(screen.getByTestId("charts").textContent).toContain("add checks");
     expect(screen.queryByTestId("pareto-chart")).toBeNull();
   });
+
+  it("draws pass rate against input tokens per budget, a line per variant and strategy", () => {
+    const view = results(4);
+    view.configs.forEach((c, i) => {
+      c.pass_rate = [0, 0.9, 0.5, 0.9][i];
+      c.input_tokens_mean = [40, 80, 38, 79][i];
+    });
+    view.budget = {
+      var: "passage",
+      configs: [
+        { variant: "fewshot", tokens: 16, strategy: "head" },
+        { variant: "fewshot", tokens: 64, strategy: "head" },
+        { variant: "fewshot", tokens: 16, strategy: "relevant" },
+        { variant: "fewshot", tokens: 64, strategy: "relevant" },
+      ],
+    };
+    render(<TradeoffCharts results={view} />);
+    const chart = screen.getByTestId("budget-chart");
+    expect(chart.textContent).toContain("per passage budget");
+    expect(chart.querySelectorAll(".recharts-scatter")).toHaveLength(2);
+    expect(chart.querySelectorAll(".recharts-scatter-symbol")).toHaveLength(4);
+    expect(chart.textContent).toContain("fewshot · relevant");
+  });
+
+  it("draws no budget chart for an experiment without a budget", () => {
+    render(<TradeoffCharts results={results(2)} />);
+    expect(screen.queryByTestId("budget-chart")).toBeNull();
+  });
 });

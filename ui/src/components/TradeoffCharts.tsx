@@ -17,6 +17,7 @@ export const TradeoffCharts = memo(function TradeoffCharts({ results }: { result
       <div className="charts-row">
         <ParetoChart results={results} />
         <LatencyChart results={results} />
+        {results.budget && <BudgetChart results={results} />}
       </div>
       <ConfigKey results={results} />
     </details>
@@ -78,6 +79,63 @@ function ParetoChart({ results }: { results: ResultsView }) {
           <LabelList dataKey="number" position="top" className="point-number" />
         </Scatter>
       </ScatterChart>
+    </figure>
+  );
+}
+
+const SERIES = ["#1f6fb2", "#d9822b", "#2e8540", "#8e44ad", "#c0392b", "#7f8c8d"];
+
+/** Pass rate against the input tokens each context budget leaves, one line per variant and
+ * strategy: where the line flattens is the smallest budget that keeps the quality. */
+function BudgetChart({ results }: { results: ResultsView }) {
+  const budget = results.budget;
+  if (!budget) return null;
+  const series = new Map<string, { label: string; x: number; y: number; text: string; number: string }[]>();
+  results.configs.forEach((c, i) => {
+    const point = budget.configs[i];
+    if (!point || c.pass_rate == null || c.input_tokens_mean == null) return;
+    const key = `${point.variant} · ${point.strategy}`;
+    const points = series.get(key) ?? [];
+    points.push({
+      label: configLabel(c),
+      number: `#${c.index + 1}`,
+      x: c.input_tokens_mean,
+      y: c.pass_rate * 100,
+      text: `${budget.var}≤${point.tokens} (${point.strategy}): pass rate ${(c.pass_rate * 100).toFixed(0)}% at ${c.input_tokens_mean.toFixed(0)} input tokens`,
+    });
+    series.set(key, points);
+  });
+  if (series.size === 0) {
+    return <p className="muted chart-note">The budgets have no checked runs yet.</p>;
+  }
+  return (
+    <figure className="chart" data-testid="budget-chart">
+      <figcaption>Pass rate against input tokens per {budget.var} budget (a line per variant and strategy)</figcaption>
+      <ScatterChart width={460} height={280} margin={{ top: 10, right: 20, bottom: 30, left: 10 }}>
+        <CartesianGrid strokeDasharray="3 3" />
+        <XAxis type="number" dataKey="x" name="input tokens" label={{ value: "input tokens (mean)", position: "bottom" }} />
+        <YAxis type="number" dataKey="y" name="pass rate (%)" unit="%" domain={[0, 100]} />
+        <Tooltip content={<PointTooltip />} />
+        {[...series.entries()].map(([key, points], i) => (
+          <Scatter
+            key={key}
+            name={key}
+            data={points.sort((a, b) => a.x - b.x)}
+            fill={SERIES[i % SERIES.length]}
+            line
+            isAnimationActive={false}
+          >
+            <LabelList dataKey="number" position="top" className="point-number" />
+          </Scatter>
+        ))}
+      </ScatterChart>
+      <ul className="chart-legend">
+        {[...series.keys()].map((key, i) => (
+          <li key={key} style={{ color: SERIES[i % SERIES.length] }}>
+            {key}
+          </li>
+        ))}
+      </ul>
     </figure>
   );
 }

@@ -110,6 +110,7 @@ export function results(configs = 2, cases = ["berlin", "paris"]): ResultsView {
     grading: [],
     pareto_front: [0],
     latencies_ms: Array.from({ length: configs }, (_, index) => [100 + index * 50, 110 + index * 50]),
+    budget: null,
   };
 }
 

@@ -76,8 +76,9 @@ pub struct Generation {
     pub warnings: Vec<String>,
 }
 
-/// A local inference engine.
-pub trait LocalEngine {
+/// A local inference engine. It counts tokens with the model's own tokenizer too (the plan view
+/// and context budgets need that).
+pub trait LocalEngine: crate::execute::preflight::LocalTokenCounter {
     /// Loads the model (if another or none is loaded) and creates the context (if its settings
     /// changed), so that loading never counts towards a run's latency.
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError>;

@@ -6,6 +6,7 @@ pub mod arrivals;
 pub mod backends;
 pub mod bench;
 pub mod cache;
+pub mod context_budget;
 pub mod cpu_backend;
 pub mod engine;
 pub mod environment;

@@ -4,14 +4,17 @@
 //! otherwise — whether prompt + `max_tokens` fits the context, each config's memory, and the
 //! bound on token cost.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
+use crate::execute::context_budget::{cut_case_variable, hosted_count, local_count, with_cut};
 use crate::execute::engine::LoadRequest;
 use crate::models::memory::{available_memory, estimate};
 use crate::models::tokens::{TokenCount, count_hosted};
 use crate::run::RunError;
-use crate::spec::experiment::{ChatTemplateChoice, Experiment, TargetKind};
-use crate::spec::matrix::Plan;
+use crate::spec::experiment::{Case, ChatTemplateChoice, Experiment, TargetKind};
+use crate::spec::matrix::{Config, Plan};
 use crate::spec::pricing::PriceTable;
 use crate::spec::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
 
@@ -70,6 +73,35 @@ pub struct Preflight {
     pub max_token_cost_usd: Option<f64>,
 }
 
+/// `case` as `config`'s variant renders it: with its budgeted variable cut by the target's own
+/// tokenizer.
+fn budgeted<'c>(
+    experiment: &Experiment,
+    config: &Config,
+    case: &'c Case,
+    local: &mut dyn LocalTokenCounter,
+) -> Result<Cow<'c, Case>, String> {
+    let (Some(budget), Some(choice)) = (&experiment.budget, experiment.variants[config.variant].budget)
+    else {
+        return Ok(Cow::Borrowed(case));
+    };
+    let target = &experiment.targets[config.target];
+    let cut = match (config.settings, &target.kind) {
+        (Some(settings), TargetKind::Local(model)) => {
+            let load = settings.load_request(model.model.path.clone());
+            cut_case_variable(budget, choice, case, &mut |text| {
+                local_count(&mut *local, &load, text)
+            })
+        }
+        (_, TargetKind::Remote(remote)) => {
+            cut_case_variable(budget, choice, case, &mut |text| Ok(hosted_count(remote, text).0))
+        }
+        _ => return Ok(Cow::Borrowed(case)),
+    };
+    cut.map(|cut| Cow::Owned(with_cut(budget, case, &cut.text)))
+        .map_err(|e| e.to_string())
+}
+
 /// Plans every config × case. A prompt that does not render or a model that cannot be read is
 /// that cell's `problem`, not a failure of the whole plan.
 pub fn preflight(
@@ -111,9 +143,8 @@ pub fn preflight(
             fits_memory: memory.zip(available).map(|(m, a)| m <= a),
         });
         for case in &experiment.cases {
-            let counted: Result<TokenCount, String> = renderer
-                .render(variant, case)
-                .map_err(|e| e.to_string())
+            let counted: Result<TokenCount, String> = budgeted(experiment, config, case, local)
+                .and_then(|case| renderer.render(variant, &case).map_err(|e| e.to_string()))
                 .and_then(|prompt| match (config.settings, &target.kind) {
                     (Some(settings), TargetKind::Local(target)) => local
                         .count_prompt_tokens(

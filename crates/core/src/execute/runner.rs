@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::execute::backends::{Backends, RemoteProgress, run_remote_jobs};
 use crate::execute::cache::cache_key;
+use crate::execute::context_budget::{cut_case_variable, hosted_count, local_count, with_cut};
+use crate::execute::engine::LoadRequest;
 use crate::execute::engine::{GenerateError, GenerateRequest, LocalEngine};
 use crate::execute::grading::grade;
 use crate::execute::record::RunRecord;
@@ -13,8 +15,10 @@ use crate::execute::remote::{RemoteEngine, RemoteJob};
 use crate::execute::sink::{LoadEvent, RunObserver, RunOutcome, RunSink, RunnerError};
 use crate::format::now_rfc3339;
 use crate::run::{ErrorClass, RunError};
+use crate::spec::budget::BudgetChoice;
 use crate::spec::checks::{self, Subject};
 use crate::spec::cost::run_cost;
+use crate::spec::experiment::Sampling;
 use crate::spec::experiment::{Experiment, LocalTarget, TargetKind};
 use crate::spec::matrix::{ContextGroup, Plan, PlannedRun};
 use crate::spec::prompt::{PromptRenderer, RenderedPrompt};
@@ -51,6 +55,7 @@ pub fn run_experiment(
         done: 0,
         cache_keys: HashMap::new(),
         ungraded: Vec::new(),
+        cuts: HashMap::new(),
     };
     for group in &plan.groups {
         if cancel.load(Ordering::Relaxed) {
@@ -86,6 +91,12 @@ pub fn run_experiment(
     grade(experiment, &judges_of_case, ungraded, backends)
 }
 
+/// Counts a text for a context budget: its tokens, and a note when they were estimated.
+type BudgetCount<'a> = &'a mut dyn FnMut(&str) -> Result<(u32, Option<String>), RunError>;
+
+/// A budgeted variable as cut (target, budget, case): the text kept and the count's note.
+type Cuts = HashMap<(usize, BudgetChoice, usize), Result<(String, Option<String>), RunError>>;
+
 /// One experiment being executed: what every group needs, and the progress count.
 struct Execution<'a> {
     experiment: &'a Experiment,
@@ -101,6 +112,9 @@ struct Execution<'a> {
     cache_keys: HashMap<(usize, usize, u32), String>,
     /// Runs with judge checks, graded once every run has finished.
     ungraded: Vec<RunRecord>,
+    /// A case's budgeted variable as cut for a target (`execute::context_budget`), with a note
+    /// when it was counted by estimate; shared by every variant and repetition.
+    cuts: Cuts,
 }
 
 impl Execution<'_> {
@@ -151,14 +165,85 @@ impl Execution<'_> {
     }
 
     fn render(&self, planned: &PlannedRun) -> Result<RenderedPrompt, RunError> {
-        let variant = &self.experiment.variants[self.plan.configs[planned.config].variant];
-        self.renderer
-            .render(variant, &self.experiment.cases[planned.case])
-            .map_err(|error| RunError::new(ErrorClass::Template, error.to_string()))
+        let config = &self.plan.configs[planned.config];
+        let variant = &self.experiment.variants[config.variant];
+        let case = &self.experiment.cases[planned.case];
+        let rendered = match (variant.budget, &self.experiment.budget) {
+            (Some(choice), Some(budget)) => {
+                let (text, _) = self
+                    .cuts
+                    .get(&(config.target, choice, planned.case))
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        Err(RunError::new(
+                            ErrorClass::Template,
+                            "the context budget was not cut before rendering",
+                        ))
+                    })?;
+                self.renderer.render(variant, &with_cut(budget, case, &text))
+            }
+            _ => self.renderer.render(variant, case),
+        };
+        rendered.map_err(|error| RunError::new(ErrorClass::Template, error.to_string()))
+    }
+
+    /// The note a budgeted run carries when its budget was counted by estimate.
+    fn budget_note(&self, planned: &PlannedRun) -> Option<String> {
+        let config = &self.plan.configs[planned.config];
+        let choice = self.experiment.variants[config.variant].budget?;
+        match self.cuts.get(&(config.target, choice, planned.case)) {
+            Some(Ok((_, note))) => note.clone(),
+            _ => None,
+        }
+    }
+
+    /// Cuts every budgeted variable the group's runs render, counting with `count`, once per
+    /// (target, budget, case).
+    fn prepare_cuts(&mut self, group: &ContextGroup, count: BudgetCount<'_>) {
+        let Some(budget) = &self.experiment.budget else {
+            return;
+        };
+        for planned in &group.runs {
+            let Some(choice) = self.experiment.variants[self.plan.configs[planned.config].variant].budget
+            else {
+                continue;
+            };
+            let key = (group.target, choice, planned.case);
+            if self.cuts.contains_key(&key) {
+                continue;
+            }
+            let mut note = None;
+            let case = &self.experiment.cases[planned.case];
+            let cut = cut_case_variable(budget, choice, case, &mut |piece| {
+                let (tokens, estimated) = count(piece)?;
+                note = note.take().or(estimated);
+                Ok(tokens)
+            })
+            .map(|cut| (cut.text, note));
+            self.cuts.insert(key, cut);
+        }
+    }
+
+    fn group_is_budgeted(&self, group: &ContextGroup) -> bool {
+        group.runs.iter().any(|r| {
+            self.experiment.variants[self.plan.configs[r.config].variant]
+                .budget
+                .is_some()
+        })
     }
 
     /// Prices and checks a finished run, records it and reports it.
     fn finish(&mut self, mut record: RunRecord) -> Result<(), RunnerError> {
+        let planned = PlannedRun {
+            config: record.config,
+            case: record.case,
+            repetition: record.repetition,
+        };
+        if let Some(note) = self.budget_note(&planned)
+            && !record.warnings.contains(&note)
+        {
+            record.warnings.push(note);
+        }
         let target = &self.experiment.targets[self.plan.configs[record.config].target];
         let cost = target
             .price
@@ -210,15 +295,55 @@ impl Execution<'_> {
         settings: LocalSettings,
         engine: &mut dyn LocalEngine,
     ) -> Result<RunOutcome, RunnerError> {
-        let runs = self.serve_from_cache(group)?;
-        if runs.is_empty() {
-            // Every run was answered from the cache: nothing to load.
-            return Ok(RunOutcome::Completed);
-        }
         let target = &self.experiment.targets[group.target];
-        self.observer.loading(&target.id, settings.n_ctx);
         let load = settings.load_request(local.model.path.clone());
-        let loaded = engine.load(&load);
+        // A budget is cut with the model's tokenizer, so the model loads first (its load time
+        // stays the load's); without one, a group the cache answers whole loads nothing.
+        let (runs, load_error) = if self.group_is_budgeted(group) {
+            let load_error = self.load_group(group, &target.id, settings, &load, engine)?;
+            match &load_error {
+                None => self.prepare_cuts(group, &mut |text| {
+                    local_count(&mut *engine, &load, text).map(|tokens| (tokens, None))
+                }),
+                Some(error) => self.prepare_cuts(group, &mut |_| Err(error.clone())),
+            }
+            (self.serve_from_cache(group)?, load_error)
+        } else {
+            let runs = self.serve_from_cache(group)?;
+            if runs.is_empty() {
+                // Every run was answered from the cache: nothing to load.
+                return Ok(RunOutcome::Completed);
+            }
+            let load_error = self.load_group(group, &target.id, settings, &load, engine)?;
+            (runs, load_error)
+        };
+        let sampling = &target.sampling;
+
+        // Throughput mode decodes `parallel` runs at once; otherwise runs go one at a time.
+        let chunk_size = settings.parallel.max(1) as usize;
+        self.local_runs(
+            &runs,
+            chunk_size,
+            &load,
+            load_error.as_ref(),
+            local,
+            sampling,
+            engine,
+        )
+    }
+
+    /// Loads a local group's model and context and records how it went; the error, if it could
+    /// not, is every run's.
+    fn load_group(
+        &mut self,
+        group: &ContextGroup,
+        target_id: &str,
+        settings: LocalSettings,
+        load: &LoadRequest,
+        engine: &mut dyn LocalEngine,
+    ) -> Result<Option<RunError>, RunnerError> {
+        self.observer.loading(target_id, settings.n_ctx);
+        let loaded = engine.load(load);
         let (event, load_error) = match loaded {
             Ok(report) => (
                 LoadEvent {
@@ -246,9 +371,20 @@ impl Execution<'_> {
             ),
         };
         self.sink.record_load(&event)?;
+        Ok(load_error)
+    }
 
-        // Throughput mode decodes `parallel` runs at once; otherwise runs go one at a time.
-        let chunk_size = settings.parallel.max(1) as usize;
+    #[allow(clippy::too_many_arguments)]
+    fn local_runs(
+        &mut self,
+        runs: &[PlannedRun],
+        chunk_size: usize,
+        load: &LoadRequest,
+        load_error: Option<&RunError>,
+        local: &LocalTarget,
+        sampling: &Sampling,
+        engine: &mut dyn LocalEngine,
+    ) -> Result<RunOutcome, RunnerError> {
         for chunk in runs.chunks(chunk_size) {
             if self.cancel.load(Ordering::Relaxed) {
                 return Ok(RunOutcome::Cancelled);
@@ -258,7 +394,7 @@ impl Execution<'_> {
             for (offset, planned) in chunk.iter().enumerate() {
                 self.observer.run_started(self.done + offset, self.total, planned);
                 let mut record = self.new_record(planned);
-                if let Some(error) = &load_error {
+                if let Some(error) = load_error {
                     // The run was planned and could not happen: it is recorded as failed, so the
                     // report shows the hole instead of a config that silently has fewer runs.
                     record.error = Some(error.clone());
@@ -271,7 +407,7 @@ impl Execution<'_> {
                                 load: load.clone(),
                                 prompt,
                                 chat_template: local.chat_template.clone(),
-                                sampling: target.sampling.clone(),
+                                sampling: sampling.clone(),
                             },
                         )),
                     }
@@ -323,6 +459,7 @@ impl Execution<'_> {
         target: &RemoteTarget,
         remote: &mut dyn RemoteEngine,
     ) -> Result<RunOutcome, RunnerError> {
+        self.prepare_cuts(group, &mut |text| Ok(hosted_count(target, text)));
         let runs = self.serve_from_cache(group)?;
         let sampling = &self.experiment.targets[group.target].sampling;
         let mut jobs = Vec::with_capacity(runs.len());

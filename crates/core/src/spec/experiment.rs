@@ -34,6 +34,8 @@ pub struct Experiment {
     pub graders: Vec<Target>,
     /// How its configs are searched (the full grid when the file says nothing).
     pub search: crate::spec::search::Search,
+    /// The context budget the variants were multiplied by, if any.
+    pub budget: Option<crate::spec::budget::ContextBudget>,
     /// What it was validated from; `None` for an experiment read from a database older than
     /// that record (migration 011).
     pub written: Option<Written>,
@@ -64,6 +66,10 @@ pub struct Variant {
     pub id: String,
     pub description: Option<String>,
     pub template: PromptTemplate,
+    /// The budget this variant's case variable is cut to (`Experiment::budget` names the
+    /// variable); the file's variant made one variant per budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::spec::budget::BudgetChoice>,
 }
 
 /// The two prompt formats. They are kept apart on purpose: a base model without a chat

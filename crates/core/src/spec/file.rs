@@ -52,6 +52,10 @@ pub struct ExperimentFile {
     /// (see `spec::search`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search: Option<crate::spec::search::SearchSpec>,
+    /// A context budget: a case variable cut to each of these token counts, each a config (see
+    /// `spec::budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::spec::budget::BudgetSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 //! (table prices, model hashes), `search` (how the configs are searched), and `recorded`, the form the store keeps: the file as written
 //! with those facts and the `surroundings` validation read. Imports nothing from `models`, `execute` or `analyze`.
 
+pub mod budget;
 pub mod checks;
 pub mod cost;
 pub mod experiment;

@@ -207,6 +207,7 @@ mod tests {
                 ],
                 user: Some("{{ a }}+{{ b }}".into()),
             },
+            budget: None,
         }
     }
 
@@ -235,6 +236,7 @@ mod tests {
             template: PromptTemplate::Raw {
                 prompt: "Q: {{ q | upper }}\nA:\n".into(),
             },
+            budget: None,
         };
         let rendered = PromptRenderer::new(std::slice::from_ref(&variant))
             .unwrap()
@@ -274,6 +276,7 @@ mod tests {
             template: PromptTemplate::Raw {
                 prompt: prompt.into(),
             },
+            budget: None,
         }
     }
 
@@ -331,6 +334,7 @@ mod tests {
                 messages: Vec::new(),
                 user: Some("{{ doc }}".into()),
             },
+            budget: None,
         };
         let error = PromptRenderer::new(std::slice::from_ref(&variant))
             .unwrap()

@@ -209,6 +209,7 @@ fn check(input: &Input) -> Result<&'static str, String> {
         id: "v".into(),
         description: None,
         template,
+        budget: None,
     };
     let Ok(renderer) = PromptRenderer::new(std::slice::from_ref(&variant)) else {
         return Ok("not compiled");

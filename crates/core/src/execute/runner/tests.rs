@@ -587,3 +587,5 @@ cache: {mode}
     run(&file("off"), &mut engine, &mut sink);
     assert_eq!(engine.generated, 12);
 }
+
+mod budget;

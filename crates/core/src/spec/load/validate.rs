@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::limits::{PlanLimits, check_plan_size};
+use crate::spec::budget::ContextBudget;
 use crate::spec::checks::ParsedCheck;
 use crate::spec::experiment::{
     Case, ChatTemplateChoice, DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_N_CTX, Experiment, ExperimentError,
@@ -73,6 +74,15 @@ pub(super) fn validate(
         .map(|(i, v)| variant(&check, i, v))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "variants", variants.iter().map(|v| v.id.as_str()))?;
+    let budget = file
+        .budget
+        .as_ref()
+        .map(|spec| spec.validate().map_err(|p| check.problem(p.field, p.message)))
+        .transpose()?;
+    let variants = match &budget {
+        None => variants,
+        Some(budget) => budgeted_variants(&check, variants, budget)?,
+    };
 
     let cases = file
         .cases
@@ -81,6 +91,9 @@ pub(super) fn validate(
         .map(|(i, c)| case(&check, i, c))
         .collect::<Result<Vec<_>, _>>()?;
     unique_ids(&check, "cases", cases.iter().map(|c| c.id.as_str()))?;
+    if let Some(budget) = &budget {
+        budget_variables_are_text(&check, budget, &cases)?;
+    }
 
     let targets = file
         .targets
@@ -137,6 +150,7 @@ pub(super) fn validate(
     };
     let experiment = Experiment {
         search,
+        budget,
         written: Some(Written {
             file: written,
             origin: origin.to_string(),
@@ -328,6 +342,7 @@ fn variant(check: &Checker, index: usize, spec: VariantSpec) -> Result<Variant, 
         id: spec.id,
         description: spec.description,
         template,
+        budget: None,
     })
 }
 
@@ -349,6 +364,72 @@ fn case(check: &Checker, index: usize, spec: CaseSpec) -> Result<Case, Experimen
 
 /// Every variable a variant's templates read must be defined by every case, or some runs
 /// would fail only after the models are loaded and half the experiment has run.
+/// One variant per file variant × budget (`fewshot document≤512`); a file variant that does not
+/// use the budget's variable would only repeat itself, so the variable must be used by one.
+fn budgeted_variants(
+    check: &Checker,
+    variants: Vec<Variant>,
+    budget: &ContextBudget,
+) -> Result<Vec<Variant>, ExperimentError> {
+    let uses = |variant: &Variant| {
+        template_fields(&variant.template)
+            .into_iter()
+            .any(|(_, source)| template_variables(source).is_ok_and(|used| used.contains(&budget.var)))
+    };
+    if !variants.iter().any(uses) {
+        return Err(check.problem(
+            "budget.var",
+            format!("no variant uses `{}`: there is nothing to cut", budget.var),
+        ));
+    }
+    Ok(variants
+        .into_iter()
+        .flat_map(|variant| {
+            budget.choices.iter().map(move |&choice| Variant {
+                id: format!("{} {}", variant.id, choice.label(&budget.var)),
+                budget: Some(choice),
+                ..variant.clone()
+            })
+        })
+        .collect())
+}
+
+/// The cut variable and the query are text in every case.
+fn budget_variables_are_text(
+    check: &Checker,
+    budget: &ContextBudget,
+    cases: &[Case],
+) -> Result<(), ExperimentError> {
+    let fields = [
+        ("budget.var", Some(&budget.var)),
+        ("budget.query", budget.query.as_ref()),
+    ];
+    for (field, name) in fields {
+        let Some(name) = name else { continue };
+        for (index, case) in cases.iter().enumerate() {
+            match case.vars.get(name) {
+                Some(serde_json::Value::String(_)) => {}
+                Some(_) => {
+                    return Err(check.problem(
+                        field,
+                        format!(
+                            "`{name}` of case `{}` (cases[{index}]) is not text: only text is cut or ranked",
+                            case.id
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(check.problem(
+                        field,
+                        format!("case `{}` (cases[{index}]) does not define `{name}`", case.id),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn variables_defined(check: &Checker, variants: &[Variant], cases: &[Case]) -> Result<(), ExperimentError> {
     for (v_index, variant) in variants.iter().enumerate() {
         for (field, source) in template_fields(&variant.template) {
