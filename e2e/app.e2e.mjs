@@ -428,3 +428,33 @@ test("a served winner's traffic shows on the Monitor screen", async () => {
   assert.equal(charts.length, 6);
   await screenshot("monitor.png");
 });
+
+test("a racing search shows its race while it runs, greys out dropped configs, and charts pass rate against budget tokens", async () => {
+  // The retrieval fixture: 20 configs (2 variants × 5 passage budgets × head/relevant) raced on
+  // the default model; configs whose pass rate cannot reach 90 % are dropped round by round.
+  const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "tradeoff-e2e-search-"));
+  const file = path.join(dir, "retrieval.yaml");
+  fs.copyFileSync(path.resolve(import.meta.dirname, "../fixtures/experiments/retrieval.yaml"), file);
+  await (await browser.$("button=Experiments")).click();
+  await (await browser.$('[aria-label="experiment file"]')).setValue(file);
+  await (await browser.$("button=Open")).click();
+  const runButton = await browser.$('[data-testid="run-button"]');
+  await runButton.waitForClickable({ timeout: 20_000 });
+  await runButton.click();
+  await waitInPage('[data-testid="race"]', "dropped \\S+ passage≤\\d+ ", 240_000, "the race showed no dropped config");
+  assert.match(await (await browser.$('[data-testid="race"]')).getText(), /configs left, \d+ of the grid's 240 runs used/);
+  await screenshot("race.png");
+  await waitInPage('[data-testid="message"]', "completed", 300_000, "the racing search did not complete");
+
+  await (await browser.$('[data-testid="tab-summary"]')).click();
+  await browser.waitUntil(async () => (await browser.$$("table.summary tr.eliminated")).length >= 10, {
+    timeout: 20_000,
+    timeoutMsg: "the summary did not mark at least 10 dropped configs",
+  });
+  await (await browser.$('[data-testid="tab-charts"]')).click();
+  const chart = await browser.$('[data-testid="budget-chart"]');
+  await chart.waitForExist({ timeout: 20_000, timeoutMsg: "no budget chart was shown" });
+  assert.match(await chart.getText(), /per passage budget/);
+  await chart.scrollIntoView();
+  await screenshot("budgets.png");
+});

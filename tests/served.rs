@@ -155,14 +155,17 @@ checks: [{{type: equals}}]
         assert!(run["ttft_ms"].as_f64().unwrap() < run["latency_ms"].as_f64().unwrap());
     }
     // Same model, same greedy tokens: the server's log-probabilities of them (its `logprobs`)
-    // are the ones the local run computed from its logits.
+    // are the ones the local run computed from its logits, up to rounding: llama-server is built
+    // for this CPU and the worker runs the CPU variant it selected, whose kernels sum in another
+    // order (0.031 nats apart on an AVX2 EPYC, within 0.02 on an AVX-512 one). A wrong quantity (a
+    // probability, another token's) is off by far more.
     for (served, local) in served_runs.iter().zip(&local_runs) {
         for field in ["logprob_mean", "logprob_min"] {
             let (s, l) = (
                 served["metrics"][field].as_f64().unwrap(),
                 local["metrics"][field].as_f64().unwrap(),
             );
-            assert!((s - l).abs() < 0.02, "{field}: served {s}, local {l}");
+            assert!((s - l).abs() < 0.1, "{field}: served {s}, local {l}");
         }
     }
     // Same model, same tokenizer: the server counts the prompt as the local run does.

@@ -289,7 +289,7 @@ impl LlamaEngine {
     }
 }
 
-impl tradeoff_core::execute::preflight::LocalTokenCounter for LlamaEngine {
+impl tradeoff_core::execute::engine::LocalTokenCounter for LlamaEngine {
     fn count_prompt_tokens(
         &mut self,
         load: &LoadRequest,

@@ -1,7 +1,7 @@
 //! The plan view counts a local config's prompt tokens with llama.cpp's tokenizer, in a worker.
 
 use tradeoff_core::execute::engine::LoadRequest;
-use tradeoff_core::execute::preflight::LocalTokenCounter;
+use tradeoff_core::execute::engine::LocalTokenCounter;
 use tradeoff_core::run::RunError;
 use tradeoff_core::spec::experiment::ChatTemplateChoice;
 use tradeoff_core::spec::prompt::RenderedPrompt;

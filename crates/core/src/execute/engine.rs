@@ -76,9 +76,19 @@ pub struct Generation {
     pub warnings: Vec<String>,
 }
 
+/// Counts a local model's prompt tokens with the model's own tokenizer (the worker does).
+pub trait LocalTokenCounter {
+    fn count_prompt_tokens(
+        &mut self,
+        load: &LoadRequest,
+        prompt: &RenderedPrompt,
+        chat_template: &ChatTemplateChoice,
+    ) -> Result<(u32, Vec<String>), RunError>;
+}
+
 /// A local inference engine. It counts tokens with the model's own tokenizer too (the plan view
 /// and context budgets need that).
-pub trait LocalEngine: crate::execute::preflight::LocalTokenCounter {
+pub trait LocalEngine: LocalTokenCounter {
     /// Loads the model (if another or none is loaded) and creates the context (if its settings
     /// changed), so that loading never counts towards a run's latency.
     fn load(&mut self, request: &LoadRequest) -> Result<LoadReport, RunError>;

@@ -9,24 +9,13 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 use crate::execute::context_budget::{cut_case_variable, hosted_count, local_count, with_cut};
-use crate::execute::engine::LoadRequest;
+use crate::execute::engine::LocalTokenCounter;
 use crate::models::memory::{available_memory, estimate};
 use crate::models::tokens::{TokenCount, count_hosted};
-use crate::run::RunError;
-use crate::spec::experiment::{Case, ChatTemplateChoice, Experiment, TargetKind};
+use crate::spec::experiment::{Case, Experiment, TargetKind};
 use crate::spec::matrix::{Config, Plan};
 use crate::spec::pricing::PriceTable;
-use crate::spec::prompt::{PromptRenderer, RenderedPrompt, TemplateError};
-
-/// Counts a local model's prompt tokens with the model's own tokenizer (the worker does).
-pub trait LocalTokenCounter {
-    fn count_prompt_tokens(
-        &mut self,
-        load: &LoadRequest,
-        prompt: &RenderedPrompt,
-        chat_template: &ChatTemplateChoice,
-    ) -> Result<(u32, Vec<String>), RunError>;
-}
+use crate::spec::prompt::{PromptRenderer, TemplateError};
 
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,7 +203,11 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::execute::engine::LoadRequest;
+    use crate::run::RunError;
+    use crate::spec::experiment::ChatTemplateChoice;
     use crate::spec::load::{FileFormat, parse_str};
+    use crate::spec::prompt::RenderedPrompt;
 
     struct OneToken;
 

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::spec::file::OneOrMany;
+use crate::spec::one_or_many::OneOrMany;
 
 /// `budget:` as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

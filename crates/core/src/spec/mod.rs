@@ -12,6 +12,7 @@ pub mod file;
 pub mod load;
 pub mod matrix;
 pub mod objective;
+pub mod one_or_many;
 pub mod policy;
 pub mod pricing;
 pub mod prompt;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChatTemplateChoice, LocalTarget, ModelRef, Sampling, Target, TargetKind};
 use crate::spec::cost::Price;
-use crate::spec::file::vec_from_one_or_many;
+use crate::spec::one_or_many::vec_from_one_or_many;
 use crate::spec::target::KvType;
 use crate::spec::target::remote::RemoteTarget;
 

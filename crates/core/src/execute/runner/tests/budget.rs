@@ -3,7 +3,7 @@
 use super::*;
 
 /// Counts whole words, plus one for the BOS token every prompt starts with.
-impl crate::execute::preflight::LocalTokenCounter for Scripted {
+impl crate::execute::engine::LocalTokenCounter for Scripted {
     fn count_prompt_tokens(
         &mut self,
         _: &LoadRequest,
