@@ -6,6 +6,10 @@ set -euo pipefail
 PACKAGES=(
   # llama.cpp: cmake and a C/C++ compiler; bindgen reads its headers through libclang
   build-essential cmake clang libclang-dev pkg-config
+  # `cargo clippy` and `cargo test` each build llama.cpp in a build folder of their own (cargo
+  # runs a build script apart for check and for build); llama.cpp's CMake compiles through ccache
+  # when it finds it, so the second build is cache hits (see CCACHE_BASEDIR in the Makefile)
+  ccache
   # `tradeoff serve` is tested with real clients: curl, and the openai package in a venv
   curl python3-venv
   # the default model comes from PyPI (and llama-server's sources, for one end-to-end test)
