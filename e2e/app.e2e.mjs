@@ -69,6 +69,16 @@ async function waitInPage(selector, pattern, timeout, timeoutMsg) {
   assert.ok(found, timeoutMsg);
 }
 
+/** Opens an experiment file from the Experiments screen and runs it. */
+async function openAndRun(file) {
+  await (await browser.$("button=Experiments")).click();
+  await (await browser.$('[aria-label="experiment file"]')).setValue(file);
+  await (await browser.$("button=Open")).click();
+  const runButton = await browser.$('[data-testid="run-button"]');
+  await runButton.waitForClickable({ timeout: 20_000 });
+  await runButton.click();
+}
+
 test("the quickstart runs in the app, shows word diffs against a baseline, and exports a config", async () => {
   assert.equal(await browser.getTitle(), "Tradeoff");
   // The first screen says what Tradeoff answers and offers the quickstart as the first action.
@@ -301,12 +311,7 @@ test("a remote endpoint is tested on the Targets screen and a remote target runs
         "",
       ].join("\n"),
     );
-    await (await browser.$("button=Experiments")).click();
-    await (await browser.$('[aria-label="experiment file"]')).setValue(file);
-    await (await browser.$("button=Open")).click();
-    const runButton = await browser.$('[data-testid="run-button"]');
-    await runButton.waitForClickable({ timeout: 20_000 });
-    await runButton.click();
+    await openAndRun(file);
     const message = await browser.$('[data-testid="message"]');
     await browser.waitUntil(async () => (await message.isExisting()) && /completed/.test(await message.getText()), {
       timeout: 60_000,
@@ -435,12 +440,7 @@ test("a racing search shows its race while it runs, greys out dropped configs, a
   const dir = fs.mkdtempSync(path.join(process.env.TMPDIR ?? "/tmp", "tradeoff-e2e-search-"));
   const file = path.join(dir, "retrieval.yaml");
   fs.copyFileSync(path.resolve(import.meta.dirname, "../fixtures/experiments/retrieval.yaml"), file);
-  await (await browser.$("button=Experiments")).click();
-  await (await browser.$('[aria-label="experiment file"]')).setValue(file);
-  await (await browser.$("button=Open")).click();
-  const runButton = await browser.$('[data-testid="run-button"]');
-  await runButton.waitForClickable({ timeout: 20_000 });
-  await runButton.click();
+  await openAndRun(file);
   await waitInPage('[data-testid="race"]', "dropped \\S+ passage≤\\d+ ", 240_000, "the race showed no dropped config");
   assert.match(await (await browser.$('[data-testid="race"]')).getText(), /configs left, \d+ of the grid's 240 runs used/);
   await screenshot("race.png");
