@@ -7,8 +7,8 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tradeoff/target
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 # Every cargo command selects the same packages, features and targets (tests and benches too,
 # so that dev-dependencies are always in the graph), so that cargo unifies features the same way
-# each time and llama.cpp (14 CPU variants) and Tauri are not compiled once per command: a build
-# script's dependencies compiled with other features give llama.cpp a new build folder.
+# each time and llama.cpp (14 CPU variants) and Tauri are not compiled again for each command: a
+# build script's dependencies compiled with other features give llama.cpp a new build folder.
 WORKSPACE := --workspace --locked --features tradeoff-app/custom-protocol
 # Cargo still runs llama.cpp's build script apart for `clippy` (check) and for `test`/`build`,
 # each in its own folder (16 and 19 minutes cold on a 2-core machine): CMake compiles through

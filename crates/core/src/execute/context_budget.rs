@@ -8,8 +8,7 @@
 
 use bm25::{Language, SearchEngineBuilder};
 
-use crate::execute::engine::LoadRequest;
-use crate::execute::engine::LocalTokenCounter;
+use crate::execute::engine::{LoadRequest, LocalTokenCounter};
 use crate::models::tokens::count_hosted;
 use crate::run::RunError;
 use crate::spec::budget::{BudgetChoice, ContextBudget, CutStrategy};
